@@ -1,0 +1,197 @@
+// Composition: opens the database, applies migrations, wires modules and starts the roles asked for.
+import type { AddressInfo } from 'node:net';
+import type { FastifyInstance } from 'fastify';
+import { pino, type Logger } from 'pino';
+import type { Config } from './config.ts';
+import { type AuthBackend, registerAuthHooks } from './core/auth.ts';
+import { loadSecretKey, Secrets } from './core/crypto.ts';
+import { type Database, openDatabase } from './core/db.ts';
+import { createHttp, metaOf } from './core/http.ts';
+import { Jobs } from './core/jobs.ts';
+import { LogMailer, type Mailer } from './core/mailer.ts';
+import { Metrics } from './core/metrics.ts';
+import { migrate } from './core/migrate.ts';
+import { createRateLimiter, type RateLimiter } from './core/ratelimit.ts';
+import { apiKeyRoutes } from './modules/api-keys/routes.ts';
+import { ApiKeysService } from './modules/api-keys/service.ts';
+import { registerAuditHooks } from './modules/audit/hooks.ts';
+import { auditRoutes } from './modules/audit/routes.ts';
+import { AuditService } from './modules/audit/service.ts';
+import { registerIdentityJobs } from './modules/identity/jobs.ts';
+import { identityRoutes } from './modules/identity/routes.ts';
+import { IdentityService } from './modules/identity/service.ts';
+import { organizationRoutes } from './modules/organizations/routes.ts';
+import { OrganizationsService } from './modules/organizations/service.ts';
+import packageJson from '../package.json' with { type: 'json' };
+
+export interface MailroomOptions {
+  /** Serve the HTTP API. */
+  http: boolean;
+  /** Run job handlers (any process can enqueue). */
+  workers: boolean;
+  /** Keep the embedded database in memory instead of the data dir (tests, one-shot commands). */
+  inMemory?: boolean;
+  mailer?: Mailer;
+  logger?: Logger;
+}
+
+export interface Services {
+  audit: AuditService;
+  identity: IdentityService;
+  organizations: OrganizationsService;
+  apiKeys: ApiKeysService;
+}
+
+export interface Mailroom {
+  config: Config;
+  log: Logger;
+  database: Database;
+  jobs: Jobs;
+  services: Services;
+  http: FastifyInstance | null;
+  /** Starts listening on the configured host and port; returns the bound ports. */
+  listen(): Promise<{ http?: number }>;
+  close(): Promise<void>;
+}
+
+export function createLogger(config: Config): Logger {
+  return pino({
+    level: config.logLevel,
+    base: { service: 'mailroom' },
+    redact: {
+      paths: [
+        'req.headers.authorization',
+        '*.password',
+        '*.new_password',
+        '*.current_password',
+        '*.refresh_token',
+        '*.access_token',
+        '*.mfa_token',
+        '*.key',
+      ],
+      censor: '[redacted]',
+    },
+  });
+}
+
+export async function createMailroom(config: Config, options: MailroomOptions): Promise<Mailroom> {
+  const log = options.logger ?? createLogger(config);
+  const dataDir = options.inMemory ? null : config.dataDir;
+  const secrets = new Secrets(loadSecretKey(config.secretKey, dataDir));
+  const database = await openDatabase({ url: config.databaseUrl, dataDir, poolSize: config.dbPoolSize });
+  const closers: (() => Promise<void>)[] = [() => database.close()];
+  try {
+    await migrate(database);
+    const limiter = createRateLimiter(config.redisUrl);
+    closers.unshift(() => limiter.close());
+    const jobs = new Jobs(database, log.child({ component: 'jobs' }));
+    const services = createServices(config, database, secrets, limiter, options.mailer ?? new LogMailer(log), log);
+    registerIdentityJobs(jobs, database.db);
+    await jobs.start({ work: options.workers });
+    closers.unshift(() => jobs.stop(config.shutdownTimeoutSeconds));
+
+    const http = options.http ? await buildHttp(config, log, database, jobs, services, limiter) : null;
+    if (http) closers.unshift(() => http.close());
+
+    return {
+      config,
+      log,
+      database,
+      jobs,
+      services,
+      http,
+      async listen() {
+        if (!http) return {};
+        await http.listen({ host: config.http.host, port: config.http.port });
+        const port = (http.server.address() as AddressInfo).port;
+        log.info({ host: config.http.host, port }, 'HTTP API listening');
+        return { http: port };
+      },
+      async close() {
+        for (const close of closers.splice(0)) {
+          await close().catch((err) => log.error({ err }, 'error during shutdown'));
+        }
+      },
+    };
+  } catch (err) {
+    for (const close of closers.reverse()) await close().catch(() => {});
+    throw err;
+  }
+}
+
+function createServices(
+  config: Config,
+  database: Database,
+  secrets: Secrets,
+  limiter: RateLimiter,
+  mailer: Mailer,
+  log: Logger,
+): Services {
+  const db = database.db;
+  const audit = new AuditService(db, log);
+  const identity = new IdentityService({
+    db,
+    secrets,
+    mailer,
+    limiter,
+    audit,
+    publicUrl: config.publicUrl,
+    accessTokenTtl: config.accessTokenTtl,
+    refreshTokenTtl: config.refreshTokenTtl,
+  });
+  const organizations = new OrganizationsService({ db, mailer, identity, publicUrl: config.publicUrl });
+  const apiKeys = new ApiKeysService(db, audit);
+  return { audit, identity, organizations, apiKeys };
+}
+
+async function buildHttp(
+  config: Config,
+  log: Logger,
+  database: Database,
+  jobs: Jobs,
+  services: Services,
+  limiter: RateLimiter,
+): Promise<FastifyInstance> {
+  const metrics = new Metrics({ defaults: true });
+  const app = await createHttp({
+    logger: log,
+    metrics,
+    bodyLimit: config.bodyLimit,
+    corsOrigins: config.corsOrigins,
+    version: packageJson.version,
+    ready: async () => ({
+      database: await database
+        .query('select 1')
+        .then(() => true)
+        .catch(() => false),
+      queue: await jobs.ping(),
+    }),
+  });
+  const backend: AuthBackend = {
+    authenticate: (token, request) =>
+      ApiKeysService.looksLikeKey(token)
+        ? services.apiKeys.authenticate(token, metaOf(request))
+        : services.identity.authenticateAccessToken(token),
+    membershipRole: (organizationId, userId) => services.organizations.membershipRole(organizationId, userId),
+    soleOrganization: (userId) => services.organizations.soleOrganization(userId),
+    recordKeyMisuse: (principal, request, reason) => services.apiKeys.recordMisuse(principal, metaOf(request), reason),
+  };
+  registerAuthHooks(app, { backend, limiter, perMinute: config.rateLimitPerMinute });
+  registerAuditHooks(app, services.audit);
+  await app.register(
+    identityRoutes({
+      identity: services.identity,
+      audit: services.audit,
+      registration: config.registration,
+      invitations: {
+        isValid: (token, email) => services.organizations.invitationIsValid(token, email),
+        accept: (token, userId) => services.organizations.acceptInvitation(token, userId),
+      },
+    }),
+  );
+  await app.register(organizationRoutes(services.organizations));
+  await app.register(apiKeyRoutes(services.apiKeys));
+  await app.register(auditRoutes(services.audit));
+  await app.ready();
+  return app;
+}

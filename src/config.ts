@@ -1,0 +1,182 @@
+// Every setting, parsed and validated once. Sources: the process environment, then `.env`
+// in the working directory (the environment wins). See .env.example and docs/configuration.md.
+import { existsSync, readFileSync } from 'node:fs';
+import { isIP } from 'node:net';
+import path from 'node:path';
+import { parse as parseDotenv } from 'dotenv';
+import { z } from 'zod';
+
+const port = z.coerce
+  .number({ error: 'must be a port number' })
+  .int('must be a whole number')
+  .min(0, 'must be between 0 and 65535')
+  .max(65535, 'must be between 0 and 65535');
+
+const positiveInt = z.coerce.number({ error: 'must be a number' }).int('must be a whole number').positive();
+
+const optionalString = z
+  .string()
+  .trim()
+  .transform((v) => (v === '' ? undefined : v))
+  .optional();
+
+const dnsServer = z.string().refine(
+  (entry) => {
+    const { host, port: p } = splitHostPort(entry);
+    return isIP(host) !== 0 && (p === undefined || (p > 0 && p < 65536));
+  },
+  { error: (issue) => `"${issue.input}" is not an ip[:port] address` },
+);
+
+const schema = z.object({
+  MAILROOM_DATA_DIR: z.string().min(1).default('./data'),
+  DATABASE_URL: optionalString.pipe(
+    z
+      .string()
+      .regex(/^postgres(ql)?:\/\//, 'must be a postgres:// or postgresql:// URL')
+      .optional(),
+  ),
+  REDIS_URL: optionalString.pipe(
+    z
+      .string()
+      .regex(/^rediss?:\/\//, 'must be a redis:// or rediss:// URL')
+      .optional(),
+  ),
+  MAILROOM_HTTP_HOST: z.string().min(1).default('127.0.0.1'),
+  MAILROOM_HTTP_PORT: port.default(8080),
+  MAILROOM_HOSTNAME: z
+    .string()
+    .regex(/^[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*$/i, 'must be a host name')
+    .default('localhost'),
+  MAILROOM_SMTP_PORT: port.default(2525),
+  MAILROOM_SUBMISSION_PORT: port.default(2587),
+  MAILROOM_IMAP_PORT: port.default(2143),
+  MAILROOM_DNS_SERVERS: optionalString.pipe(
+    z
+      .string()
+      .transform((v) => v.split(',').map((s) => s.trim()))
+      .pipe(z.array(dnsServer))
+      .optional(),
+  ),
+  MAILROOM_OUTBOUND_PORT: port.default(25),
+  MAILROOM_SECRET_KEY: optionalString.pipe(
+    z
+      .string()
+      .refine((v) => decodeKey(v) !== null, 'must be 32 bytes, as 64 hex characters or base64')
+      .optional(),
+  ),
+  MAILROOM_TLS_CERT: optionalString.pipe(
+    z.string().refine(existsSync, 'file does not exist').optional(),
+  ),
+  MAILROOM_TLS_KEY: optionalString.pipe(z.string().refine(existsSync, 'file does not exist').optional()),
+  MAILROOM_WEBHOOK_ALLOW_HOSTS: z
+    .string()
+    .default('')
+    .transform((v) =>
+      v
+        .split(',')
+        .map((s) => s.trim().toLowerCase())
+        .filter(Boolean),
+    ),
+  // Settings beyond DESIGN.md's table (documented in docs/configuration.md).
+  MAILROOM_LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  MAILROOM_PUBLIC_URL: optionalString.pipe(z.url('must be a URL').optional()),
+  MAILROOM_CORS_ORIGINS: z
+    .string()
+    .default('*')
+    .transform((v) =>
+      v
+        .split(',')
+        .map((s) => s.trim())
+        .filter(Boolean),
+    ),
+  MAILROOM_REGISTRATION: z.enum(['open', 'invite', 'closed']).default('open'),
+  MAILROOM_BODY_LIMIT: positiveInt.default(1_048_576),
+  MAILROOM_ACCESS_TOKEN_TTL: positiveInt.default(900),
+  MAILROOM_REFRESH_TOKEN_TTL: positiveInt.default(30 * 24 * 3600),
+  MAILROOM_RATE_LIMIT_PER_MINUTE: positiveInt.default(1200),
+  MAILROOM_DB_POOL_SIZE: positiveInt.default(10),
+  MAILROOM_SHUTDOWN_TIMEOUT: positiveInt.default(30),
+});
+
+export type Config = ReturnType<typeof finish>;
+
+export class ConfigError extends Error {
+  readonly problems: string[];
+  constructor(problems: string[]) {
+    super(`Invalid configuration:\n${problems.map((p) => `  - ${p}`).join('\n')}`);
+    this.problems = problems;
+  }
+}
+
+/** Reads `.env` (if present) under the process environment and validates everything. */
+export function loadConfig(
+  env: Record<string, string | undefined> = process.env,
+  envFile: string | null = '.env',
+): Config {
+  const fromFile = envFile && existsSync(envFile) ? parseDotenv(readFileSync(envFile)) : {};
+  const merged: Record<string, string | undefined> = { ...fromFile };
+  for (const [k, v] of Object.entries(env)) if (v !== undefined) merged[k] = v;
+  const result = schema.safeParse(merged);
+  if (!result.success) {
+    throw new ConfigError(result.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`));
+  }
+  const problems: string[] = [];
+  const c = result.data;
+  if (Boolean(c.MAILROOM_TLS_CERT) !== Boolean(c.MAILROOM_TLS_KEY)) {
+    problems.push('MAILROOM_TLS_CERT and MAILROOM_TLS_KEY: set both or neither');
+  }
+  if (c.DATABASE_URL && !c.MAILROOM_SECRET_KEY) {
+    problems.push(
+      'MAILROOM_SECRET_KEY: required when DATABASE_URL is set (every process must share it); generate one with `openssl rand -hex 32`',
+    );
+  }
+  if (problems.length) throw new ConfigError(problems);
+  return finish(c);
+}
+
+function finish(c: z.output<typeof schema>) {
+  const dataDir = path.resolve(c.MAILROOM_DATA_DIR);
+  return {
+    dataDir,
+    databaseUrl: c.DATABASE_URL,
+    redisUrl: c.REDIS_URL,
+    http: { host: c.MAILROOM_HTTP_HOST, port: c.MAILROOM_HTTP_PORT },
+    hostname: c.MAILROOM_HOSTNAME.toLowerCase(),
+    smtpPort: c.MAILROOM_SMTP_PORT,
+    submissionPort: c.MAILROOM_SUBMISSION_PORT,
+    imapPort: c.MAILROOM_IMAP_PORT,
+    dnsServers: c.MAILROOM_DNS_SERVERS ?? [],
+    outboundPort: c.MAILROOM_OUTBOUND_PORT,
+    secretKey: c.MAILROOM_SECRET_KEY ? decodeKey(c.MAILROOM_SECRET_KEY) : null,
+    tls: c.MAILROOM_TLS_CERT && c.MAILROOM_TLS_KEY ? { cert: c.MAILROOM_TLS_CERT, key: c.MAILROOM_TLS_KEY } : null,
+    webhookAllowHosts: c.MAILROOM_WEBHOOK_ALLOW_HOSTS,
+    logLevel: c.MAILROOM_LOG_LEVEL,
+    publicUrl: (c.MAILROOM_PUBLIC_URL ?? `http://${c.MAILROOM_HTTP_HOST}:${c.MAILROOM_HTTP_PORT}`).replace(/\/$/, ''),
+    corsOrigins: c.MAILROOM_CORS_ORIGINS,
+    registration: c.MAILROOM_REGISTRATION,
+    bodyLimit: c.MAILROOM_BODY_LIMIT,
+    accessTokenTtl: c.MAILROOM_ACCESS_TOKEN_TTL,
+    refreshTokenTtl: c.MAILROOM_REFRESH_TOKEN_TTL,
+    rateLimitPerMinute: c.MAILROOM_RATE_LIMIT_PER_MINUTE,
+    dbPoolSize: c.MAILROOM_DB_POOL_SIZE,
+    shutdownTimeoutSeconds: c.MAILROOM_SHUTDOWN_TIMEOUT,
+  };
+}
+
+function decodeKey(value: string): Buffer | null {
+  if (/^[0-9a-f]{64}$/i.test(value)) return Buffer.from(value, 'hex');
+  if (/^[A-Za-z0-9+/_-]{43}=?$/.test(value)) {
+    const buf = Buffer.from(value, 'base64');
+    return buf.length === 32 ? buf : null;
+  }
+  return null;
+}
+
+function splitHostPort(entry: string): { host: string; port?: number } {
+  const bracketed = /^\[([^\]]+)\](?::(\d+))?$/.exec(entry);
+  if (bracketed) return { host: bracketed[1], port: bracketed[2] ? Number(bracketed[2]) : undefined };
+  const parts = entry.split(':');
+  if (parts.length === 2) return { host: parts[0], port: Number(parts[1]) };
+  return { host: entry };
+}

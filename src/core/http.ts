@@ -1,0 +1,286 @@
+// The HTTP server: Fastify with Zod schemas, OpenAPI 3.1, problem+json errors, request ids,
+// metrics, CORS, security headers and body limits. Modules add routes; nothing here knows them.
+import cors from '@fastify/cors';
+import helmet from '@fastify/helmet';
+import swagger from '@fastify/swagger';
+import swaggerUi from '@fastify/swagger-ui';
+import Fastify, { LogController, type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
+import {
+  hasZodFastifySchemaValidationErrors,
+  isResponseSerializationError,
+  jsonSchemaTransform,
+  serializerCompiler,
+  validatorCompiler,
+  type ZodTypeProvider,
+} from 'fastify-type-provider-zod';
+import type { Logger } from 'pino';
+import { v7 as uuidv7 } from 'uuid';
+import { z } from 'zod';
+import { AppError, type FieldError } from './errors.ts';
+import type { Metrics } from './metrics.ts';
+
+export type App = FastifyInstance;
+export type ZApp = ReturnType<FastifyInstance['withTypeProvider']> & FastifyInstance;
+
+export interface HttpOptions {
+  logger: Logger;
+  metrics: Metrics;
+  bodyLimit: number;
+  corsOrigins: string[];
+  version: string;
+  /** Database and queue reachable. */
+  ready: () => Promise<Record<string, boolean>>;
+}
+
+const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
+
+export async function createHttp(options: HttpOptions): Promise<FastifyInstance> {
+  const app = Fastify({
+    loggerInstance: options.logger,
+    bodyLimit: options.bodyLimit,
+    requestIdHeader: 'x-request-id',
+    genReqId: (req) => {
+      const given = req.headers['x-request-id'];
+      return typeof given === 'string' && REQUEST_ID.test(given) ? given : uuidv7();
+    },
+    // Our onResponse hook logs requests (with the route, not the raw URL that may hold tokens).
+    logController: new LogController({ disableRequestLogging: true }),
+    trustProxy: false,
+    routerOptions: { maxParamLength: 200, ignoreTrailingSlash: true },
+    ajv: { customOptions: { removeAdditional: false } },
+  }) as unknown as FastifyInstance;
+  app.setValidatorCompiler(validatorCompiler);
+  app.setSerializerCompiler(serializerCompiler);
+
+  await app.register(cors, {
+    origin: options.corsOrigins.includes('*') ? '*' : options.corsOrigins,
+    exposedHeaders: ['x-request-id', 'retry-after'],
+    maxAge: 600,
+  });
+  await app.register(helmet, {
+    // The docs page loads its own scripts and styles; the API itself serves only JSON.
+    contentSecurityPolicy: {
+      directives: {
+        defaultSrc: ["'self'"],
+        scriptSrc: ["'self'"],
+        styleSrc: ["'self'", "'unsafe-inline'"],
+        imgSrc: ["'self'", 'data:', 'validator.swagger.io'],
+      },
+    },
+  });
+  await app.register(swagger, {
+    openapi: {
+      openapi: '3.1.0',
+      info: {
+        title: 'Mailroom API',
+        version: options.version,
+        description:
+          'Self-hosted email and messaging platform. Errors are RFC 9457 problem+json; lists are paginated.',
+      },
+      components: {
+        securitySchemes: {
+          bearerAuth: {
+            type: 'http',
+            scheme: 'bearer',
+            description: 'An access token from /v1/auth/login or an API key (mrk_…)',
+          },
+        },
+      },
+    },
+    transform: jsonSchemaTransform,
+  });
+  await app.register(swaggerUi, { routePrefix: '/docs', staticCSP: true });
+
+  // Every route that is not public is documented as needing a bearer token.
+  app.addHook('onRoute', (route) => {
+    const access = route.config?.access;
+    if (access && access.level !== 'public' && route.schema && !route.schema.hide) {
+      (route.schema as Record<string, unknown>).security = [{ bearerAuth: [] }];
+    }
+  });
+
+  registerRequestIdAndMetrics(app, options.metrics);
+  registerErrorHandling(app);
+  registerOperationalRoutes(app, options);
+  return app;
+}
+
+function registerRequestIdAndMetrics(app: FastifyInstance, metrics: Metrics): void {
+  app.addHook('onRequest', async (request, reply) => {
+    reply.header('x-request-id', request.id);
+  });
+  app.addHook('onResponse', async (request, reply) => {
+    const route = request.routeOptions.url ?? 'unmatched';
+    const labels = { method: request.method, route, status: String(reply.statusCode) };
+    metrics.httpRequests.inc(labels);
+    metrics.httpDuration.observe(labels, reply.elapsedTime / 1000);
+    if (reply.statusCode >= 500) {
+      request.log.error({ method: request.method, route, status: reply.statusCode }, 'request failed');
+    } else {
+      request.log.debug(
+        { method: request.method, route, status: reply.statusCode, ms: reply.elapsedTime },
+        'request',
+      );
+    }
+  });
+}
+
+export interface Problem {
+  type: string;
+  title: string;
+  status: number;
+  detail: string;
+  code: string;
+  errors?: FieldError[];
+  request_id: string;
+}
+
+const TITLES: Record<number, string> = {
+  400: 'Bad Request',
+  401: 'Unauthorized',
+  403: 'Forbidden',
+  404: 'Not Found',
+  405: 'Method Not Allowed',
+  409: 'Conflict',
+  410: 'Gone',
+  413: 'Content Too Large',
+  415: 'Unsupported Media Type',
+  422: 'Unprocessable Content',
+  429: 'Too Many Requests',
+  500: 'Internal Server Error',
+  503: 'Service Unavailable',
+};
+
+export function sendProblem(
+  reply: FastifyReply,
+  request: FastifyRequest,
+  status: number,
+  code: string,
+  detail: string,
+  errors?: FieldError[],
+): FastifyReply {
+  const body: Problem = {
+    type: `urn:mailroom:problem:${code}`,
+    title: TITLES[status] ?? 'Error',
+    status,
+    detail,
+    code,
+    request_id: request.id,
+  };
+  if (errors?.length) body.errors = errors;
+  return reply.status(status).type('application/problem+json').serializer(JSON.stringify).send(body);
+}
+
+function registerErrorHandling(app: FastifyInstance): void {
+  app.setNotFoundHandler((request, reply) =>
+    sendProblem(reply, request, 404, 'not_found', `No route ${request.method} ${request.url.split('?')[0]}`),
+  );
+
+  app.setErrorHandler((error: FastifyError, request, reply) => {
+    if (error instanceof AppError) {
+      if (error.headers) reply.headers(error.headers);
+      return sendProblem(reply, request, error.status, error.code, error.message, error.errors);
+    }
+    if (hasZodFastifySchemaValidationErrors(error)) {
+      const errors = error.validation.map((v) => ({
+        field: fieldName(error.validationContext, v.instancePath, v.params),
+        message: v.message ?? 'is invalid',
+      }));
+      const detail = errors.map((e) => `${e.field}: ${e.message}`).join('; ');
+      return sendProblem(reply, request, 400, 'validation_failed', detail, errors);
+    }
+    if (isResponseSerializationError(error)) {
+      request.log.error({ err: error }, 'response did not match its schema');
+      return sendProblem(reply, request, 500, 'internal_error', 'Internal error');
+    }
+    const pgCode = (error as { code?: string }).code;
+    if (pgCode === '23505') return sendProblem(reply, request, 409, 'conflict', 'That already exists');
+    if (pgCode === '23503') return sendProblem(reply, request, 409, 'conflict', 'A referenced resource is missing');
+    if (typeof pgCode === 'string' && /^22[0-9A-Z]{3}$/.test(pgCode)) {
+      return sendProblem(reply, request, 400, 'bad_request', 'A value is out of range or malformed');
+    }
+    const status = error.statusCode ?? 500;
+    if (status >= 400 && status < 500) {
+      return sendProblem(reply, request, status, codeForFastifyError(error), error.message);
+    }
+    request.log.error({ err: error }, 'unhandled error');
+    return sendProblem(reply, request, 500, 'internal_error', 'Internal error');
+  });
+}
+
+function fieldName(context: string | undefined, instancePath: string, params: unknown): string {
+  const base = (context ?? 'body').replace('querystring', 'query');
+  const path = instancePath.replace(/^\//, '').replace(/\//g, '.');
+  const extra = (params as { keys?: string[] } | undefined)?.keys;
+  const key = extra?.length ? extra.join(',') : '';
+  return [base, path, key].filter(Boolean).join('.');
+}
+
+function codeForFastifyError(error: FastifyError): string {
+  switch (error.code) {
+    case 'FST_ERR_CTP_BODY_TOO_LARGE':
+      return 'body_too_large';
+    case 'FST_ERR_CTP_INVALID_MEDIA_TYPE':
+      return 'unsupported_media_type';
+    case 'FST_ERR_CTP_EMPTY_JSON_BODY':
+    case 'FST_ERR_CTP_INVALID_JSON_BODY':
+      return 'malformed_body';
+    default:
+      return error.statusCode === 400 ? 'bad_request' : 'client_error';
+  }
+}
+
+function registerOperationalRoutes(app: FastifyInstance, options: HttpOptions): void {
+  const z_ = app.withTypeProvider<ZodTypeProvider>();
+  z_.get(
+    '/health',
+    {
+      schema: {
+        tags: ['operations'],
+        summary: 'Liveness',
+        response: { 200: z.object({ status: z.literal('ok') }) },
+      },
+      config: { access: { level: 'public' } },
+    },
+    async () => ({ status: 'ok' as const }),
+  );
+  z_.get(
+    '/ready',
+    {
+      schema: {
+        tags: ['operations'],
+        summary: 'Readiness: database and job queue reachable',
+        response: {
+          200: z.object({ status: z.literal('ready'), checks: z.record(z.string(), z.boolean()) }),
+          503: z.object({ status: z.literal('unavailable'), checks: z.record(z.string(), z.boolean()) }),
+        },
+      },
+      config: { access: { level: 'public' } },
+    },
+    async (_request, reply) => {
+      const checks = await options.ready();
+      const ok = Object.values(checks).every(Boolean);
+      if (ok) return { status: 'ready' as const, checks };
+      return reply.status(503).send({ status: 'unavailable' as const, checks });
+    },
+  );
+  app.get('/metrics', { schema: { hide: true }, config: { access: { level: 'public' } } }, async (_req, reply) => {
+    reply.type(options.metrics.registry.contentType);
+    return options.metrics.registry.metrics();
+  });
+  app.get('/openapi.json', { schema: { hide: true }, config: { access: { level: 'public' } } }, async () =>
+    app.swagger(),
+  );
+}
+
+/** Who asked, from where: carried into services for audit and security records. */
+export interface RequestMeta {
+  ip: string;
+  requestId: string;
+  userAgent?: string;
+}
+
+export function metaOf(request: FastifyRequest): RequestMeta {
+  const ua = request.headers['user-agent'];
+  return { ip: request.ip, requestId: request.id, userAgent: typeof ua === 'string' ? ua.slice(0, 512) : undefined };
+}

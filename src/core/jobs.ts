@@ -1,0 +1,122 @@
+// Background jobs: pg-boss on the same database (embedded PGlite or PostgreSQL).
+// Modules declare queues with `define`, enqueue with `send` (inside their transaction when they
+// pass one, so a job exists exactly when the change that caused it commits) and recurring work
+// with `schedule`. Only processes started with workers run handlers; any process may enqueue.
+import { sql } from 'drizzle-orm';
+import { fromDrizzle, fromPglite, PgBoss, type Job, type SendOptions } from 'pg-boss';
+import type { Logger } from 'pino';
+import type { Database, Db } from './db.ts';
+
+export interface QueueDefinition<T> {
+  /** Attempts after the first failure. */
+  retryLimit?: number;
+  /** Seconds before the first retry; doubled each time when `retryBackoff` is on. */
+  retryDelay?: number;
+  retryBackoff?: boolean;
+  retryDelayMax?: number;
+  /** A job running longer than this is failed and retried. */
+  expireInSeconds?: number;
+  /** Jobs a single process runs at once for this queue. */
+  concurrency?: number;
+  handler: (data: T, job: Job<T>) => Promise<void>;
+}
+
+export interface EnqueueOptions {
+  /** Enqueue within this open transaction. */
+  tx?: Db;
+  startAfter?: Date | number;
+  singletonKey?: string;
+  id?: string;
+}
+
+export class Jobs {
+  readonly boss: PgBoss;
+  readonly #definitions = new Map<string, QueueDefinition<any>>();
+  readonly #schedules: { name: string; cron: string; data: object }[] = [];
+  readonly #workerIds = new Map<string, string>();
+  readonly #log: Logger;
+  #started = false;
+
+  constructor(database: Database, log: Logger) {
+    this.#log = log;
+    const raw = database.raw;
+    this.boss =
+      raw.kind === 'pglite'
+        ? new PgBoss({ db: fromPglite(raw.pglite), backend: 'pglite', schema: 'pgboss' })
+        : new PgBoss({ connectionString: raw.url, max: 4, schema: 'pgboss', application_name: 'mailroom-jobs' });
+    this.boss.on('error', (err) => this.#log.error({ err }, 'job queue error'));
+  }
+
+  define<T extends object>(name: string, definition: QueueDefinition<T>): void {
+    if (this.#started) throw new Error(`queue ${name} defined after start`);
+    this.#definitions.set(name, definition);
+  }
+
+  /** Recurring work, cron syntax; pg-boss runs each occurrence once across all processes. */
+  schedule(name: string, cron: string, data: object = {}): void {
+    this.#schedules.push({ name, cron, data });
+  }
+
+  async start({ work }: { work: boolean }): Promise<void> {
+    await this.boss.start();
+    for (const [name, d] of this.#definitions) {
+      await this.boss.createQueue(name, {
+        retryLimit: d.retryLimit ?? 5,
+        retryDelay: d.retryDelay ?? 5,
+        retryBackoff: d.retryBackoff ?? true,
+        ...(d.retryDelayMax === undefined ? {} : { retryDelayMax: d.retryDelayMax }),
+        expireInSeconds: d.expireInSeconds ?? 300,
+      });
+    }
+    for (const s of this.#schedules) await this.boss.schedule(s.name, s.cron, s.data);
+    this.#started = true;
+    if (!work) return;
+    for (const [name, d] of this.#definitions) {
+      const id = await this.boss.work<object>(
+        name,
+        { localConcurrency: d.concurrency ?? 1, pollingIntervalSeconds: 1 },
+        async (jobs) => {
+          for (const job of jobs) await d.handler(job.data, job);
+        },
+      );
+      this.#workerIds.set(name, id);
+    }
+  }
+
+  async send<T extends object>(name: string, data: T, options: EnqueueOptions = {}): Promise<string> {
+    if (!this.#definitions.has(name)) throw new Error(`unknown queue ${name}`);
+    const sendOptions: SendOptions = {
+      startAfter: options.startAfter,
+      singletonKey: options.singletonKey,
+      id: options.id,
+    };
+    if (options.tx) sendOptions.db = fromDrizzle(options.tx as never, sql as never);
+    const id = await this.boss.send(name, data, sendOptions);
+    if (!id) throw new Error(`queue ${name} refused the job`);
+    if (!options.tx) this.wake(name);
+    return id;
+  }
+
+  /** Wakes this process's worker for `name` now instead of at its next poll (after a commit). */
+  wake(name: string): void {
+    const id = this.#workerIds.get(name);
+    if (id) this.boss.notifyWorker(id);
+  }
+
+  /** True when the queue's tables answer. */
+  async ping(): Promise<boolean> {
+    try {
+      await this.boss.getDb().executeSql('select 1 from pgboss.version limit 1');
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
+  /** Stops taking jobs and waits up to `timeoutSeconds` for running ones; unfinished ones expire and retry. */
+  async stop(timeoutSeconds: number): Promise<void> {
+    if (!this.#started) return;
+    this.#started = false;
+    await this.boss.stop({ graceful: true, timeout: timeoutSeconds * 1000, close: true });
+  }
+}

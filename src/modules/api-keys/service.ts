@@ -1,0 +1,133 @@
+// Organisation API keys: shown once, stored as SHA-256, scoped, expiring, with last-used time.
+import type { ApiKeyPrincipal, Principal } from '../../core/auth.ts';
+import { scopeAllows } from '../../core/auth.ts';
+import { randomToken, sha256 } from '../../core/crypto.ts';
+import type { Db } from '../../core/db.ts';
+import { forbidden, notFound, unauthorized, validationFailed } from '../../core/errors.ts';
+import type { RequestMeta } from '../../core/http.ts';
+import { newId } from '../../core/ids.ts';
+import { type PageRequest, toPage } from '../../core/pagination.ts';
+import type { AuditService } from '../audit/service.ts';
+import * as store from './store.ts';
+import type { ApiKeyRow } from './tables.ts';
+
+export const KEY_PREFIX = 'mrk_';
+/** Resources a key can be granted, each as `<resource>:read` or `<resource>:write` (or `<resource>:*`). */
+export const SCOPE_RESOURCES = ['organization', 'members', 'api_keys', 'audit'] as const;
+/** How long a verified key is trusted in this process; revocations here apply at once. */
+const KEY_CACHE_MS = 5_000;
+/** last_used_at is written at most this often per key. */
+const TOUCH_EVERY_MS = 60_000;
+
+export function isKnownScope(scope: string): boolean {
+  if (scope === '*') return true;
+  const [resource, action, ...rest] = scope.split(':');
+  return (
+    rest.length === 0 &&
+    (SCOPE_RESOURCES as readonly string[]).includes(resource) &&
+    ['read', 'write', '*'].includes(action)
+  );
+}
+
+export class ApiKeysService {
+  readonly #db: Db;
+  readonly #audit: AuditService;
+  readonly #cache = new Map<string, { row: ApiKeyRow; until: number }>();
+  readonly #touched = new Map<string, number>();
+
+  constructor(db: Db, audit: AuditService) {
+    this.#db = db;
+    this.#audit = audit;
+  }
+
+  static looksLikeKey(token: string): boolean {
+    return token.startsWith(KEY_PREFIX);
+  }
+
+  async create(
+    organizationId: string,
+    creator: Principal,
+    input: { name: string; scopes: string[]; expires_at?: string },
+  ): Promise<{ row: ApiKeyRow; key: string }> {
+    const scopes = [...new Set(input.scopes)];
+    const unknown = scopes.filter((s) => !isKnownScope(s));
+    if (unknown.length) throw validationFailed('body.scopes', `unknown scopes: ${unknown.join(', ')}`);
+    // A key may mint keys, but never one that can do more than itself.
+    if (creator.kind === 'api_key' && !scopes.every((s) => s !== '*' && scopeAllows(creator.scopes, s))) {
+      throw forbidden('A key cannot create a key with scopes it does not have');
+    }
+    const expiresAt = input.expires_at ? new Date(input.expires_at) : null;
+    if (expiresAt && expiresAt.getTime() <= Date.now()) throw validationFailed('body.expires_at', 'must be in the future');
+    const key = `${KEY_PREFIX}${randomToken(32)}`;
+    const row = await store.insertKey(this.#db, {
+      id: newId(),
+      organizationId,
+      name: input.name,
+      prefix: key.slice(0, 12),
+      keyHash: sha256(key),
+      scopes,
+      expiresAt,
+      createdBy: creator.kind === 'user' ? creator.userId : null,
+    });
+    return { row, key };
+  }
+
+  async list(organizationId: string, page: PageRequest) {
+    const { rows, total } = await store.listKeys(this.#db, organizationId, page);
+    return toPage(rows, total, page);
+  }
+
+  async get(organizationId: string, id: string): Promise<ApiKeyRow> {
+    const row = await store.keyById(this.#db, organizationId, id);
+    if (!row || row.revokedAt) throw notFound('API key');
+    return row;
+  }
+
+  async revoke(organizationId: string, id: string): Promise<void> {
+    const row = await store.revokeKey(this.#db, organizationId, id);
+    if (!row) throw notFound('API key');
+    this.#cache.delete(row.keyHash);
+  }
+
+  /** Resolves a presented key; every refusal is a security event. */
+  async authenticate(key: string, meta: RequestMeta): Promise<ApiKeyPrincipal> {
+    const hash = sha256(key);
+    const now = Date.now();
+    const cached = this.#cache.get(hash);
+    let row = cached && cached.until > now ? cached.row : undefined;
+    if (!row) {
+      row = await store.keyByHash(this.#db, hash);
+      if (row && !row.revokedAt) {
+        if (this.#cache.size > 50_000) this.#cache.clear();
+        this.#cache.set(hash, { row, until: now + KEY_CACHE_MS });
+      }
+    }
+    if (!row) {
+      await this.#audit.securityEvent({ kind: 'api_key_invalid', meta, details: { prefix: key.slice(0, 12) } });
+      throw unauthorized('Invalid API key');
+    }
+    if (row.revokedAt) {
+      await this.#audit.securityEvent({ kind: 'api_key_revoked', meta, organizationId: row.organizationId, apiKeyId: row.id });
+      throw unauthorized('This API key has been revoked');
+    }
+    if (row.expiresAt && row.expiresAt.getTime() <= now) {
+      await this.#audit.securityEvent({ kind: 'api_key_expired', meta, organizationId: row.organizationId, apiKeyId: row.id });
+      throw unauthorized('This API key has expired');
+    }
+    if ((this.#touched.get(row.id) ?? 0) + TOUCH_EVERY_MS <= now) {
+      this.#touched.set(row.id, now);
+      await store.touchKey(this.#db, row.id, new Date(now));
+    }
+    return { kind: 'api_key', keyId: row.id, organizationId: row.organizationId, scopes: row.scopes };
+  }
+
+  async recordMisuse(principal: ApiKeyPrincipal, meta: RequestMeta, reason: string): Promise<void> {
+    await this.#audit.securityEvent({
+      kind: 'api_key_misuse',
+      meta,
+      organizationId: principal.organizationId,
+      apiKeyId: principal.keyId,
+      details: { reason },
+    });
+  }
+}

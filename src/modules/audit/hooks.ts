@@ -1,0 +1,66 @@
+// Every mutating request leaves an audit entry. Routes name their action in `config.audit`; a mutating
+// route without one is refused at start-up, so nothing slips through unrecorded.
+import type { FastifyInstance } from 'fastify';
+import { metaOf } from '../../core/http.ts';
+import type { AuditService } from './service.ts';
+
+export interface AuditDeclaration {
+  /** e.g. `organization.create` */
+  action: string;
+  targetType?: string;
+  /** Path parameter that names the target; defaults to `id`. */
+  targetParam?: string;
+}
+
+declare module 'fastify' {
+  interface FastifyContextConfig {
+    audit?: AuditDeclaration;
+  }
+  interface FastifyRequest {
+    /** Set by handlers when the target or actor is only known after the work (creation, login). */
+    auditTarget?: { id: string; organizationId?: string; actorId?: string };
+  }
+}
+
+const MUTATING = new Set(['POST', 'PUT', 'PATCH', 'DELETE']);
+
+export function registerAuditHooks(app: FastifyInstance, audit: AuditService): void {
+  app.addHook('onRoute', (route) => {
+    const methods = Array.isArray(route.method) ? route.method : [route.method];
+    if (methods.some((m) => MUTATING.has(m)) && !route.config?.audit) {
+      throw new Error(`${methods.join(',')} ${route.url} declares no audit action`);
+    }
+  });
+
+  app.addHook('onSend', async (request, reply, payload) => {
+    const declared = request.routeOptions.config.audit;
+    // 401 and 429 are refusals before any work; they are security events, not changes.
+    if (!declared || !MUTATING.has(request.method) || reply.statusCode === 401 || reply.statusCode === 429) {
+      return payload;
+    }
+    const principal = request.auth?.principal;
+    const params = (request.params ?? {}) as Record<string, string>;
+    const target = request.auditTarget;
+    const actorId =
+      principal?.kind === 'user' ? principal.userId : principal?.kind === 'api_key' ? principal.keyId : null;
+    try {
+      await audit.record({
+        organizationId: target?.organizationId ?? request.auth?.organizationId ?? validUuid(params.organization_id),
+        actorType: principal?.kind ?? (target?.actorId ? 'user' : 'anonymous'),
+        actorId: actorId ?? target?.actorId ?? null,
+        action: declared.action,
+        targetType: declared.targetType ?? null,
+        targetId: target?.id ?? params[declared.targetParam ?? 'id'] ?? null,
+        status: reply.statusCode,
+        meta: metaOf(request),
+      });
+    } catch (err) {
+      request.log.error({ err }, 'could not write audit entry');
+    }
+    return payload;
+  });
+}
+
+function validUuid(value: string | undefined): string | null {
+  return value && /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i.test(value) ? value : null;
+}

@@ -1,0 +1,127 @@
+// The audit trail (who changed what) and security events (failed logins, MFA failures, key misuse...).
+import type { Logger } from 'pino';
+import type { Db } from '../../core/db.ts';
+import type { RequestMeta } from '../../core/http.ts';
+import { newId } from '../../core/ids.ts';
+import { type PageRequest, toPage } from '../../core/pagination.ts';
+import * as store from './store.ts';
+import type { AuditRow, SecurityEventRow } from './tables.ts';
+
+export type SecurityEventKind =
+  | 'login_failed'
+  | 'login_succeeded'
+  | 'mfa_failed'
+  | 'mfa_enabled'
+  | 'mfa_disabled'
+  | 'recovery_code_used'
+  | 'refresh_token_reuse'
+  | 'password_changed'
+  | 'password_reset'
+  | 'api_key_invalid'
+  | 'api_key_expired'
+  | 'api_key_revoked'
+  | 'api_key_misuse'
+  | 'rate_limited';
+
+export interface SecurityEventInput {
+  kind: SecurityEventKind;
+  meta: RequestMeta;
+  userId?: string | null;
+  organizationId?: string | null;
+  apiKeyId?: string | null;
+  details?: Record<string, unknown>;
+}
+
+export interface AuditInput {
+  organizationId: string | null;
+  actorType: 'user' | 'api_key' | 'anonymous' | 'system';
+  actorId: string | null;
+  action: string;
+  targetType: string | null;
+  targetId: string | null;
+  status: number;
+  meta: RequestMeta;
+}
+
+export class AuditService {
+  readonly #db: Db;
+  readonly #log: Logger;
+
+  constructor(db: Db, log: Logger) {
+    this.#db = db;
+    this.#log = log;
+  }
+
+  async record(input: AuditInput): Promise<void> {
+    await store.insertAudit(this.#db, {
+      id: newId(),
+      organizationId: input.organizationId,
+      actorType: input.actorType,
+      actorId: input.actorId,
+      action: input.action,
+      targetType: input.targetType,
+      targetId: input.targetId,
+      status: input.status,
+      ip: input.meta.ip,
+      requestId: input.meta.requestId,
+    });
+  }
+
+  /** Never throws: a failure to record must not turn a refused login into a 500. */
+  async securityEvent(input: SecurityEventInput, db: Db = this.#db): Promise<void> {
+    try {
+      await store.insertSecurityEvent(db, {
+        id: newId(),
+        kind: input.kind,
+        userId: input.userId ?? null,
+        organizationId: input.organizationId ?? null,
+        apiKeyId: input.apiKeyId ?? null,
+        ip: input.meta.ip,
+        requestId: input.meta.requestId,
+        details: input.details ?? {},
+      });
+    } catch (err) {
+      this.#log.error({ err, kind: input.kind }, 'could not record security event');
+    }
+  }
+
+  async list(filter: store.AuditFilter, page: PageRequest) {
+    const { rows, total } = await store.listAudit(this.#db, filter, page);
+    return toPage(rows.map(auditView), total, page);
+  }
+
+  async listSecurityEvents(filter: store.SecurityEventFilter, page: PageRequest) {
+    const { rows, total } = await store.listSecurityEvents(this.#db, filter, page);
+    return toPage(rows.map(securityEventView), total, page);
+  }
+}
+
+export function auditView(r: AuditRow) {
+  return {
+    id: r.id,
+    organization_id: r.organizationId,
+    actor_type: r.actorType,
+    actor_id: r.actorId,
+    action: r.action,
+    target_type: r.targetType,
+    target_id: r.targetId,
+    status: r.status,
+    ip: r.ip,
+    request_id: r.requestId,
+    created_at: r.createdAt.toISOString(),
+  };
+}
+
+export function securityEventView(r: SecurityEventRow) {
+  return {
+    id: r.id,
+    kind: r.kind,
+    organization_id: r.organizationId,
+    user_id: r.userId,
+    api_key_id: r.apiKeyId,
+    ip: r.ip,
+    request_id: r.requestId,
+    details: r.details,
+    created_at: r.createdAt.toISOString(),
+  };
+}

@@ -1,0 +1,32 @@
+import { integer, jsonb, pgTable, text, timestamp, uuid } from 'drizzle-orm/pg-core';
+
+const ts = (name: string) => timestamp(name, { withTimezone: true, mode: 'date' });
+
+export const auditLog = pgTable('audit_log', {
+  id: uuid('id').primaryKey(),
+  organizationId: uuid('organization_id'),
+  actorType: text('actor_type', { enum: ['user', 'api_key', 'anonymous', 'system'] }).notNull(),
+  actorId: uuid('actor_id'),
+  action: text('action').notNull(),
+  targetType: text('target_type'),
+  targetId: text('target_id'),
+  status: integer('status').notNull(),
+  ip: text('ip'),
+  requestId: text('request_id'),
+  createdAt: ts('created_at').notNull().defaultNow(),
+});
+
+export const securityEvents = pgTable('security_events', {
+  id: uuid('id').primaryKey(),
+  organizationId: uuid('organization_id'),
+  userId: uuid('user_id'),
+  apiKeyId: uuid('api_key_id'),
+  kind: text('kind').notNull(),
+  ip: text('ip'),
+  requestId: text('request_id'),
+  details: jsonb('details').$type<Record<string, unknown>>().notNull(),
+  createdAt: ts('created_at').notNull().defaultNow(),
+});
+
+export type AuditRow = typeof auditLog.$inferSelect;
+export type SecurityEventRow = typeof securityEvents.$inferSelect;

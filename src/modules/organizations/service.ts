@@ -1,0 +1,197 @@
+// Organisations, memberships with roles, and invitations by mailed token.
+import { type Role, roleAtLeast } from '../../core/auth.ts';
+import { randomToken, sha256 } from '../../core/crypto.ts';
+import type { Db } from '../../core/db.ts';
+import { AppError, badRequest, conflict, forbidden, notFound } from '../../core/errors.ts';
+import { newId } from '../../core/ids.ts';
+import type { Mailer } from '../../core/mailer.ts';
+import { type PageRequest, toPage } from '../../core/pagination.ts';
+import type { IdentityService } from '../identity/service.ts';
+import * as store from './store.ts';
+import type { InvitationRow, OrganizationRow } from './tables.ts';
+
+const INVITATION_TTL = 7 * 24 * 3600;
+
+export interface OrganizationsOptions {
+  db: Db;
+  mailer: Mailer;
+  identity: IdentityService;
+  publicUrl: string;
+}
+
+export class OrganizationsService {
+  readonly #o: OrganizationsOptions;
+
+  constructor(options: OrganizationsOptions) {
+    this.#o = options;
+  }
+
+  async create(userId: string, input: { name: string; slug?: string }): Promise<OrganizationRow> {
+    return this.#o.db.transaction(async (tx) => {
+      const slug = input.slug ?? (await this.#freeSlug(tx, input.name));
+      if (input.slug && (await store.slugTaken(tx, input.slug))) throw conflict(`The slug "${input.slug}" is taken`);
+      const org = await store.insertOrganization(tx, { id: newId(), name: input.name, slug });
+      await store.insertMembership(tx, { organizationId: org.id, userId, role: 'owner' });
+      return org;
+    });
+  }
+
+  async listForUser(userId: string, page: PageRequest) {
+    const { rows, total } = await store.organizationsOfUser(this.#o.db, userId, page);
+    return toPage(
+      rows.map((r) => ({ ...r.org, role: r.role })),
+      total,
+      page,
+    );
+  }
+
+  async get(organizationId: string): Promise<OrganizationRow> {
+    const org = await store.organizationById(this.#o.db, organizationId);
+    if (!org) throw notFound('Organization');
+    return org;
+  }
+
+  async update(organizationId: string, changes: { name?: string; slug?: string }): Promise<OrganizationRow> {
+    if (changes.slug) {
+      const current = await this.get(organizationId);
+      if (current.slug !== changes.slug && (await store.slugTaken(this.#o.db, changes.slug))) {
+        throw conflict(`The slug "${changes.slug}" is taken`);
+      }
+    }
+    const org = await store.updateOrganization(this.#o.db, organizationId, changes);
+    if (!org) throw notFound('Organization');
+    return org;
+  }
+
+  async delete(organizationId: string): Promise<void> {
+    await store.deleteOrganization(this.#o.db, organizationId);
+  }
+
+  membershipRole(organizationId: string, userId: string): Promise<Role | null> {
+    return store.membershipRole(this.#o.db, organizationId, userId);
+  }
+
+  soleOrganization(userId: string): Promise<string | null> {
+    return store.soleOrganization(this.#o.db, userId);
+  }
+
+  // ---- members -----------------------------------------------------------------------------------
+
+  async listMembers(organizationId: string, page: PageRequest) {
+    const { rows, total } = await store.listMembers(this.#o.db, organizationId, page);
+    return toPage(rows, total, page);
+  }
+
+  async getMember(organizationId: string, userId: string) {
+    const m = await store.member(this.#o.db, organizationId, userId);
+    if (!m) throw notFound('Member');
+    return m;
+  }
+
+  /** Admins manage members below owner; only owners grant, change or remove the owner role. */
+  async changeRole(organizationId: string, actorRole: Role, userId: string, role: Role) {
+    await this.#o.db.transaction(async (tx) => {
+      const target = await store.member(tx, organizationId, userId);
+      if (!target) throw notFound('Member');
+      if ((target.role === 'owner' || role === 'owner') && actorRole !== 'owner') {
+        throw forbidden('Only an owner can grant or change the owner role');
+      }
+      if (target.role === 'owner' && role !== 'owner') await this.#keepAnOwner(tx, organizationId);
+      await store.setRole(tx, organizationId, userId, role);
+    });
+    return this.getMember(organizationId, userId);
+  }
+
+  /** Removing yourself (leaving) needs no role; removing others needs admin (owner for owners). */
+  async removeMember(organizationId: string, actor: { userId: string | null; role: Role }, userId: string) {
+    await this.#o.db.transaction(async (tx) => {
+      const target = await store.member(tx, organizationId, userId);
+      if (!target) throw notFound('Member');
+      const self = actor.userId === userId;
+      if (!self && !roleAtLeast(actor.role, 'admin')) throw forbidden('Removing members needs the admin role');
+      if (!self && target.role === 'owner' && actor.role !== 'owner') throw forbidden('Only an owner can remove an owner');
+      if (target.role === 'owner') await this.#keepAnOwner(tx, organizationId);
+      await store.deleteMembership(tx, organizationId, userId);
+    });
+  }
+
+  async #keepAnOwner(tx: Db, organizationId: string) {
+    if ((await store.ownerCountForUpdate(tx, organizationId)) <= 1) {
+      throw new AppError(409, 'last_owner', 'An organisation needs at least one owner; make someone else owner first');
+    }
+  }
+
+  // ---- invitations -------------------------------------------------------------------------------
+
+  async invite(
+    organizationId: string,
+    inviter: { userId: string | null; role: Role },
+    input: { email: string; role: Role },
+  ): Promise<InvitationRow> {
+    if (input.role === 'owner' && inviter.role !== 'owner') throw forbidden('Only an owner can invite an owner');
+    const email = input.email.trim().toLowerCase();
+    const existing = await this.#o.identity.userByEmail(email);
+    if (existing && (await store.membershipRole(this.#o.db, organizationId, existing.id))) {
+      throw conflict('That person is already a member');
+    }
+    const org = await this.get(organizationId);
+    const token = randomToken(32);
+    const invitation = await store.insertInvitation(this.#o.db, {
+      id: newId(),
+      organizationId,
+      email,
+      role: input.role,
+      tokenHash: sha256(token),
+      invitedBy: inviter.userId,
+      expiresAt: new Date(Date.now() + INVITATION_TTL * 1000),
+    });
+    await this.#o.mailer.send({
+      to: email,
+      subject: `You are invited to ${org.name} on Mailroom`,
+      text: `You have been invited to join ${org.name} as ${input.role}.\n\nSigned in, send this token to POST ${this.#o.publicUrl}/v1/invitations/accept, or create an account with POST ${this.#o.publicUrl}/v1/auth/register and pass it as invitation_token.\n\ntoken: ${token}\n\nIt expires in 7 days.`,
+    });
+    return invitation;
+  }
+
+  async listInvitations(organizationId: string, page: PageRequest) {
+    const { rows, total } = await store.listInvitations(this.#o.db, organizationId, page);
+    return toPage(rows, total, page);
+  }
+
+  async revokeInvitation(organizationId: string, id: string): Promise<void> {
+    if (!(await store.revokeInvitation(this.#o.db, organizationId, id))) throw notFound('Invitation');
+  }
+
+  async invitationIsValid(token: string, email: string): Promise<boolean> {
+    const inv = await store.liveInvitationByHash(this.#o.db, sha256(token));
+    return Boolean(inv && inv.email === email.trim().toLowerCase());
+  }
+
+  /** The invitation must be for the accepting user's own email address. */
+  async acceptInvitation(token: string, userId: string): Promise<{ organizationId: string; role: Role }> {
+    const user = await this.#o.identity.getUser(userId);
+    return this.#o.db.transaction(async (tx) => {
+      const inv = await store.liveInvitationByHash(tx, sha256(token));
+      if (!inv) throw badRequest('The invitation is invalid, used, revoked or expired');
+      if (inv.email !== user.email) throw forbidden('This invitation was sent to a different email address');
+      await store.insertMembership(tx, { organizationId: inv.organizationId, userId, role: inv.role });
+      await store.markInvitationAccepted(tx, inv.id, userId);
+      return { organizationId: inv.organizationId, role: inv.role };
+    });
+  }
+
+  async #freeSlug(db: Db, name: string): Promise<string> {
+    const base =
+      name
+        .normalize('NFKD')
+        .toLowerCase()
+        .replace(/[^a-z0-9]+/g, '-')
+        .replace(/^-+|-+$/g, '')
+        .slice(0, 40) || 'org';
+    if (!(await store.slugTaken(db, base))) return base;
+    for (;;) {
+      const candidate = `${base}-${randomToken(4).toLowerCase().replace(/[^a-z0-9]/g, '')}`;
+      if (!(await store.slugTaken(db, candidate))) return candidate;
+    }
+  }
+}
