@@ -24,7 +24,7 @@ export interface IdentityRouteDeps {
   invitations: InvitationGate;
 }
 
-const email = z.email({ error: 'must be an email address' }).max(254);
+const email = z.string().trim().toLowerCase().pipe(z.email({ error: 'must be an email address' }).max(254));
 const password = z.string().min(1).max(1024);
 const code = z.string().min(6).max(12);
 

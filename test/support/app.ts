@@ -1,0 +1,156 @@
+// Starts a real Mailroom for a test: embedded PGlite (a copy of a migrated template, for speed) or, with
+// MAILROOM_TEST_ENGINE=postgres, a fresh database on the PostgreSQL server named by DATABASE_URL.
+import { randomBytes } from 'node:crypto';
+import { cpSync, existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import pg from 'pg';
+import { createMailroom, type Mailroom, type MailroomOptions } from '../../src/app.ts';
+import { loadConfig } from '../../src/config.ts';
+import { MemoryMailer } from './mailer.ts';
+
+export const engine = process.env.MAILROOM_TEST_ENGINE === 'postgres' ? 'postgres' : 'pglite';
+
+export interface TestApp {
+  app: Mailroom;
+  mailer: MemoryMailer;
+  env: Record<string, string>;
+  /** Fastify inject with JSON in and out. */
+  call(method: string, url: string, options?: CallOptions): Promise<CallResult>;
+  close(): Promise<void>;
+}
+
+export interface CallOptions {
+  token?: string;
+  body?: unknown;
+  /** Sent as-is (no JSON encoding). */
+  rawBody?: string;
+  headers?: Record<string, string>;
+  ip?: string;
+}
+
+export interface CallResult {
+  status: number;
+  body: any;
+  headers: Record<string, unknown>;
+}
+
+export interface StartOptions {
+  env?: Record<string, string>;
+  workers?: boolean;
+  /** Reuse this database (for multi-process tests) instead of creating one. */
+  databaseUrl?: string;
+  /** Reuse this data dir (restart tests on the embedded engine). */
+  dataDir?: string;
+}
+
+export async function startTestApp(options: StartOptions = {}): Promise<TestApp> {
+  const cleanups: (() => Promise<void>)[] = [];
+  const env: Record<string, string> = {
+    MAILROOM_HTTP_PORT: '0',
+    MAILROOM_LOG_LEVEL: 'silent',
+    MAILROOM_SECRET_KEY: randomBytes(32).toString('hex'),
+    MAILROOM_RATE_LIMIT_PER_MINUTE: '100000',
+    ...options.env,
+  };
+  if (engine === 'postgres' || options.databaseUrl) {
+    const url = options.databaseUrl ?? (await createPostgresDatabase(cleanups));
+    env.DATABASE_URL = url;
+  } else {
+    env.MAILROOM_DATA_DIR = options.dataDir ?? preparePgliteDir(cleanups);
+  }
+  const config = loadConfig(env, null);
+  const mailer = new MemoryMailer();
+  const mailroomOptions: MailroomOptions = { http: true, workers: options.workers ?? false, mailer };
+  const app = await createMailroom(config, mailroomOptions);
+  const http = app.http!;
+  return {
+    app,
+    mailer,
+    env,
+    async call(method, url, o = {}) {
+      const headers: Record<string, string> = { ...o.headers };
+      if (o.token) headers.authorization = `Bearer ${o.token}`;
+      let payload: string | undefined;
+      if (o.rawBody !== undefined) payload = o.rawBody;
+      else if (o.body !== undefined) {
+        payload = JSON.stringify(o.body);
+        headers['content-type'] ??= 'application/json';
+      }
+      const res = await http.inject({
+        method: method as 'GET',
+        url,
+        headers,
+        payload,
+        remoteAddress: o.ip ?? '127.0.0.1',
+      });
+      let body: any = res.body;
+      const type = String(res.headers['content-type'] ?? '');
+      if (type.includes('json') && res.body) body = JSON.parse(res.body);
+      return { status: res.statusCode, body, headers: res.headers };
+    },
+    async close() {
+      await app.close();
+      for (const c of cleanups.reverse()) await c();
+    },
+  };
+}
+
+/** A copy of the migrated template that scripts/test.ts prepared, or an empty dir when run alone. */
+function preparePgliteDir(cleanups: (() => Promise<void>)[]): string {
+  const dir = mkdtempSync(path.join(tmpdir(), 'mailroom-test-'));
+  cleanups.push(async () => rmSync(dir, { recursive: true, force: true }));
+  const template = process.env.MAILROOM_TEST_PGLITE_TEMPLATE;
+  if (template && existsSync(path.join(template, 'pgdata'))) {
+    cpSync(path.join(template, 'pgdata'), path.join(dir, 'pgdata'), { recursive: true });
+  }
+  return dir;
+}
+
+export function adminDatabaseUrl(): string {
+  const url = process.env.DATABASE_URL;
+  if (!url) throw new Error('MAILROOM_TEST_ENGINE=postgres needs DATABASE_URL');
+  return url;
+}
+
+/** A new, empty database on the server; dropped again when the test app closes. */
+export async function createPostgresDatabase(cleanups: (() => Promise<void>)[]): Promise<string> {
+  const admin = adminDatabaseUrl();
+  const name = `mailroom_t_${randomBytes(6).toString('hex')}`;
+  const client = new pg.Client({ connectionString: admin });
+  await client.connect();
+  await client.query(`create database ${name}`);
+  await client.end();
+  cleanups.push(async () => {
+    const c = new pg.Client({ connectionString: admin });
+    await c.connect();
+    await c.query(`drop database if exists ${name} with (force)`);
+    await c.end();
+  });
+  const url = new URL(admin);
+  url.pathname = `/${name}`;
+  return url.toString();
+}
+
+/** Registers a user and returns their id and access token. */
+export async function signUp(t: TestApp, email: string, password = 'correct horse battery staple') {
+  // Each sign-up from its own address, so the per-IP registration limit does not bite test set-up.
+  const res = await t.call('POST', '/v1/auth/register', { body: { email, password }, ip: randomTestIp() });
+  if (res.status !== 201) throw new Error(`register ${email}: ${res.status} ${JSON.stringify(res.body)}`);
+  return { id: res.body.user.id as string, token: res.body.tokens.access_token as string, tokens: res.body.tokens, password };
+}
+
+/** A user who owns a fresh organisation. */
+export async function signUpWithOrg(t: TestApp, email: string, orgName = 'Org') {
+  const user = await signUp(t, email);
+  const org = await t.call('POST', '/v1/organizations', { token: user.token, body: { name: orgName } });
+  if (org.status !== 201) throw new Error(`create org: ${org.status} ${JSON.stringify(org.body)}`);
+  return { ...user, orgId: org.body.id as string };
+}
+
+let ipCounter = 0;
+/** A distinct address from 198.18.0.0/15 (reserved for benchmarking) per call. */
+export function randomTestIp(): string {
+  ipCounter++;
+  return `198.18.${(ipCounter >> 8) & 255}.${ipCounter & 255}`;
+}
