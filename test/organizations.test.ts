@@ -205,7 +205,9 @@ describe('audit trail', () => {
     assert.equal(renamed.headers['x-request-id'], 'req-audit-1');
     const key = (await t.call('POST', `${base}/api-keys`, { token: owner.token, body: { name: 'k', scopes: ['organization:write'] } })).body;
     await t.call('PATCH', base, { token: key.key, body: { name: 'By key' } });
-    await t.call('PATCH', base, { token: owner.token, body: { name: '' } }); // refused: recorded with its status
+    await t.call('POST', '/v1/organizations', { token: owner.token, body: { name: 'Other', slug: 'taken-slug' } });
+    const refused = await t.call('PATCH', base, { token: owner.token, body: { slug: 'taken-slug' } });
+    assert.equal(refused.status, 409); // refused after authorisation: recorded with its status
 
     const all = await t.call('GET', `${base}/audit-log`, { token: owner.token });
     assert.equal(all.status, 200);
@@ -222,7 +224,7 @@ describe('audit trail', () => {
     assert.equal(byRequest.ip, '127.0.0.1');
     assert.equal(byRequest.status, 200);
     assert.ok(updates.body.items.some((e: { actor_type: string; actor_id: string }) => e.actor_type === 'api_key' && e.actor_id === key.id));
-    assert.ok(updates.body.items.some((e: { status: number }) => e.status === 400));
+    assert.ok(updates.body.items.some((e: { status: number }) => e.status === 409));
 
     const byActor = await t.call('GET', `${base}/audit-log?actor_id=${key.id}`, { token: owner.token });
     assert.equal(byActor.body.total, 1);

@@ -45,7 +45,9 @@ export function registerAuditHooks(app: FastifyInstance, audit: AuditService): v
       principal?.kind === 'user' ? principal.userId : principal?.kind === 'api_key' ? principal.keyId : null;
     try {
       await audit.record({
-        organizationId: target?.organizationId ?? request.auth?.organizationId ?? validUuid(params.organization_id),
+        // Only an organisation the caller was authorised for: a refused attempt on another organisation's
+        // id must not land in that organisation's trail (it would reveal the caller to them).
+        organizationId: target?.organizationId ?? request.auth?.organizationId ?? null,
         actorType: principal?.kind ?? (target?.actorId ? 'user' : 'anonymous'),
         actorId: actorId ?? target?.actorId ?? null,
         action: declared.action,
@@ -59,8 +61,4 @@ export function registerAuditHooks(app: FastifyInstance, audit: AuditService): v
     }
     return payload;
   });
-}
-
-function validUuid(value: string | undefined): string | null {
-  return value && /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i.test(value) ? value : null;
 }
