@@ -119,7 +119,7 @@ export function loadConfig(
   for (const [k, v] of Object.entries(env)) if (v !== undefined) merged[k] = v;
   const result = schema.safeParse(merged);
   if (!result.success) {
-    throw new ConfigError(result.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`));
+    throw new ConfigError(result.error.issues.map((i) => `${String(i.path[0])}: ${i.message}`));
   }
   const problems: string[] = [];
   const c = result.data;

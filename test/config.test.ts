@@ -1,0 +1,84 @@
+import assert from 'node:assert/strict';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { describe, it } from 'node:test';
+import { ConfigError, loadConfig } from '../src/config.ts';
+
+describe('settings', () => {
+  it('has the documented defaults', () => {
+    const c = loadConfig({}, null);
+    assert.equal(c.http.host, '127.0.0.1');
+    assert.equal(c.http.port, 8080);
+    assert.equal(c.hostname, 'localhost');
+    assert.equal(c.smtpPort, 2525);
+    assert.equal(c.submissionPort, 2587);
+    assert.equal(c.imapPort, 2143);
+    assert.equal(c.outboundPort, 25);
+    assert.deepEqual(c.dnsServers, []);
+    assert.equal(c.databaseUrl, undefined);
+    assert.equal(c.redisUrl, undefined);
+    assert.equal(c.secretKey, null);
+    assert.equal(c.tls, null);
+    assert.deepEqual(c.webhookAllowHosts, []);
+    assert.equal(c.dataDir, path.resolve('./data'));
+  });
+
+  it('names every wrong value, one message each', () => {
+    try {
+      loadConfig(
+        {
+          MAILROOM_HTTP_PORT: 'eighty',
+          MAILROOM_SMTP_PORT: '70000',
+          DATABASE_URL: 'mysql://x',
+          REDIS_URL: 'http://x',
+          MAILROOM_DNS_SERVERS: '1.1.1.1,not-an-ip',
+          MAILROOM_SECRET_KEY: 'short',
+          MAILROOM_TLS_CERT: '/does/not/exist.pem',
+          MAILROOM_HOSTNAME: 'bad host!',
+        },
+        null,
+      );
+      assert.fail('should have thrown');
+    } catch (err) {
+      assert.ok(err instanceof ConfigError);
+      const byName = (name: string) => err.problems.filter((p) => p.startsWith(`${name}:`));
+      for (const name of [
+        'MAILROOM_HTTP_PORT',
+        'MAILROOM_SMTP_PORT',
+        'DATABASE_URL',
+        'REDIS_URL',
+        'MAILROOM_DNS_SERVERS',
+        'MAILROOM_SECRET_KEY',
+        'MAILROOM_TLS_CERT',
+        'MAILROOM_HOSTNAME',
+      ]) {
+        assert.equal(byName(name).length, 1, `${name}: ${err.problems.join(' | ')}`);
+      }
+      assert.match(err.message, /MAILROOM_DNS_SERVERS.*not-an-ip/);
+    }
+  });
+
+  it('requires a shared secret key with PostgreSQL, and both TLS files or neither', () => {
+    assert.throws(() => loadConfig({ DATABASE_URL: 'postgres://localhost/x' }, null), /MAILROOM_SECRET_KEY: required/);
+    const dir = mkdtempSync(path.join(tmpdir(), 'mailroom-config-'));
+    writeFileSync(path.join(dir, 'cert.pem'), 'x');
+    assert.throws(() => loadConfig({ MAILROOM_TLS_CERT: path.join(dir, 'cert.pem') }, null), /set both or neither/);
+  });
+
+  it('reads .env under the environment, and parses lists', () => {
+    const dir = mkdtempSync(path.join(tmpdir(), 'mailroom-config-'));
+    const file = path.join(dir, '.env');
+    writeFileSync(
+      file,
+      'MAILROOM_HTTP_PORT=9090\nMAILROOM_HOSTNAME=mx.example.com\nMAILROOM_DNS_SERVERS=127.0.0.1:5353, [::1]:53\nMAILROOM_SECRET_KEY=' +
+        'ab'.repeat(32) +
+        '\n',
+    );
+    const c = loadConfig({ MAILROOM_HTTP_PORT: '7070' }, file);
+    assert.equal(c.http.port, 7070, 'the environment wins');
+    assert.equal(c.hostname, 'mx.example.com');
+    assert.deepEqual(c.dnsServers, ['127.0.0.1:5353', '[::1]:53']);
+    assert.equal(c.secretKey?.length, 32);
+  });
+});

@@ -1,0 +1,143 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import { sql } from 'drizzle-orm';
+import { pino } from 'pino';
+import { openDatabase } from '../../src/core/db.ts';
+import { Jobs } from '../../src/core/jobs.ts';
+import { migrate } from '../../src/core/migrate.ts';
+import { engine, startTestApp, type TestApp } from '../support/app.ts';
+
+let t: TestApp;
+before(async () => {
+  t = await startTestApp();
+});
+after(() => t.close());
+
+const silent = pino({ level: 'silent' });
+
+describe(`database on ${engine}`, () => {
+  it('migrations are recorded and re-running them changes nothing', async () => {
+    const { rows } = await t.app.database.query<{ version: string }>('select version from schema_migrations');
+    assert.ok(rows.some((r) => r.version === '0001_foundation'));
+    assert.deepEqual(await migrate(t.app.database), { applied: [] });
+  });
+
+  it('concurrent migrations from several connections apply each file once', { skip: engine !== 'postgres' }, async () => {
+    const { createPostgresDatabase } = await import('../support/app.ts');
+    const cleanups: (() => Promise<void>)[] = [];
+    const url = await createPostgresDatabase(cleanups);
+    const dbs = await Promise.all([1, 2, 3].map(() => openDatabase({ url })));
+    try {
+      const results = await Promise.all(dbs.map((d) => migrate(d)));
+      const applied = results.flatMap((r) => r.applied);
+      assert.deepEqual(applied.filter((v) => v === '0001_foundation').length, 1);
+    } finally {
+      for (const d of dbs) await d.close();
+      for (const c of cleanups) await c();
+    }
+  });
+
+  it('a failed transaction leaves nothing behind', async () => {
+    await assert.rejects(
+      t.app.database.db.transaction(async (tx) => {
+        await tx.execute(sql`insert into organizations (id, name, slug) values (gen_random_uuid(), 'Half', 'half-written')`);
+        throw new Error('boom');
+      }),
+    );
+    const { rows } = await t.app.database.query("select 1 from organizations where slug = 'half-written'");
+    assert.equal(rows.length, 0);
+  });
+});
+
+describe(`jobs on ${engine}`, () => {
+  it('enqueues inside a transaction: rolled back means never run, committed means run', async () => {
+    const jobs = new Jobs(t.app.database, silent);
+    const seen: string[] = [];
+    let done!: () => void;
+    const finished = new Promise<void>((r) => {
+      done = r;
+    });
+    jobs.define<{ tag: string }>('test.tx', {
+      handler: async ({ tag }) => {
+        seen.push(tag);
+        if (tag === 'committed') done();
+      },
+    });
+    await jobs.start({ work: true });
+    try {
+      await assert.rejects(
+        t.app.database.db.transaction(async (tx) => {
+          await jobs.send('test.tx', { tag: 'rolled-back' }, { tx });
+          throw new Error('abort');
+        }),
+      );
+      await t.app.database.db.transaction(async (tx) => {
+        await jobs.send('test.tx', { tag: 'committed' }, { tx });
+      });
+      jobs.wake('test.tx');
+      await finished;
+      assert.deepEqual(seen, ['committed']);
+    } finally {
+      await jobs.stop(5);
+    }
+  });
+
+  it('retries a failing job with backoff until it succeeds', async () => {
+    const jobs = new Jobs(t.app.database, silent);
+    const attempts: number[] = [];
+    let done!: () => void;
+    const finished = new Promise<void>((r) => {
+      done = r;
+    });
+    jobs.define('test.retry', {
+      retryLimit: 3,
+      retryDelay: 1,
+      retryBackoff: true,
+      handler: async () => {
+        attempts.push(Date.now());
+        if (attempts.length < 3) throw new Error(`attempt ${attempts.length} fails`);
+        done();
+      },
+    });
+    await jobs.start({ work: true });
+    try {
+      await jobs.send('test.retry', {});
+      await finished;
+      assert.equal(attempts.length, 3);
+      const gaps = [attempts[1] - attempts[0], attempts[2] - attempts[1]];
+      assert.ok(gaps[0] >= 900, `first retry waited ${gaps[0]} ms`);
+      assert.ok(gaps[1] >= gaps[0], `backoff grows: ${gaps.join(', ')} ms`);
+    } finally {
+      await jobs.stop(5);
+    }
+  });
+
+  it('registers cron schedules', async () => {
+    const schedules = await t.app.jobs.boss.getSchedules();
+    const cleanup = schedules.find((s) => s.name === 'identity.cleanup');
+    assert.equal(cleanup?.cron, '17 3 * * *');
+  });
+
+  it('a graceful stop lets the running job finish', async () => {
+    const jobs = new Jobs(t.app.database, silent);
+    let started!: () => void;
+    const running = new Promise<void>((r) => {
+      started = r;
+    });
+    let finished = false;
+    jobs.define('test.graceful', {
+      handler: async () => {
+        started();
+        await new Promise((r) => setTimeout(r, 300));
+        finished = true;
+      },
+    });
+    await jobs.start({ work: true });
+    await jobs.send('test.graceful', {});
+    await running;
+    await jobs.stop(10);
+    assert.equal(finished, true, 'stop waited for the job');
+    const stats = await t.app.jobs.boss.findJobs('test.graceful');
+    assert.equal(stats[0].state, 'completed');
+  });
+});
