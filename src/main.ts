@@ -18,11 +18,17 @@ const USAGE = `usage: mailroom <command>
   openapi        [--out FILE] print the OpenAPI document
 `;
 
+const COMMANDS = new Set(['start', 'api', 'worker', 'migrate', 'create-admin', 'openapi']);
+
 async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
   if (!command || command === 'help' || command === '--help') {
     process.stdout.write(USAGE);
     return command ? 0 : 2;
+  }
+  if (!COMMANDS.has(command)) {
+    process.stderr.write(`unknown command: ${command}\n\n${USAGE}`);
+    return 2;
   }
   const config = loadConfig();
   switch (command) {
@@ -57,13 +63,13 @@ async function main(argv: string[]): Promise<number> {
       return 0;
     }
     default:
-      process.stderr.write(`unknown command: ${command}\n\n${USAGE}`);
       return 2;
   }
 }
 
 async function serve(app: Mailroom): Promise<number> {
   await app.listen();
+  if (!app.http) app.log.info('workers running');
   return new Promise((resolve) => {
     let stopping = false;
     const stop = (signal: string) => {

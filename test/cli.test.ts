@@ -1,0 +1,139 @@
+// The `mailroom` command as an operator runs it: real processes, real ports, signals.
+import assert from 'node:assert/strict';
+import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { after, describe, it } from 'node:test';
+import { createPostgresDatabase, engine } from './support/app.ts';
+
+const BIN = path.resolve('bin/mailroom.js');
+const cleanups: (() => Promise<void>)[] = [];
+after(async () => {
+  for (const c of cleanups.reverse()) await c();
+});
+
+/** Environment for one installation: its own data dir, or its own PostgreSQL database. */
+async function installation(): Promise<Record<string, string>> {
+  const dir = mkdtempSync(path.join(tmpdir(), 'mailroom-cli-'));
+  cleanups.push(async () => rmSync(dir, { recursive: true, force: true }));
+  const env: Record<string, string> = {
+    ...(process.env as Record<string, string>),
+    MAILROOM_DATA_DIR: dir,
+    MAILROOM_HTTP_PORT: '0',
+    MAILROOM_LOG_LEVEL: 'info',
+  };
+  delete env.DATABASE_URL;
+  if (engine === 'postgres') {
+    env.DATABASE_URL = await createPostgresDatabase(cleanups);
+    env.MAILROOM_SECRET_KEY = randomBytes(32).toString('hex');
+  }
+  return env;
+}
+
+function run(args: string[], env: Record<string, string>) {
+  const r = spawnSync(process.execPath, [BIN, ...args], { env, encoding: 'utf8', timeout: 60_000 });
+  return { status: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+
+/** Starts a long-running role and resolves with its HTTP port once it logs that it listens. */
+function serve(args: string[], env: Record<string, string>): Promise<{ child: ChildProcess; port: number | null; logs: string[] }> {
+  const child = spawn(process.execPath, [BIN, ...args], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+  const logs: string[] = [];
+  cleanups.push(async () => {
+    if (child.exitCode === null) child.kill('SIGKILL');
+  });
+  return new Promise((resolve, reject) => {
+    let buffer = '';
+    child.stdout!.on('data', (chunk: Buffer) => {
+      buffer += chunk.toString();
+      let nl = buffer.indexOf('\n');
+      while (nl >= 0) {
+        const line = buffer.slice(0, nl);
+        buffer = buffer.slice(nl + 1);
+        logs.push(line);
+        if (line.includes('HTTP API listening')) resolve({ child, port: JSON.parse(line).port, logs });
+        if (line.includes('workers running')) resolve({ child, port: null, logs });
+        nl = buffer.indexOf('\n');
+      }
+    });
+    child.stderr!.on('data', (chunk: Buffer) => logs.push(chunk.toString()));
+    child.once('exit', (code) => reject(new Error(`exited ${code} before serving: ${logs.join('\n')}`)));
+  });
+}
+
+function exitOf(child: ChildProcess): Promise<number | null> {
+  return new Promise((resolve) => child.once('exit', (code) => resolve(code)));
+}
+
+describe(`mailroom command on ${engine}`, () => {
+  it('prints usage and refuses unknown commands', () => {
+    const help = spawnSync(process.execPath, [BIN, 'help'], { encoding: 'utf8' });
+    assert.equal(help.status, 0);
+    assert.match(help.stdout, /create-admin/);
+    const bad = spawnSync(process.execPath, [BIN, 'frobnicate'], { encoding: 'utf8' });
+    assert.equal(bad.status, 2);
+  });
+
+  it('reports invalid settings clearly and exits 1', () => {
+    const r = spawnSync(process.execPath, [BIN, 'migrate'], {
+      encoding: 'utf8',
+      env: { ...process.env, MAILROOM_HTTP_PORT: 'abc', DATABASE_URL: '' },
+    });
+    assert.equal(r.status, 1);
+    assert.match(r.stderr, /MAILROOM_HTTP_PORT: must be a port number/);
+  });
+
+  it('migrate, create-admin, start, sign in, and shut down gracefully on SIGTERM', async () => {
+    const env = await installation();
+    const migrated = run(['migrate'], env);
+    assert.equal(migrated.status, 0, migrated.stderr);
+    assert.match(migrated.stdout, /applied: 0001_foundation/);
+    assert.match(run(['migrate'], env).stdout, /up to date/);
+
+    const admin = run(['create-admin', '--email', 'root@example.com', '--password', 'a long admin password', '--organization', 'HQ'], env);
+    assert.equal(admin.status, 0, admin.stderr);
+    assert.match(admin.stdout, /administrator root@example\.com .* owns organisation HQ/);
+
+    const { child, port } = await serve(['start'], env);
+    const base = `http://127.0.0.1:${port}`;
+    assert.equal((await fetch(`${base}/ready`)).status, 200);
+    const login = await fetch(`${base}/v1/auth/login`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ email: 'root@example.com', password: 'a long admin password' }),
+    });
+    const tokens = (await login.json()) as { access_token: string };
+    const orgs = (await (await fetch(`${base}/v1/organizations`, { headers: { authorization: `Bearer ${tokens.access_token}` } })).json()) as {
+      items: { name: string; role: string }[];
+    };
+    assert.deepEqual(orgs.items.map((o) => [o.name, o.role]), [['HQ', 'owner']]);
+
+    const exited = exitOf(child);
+    child.kill('SIGTERM');
+    assert.equal(await exited, 0);
+  });
+
+  it('runs the API and a worker as separate processes on one database', { skip: engine !== 'postgres' }, async () => {
+    const env = await installation();
+    const api = await serve(['api'], env);
+    const worker = await serve(['worker'], env);
+    assert.equal((await fetch(`http://127.0.0.1:${api.port}/ready`)).status, 200);
+    for (const p of [api.child, worker.child]) {
+      const exited = exitOf(p);
+      p.kill('SIGTERM');
+      assert.equal(await exited, 0);
+    }
+  });
+
+  it('writes the OpenAPI document', async () => {
+    const env = await installation();
+    const out = path.join(env.MAILROOM_DATA_DIR, 'openapi.json');
+    const r = run(['openapi', '--out', out], env);
+    assert.equal(r.status, 0, r.stderr);
+    const doc = JSON.parse(readFileSync(out, 'utf8'));
+    assert.equal(doc.openapi, '3.1.0');
+    assert.ok(doc.paths['/v1/auth/register']);
+  });
+});
