@@ -85,7 +85,14 @@ export async function createMailroom(config: Config, options: MailroomOptions): 
     const limiter = createRateLimiter(config.redisUrl);
     closers.unshift(() => limiter.close());
     const jobs = new Jobs(database, log.child({ component: 'jobs' }));
-    const services = createServices(config, database, secrets, limiter, options.mailer ?? new LogMailer(log), log);
+    const services = createServices(
+      config,
+      database,
+      secrets,
+      limiter,
+      options.mailer ?? new LogMailer(log),
+      log,
+    );
     registerIdentityJobs(jobs, database.db);
     await jobs.start({ work: options.workers });
     closers.unshift(() => jobs.stop(config.shutdownTimeoutSeconds));
@@ -174,7 +181,8 @@ async function buildHttp(
         : services.identity.authenticateAccessToken(token),
     membershipRole: (organizationId, userId) => services.organizations.membershipRole(organizationId, userId),
     soleOrganization: (userId) => services.organizations.soleOrganization(userId),
-    recordKeyMisuse: (principal, request, reason) => services.apiKeys.recordMisuse(principal, metaOf(request), reason),
+    recordKeyMisuse: (principal, request, reason) =>
+      services.apiKeys.recordMisuse(principal, metaOf(request), reason),
   };
   registerAuthHooks(app, { backend, limiter, perMinute: config.rateLimitPerMinute });
   registerAuditHooks(app, services.audit);

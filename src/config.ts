@@ -65,9 +65,7 @@ const schema = z.object({
       .refine((v) => decodeKey(v) !== null, 'must be 32 bytes, as 64 hex characters or base64')
       .optional(),
   ),
-  MAILROOM_TLS_CERT: optionalString.pipe(
-    z.string().refine(existsSync, 'file does not exist').optional(),
-  ),
+  MAILROOM_TLS_CERT: optionalString.pipe(z.string().refine(existsSync, 'file does not exist').optional()),
   MAILROOM_TLS_KEY: optionalString.pipe(z.string().refine(existsSync, 'file does not exist').optional()),
   MAILROOM_WEBHOOK_ALLOW_HOSTS: z
     .string()
@@ -149,10 +147,16 @@ function finish(c: z.output<typeof schema>) {
     dnsServers: c.MAILROOM_DNS_SERVERS ?? [],
     outboundPort: c.MAILROOM_OUTBOUND_PORT,
     secretKey: c.MAILROOM_SECRET_KEY ? decodeKey(c.MAILROOM_SECRET_KEY) : null,
-    tls: c.MAILROOM_TLS_CERT && c.MAILROOM_TLS_KEY ? { cert: c.MAILROOM_TLS_CERT, key: c.MAILROOM_TLS_KEY } : null,
+    tls:
+      c.MAILROOM_TLS_CERT && c.MAILROOM_TLS_KEY
+        ? { cert: c.MAILROOM_TLS_CERT, key: c.MAILROOM_TLS_KEY }
+        : null,
     webhookAllowHosts: c.MAILROOM_WEBHOOK_ALLOW_HOSTS,
     logLevel: c.MAILROOM_LOG_LEVEL,
-    publicUrl: (c.MAILROOM_PUBLIC_URL ?? `http://${c.MAILROOM_HTTP_HOST}:${c.MAILROOM_HTTP_PORT}`).replace(/\/$/, ''),
+    publicUrl: (c.MAILROOM_PUBLIC_URL ?? `http://${c.MAILROOM_HTTP_HOST}:${c.MAILROOM_HTTP_PORT}`).replace(
+      /\/$/,
+      '',
+    ),
     corsOrigins: c.MAILROOM_CORS_ORIGINS,
     registration: c.MAILROOM_REGISTRATION,
     bodyLimit: c.MAILROOM_BODY_LIMIT,

@@ -52,7 +52,10 @@ async function main(argv: string[]): Promise<number> {
       return createAdmin(config, rest);
     case 'openapi': {
       const { values } = parseArgs({ args: rest, options: { out: { type: 'string' } } });
-      const app = await createMailroom({ ...config, logLevel: 'warn' }, { http: true, workers: false, inMemory: !config.databaseUrl });
+      const app = await createMailroom(
+        { ...config, logLevel: 'warn' },
+        { http: true, workers: false, inMemory: !config.databaseUrl },
+      );
       try {
         const doc = JSON.stringify(app.http!.swagger(), null, 2) + '\n';
         if (values.out) writeFileSync(values.out, doc);
@@ -76,7 +79,10 @@ async function serve(app: Mailroom): Promise<number> {
       if (stopping) return;
       stopping = true;
       app.log.info({ signal }, 'shutting down');
-      app.close().then(() => resolve(0), () => resolve(1));
+      app.close().then(
+        () => resolve(0),
+        () => resolve(1),
+      );
     };
     process.once('SIGTERM', () => stop('SIGTERM'));
     process.once('SIGINT', () => stop('SIGINT'));
@@ -106,7 +112,9 @@ async function createAdmin(config: ReturnType<typeof loadConfig>, args: string[]
     const org = existing.total
       ? existing.items[0]
       : await organizations.create(user.id, { name: values.organization ?? 'Default' });
-    process.stdout.write(`administrator ${user.email} (${user.id}) owns organisation ${org.name} (${org.id})\n`);
+    process.stdout.write(
+      `administrator ${user.email} (${user.id}) owns organisation ${org.name} (${org.id})\n`,
+    );
     return 0;
   } finally {
     await app.close();
@@ -117,7 +125,8 @@ main(process.argv.slice(2)).then(
   (code) => process.exit(code),
   (err) => {
     if (err instanceof ConfigError) process.stderr.write(`${err.message}\n`);
-    else process.stderr.write(`mailroom: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+    else
+      process.stderr.write(`mailroom: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
     process.exit(1);
   },
 );

@@ -38,7 +38,10 @@ function run(args: string[], env: Record<string, string>) {
 }
 
 /** Starts a long-running role and resolves with its HTTP port once it logs that it listens. */
-function serve(args: string[], env: Record<string, string>): Promise<{ child: ChildProcess; port: number | null; logs: string[] }> {
+function serve(
+  args: string[],
+  env: Record<string, string>,
+): Promise<{ child: ChildProcess; port: number | null; logs: string[] }> {
   const child = spawn(process.execPath, [BIN, ...args], { env, stdio: ['ignore', 'pipe', 'pipe'] });
   const logs: string[] = [];
   cleanups.push(async () => {
@@ -92,7 +95,18 @@ describe(`mailroom command on ${engine}`, () => {
     assert.match(migrated.stdout, /applied: 0001_foundation/);
     assert.match(run(['migrate'], env).stdout, /up to date/);
 
-    const admin = run(['create-admin', '--email', 'root@example.com', '--password', 'a long admin password', '--organization', 'HQ'], env);
+    const admin = run(
+      [
+        'create-admin',
+        '--email',
+        'root@example.com',
+        '--password',
+        'a long admin password',
+        '--organization',
+        'HQ',
+      ],
+      env,
+    );
     assert.equal(admin.status, 0, admin.stderr);
     assert.match(admin.stdout, /administrator root@example\.com .* owns organisation HQ/);
 
@@ -105,17 +119,24 @@ describe(`mailroom command on ${engine}`, () => {
       body: JSON.stringify({ email: 'root@example.com', password: 'a long admin password' }),
     });
     const tokens = (await login.json()) as { access_token: string };
-    const orgs = (await (await fetch(`${base}/v1/organizations`, { headers: { authorization: `Bearer ${tokens.access_token}` } })).json()) as {
+    const orgs = (await (
+      await fetch(`${base}/v1/organizations`, { headers: { authorization: `Bearer ${tokens.access_token}` } })
+    ).json()) as {
       items: { name: string; role: string }[];
     };
-    assert.deepEqual(orgs.items.map((o) => [o.name, o.role]), [['HQ', 'owner']]);
+    assert.deepEqual(
+      orgs.items.map((o) => [o.name, o.role]),
+      [['HQ', 'owner']],
+    );
 
     const exited = exitOf(child);
     child.kill('SIGTERM');
     assert.equal(await exited, 0);
   });
 
-  it('runs the API and a worker as separate processes on one database', { skip: engine !== 'postgres' }, async () => {
+  it('runs the API and a worker as separate processes on one database', {
+    skip: engine !== 'postgres',
+  }, async () => {
     const env = await installation();
     const api = await serve(['api'], env);
     const worker = await serve(['worker'], env);

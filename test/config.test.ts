@@ -60,10 +60,16 @@ describe('settings', () => {
   });
 
   it('requires a shared secret key with PostgreSQL, and both TLS files or neither', () => {
-    assert.throws(() => loadConfig({ DATABASE_URL: 'postgres://localhost/x' }, null), /MAILROOM_SECRET_KEY: required/);
+    assert.throws(
+      () => loadConfig({ DATABASE_URL: 'postgres://localhost/x' }, null),
+      /MAILROOM_SECRET_KEY: required/,
+    );
     const dir = mkdtempSync(path.join(tmpdir(), 'mailroom-config-'));
     writeFileSync(path.join(dir, 'cert.pem'), 'x');
-    assert.throws(() => loadConfig({ MAILROOM_TLS_CERT: path.join(dir, 'cert.pem') }, null), /set both or neither/);
+    assert.throws(
+      () => loadConfig({ MAILROOM_TLS_CERT: path.join(dir, 'cert.pem') }, null),
+      /set both or neither/,
+    );
   });
 
   it('reads .env under the environment, and parses lists', () => {

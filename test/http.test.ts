@@ -4,7 +4,9 @@ import { signUp, startTestApp, type TestApp } from './support/app.ts';
 
 let t: TestApp;
 before(async () => {
-  t = await startTestApp({ env: { MAILROOM_BODY_LIMIT: '2048', MAILROOM_CORS_ORIGINS: 'https://app.example.com' } });
+  t = await startTestApp({
+    env: { MAILROOM_BODY_LIMIT: '2048', MAILROOM_CORS_ORIGINS: 'https://app.example.com' },
+  });
 });
 after(() => t.close());
 
@@ -22,8 +24,14 @@ describe('operations endpoints', () => {
     const res = await t.call('GET', '/metrics');
     assert.equal(res.status, 200);
     assert.match(res.body, /mailroom_http_requests_total\{method="GET",route="\/health",status="200"\} \d+/);
-    assert.match(res.body, /mailroom_http_requests_total\{method="GET",route="\/v1\/auth\/me",status="401"\} \d+/);
-    assert.match(res.body, /mailroom_http_request_duration_seconds_bucket\{le="0.005",method="GET",route="\/health"/);
+    assert.match(
+      res.body,
+      /mailroom_http_requests_total\{method="GET",route="\/v1\/auth\/me",status="401"\} \d+/,
+    );
+    assert.match(
+      res.body,
+      /mailroom_http_request_duration_seconds_bucket\{le="0.005",method="GET",route="\/health"/,
+    );
     assert.match(res.body, /mailroom_process_resident_memory_bytes/);
   });
 
@@ -34,7 +42,8 @@ describe('operations endpoints', () => {
     assert.deepEqual(doc.paths['/v1/organizations'].get.security, [{ bearerAuth: [] }]);
     assert.equal(doc.paths['/v1/auth/login'].post.security, undefined);
     for (const [path, item] of Object.entries<Record<string, { summary?: string }>>(doc.paths)) {
-      for (const [method, op] of Object.entries(item)) assert.ok(op.summary, `${method} ${path} has a summary`);
+      for (const [method, op] of Object.entries(item))
+        assert.ok(op.summary, `${method} ${path} has a summary`);
     }
     const ui = await t.call('GET', '/docs/');
     assert.equal(ui.status, 200);
@@ -55,7 +64,10 @@ describe('conventions', () => {
   it('generates a request id, or keeps a sane one from the client', async () => {
     const generated = await t.call('GET', '/health');
     assert.match(String(generated.headers['x-request-id']), /^[0-9a-f-]{36}$/);
-    assert.equal((await t.call('GET', '/health', { headers: { 'x-request-id': 'trace-123' } })).headers['x-request-id'], 'trace-123');
+    assert.equal(
+      (await t.call('GET', '/health', { headers: { 'x-request-id': 'trace-123' } })).headers['x-request-id'],
+      'trace-123',
+    );
     const hostile = await t.call('GET', '/health', { headers: { 'x-request-id': 'bad id\twith spaces' } });
     assert.notEqual(hostile.headers['x-request-id'], 'bad id\twith spaces');
     const problem = await t.call('GET', '/v1/auth/me', { headers: { 'x-request-id': 'trace-456' } });
@@ -77,22 +89,38 @@ describe('conventions', () => {
   });
 
   it('limits body size with 413 and refuses malformed JSON with 400', async () => {
-    const big = await t.call('POST', '/v1/auth/login', { rawBody: JSON.stringify({ email: 'a@b.c', password: 'x'.repeat(5000) }), headers: { 'content-type': 'application/json' } });
+    const big = await t.call('POST', '/v1/auth/login', {
+      rawBody: JSON.stringify({ email: 'a@b.c', password: 'x'.repeat(5000) }),
+      headers: { 'content-type': 'application/json' },
+    });
     assert.equal(big.status, 413);
     assert.equal(big.body.code, 'body_too_large');
-    const broken = await t.call('POST', '/v1/auth/login', { rawBody: '{"email":', headers: { 'content-type': 'application/json' } });
+    const broken = await t.call('POST', '/v1/auth/login', {
+      rawBody: '{"email":',
+      headers: { 'content-type': 'application/json' },
+    });
     assert.equal(broken.status, 400);
     assert.equal(broken.body.code, 'malformed_body');
-    const wrongType = await t.call('POST', '/v1/auth/login', { rawBody: 'email=a', headers: { 'content-type': 'text/csv' } });
+    const wrongType = await t.call('POST', '/v1/auth/login', {
+      rawBody: 'email=a',
+      headers: { 'content-type': 'text/csv' },
+    });
     assert.equal(wrongType.status, 415);
   });
 
   it('paginates lists with the standard envelope', async () => {
     const user = await signUp(t, 'pager@example.com');
-    for (let i = 0; i < 3; i++) await t.call('POST', '/v1/organizations', { token: user.token, body: { name: `Org ${i}` } });
+    for (let i = 0; i < 3; i++)
+      await t.call('POST', '/v1/organizations', { token: user.token, body: { name: `Org ${i}` } });
     const page = await t.call('GET', '/v1/organizations?page=2&page_size=2', { token: user.token });
     assert.deepEqual(
-      { total: page.body.total, page: page.body.page, page_size: page.body.page_size, total_pages: page.body.total_pages, n: page.body.items.length },
+      {
+        total: page.body.total,
+        page: page.body.page,
+        page_size: page.body.page_size,
+        total_pages: page.body.total_pages,
+        n: page.body.items.length,
+      },
       { total: 3, page: 2, page_size: 2, total_pages: 2, n: 1 },
     );
     const bad = await t.call('GET', '/v1/organizations?page_size=1000', { token: user.token });
@@ -105,7 +133,8 @@ describe('conventions', () => {
     try {
       const user = await signUp(limited, 'busy@example.com');
       const statuses: number[] = [];
-      for (let i = 0; i < 6; i++) statuses.push((await limited.call('GET', '/v1/auth/me', { token: user.token })).status);
+      for (let i = 0; i < 6; i++)
+        statuses.push((await limited.call('GET', '/v1/auth/me', { token: user.token })).status);
       assert.deepEqual(statuses, [200, 200, 200, 200, 200, 429]);
     } finally {
       await limited.close();

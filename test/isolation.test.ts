@@ -13,9 +13,17 @@ it("no route reaches another organisation's resources", async () => {
   const a = await signUpWithOrg(t, 'owner@a.test', 'Alpha');
   const b = await signUpWithOrg(t, 'owner@b.test', 'Beta');
   const A = `/v1/organizations/${a.orgId}`;
-  const aKey = (await t.call('POST', `${A}/api-keys`, { token: a.token, body: { name: 'a', scopes: ['*'] } })).body;
-  const aInvite = (await t.call('POST', `${A}/invitations`, { token: a.token, body: { email: 'x@a.test', role: 'member' } })).body;
-  const bKey = (await t.call('POST', `/v1/organizations/${b.orgId}/api-keys`, { token: b.token, body: { name: 'b', scopes: ['*'] } })).body.key;
+  const aKey = (await t.call('POST', `${A}/api-keys`, { token: a.token, body: { name: 'a', scopes: ['*'] } }))
+    .body;
+  const aInvite = (
+    await t.call('POST', `${A}/invitations`, { token: a.token, body: { email: 'x@a.test', role: 'member' } })
+  ).body;
+  const bKey = (
+    await t.call('POST', `/v1/organizations/${b.orgId}/api-keys`, {
+      token: b.token,
+      body: { name: 'b', scopes: ['*'] },
+    })
+  ).body.key;
 
   // Valid requests, so only authorisation can stop them.
   const bodies: Record<string, unknown> = {
@@ -37,7 +45,10 @@ it("no route reaches another organisation's resources", async () => {
     for (const method of Object.keys(item).map((m) => m.toUpperCase())) {
       const url = path.replace(/\{(\w+)\}/g, (_, n: string) => ids(path)[n]);
       const body = bodies[`${method} ${path}`];
-      for (const [who, token] of [['user', b.token], ['key', bKey]] as const) {
+      for (const [who, token] of [
+        ['user', b.token],
+        ['key', bKey],
+      ] as const) {
         const res = await t.call(method, url, { token, body });
         assert.equal(res.status, 404, `${who} of B: ${method} ${url} answered ${res.status}`);
         checked++;
@@ -47,12 +58,21 @@ it("no route reaches another organisation's resources", async () => {
   assert.ok(checked >= 24, `checked ${checked} operations`);
 
   // B's session cannot end A's; the organisation header cannot smuggle A in either.
-  assert.equal((await t.call('DELETE', `/v1/auth/sessions/${a.tokens.session_id}`, { token: b.token })).status, 404);
-  assert.equal((await t.call('GET', A, { token: b.token, headers: { 'x-organization-id': a.orgId } })).status, 404);
+  assert.equal(
+    (await t.call('DELETE', `/v1/auth/sessions/${a.tokens.session_id}`, { token: b.token })).status,
+    404,
+  );
+  assert.equal(
+    (await t.call('GET', A, { token: b.token, headers: { 'x-organization-id': a.orgId } })).status,
+    404,
+  );
 
   // Lists show only B's own.
   const bOrgs = await t.call('GET', '/v1/organizations', { token: b.token });
-  assert.deepEqual(bOrgs.body.items.map((o: { id: string }) => o.id), [b.orgId]);
+  assert.deepEqual(
+    bOrgs.body.items.map((o: { id: string }) => o.id),
+    [b.orgId],
+  );
 
   // A is untouched.
   assert.equal((await t.call('GET', A, { token: a.token })).body.name, 'Alpha');

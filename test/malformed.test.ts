@@ -27,9 +27,36 @@ interface JsonSchema {
   items?: JsonSchema;
 }
 
-const GARBAGE_IDS = ['not-a-uuid', "1' or '1'='1", '%00', '9'.repeat(300), '00000000-0000-0000-0000-00000000000g'];
-const GARBAGE_VALUES: unknown[] = [null, 42, -1, 1e308, true, 'x'.repeat(5000), [], {}, [{}], '\u0000', 'NaN'];
-const GARBAGE_QUERY = ['-1', '0', 'abc', '1e400', '%ZZ', 'x'.repeat(3000), "' or 1=1 --", '2024-13-45T99:99:99Z'];
+const GARBAGE_IDS = [
+  'not-a-uuid',
+  "1' or '1'='1",
+  '%00',
+  '9'.repeat(300),
+  '00000000-0000-0000-0000-00000000000g',
+];
+const GARBAGE_VALUES: unknown[] = [
+  null,
+  42,
+  -1,
+  1e308,
+  true,
+  'x'.repeat(5000),
+  [],
+  {},
+  [{}],
+  '\u0000',
+  'NaN',
+];
+const GARBAGE_QUERY = [
+  '-1',
+  '0',
+  'abc',
+  '1e400',
+  '%ZZ',
+  'x'.repeat(3000),
+  "' or 1=1 --",
+  '2024-13-45T99:99:99Z',
+];
 
 function wrongFor(schema: JsonSchema | undefined): unknown[] {
   const type = Array.isArray(schema?.type) ? schema?.type[0] : schema?.type;
@@ -75,7 +102,11 @@ function fillPath(path: string, values: Record<string, string>): string {
 function assertNoServerError(what: string, res: CallResult) {
   assert.ok(res.status < 500, `${what} answered ${res.status}: ${JSON.stringify(res.body)}`);
   if (res.status >= 400) {
-    assert.match(String(res.headers['content-type']), /application\/problem\+json/, `${what} is problem+json`);
+    assert.match(
+      String(res.headers['content-type']),
+      /application\/problem\+json/,
+      `${what} is problem+json`,
+    );
     assert.equal(typeof res.body.detail, 'string', `${what} explains itself`);
   }
 }
@@ -84,14 +115,17 @@ it('no operation answers 5xx to malformed input', async () => {
   const doc = (await t.call('GET', '/openapi.json')).body;
   const operations: Operation[] = [];
   for (const [path, item] of Object.entries<Record<string, Operation['op']>>(doc.paths)) {
-    for (const [method, op] of Object.entries(item)) operations.push({ method: method.toUpperCase(), path, op });
+    for (const [method, op] of Object.entries(item))
+      operations.push({ method: method.toUpperCase(), path, op });
   }
   assert.ok(operations.length >= 35, `found ${operations.length} operations`);
   let requests = 0;
 
   for (const { method, path, op } of operations) {
     // A fresh session per operation: logout and password changes must not end the walk early.
-    const login = await t.call('POST', '/v1/auth/login', { body: { email: 'walker@malformed.test', password: owner.password } });
+    const login = await t.call('POST', '/v1/auth/login', {
+      body: { email: 'walker@malformed.test', password: owner.password },
+    });
     const token = login.body.access_token as string;
     const pathParams = (op.parameters ?? []).filter((p) => p.in === 'path').map((p) => p.name);
     // Real ids only where the walk must get past authorisation; never on DELETE, which would end the walk.
@@ -121,7 +155,11 @@ it('no operation answers 5xx to malformed input', async () => {
         const url = fillPath(path, real);
         const res =
           body.raw !== undefined
-            ? await t.call(method, url, { token, rawBody: body.raw, headers: { 'content-type': body.type ?? 'application/json' } })
+            ? await t.call(method, url, {
+                token,
+                rawBody: body.raw,
+                headers: { 'content-type': body.type ?? 'application/json' },
+              })
             : await t.call(method, url, { token, body: body.json });
         assertNoServerError(`${method} ${url} with ${JSON.stringify(body).slice(0, 80)}`, res);
         requests++;
@@ -142,12 +180,15 @@ it('validation errors name the field', async () => {
 });
 
 it('a refused request writes nothing', async () => {
-  const before = (await t.call('GET', `/v1/organizations/${owner.orgId}/api-keys`, { token: owner.token })).body.total;
+  const before = (await t.call('GET', `/v1/organizations/${owner.orgId}/api-keys`, { token: owner.token }))
+    .body.total;
   const res = await t.call('POST', `/v1/organizations/${owner.orgId}/api-keys`, {
     token: owner.token,
     body: { name: 'half', scopes: ['organization:read', 'bogus:scope'] },
   });
   assert.equal(res.status, 422);
-  const afterCount = (await t.call('GET', `/v1/organizations/${owner.orgId}/api-keys`, { token: owner.token })).body.total;
+  const afterCount = (
+    await t.call('GET', `/v1/organizations/${owner.orgId}/api-keys`, { token: owner.token })
+  ).body.total;
   assert.equal(afterCount, before);
 });

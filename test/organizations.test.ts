@@ -9,7 +9,10 @@ before(async () => {
 after(() => t.close());
 
 async function invite(owner: { token: string; orgId: string }, email: string, role: string) {
-  const res = await t.call('POST', `/v1/organizations/${owner.orgId}/invitations`, { token: owner.token, body: { email, role } });
+  const res = await t.call('POST', `/v1/organizations/${owner.orgId}/invitations`, {
+    token: owner.token,
+    body: { email, role },
+  });
   assert.equal(res.status, 201, JSON.stringify(res.body));
   return t.mailer.tokenFor(email.toLowerCase(), /invited/);
 }
@@ -34,10 +37,16 @@ describe('organisations and memberships', () => {
       { name: list.body.items[0].name, slug: list.body.items[0].slug, role: list.body.items[0].role },
       { name: 'Acme Corp', slug: 'acme-corp', role: 'owner' },
     );
-    const again = await t.call('POST', '/v1/organizations', { token: owner.token, body: { name: 'Acme Corp' } });
+    const again = await t.call('POST', '/v1/organizations', {
+      token: owner.token,
+      body: { name: 'Acme Corp' },
+    });
     assert.equal(again.status, 201);
     assert.match(again.body.slug, /^acme-corp-[a-z0-9]+$/);
-    const taken = await t.call('POST', '/v1/organizations', { token: owner.token, body: { name: 'X', slug: 'acme-corp' } });
+    const taken = await t.call('POST', '/v1/organizations', {
+      token: owner.token,
+      body: { name: 'X', slug: 'acme-corp' },
+    });
     assert.equal(taken.status, 409);
   });
 
@@ -52,35 +61,48 @@ describe('organisations and memberships', () => {
     assert.equal((await t.call('GET', `${org}/members`, { token: viewer.token })).body.total, 4);
     assert.equal((await t.call('PATCH', org, { token: viewer.token, body: { name: 'Nope' } })).status, 403);
     assert.equal((await t.call('PATCH', org, { token: member.token, body: { name: 'Nope' } })).status, 403);
-    assert.equal((await t.call('PATCH', org, { token: admin.token, body: { name: 'Renamed' } })).body.name, 'Renamed');
     assert.equal(
-      (await t.call('POST', `${org}/invitations`, { token: member.token, body: { email: 'x@roles.test' } })).status,
+      (await t.call('PATCH', org, { token: admin.token, body: { name: 'Renamed' } })).body.name,
+      'Renamed',
+    );
+    assert.equal(
+      (await t.call('POST', `${org}/invitations`, { token: member.token, body: { email: 'x@roles.test' } }))
+        .status,
       403,
     );
     // Admins manage non-owners; only owners grant or change the owner role.
     assert.equal(
-      (await t.call('PATCH', `${org}/members/${member.id}`, { token: admin.token, body: { role: 'viewer' } })).body.role,
+      (await t.call('PATCH', `${org}/members/${member.id}`, { token: admin.token, body: { role: 'viewer' } }))
+        .body.role,
       'viewer',
     );
     assert.equal(
-      (await t.call('PATCH', `${org}/members/${member.id}`, { token: admin.token, body: { role: 'owner' } })).status,
+      (await t.call('PATCH', `${org}/members/${member.id}`, { token: admin.token, body: { role: 'owner' } }))
+        .status,
       403,
     );
     assert.equal(
-      (await t.call('PATCH', `${org}/members/${owner.id}`, { token: admin.token, body: { role: 'member' } })).status,
+      (await t.call('PATCH', `${org}/members/${owner.id}`, { token: admin.token, body: { role: 'member' } }))
+        .status,
       403,
     );
     assert.equal((await t.call('DELETE', `${org}/members/${owner.id}`, { token: admin.token })).status, 403);
     assert.equal((await t.call('DELETE', org, { token: admin.token })).status, 403);
     // Anyone may leave.
-    assert.equal((await t.call('DELETE', `${org}/members/${viewer.id}`, { token: viewer.token })).status, 204);
+    assert.equal(
+      (await t.call('DELETE', `${org}/members/${viewer.id}`, { token: viewer.token })).status,
+      204,
+    );
     assert.equal((await t.call('GET', org, { token: viewer.token })).status, 404);
   });
 
   it('keeps at least one owner', async () => {
     const owner = await signUpWithOrg(t, 'solo@owner.test', 'Solo');
     const org = `/v1/organizations/${owner.orgId}`;
-    const demote = await t.call('PATCH', `${org}/members/${owner.id}`, { token: owner.token, body: { role: 'admin' } });
+    const demote = await t.call('PATCH', `${org}/members/${owner.id}`, {
+      token: owner.token,
+      body: { role: 'admin' },
+    });
     assert.equal(demote.status, 409);
     assert.equal(demote.body.code, 'last_owner');
     assert.equal((await t.call('DELETE', `${org}/members/${owner.id}`, { token: owner.token })).status, 409);
@@ -96,22 +118,41 @@ describe('organisations and memberships', () => {
     assert.ok(!JSON.stringify(pending.body).includes(token), 'the token is never listed');
 
     const stranger = await signUp(t, 'stranger@invite.test');
-    assert.equal((await t.call('POST', '/v1/invitations/accept', { token: stranger.token, body: { token } })).status, 403);
+    assert.equal(
+      (await t.call('POST', '/v1/invitations/accept', { token: stranger.token, body: { token } })).status,
+      403,
+    );
     const guest = await signUp(t, 'guest@invite.test');
-    assert.equal((await t.call('POST', '/v1/invitations/accept', { token: guest.token, body: { token } })).status, 200);
-    assert.equal((await t.call('POST', '/v1/invitations/accept', { token: guest.token, body: { token } })).status, 400);
+    assert.equal(
+      (await t.call('POST', '/v1/invitations/accept', { token: guest.token, body: { token } })).status,
+      200,
+    );
+    assert.equal(
+      (await t.call('POST', '/v1/invitations/accept', { token: guest.token, body: { token } })).status,
+      400,
+    );
 
     const token2 = await invite(owner, 'later@invite.test', 'viewer');
     const id = (await t.call('GET', `${org}/invitations`, { token: owner.token })).body.items[0].id;
     assert.equal((await t.call('DELETE', `${org}/invitations/${id}`, { token: owner.token })).status, 204);
     const later = await signUp(t, 'later@invite.test');
-    assert.equal((await t.call('POST', '/v1/invitations/accept', { token: later.token, body: { token: token2 } })).status, 400);
+    assert.equal(
+      (await t.call('POST', '/v1/invitations/accept', { token: later.token, body: { token: token2 } }))
+        .status,
+      400,
+    );
   });
 
   it('an owner deletes the organisation', async () => {
     const owner = await signUpWithOrg(t, 'owner@delete.test', 'Doomed');
-    assert.equal((await t.call('DELETE', `/v1/organizations/${owner.orgId}`, { token: owner.token })).status, 204);
-    assert.equal((await t.call('GET', `/v1/organizations/${owner.orgId}`, { token: owner.token })).status, 404);
+    assert.equal(
+      (await t.call('DELETE', `/v1/organizations/${owner.orgId}`, { token: owner.token })).status,
+      204,
+    );
+    assert.equal(
+      (await t.call('GET', `/v1/organizations/${owner.orgId}`, { token: owner.token })).status,
+      404,
+    );
   });
 });
 
@@ -119,7 +160,10 @@ describe('API keys', () => {
   it('shows the key once, stores only its hash, and accepts it as a bearer token', async () => {
     const owner = await signUpWithOrg(t, 'owner@keys.test', 'Keys');
     const base = `/v1/organizations/${owner.orgId}/api-keys`;
-    const created = await t.call('POST', base, { token: owner.token, body: { name: 'ci', scopes: ['organization:read', 'members:read'] } });
+    const created = await t.call('POST', base, {
+      token: owner.token,
+      body: { name: 'ci', scopes: ['organization:read', 'members:read'] },
+    });
     assert.equal(created.status, 201);
     const key = created.body.key as string;
     assert.match(key, /^mrk_/);
@@ -140,42 +184,79 @@ describe('API keys', () => {
   it('enforces scopes and records misuse as a security event', async () => {
     const owner = await signUpWithOrg(t, 'owner@scopes.test', 'Scopes');
     const base = `/v1/organizations/${owner.orgId}`;
-    const key = (await t.call('POST', `${base}/api-keys`, { token: owner.token, body: { name: 'ro', scopes: ['organization:read'] } })).body.key;
+    const key = (
+      await t.call('POST', `${base}/api-keys`, {
+        token: owner.token,
+        body: { name: 'ro', scopes: ['organization:read'] },
+      })
+    ).body.key;
     assert.equal((await t.call('PATCH', base, { token: key, body: { name: 'x' } })).status, 403);
     assert.equal((await t.call('GET', `${base}/members`, { token: key })).status, 403);
-    assert.equal((await t.call('DELETE', base, { token: key })).status, 403, 'owner-only operations need a person');
+    assert.equal(
+      (await t.call('DELETE', base, { token: key })).status,
+      403,
+      'owner-only operations need a person',
+    );
     assert.equal((await t.call('GET', '/v1/auth/me', { token: key })).status, 403);
     const events = await t.call('GET', `${base}/security-events?kind=api_key_misuse`, { token: owner.token });
     assert.ok(events.body.total >= 3);
 
-    const writer = (await t.call('POST', `${base}/api-keys`, { token: owner.token, body: { name: 'w', scopes: ['organization:write'] } })).body.key;
+    const writer = (
+      await t.call('POST', `${base}/api-keys`, {
+        token: owner.token,
+        body: { name: 'w', scopes: ['organization:write'] },
+      })
+    ).body.key;
     assert.equal((await t.call('GET', base, { token: writer })).status, 200, 'write implies read');
     assert.equal((await t.call('PATCH', base, { token: writer, body: { name: 'Scoped' } })).status, 200);
 
-    const bad = await t.call('POST', `${base}/api-keys`, { token: owner.token, body: { name: 'x', scopes: ['root'] } });
+    const bad = await t.call('POST', `${base}/api-keys`, {
+      token: owner.token,
+      body: { name: 'x', scopes: ['root'] },
+    });
     assert.equal(bad.status, 422);
   });
 
   it('a key cannot mint a more powerful key', async () => {
     const owner = await signUpWithOrg(t, 'owner@mint.test', 'Mint');
     const base = `/v1/organizations/${owner.orgId}/api-keys`;
-    const minter = (await t.call('POST', base, { token: owner.token, body: { name: 'm', scopes: ['api_keys:write'] } })).body.key;
-    assert.equal((await t.call('POST', base, { token: minter, body: { name: 'x', scopes: ['*'] } })).status, 403);
-    assert.equal((await t.call('POST', base, { token: minter, body: { name: 'x', scopes: ['members:write'] } })).status, 403);
-    assert.equal((await t.call('POST', base, { token: minter, body: { name: 'x', scopes: ['api_keys:read'] } })).status, 201);
+    const minter = (
+      await t.call('POST', base, { token: owner.token, body: { name: 'm', scopes: ['api_keys:write'] } })
+    ).body.key;
+    assert.equal(
+      (await t.call('POST', base, { token: minter, body: { name: 'x', scopes: ['*'] } })).status,
+      403,
+    );
+    assert.equal(
+      (await t.call('POST', base, { token: minter, body: { name: 'x', scopes: ['members:write'] } })).status,
+      403,
+    );
+    assert.equal(
+      (await t.call('POST', base, { token: minter, body: { name: 'x', scopes: ['api_keys:read'] } })).status,
+      201,
+    );
   });
 
   it('refuses revoked, expired and unknown keys, each recorded', async () => {
     const owner = await signUpWithOrg(t, 'owner@revoke.test', 'Revoke');
     const base = `/v1/organizations/${owner.orgId}`;
-    const made = (await t.call('POST', `${base}/api-keys`, { token: owner.token, body: { name: 'r', scopes: ['*'] } })).body;
+    const made = (
+      await t.call('POST', `${base}/api-keys`, { token: owner.token, body: { name: 'r', scopes: ['*'] } })
+    ).body;
     assert.equal((await t.call('GET', base, { token: made.key })).status, 200);
     assert.equal((await t.call('DELETE', `${base}/api-keys/${made.id}`, { token: owner.token })).status, 204);
     assert.equal((await t.call('GET', base, { token: made.key })).status, 401);
 
     const soon = new Date(Date.now() + 60_000).toISOString();
-    const exp = (await t.call('POST', `${base}/api-keys`, { token: owner.token, body: { name: 'e', scopes: ['*'], expires_at: soon } })).body;
-    await t.app.database.query(`update api_keys set expires_at = now() - interval '1 second' where id = $1`, [exp.id]);
+    const exp = (
+      await t.call('POST', `${base}/api-keys`, {
+        token: owner.token,
+        body: { name: 'e', scopes: ['*'], expires_at: soon },
+      })
+    ).body;
+    await t.app.database.query(`update api_keys set expires_at = now() - interval '1 second' where id = $1`, [
+      exp.id,
+    ]);
     assert.equal((await t.call('GET', base, { token: exp.key })).status, 401);
     const past = await t.call('POST', `${base}/api-keys`, {
       token: owner.token,
@@ -184,7 +265,9 @@ describe('API keys', () => {
     assert.equal(past.status, 422);
 
     assert.equal((await t.call('GET', base, { token: 'mrk_definitely-not-a-key' })).status, 401);
-    const kinds = (await t.call('GET', `${base}/security-events`, { token: owner.token })).body.items.map((e: { kind: string }) => e.kind);
+    const kinds = (await t.call('GET', `${base}/security-events`, { token: owner.token })).body.items.map(
+      (e: { kind: string }) => e.kind,
+    );
     assert.ok(kinds.includes('api_key_revoked'));
     assert.ok(kinds.includes('api_key_expired'));
   });
@@ -192,7 +275,12 @@ describe('API keys', () => {
   it('a key used on another organisation gets 404', async () => {
     const a = await signUpWithOrg(t, 'a@keyiso.test', 'A');
     const b = await signUpWithOrg(t, 'b@keyiso.test', 'B');
-    const key = (await t.call('POST', `/v1/organizations/${a.orgId}/api-keys`, { token: a.token, body: { name: 'k', scopes: ['*'] } })).body.key;
+    const key = (
+      await t.call('POST', `/v1/organizations/${a.orgId}/api-keys`, {
+        token: a.token,
+        body: { name: 'k', scopes: ['*'] },
+      })
+    ).body.key;
     assert.equal((await t.call('GET', `/v1/organizations/${b.orgId}`, { token: key })).status, 404);
   });
 });
@@ -201,11 +289,23 @@ describe('audit trail', () => {
   it('records every mutating request with actor, action, target, IP and request id; filters work', async () => {
     const owner = await signUpWithOrg(t, 'owner@audit.test', 'Audited');
     const base = `/v1/organizations/${owner.orgId}`;
-    const renamed = await t.call('PATCH', base, { token: owner.token, body: { name: 'Audited 2' }, headers: { 'x-request-id': 'req-audit-1' } });
+    const renamed = await t.call('PATCH', base, {
+      token: owner.token,
+      body: { name: 'Audited 2' },
+      headers: { 'x-request-id': 'req-audit-1' },
+    });
     assert.equal(renamed.headers['x-request-id'], 'req-audit-1');
-    const key = (await t.call('POST', `${base}/api-keys`, { token: owner.token, body: { name: 'k', scopes: ['organization:write'] } })).body;
+    const key = (
+      await t.call('POST', `${base}/api-keys`, {
+        token: owner.token,
+        body: { name: 'k', scopes: ['organization:write'] },
+      })
+    ).body;
     await t.call('PATCH', base, { token: key.key, body: { name: 'By key' } });
-    await t.call('POST', '/v1/organizations', { token: owner.token, body: { name: 'Other', slug: 'taken-slug' } });
+    await t.call('POST', '/v1/organizations', {
+      token: owner.token,
+      body: { name: 'Other', slug: 'taken-slug' },
+    });
     const refused = await t.call('PATCH', base, { token: owner.token, body: { slug: 'taken-slug' } });
     assert.equal(refused.status, 409); // refused after authorisation: recorded with its status
 
@@ -215,7 +315,9 @@ describe('audit trail', () => {
     assert.ok(actions.includes('organization.create'));
     assert.ok(actions.includes('api_key.create'));
 
-    const updates = await t.call('GET', `${base}/audit-log?action=organization.update`, { token: owner.token });
+    const updates = await t.call('GET', `${base}/audit-log?action=organization.update`, {
+      token: owner.token,
+    });
     assert.equal(updates.body.total, 3);
     const byRequest = updates.body.items.find((e: { request_id: string }) => e.request_id === 'req-audit-1');
     assert.equal(byRequest.actor_type, 'user');
@@ -223,19 +325,32 @@ describe('audit trail', () => {
     assert.equal(byRequest.target_id, owner.orgId);
     assert.equal(byRequest.ip, '127.0.0.1');
     assert.equal(byRequest.status, 200);
-    assert.ok(updates.body.items.some((e: { actor_type: string; actor_id: string }) => e.actor_type === 'api_key' && e.actor_id === key.id));
+    assert.ok(
+      updates.body.items.some(
+        (e: { actor_type: string; actor_id: string }) => e.actor_type === 'api_key' && e.actor_id === key.id,
+      ),
+    );
     assert.ok(updates.body.items.some((e: { status: number }) => e.status === 409));
 
     const byActor = await t.call('GET', `${base}/audit-log?actor_id=${key.id}`, { token: owner.token });
     assert.equal(byActor.body.total, 1);
-    const future = await t.call('GET', `${base}/audit-log?since=2999-01-01T00:00:00Z`, { token: owner.token });
+    const future = await t.call('GET', `${base}/audit-log?since=2999-01-01T00:00:00Z`, {
+      token: owner.token,
+    });
     assert.equal(future.body.total, 0);
   });
 
   it('platform administrators see the whole trail; others get 404', async () => {
-    const admin = await t.app.services.identity.createAdmin({ email: 'root@audit.test', password: 'administrator pass' });
-    const login = await t.call('POST', '/v1/auth/login', { body: { email: admin.email, password: 'administrator pass' } });
-    const res = await t.call('GET', '/v1/admin/audit-log?action=user.register', { token: login.body.access_token });
+    const admin = await t.app.services.identity.createAdmin({
+      email: 'root@audit.test',
+      password: 'administrator pass',
+    });
+    const login = await t.call('POST', '/v1/auth/login', {
+      body: { email: admin.email, password: 'administrator pass' },
+    });
+    const res = await t.call('GET', '/v1/admin/audit-log?action=user.register', {
+      token: login.body.access_token,
+    });
     assert.equal(res.status, 200);
     assert.ok(res.body.total > 5);
     const user = await signUp(t, 'pleb@audit.test');

@@ -25,7 +25,10 @@ it('login attempts on one process count against the limit on another', async () 
   const statuses: number[] = [];
   for (let i = 0; i < 11; i++) {
     const app = i % 2 === 0 ? one : two;
-    const res = await app.call('POST', '/v1/auth/login', { body: { email, password: 'wrong password' }, ip: `10.9.${i}.1` });
+    const res = await app.call('POST', '/v1/auth/login', {
+      body: { email, password: 'wrong password' },
+      ip: `10.9.${i}.1`,
+    });
     statuses.push(res.status);
   }
   assert.deepEqual(statuses.slice(0, 10), Array(10).fill(401));

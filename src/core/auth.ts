@@ -177,6 +177,6 @@ export function authOf(request: FastifyRequest): AuthContext & { organizationId:
 
 export function userOf(request: FastifyRequest): UserPrincipal {
   const p = request.auth?.principal;
-  if (!p || p.kind !== 'user') throw unauthorized();
+  if (p?.kind !== 'user') throw unauthorized();
   return p;
 }

@@ -39,7 +39,9 @@ export interface DatabaseOptions {
 pg.types.setTypeParser(pg.types.builtins.INT8, (v) => Number(v));
 
 export async function openDatabase(options: DatabaseOptions): Promise<Database> {
-  return options.url ? openPostgres(options.url, options.poolSize ?? 10) : openPglite(options.dataDir ?? null);
+  return options.url
+    ? openPostgres(options.url, options.poolSize ?? 10)
+    : openPglite(options.dataDir ?? null);
 }
 
 async function openPostgres(url: string, poolSize: number): Promise<Database> {
@@ -50,7 +52,8 @@ async function openPostgres(url: string, poolSize: number): Promise<Database> {
   return {
     engine: 'postgres',
     db: drizzleNodePg(pool) as unknown as Db,
-    query: async (text, params) => (await pool.query(text, params as unknown[])) as unknown as QueryResult<any>,
+    query: async (text, params) =>
+      (await pool.query(text, params as unknown[])) as unknown as QueryResult<any>,
     async withAdvisoryLock(key, fn) {
       const client = await pool.connect();
       try {

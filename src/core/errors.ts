@@ -29,7 +29,8 @@ export const badRequest = (message: string, errors?: FieldError[]) =>
   new AppError(400, 'bad_request', message, { errors });
 export const validationFailed = (field: string, message: string) =>
   new AppError(422, 'validation_failed', `${field}: ${message}`, { errors: [{ field, message }] });
-export const unauthorized = (message = 'Authentication required') => new AppError(401, 'unauthorized', message);
+export const unauthorized = (message = 'Authentication required') =>
+  new AppError(401, 'unauthorized', message);
 export const forbidden = (message = 'You may not do this') => new AppError(403, 'forbidden', message);
 export const notFound = (what = 'Resource') => new AppError(404, 'not_found', `${what} not found`);
 export const conflict = (message: string) => new AppError(409, 'conflict', message);

@@ -4,7 +4,13 @@ import cors from '@fastify/cors';
 import helmet from '@fastify/helmet';
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
-import Fastify, { LogController, type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
+import Fastify, {
+  LogController,
+  type FastifyError,
+  type FastifyInstance,
+  type FastifyReply,
+  type FastifyRequest,
+} from 'fastify';
 import {
   hasZodFastifySchemaValidationErrors,
   isResponseSerializationError,
@@ -199,7 +205,8 @@ function registerErrorHandling(app: FastifyInstance): void {
     }
     const pgCode = (error as { code?: string }).code;
     if (pgCode === '23505') return sendProblem(reply, request, 409, 'conflict', 'That already exists');
-    if (pgCode === '23503') return sendProblem(reply, request, 409, 'conflict', 'A referenced resource is missing');
+    if (pgCode === '23503')
+      return sendProblem(reply, request, 409, 'conflict', 'A referenced resource is missing');
     if (typeof pgCode === 'string' && /^22[0-9A-Z]{3}$/.test(pgCode)) {
       return sendProblem(reply, request, 400, 'bad_request', 'A value is out of range or malformed');
     }
@@ -268,10 +275,14 @@ function registerOperationalRoutes(app: FastifyInstance, options: HttpOptions): 
       return reply.status(503).send({ status: 'unavailable' as const, checks });
     },
   );
-  app.get('/metrics', { schema: { hide: true }, config: { access: { level: 'public' } } }, async (_req, reply) => {
-    reply.type(options.metrics.registry.contentType);
-    return options.metrics.registry.metrics();
-  });
+  app.get(
+    '/metrics',
+    { schema: { hide: true }, config: { access: { level: 'public' } } },
+    async (_req, reply) => {
+      reply.type(options.metrics.registry.contentType);
+      return options.metrics.registry.metrics();
+    },
+  );
   app.get('/openapi.json', { schema: { hide: true }, config: { access: { level: 'public' } } }, async () =>
     app.swagger(),
   );
@@ -286,5 +297,9 @@ export interface RequestMeta {
 
 export function metaOf(request: FastifyRequest): RequestMeta {
   const ua = request.headers['user-agent'];
-  return { ip: request.ip, requestId: request.id, userAgent: typeof ua === 'string' ? ua.slice(0, 512) : undefined };
+  return {
+    ip: request.ip,
+    requestId: request.id,
+    userAgent: typeof ua === 'string' ? ua.slice(0, 512) : undefined,
+  };
 }

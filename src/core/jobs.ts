@@ -43,7 +43,12 @@ export class Jobs {
     this.boss =
       raw.kind === 'pglite'
         ? new PgBoss({ db: fromPglite(raw.pglite), backend: 'pglite', schema: 'pgboss' })
-        : new PgBoss({ connectionString: raw.url, max: 4, schema: 'pgboss', application_name: 'mailroom-jobs' });
+        : new PgBoss({
+            connectionString: raw.url,
+            max: 4,
+            schema: 'pgboss',
+            application_name: 'mailroom-jobs',
+          });
     this.boss.on('error', (err) => this.#log.error({ err }, 'job queue error'));
   }
 

@@ -19,6 +19,9 @@ export class LogMailer implements Mailer {
     this.#log = log;
   }
   async send(mail: OutgoingMail): Promise<void> {
-    this.#log.info({ mail: { to: mail.to, subject: mail.subject, text: mail.text } }, 'outgoing system mail (log mailer)');
+    this.#log.info(
+      { mail: { to: mail.to, subject: mail.subject, text: mail.text } },
+      'outgoing system mail (log mailer)',
+    );
   }
 }

@@ -35,7 +35,9 @@ export async function migrate(database: Database, dir = MIGRATIONS_DIR): Promise
       const body = readFileSync(path.join(dir, file), 'utf8');
       const escaped = version.replace(/'/g, "''");
       try {
-        await exec(`begin;\n${body}\n;insert into schema_migrations (version) values ('${escaped}');\ncommit;`);
+        await exec(
+          `begin;\n${body}\n;insert into schema_migrations (version) values ('${escaped}');\ncommit;`,
+        );
       } catch (err) {
         await exec('rollback').catch(() => {});
         throw new Error(`migration ${file} failed: ${(err as Error).message}`, { cause: err });

@@ -30,7 +30,13 @@ export function pageOf<S extends z.ZodType>(item: S) {
 }
 
 export function toPage<T>(items: T[], total: number, req: PageRequest): Page<T> {
-  return { items, total, page: req.page, page_size: req.page_size, total_pages: Math.ceil(total / req.page_size) };
+  return {
+    items,
+    total,
+    page: req.page,
+    page_size: req.page_size,
+    total_pages: Math.ceil(total / req.page_size),
+  };
 }
 
 export function offsetOf(req: PageRequest): number {

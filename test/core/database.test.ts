@@ -22,7 +22,9 @@ describe(`database on ${engine}`, () => {
     assert.deepEqual(await migrate(t.app.database), { applied: [] });
   });
 
-  it('concurrent migrations from several connections apply each file once', { skip: engine !== 'postgres' }, async () => {
+  it('concurrent migrations from several connections apply each file once', {
+    skip: engine !== 'postgres',
+  }, async () => {
     const { createPostgresDatabase } = await import('../support/app.ts');
     const cleanups: (() => Promise<void>)[] = [];
     const url = await createPostgresDatabase(cleanups);
@@ -40,7 +42,9 @@ describe(`database on ${engine}`, () => {
   it('a failed transaction leaves nothing behind', async () => {
     await assert.rejects(
       t.app.database.db.transaction(async (tx) => {
-        await tx.execute(sql`insert into organizations (id, name, slug) values (gen_random_uuid(), 'Half', 'half-written')`);
+        await tx.execute(
+          sql`insert into organizations (id, name, slug) values (gen_random_uuid(), 'Half', 'half-written')`,
+        );
         throw new Error('boom');
       }),
     );

@@ -137,7 +137,12 @@ export async function signUp(t: TestApp, email: string, password = 'correct hors
   // Each sign-up from its own address, so the per-IP registration limit does not bite test set-up.
   const res = await t.call('POST', '/v1/auth/register', { body: { email, password }, ip: randomTestIp() });
   if (res.status !== 201) throw new Error(`register ${email}: ${res.status} ${JSON.stringify(res.body)}`);
-  return { id: res.body.user.id as string, token: res.body.tokens.access_token as string, tokens: res.body.tokens, password };
+  return {
+    id: res.body.user.id as string,
+    token: res.body.tokens.access_token as string,
+    tokens: res.body.tokens,
+    password,
+  };
 }
 
 /** A user who owns a fresh organisation. */

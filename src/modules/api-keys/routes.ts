@@ -44,7 +44,8 @@ export function apiKeyRoutes(keys: ApiKeysService) {
         schema: {
           tags,
           summary: 'Create an API key; the key itself is in this response only',
-          description: 'Scopes are `<resource>:read`, `<resource>:write` (implies read), `<resource>:*` or `*`.',
+          description:
+            'Scopes are `<resource>:read`, `<resource>:write` (implies read), `<resource>:*` or `*`.',
           params: orgParams,
           body: z.strictObject({
             name: z.string().trim().min(1).max(200),

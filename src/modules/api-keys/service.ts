@@ -57,7 +57,8 @@ export class ApiKeysService {
       throw forbidden('A key cannot create a key with scopes it does not have');
     }
     const expiresAt = input.expires_at ? new Date(input.expires_at) : null;
-    if (expiresAt && expiresAt.getTime() <= Date.now()) throw validationFailed('body.expires_at', 'must be in the future');
+    if (expiresAt && expiresAt.getTime() <= Date.now())
+      throw validationFailed('body.expires_at', 'must be in the future');
     const key = `${KEY_PREFIX}${randomToken(32)}`;
     const row = await store.insertKey(this.#db, {
       id: newId(),
@@ -103,15 +104,29 @@ export class ApiKeysService {
       }
     }
     if (!row) {
-      await this.#audit.securityEvent({ kind: 'api_key_invalid', meta, details: { prefix: key.slice(0, 12) } });
+      await this.#audit.securityEvent({
+        kind: 'api_key_invalid',
+        meta,
+        details: { prefix: key.slice(0, 12) },
+      });
       throw unauthorized('Invalid API key');
     }
     if (row.revokedAt) {
-      await this.#audit.securityEvent({ kind: 'api_key_revoked', meta, organizationId: row.organizationId, apiKeyId: row.id });
+      await this.#audit.securityEvent({
+        kind: 'api_key_revoked',
+        meta,
+        organizationId: row.organizationId,
+        apiKeyId: row.id,
+      });
       throw unauthorized('This API key has been revoked');
     }
     if (row.expiresAt && row.expiresAt.getTime() <= now) {
-      await this.#audit.securityEvent({ kind: 'api_key_expired', meta, organizationId: row.organizationId, apiKeyId: row.id });
+      await this.#audit.securityEvent({
+        kind: 'api_key_expired',
+        meta,
+        organizationId: row.organizationId,
+        apiKeyId: row.id,
+      });
       throw unauthorized('This API key has expired');
     }
     if ((this.#touched.get(row.id) ?? 0) + TOUCH_EVERY_MS <= now) {

@@ -74,7 +74,10 @@ export function auditRoutes(audit: AuditService) {
         config: { access: { level: 'org', role: 'admin', scope: 'audit:read' } },
       },
       async (request) =>
-        audit.list({ ...filterOf(request.query), organizationId: authOf(request).organizationId }, request.query),
+        audit.list(
+          { ...filterOf(request.query), organizationId: authOf(request).organizationId },
+          request.query,
+        ),
     );
 
     app.get(
@@ -82,7 +85,7 @@ export function auditRoutes(audit: AuditService) {
       {
         schema: {
           tags,
-          summary: "Security events in the organisation (API key misuse)",
+          summary: 'Security events in the organisation (API key misuse)',
           params: orgParams,
           querystring: z.strictObject({ ...pageQuery, kind: z.string().max(64).optional() }),
           response: { 200: pageOf(securityEventSchema) },
@@ -108,7 +111,10 @@ export function auditRoutes(audit: AuditService) {
         config: { access: { level: 'superadmin' } },
       },
       async (request) =>
-        audit.list({ ...filterOf(request.query), organizationId: request.query.organization_id }, request.query),
+        audit.list(
+          { ...filterOf(request.query), organizationId: request.query.organization_id },
+          request.query,
+        ),
     );
   };
 }

@@ -24,7 +24,11 @@ export interface IdentityRouteDeps {
   invitations: InvitationGate;
 }
 
-const email = z.string().trim().toLowerCase().pipe(z.email({ error: 'must be an email address' }).max(254));
+const email = z
+  .string()
+  .trim()
+  .toLowerCase()
+  .pipe(z.email({ error: 'must be an email address' }).max(254));
 const password = z.string().min(1).max(1024);
 const code = z.string().min(6).max(12);
 
@@ -111,7 +115,8 @@ export function identityRoutes(deps: IdentityRouteDeps) {
       async (request, reply) => {
         const body = request.body;
         if (deps.registration !== 'open') {
-          const invited = body.invitation_token && (await deps.invitations.isValid(body.invitation_token, body.email));
+          const invited =
+            body.invitation_token && (await deps.invitations.isValid(body.invitation_token, body.email));
           if (!invited || deps.registration === 'closed') {
             throw new AppError(
               403,
@@ -123,7 +128,8 @@ export function identityRoutes(deps: IdentityRouteDeps) {
           }
         }
         const { user, tokens } = await identity.register(body, metaOf(request));
-        if (body.invitation_token) await deps.invitations.accept(body.invitation_token, user.id).catch(() => {});
+        if (body.invitation_token)
+          await deps.invitations.accept(body.invitation_token, user.id).catch(() => {});
         request.auditTarget = { id: user.id, actorId: user.id };
         return reply.status(201).send({ user: userView(user), tokens });
       },
@@ -154,7 +160,11 @@ export function identityRoutes(deps: IdentityRouteDeps) {
         schema: {
           tags,
           summary: 'Finish signing in with a TOTP code or a recovery code',
-          body: z.strictObject({ mfa_token: z.string().max(2000), code: code.optional(), recovery_code: z.string().max(32).optional() }),
+          body: z.strictObject({
+            mfa_token: z.string().max(2000),
+            code: code.optional(),
+            recovery_code: z.string().max(32).optional(),
+          }),
           response: { 200: tokenPairSchema },
         },
         config: { ...publicAccess, audit: { action: 'session.login_mfa', targetType: 'session' } },
@@ -244,7 +254,11 @@ export function identityRoutes(deps: IdentityRouteDeps) {
     app.post(
       '/v1/auth/verify-email/send',
       {
-        schema: { tags, summary: 'Mail a new email verification token', response: { 202: z.object({ status: z.literal('sent') }) } },
+        schema: {
+          tags,
+          summary: 'Mail a new email verification token',
+          response: { 202: z.object({ status: z.literal('sent') }) },
+        },
         config: { ...userAccess, audit: { action: 'user.send_verification', targetType: 'user' } },
       },
       async (request, reply) => {
@@ -341,7 +355,11 @@ export function identityRoutes(deps: IdentityRouteDeps) {
         schema: {
           tags,
           summary: 'Turn MFA off (password and a code or recovery code)',
-          body: z.strictObject({ password, code: code.optional(), recovery_code: z.string().max(32).optional() }),
+          body: z.strictObject({
+            password,
+            code: code.optional(),
+            recovery_code: z.string().max(32).optional(),
+          }),
           response: { 204: z.null() },
         },
         config: { ...userAccess, audit: { action: 'user.mfa_disable', targetType: 'user' } },
@@ -364,14 +382,23 @@ export function identityRoutes(deps: IdentityRouteDeps) {
         config: { ...userAccess, audit: { action: 'user.mfa_recovery_codes', targetType: 'user' } },
       },
       async (request) => ({
-        recovery_codes: await identity.regenerateRecoveryCodes(userOf(request).userId, request.body.code, metaOf(request)),
+        recovery_codes: await identity.regenerateRecoveryCodes(
+          userOf(request).userId,
+          request.body.code,
+          metaOf(request),
+        ),
       }),
     );
 
     app.get(
       '/v1/auth/sessions',
       {
-        schema: { tags, summary: 'Your live sessions', querystring: z.strictObject(pageQuery), response: { 200: pageOf(sessionSchema) } },
+        schema: {
+          tags,
+          summary: 'Your live sessions',
+          querystring: z.strictObject(pageQuery),
+          response: { 200: pageOf(sessionSchema) },
+        },
         config: userAccess,
       },
       async (request) => {
@@ -379,14 +406,23 @@ export function identityRoutes(deps: IdentityRouteDeps) {
         const all = await identity.listSessions(principal.userId);
         const { page, page_size } = request.query;
         const slice = all.slice((page - 1) * page_size, page * page_size);
-        return toPage(slice.map((s) => sessionView(s, principal.sessionId)), all.length, request.query);
+        return toPage(
+          slice.map((s) => sessionView(s, principal.sessionId)),
+          all.length,
+          request.query,
+        );
       },
     );
 
     app.delete(
       '/v1/auth/sessions/:id',
       {
-        schema: { tags, summary: 'End one of your sessions', params: z.strictObject({ id: uuidParam }), response: { 204: z.null() } },
+        schema: {
+          tags,
+          summary: 'End one of your sessions',
+          params: z.strictObject({ id: uuidParam }),
+          response: { 204: z.null() },
+        },
         config: { ...userAccess, audit: { action: 'session.revoke', targetType: 'session' } },
       },
       async (request, reply) => {
@@ -407,7 +443,10 @@ export function identityRoutes(deps: IdentityRouteDeps) {
         config: userAccess,
       },
       async (request) =>
-        deps.audit.listSecurityEvents({ userId: userOf(request).userId, kind: request.query.kind }, request.query),
+        deps.audit.listSecurityEvents(
+          { userId: userOf(request).userId, kind: request.query.kind },
+          request.query,
+        ),
     );
   };
 }

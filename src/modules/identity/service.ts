@@ -73,7 +73,8 @@ export class IdentityService {
     await this.#limit(LIMITS.registerIp, meta.ip, meta);
     const email = normalizeEmail(input.email);
     checkPasswordPolicy(input.password, email);
-    if (await store.userByEmail(this.#o.db, email)) throw conflict('An account with this email already exists');
+    if (await store.userByEmail(this.#o.db, email))
+      throw conflict('An account with this email already exists');
     const user = await store.insertUser(this.#o.db, {
       id: newId(),
       email,
@@ -129,11 +130,20 @@ export class IdentityService {
     const user = await store.userByEmail(this.#o.db, email);
     if (!user) {
       await burnPasswordCheck(input.password);
-      await this.#o.audit.securityEvent({ kind: 'login_failed', meta, details: { email, reason: 'unknown_account' } });
+      await this.#o.audit.securityEvent({
+        kind: 'login_failed',
+        meta,
+        details: { email, reason: 'unknown_account' },
+      });
       throw unauthorized('Wrong email or password');
     }
     if (!(await verifyPassword(user.passwordHash, input.password))) {
-      await this.#o.audit.securityEvent({ kind: 'login_failed', meta, userId: user.id, details: { reason: 'password' } });
+      await this.#o.audit.securityEvent({
+        kind: 'login_failed',
+        meta,
+        userId: user.id,
+        details: { reason: 'password' },
+      });
       throw unauthorized('Wrong email or password');
     }
     if (user.mfaEnabledAt) {
@@ -218,9 +228,14 @@ export class IdentityService {
   async authenticateAccessToken(token: string): Promise<UserPrincipal> {
     let payload: { sub?: string; sid?: unknown };
     try {
-      ({ payload } = await jwtVerify(token, this.#o.secrets.jwtKey, { issuer: ISSUER, algorithms: ['HS256'] }));
+      ({ payload } = await jwtVerify(token, this.#o.secrets.jwtKey, {
+        issuer: ISSUER,
+        algorithms: ['HS256'],
+      }));
     } catch (err) {
-      throw unauthorized(err instanceof joseErrors.JWTExpired ? 'Access token expired' : 'Invalid access token');
+      throw unauthorized(
+        err instanceof joseErrors.JWTExpired ? 'Access token expired' : 'Invalid access token',
+      );
     }
     if ((payload as { typ?: string }).typ !== 'access' || typeof payload.sid !== 'string' || !payload.sub) {
       throw unauthorized('Invalid access token');
@@ -229,7 +244,12 @@ export class IdentityService {
     const cached = this.#sessionCache.get(payload.sid);
     if (cached && cached.until > now && cached.expiresAt > now) return cached.principal;
     const session = await store.sessionForAuth(this.#o.db, payload.sid);
-    if (!session || session.revokedAt || session.expiresAt.getTime() <= now || session.userId !== payload.sub) {
+    if (
+      !session ||
+      session.revokedAt ||
+      session.expiresAt.getTime() <= now ||
+      session.userId !== payload.sub
+    ) {
       this.#sessionCache.delete(payload.sid);
       throw unauthorized('Session has ended; sign in again');
     }
@@ -240,7 +260,11 @@ export class IdentityService {
       isSuperadmin: session.isSuperadmin,
     };
     if (this.#sessionCache.size > 50_000) this.#sessionCache.clear();
-    this.#sessionCache.set(payload.sid, { principal, until: now + SESSION_CACHE_MS, expiresAt: session.expiresAt.getTime() });
+    this.#sessionCache.set(payload.sid, {
+      principal,
+      until: now + SESSION_CACHE_MS,
+      expiresAt: session.expiresAt.getTime(),
+    });
     return principal;
   }
 
@@ -283,7 +307,10 @@ export class IdentityService {
   }
 
   async #verifyJwt(token: string, typ: string): Promise<string> {
-    const { payload } = await jwtVerify(token, this.#o.secrets.jwtKey, { issuer: ISSUER, algorithms: ['HS256'] });
+    const { payload } = await jwtVerify(token, this.#o.secrets.jwtKey, {
+      issuer: ISSUER,
+      algorithms: ['HS256'],
+    });
     if ((payload as { typ?: string }).typ !== typ || !payload.sub) throw new Error('wrong token type');
     return payload.sub;
   }
@@ -297,12 +324,22 @@ export class IdentityService {
   ): Promise<void> {
     const user = await this.getUser(principal.userId);
     if (!(await verifyPassword(user.passwordHash, input.current_password))) {
-      await this.#o.audit.securityEvent({ kind: 'login_failed', meta, userId: user.id, details: { reason: 'change_password' } });
+      await this.#o.audit.securityEvent({
+        kind: 'login_failed',
+        meta,
+        userId: user.id,
+        details: { reason: 'change_password' },
+      });
       throw forbidden('Current password is wrong');
     }
     checkPasswordPolicy(input.new_password, user.email);
     await store.updateUser(this.#o.db, user.id, { passwordHash: await hashPassword(input.new_password) });
-    const revoked = await store.revokeOtherSessions(this.#o.db, user.id, principal.sessionId, 'password_changed');
+    const revoked = await store.revokeOtherSessions(
+      this.#o.db,
+      user.id,
+      principal.sessionId,
+      'password_changed',
+    );
     for (const id of revoked) this.#sessionCache.delete(id);
     await this.#o.audit.securityEvent({ kind: 'password_changed', meta, userId: user.id });
   }
@@ -383,7 +420,11 @@ export class IdentityService {
     const secret = new Secret({ size: 20 });
     await store.updateUser(this.#o.db, user.id, { mfaPendingSecret: this.#o.secrets.encrypt(secret.base32) });
     const uri = totpFor(user.email, secret).toString();
-    return { secret: secret.base32, otpauth_uri: uri, qr_code: await QRCode.toDataURL(uri, { margin: 1, width: 256 }) };
+    return {
+      secret: secret.base32,
+      otpauth_uri: uri,
+      qr_code: await QRCode.toDataURL(uri, { margin: 1, width: 256 }),
+    };
   }
 
   /** Confirms set-up with a first code; returns the one-time recovery codes (shown once). */
@@ -410,17 +451,31 @@ export class IdentityService {
     return codes;
   }
 
-  async mfaDisable(userId: string, input: { password: string; code?: string; recovery_code?: string }, meta: RequestMeta) {
+  async mfaDisable(
+    userId: string,
+    input: { password: string; code?: string; recovery_code?: string },
+    meta: RequestMeta,
+  ) {
     await this.#limit(LIMITS.mfaAccount, userId, meta);
     const user = await this.getUser(userId);
     if (!user.mfaEnabledAt) throw conflict('MFA is not enabled');
     if (!(await verifyPassword(user.passwordHash, input.password))) {
-      await this.#o.audit.securityEvent({ kind: 'mfa_failed', meta, userId, details: { during: 'disable', reason: 'password' } });
+      await this.#o.audit.securityEvent({
+        kind: 'mfa_failed',
+        meta,
+        userId,
+        details: { during: 'disable', reason: 'password' },
+      });
       throw forbidden('Password is wrong');
     }
     await this.#checkSecondFactor(user, input, meta);
     await this.#o.db.transaction(async (tx) => {
-      await store.updateUser(tx, user.id, { mfaSecret: null, mfaPendingSecret: null, mfaEnabledAt: null, mfaLastStep: null });
+      await store.updateUser(tx, user.id, {
+        mfaSecret: null,
+        mfaPendingSecret: null,
+        mfaEnabledAt: null,
+        mfaLastStep: null,
+      });
       await store.replaceRecoveryCodes(tx, user.id, []);
     });
     await this.#o.audit.securityEvent({ kind: 'mfa_disabled', meta, userId });
@@ -438,10 +493,18 @@ export class IdentityService {
     return store.countUnusedRecoveryCodes(this.#o.db, userId);
   }
 
-  async #checkSecondFactor(user: UserRow, input: { code?: string; recovery_code?: string }, meta: RequestMeta) {
+  async #checkSecondFactor(
+    user: UserRow,
+    input: { code?: string; recovery_code?: string },
+    meta: RequestMeta,
+  ) {
     if (!user.mfaSecret) throw conflict('MFA is not enabled');
     if (input.code) {
-      const step = matchTotp(user.email, Secret.fromBase32(this.#o.secrets.decrypt(user.mfaSecret)), input.code);
+      const step = matchTotp(
+        user.email,
+        Secret.fromBase32(this.#o.secrets.decrypt(user.mfaSecret)),
+        input.code,
+      );
       if (step !== null && (await store.claimTotpStep(this.#o.db, user.id, step))) return;
     } else if (input.recovery_code) {
       const hash = sha256(normalizeRecoveryCode(input.recovery_code));
@@ -458,7 +521,11 @@ export class IdentityService {
 
   async #newRecoveryCodes(db: Db, userId: string): Promise<string[]> {
     const codes = Array.from({ length: RECOVERY_CODE_COUNT }, () => {
-      const raw = randomToken(8).replace(/[^A-Za-z0-9]/g, '').toLowerCase().padEnd(10, '0').slice(0, 10);
+      const raw = randomToken(8)
+        .replace(/[^A-Za-z0-9]/g, '')
+        .toLowerCase()
+        .padEnd(10, '0')
+        .slice(0, 10);
       return `${raw.slice(0, 5)}-${raw.slice(5)}`;
     });
     await store.replaceRecoveryCodes(
@@ -509,5 +576,8 @@ function matchTotp(email: string, secret: Secret, code: string): number | null {
 }
 
 function normalizeRecoveryCode(code: string): string {
-  return code.trim().toLowerCase().replace(/[^a-z0-9]/g, '');
+  return code
+    .trim()
+    .toLowerCase()
+    .replace(/[^a-z0-9]/g, '');
 }

@@ -20,7 +20,11 @@ export async function userById(db: Db, id: string): Promise<UserRow | undefined>
   return row;
 }
 
-export async function updateUser(db: Db, id: string, changes: Partial<NewUser>): Promise<UserRow | undefined> {
+export async function updateUser(
+  db: Db,
+  id: string,
+  changes: Partial<NewUser>,
+): Promise<UserRow | undefined> {
   const [row] = await db
     .update(users)
     .set({ ...changes, updatedAt: new Date() })
@@ -39,7 +43,11 @@ export async function claimTotpStep(db: Db, userId: string, step: number): Promi
   return rows.length === 1;
 }
 
-export async function replaceRecoveryCodes(db: Db, userId: string, codes: { id: string; codeHash: string }[]) {
+export async function replaceRecoveryCodes(
+  db: Db,
+  userId: string,
+  codes: { id: string; codeHash: string }[],
+) {
   await db.delete(mfaRecoveryCodes).where(eq(mfaRecoveryCodes.userId, userId));
   if (codes.length) await db.insert(mfaRecoveryCodes).values(codes.map((c) => ({ ...c, userId })));
 }
@@ -99,7 +107,12 @@ export async function listSessions(db: Db, userId: string) {
     .orderBy(desc(sessions.lastUsedAt));
 }
 
-export async function revokeSession(db: Db, userId: string, sessionId: string, reason: string): Promise<boolean> {
+export async function revokeSession(
+  db: Db,
+  userId: string,
+  sessionId: string,
+  reason: string,
+): Promise<boolean> {
   const rows = await db
     .update(sessions)
     .set({ revokedAt: new Date(), revokedReason: reason })
@@ -134,7 +147,11 @@ export async function insertRefreshToken(db: Db, token: typeof refreshTokens.$in
 
 /** Locks the token row for the rest of the transaction, so two refreshes cannot both spend it. */
 export async function refreshTokenForUpdate(db: Db, tokenHash: string) {
-  const [row] = await db.select().from(refreshTokens).where(eq(refreshTokens.tokenHash, tokenHash)).for('update');
+  const [row] = await db
+    .select()
+    .from(refreshTokens)
+    .where(eq(refreshTokens.tokenHash, tokenHash))
+    .for('update');
   return row;
 }
 
@@ -174,7 +191,13 @@ export async function retireUserTokens(db: Db, userId: string, purpose: TokenPur
 /** Removes sessions, refresh tokens and mailed tokens that expired more than `graceDays` ago. */
 export async function deleteExpired(db: Db, graceDays: number): Promise<number> {
   const cutoff = sql`now() - make_interval(days => ${graceDays})`;
-  const gone = await db.delete(sessions).where(sql`${sessions.expiresAt} < ${cutoff}`).returning({ id: sessions.id });
-  const tokens = await db.delete(userTokens).where(sql`${userTokens.expiresAt} < ${cutoff}`).returning({ id: userTokens.id });
+  const gone = await db
+    .delete(sessions)
+    .where(sql`${sessions.expiresAt} < ${cutoff}`)
+    .returning({ id: sessions.id });
+  const tokens = await db
+    .delete(userTokens)
+    .where(sql`${userTokens.expiresAt} < ${cutoff}`)
+    .returning({ id: userTokens.id });
   return gone.length + tokens.length;
 }

@@ -52,8 +52,20 @@ function organizationView(o: OrganizationRow & { role?: (typeof ROLES)[number] }
   };
 }
 
-function memberView(m: { userId: string; email: string; name: string; role: (typeof ROLES)[number]; createdAt: Date }) {
-  return { user_id: m.userId, email: m.email, name: m.name, role: m.role, joined_at: m.createdAt.toISOString() };
+function memberView(m: {
+  userId: string;
+  email: string;
+  name: string;
+  role: (typeof ROLES)[number];
+  createdAt: Date;
+}) {
+  return {
+    user_id: m.userId,
+    email: m.email,
+    name: m.name,
+    role: m.role,
+    joined_at: m.createdAt.toISOString(),
+  };
 }
 
 function invitationView(i: InvitationRow) {
@@ -88,7 +100,10 @@ export function organizationRoutes(orgs: OrganizationsService) {
           body: z.strictObject({ name: z.string().trim().min(1).max(200), slug: slug.optional() }),
           response: { 201: organizationSchema },
         },
-        config: { access: { level: 'user' }, audit: { action: 'organization.create', targetType: 'organization' } },
+        config: {
+          access: { level: 'user' },
+          audit: { action: 'organization.create', targetType: 'organization' },
+        },
       },
       async (request, reply) => {
         const org = await orgs.create(userOf(request).userId, request.body);
@@ -117,7 +132,12 @@ export function organizationRoutes(orgs: OrganizationsService) {
     app.get(
       '/v1/organizations/:organization_id',
       {
-        schema: { tags, summary: 'One organisation', params: orgParams, response: { 200: organizationSchema } },
+        schema: {
+          tags,
+          summary: 'One organisation',
+          params: orgParams,
+          response: { 200: organizationSchema },
+        },
         config: { access: { level: 'org', role: 'viewer', scope: 'organization:read' } },
       },
       async (request) => {
@@ -139,7 +159,11 @@ export function organizationRoutes(orgs: OrganizationsService) {
         },
         config: {
           access: { level: 'org', role: 'admin', scope: 'organization:write' },
-          audit: { action: 'organization.update', targetType: 'organization', targetParam: 'organization_id' },
+          audit: {
+            action: 'organization.update',
+            targetType: 'organization',
+            targetParam: 'organization_id',
+          },
         },
       },
       async (request) => organizationView(await orgs.update(authOf(request).organizationId, request.body)),
@@ -148,10 +172,19 @@ export function organizationRoutes(orgs: OrganizationsService) {
     app.delete(
       '/v1/organizations/:organization_id',
       {
-        schema: { tags, summary: 'Delete an organisation and everything in it (owners)', params: orgParams, response: { 204: z.null() } },
+        schema: {
+          tags,
+          summary: 'Delete an organisation and everything in it (owners)',
+          params: orgParams,
+          response: { 204: z.null() },
+        },
         config: {
           access: { level: 'org', role: 'owner', ownerOnly: true },
-          audit: { action: 'organization.delete', targetType: 'organization', targetParam: 'organization_id' },
+          audit: {
+            action: 'organization.delete',
+            targetType: 'organization',
+            targetParam: 'organization_id',
+          },
         },
       },
       async (request, reply) => {
@@ -184,7 +217,8 @@ export function organizationRoutes(orgs: OrganizationsService) {
         schema: { tags, summary: 'One member', params: memberParams, response: { 200: memberSchema } },
         config: { access: { level: 'org', role: 'viewer', scope: 'members:read' } },
       },
-      async (request) => memberView(await orgs.getMember(authOf(request).organizationId, request.params.user_id)),
+      async (request) =>
+        memberView(await orgs.getMember(authOf(request).organizationId, request.params.user_id)),
     );
 
     app.patch(
@@ -204,14 +238,21 @@ export function organizationRoutes(orgs: OrganizationsService) {
       },
       async (request) => {
         const auth = authOf(request);
-        return memberView(await orgs.changeRole(auth.organizationId, auth.role!, request.params.user_id, request.body.role));
+        return memberView(
+          await orgs.changeRole(auth.organizationId, auth.role!, request.params.user_id, request.body.role),
+        );
       },
     );
 
     app.delete(
       '/v1/organizations/:organization_id/members/:user_id',
       {
-        schema: { tags, summary: 'Remove a member, or leave (your own id)', params: memberParams, response: { 204: z.null() } },
+        schema: {
+          tags,
+          summary: 'Remove a member, or leave (your own id)',
+          params: memberParams,
+          response: { 204: z.null() },
+        },
         config: {
           access: { level: 'org', role: 'viewer', scope: 'members:write' },
           audit: { action: 'membership.delete', targetType: 'user', targetParam: 'user_id' },
@@ -292,7 +333,10 @@ export function organizationRoutes(orgs: OrganizationsService) {
           body: z.strictObject({ token: z.string().min(1).max(200) }),
           response: { 200: z.object({ organization_id: z.uuid(), role }) },
         },
-        config: { access: { level: 'user' }, audit: { action: 'invitation.accept', targetType: 'organization' } },
+        config: {
+          access: { level: 'user' },
+          audit: { action: 'invitation.accept', targetType: 'organization' },
+        },
       },
       async (request) => {
         const result = await orgs.acceptInvitation(request.body.token, userOf(request).userId);

@@ -29,7 +29,8 @@ export class OrganizationsService {
   async create(userId: string, input: { name: string; slug?: string }): Promise<OrganizationRow> {
     return this.#o.db.transaction(async (tx) => {
       const slug = input.slug ?? (await this.#freeSlug(tx, input.name));
-      if (input.slug && (await store.slugTaken(tx, input.slug))) throw conflict(`The slug "${input.slug}" is taken`);
+      if (input.slug && (await store.slugTaken(tx, input.slug)))
+        throw conflict(`The slug "${input.slug}" is taken`);
       const org = await store.insertOrganization(tx, { id: newId(), name: input.name, slug });
       await store.insertMembership(tx, { organizationId: org.id, userId, role: 'owner' });
       return org;
@@ -108,8 +109,10 @@ export class OrganizationsService {
       const target = await store.member(tx, organizationId, userId);
       if (!target) throw notFound('Member');
       const self = actor.userId === userId;
-      if (!self && !roleAtLeast(actor.role, 'admin')) throw forbidden('Removing members needs the admin role');
-      if (!self && target.role === 'owner' && actor.role !== 'owner') throw forbidden('Only an owner can remove an owner');
+      if (!self && !roleAtLeast(actor.role, 'admin'))
+        throw forbidden('Removing members needs the admin role');
+      if (!self && target.role === 'owner' && actor.role !== 'owner')
+        throw forbidden('Only an owner can remove an owner');
       if (target.role === 'owner') await this.#keepAnOwner(tx, organizationId);
       await store.deleteMembership(tx, organizationId, userId);
     });
@@ -117,7 +120,11 @@ export class OrganizationsService {
 
   async #keepAnOwner(tx: Db, organizationId: string) {
     if ((await store.ownerCountForUpdate(tx, organizationId)) <= 1) {
-      throw new AppError(409, 'last_owner', 'An organisation needs at least one owner; make someone else owner first');
+      throw new AppError(
+        409,
+        'last_owner',
+        'An organisation needs at least one owner; make someone else owner first',
+      );
     }
   }
 
@@ -128,7 +135,8 @@ export class OrganizationsService {
     inviter: { userId: string | null; role: Role },
     input: { email: string; role: Role },
   ): Promise<InvitationRow> {
-    if (input.role === 'owner' && inviter.role !== 'owner') throw forbidden('Only an owner can invite an owner');
+    if (input.role === 'owner' && inviter.role !== 'owner')
+      throw forbidden('Only an owner can invite an owner');
     const email = input.email.trim().toLowerCase();
     const existing = await this.#o.identity.userByEmail(email);
     if (existing && (await store.membershipRole(this.#o.db, organizationId, existing.id))) {
@@ -190,7 +198,9 @@ export class OrganizationsService {
         .slice(0, 40) || 'org';
     if (!(await store.slugTaken(db, base))) return base;
     for (;;) {
-      const candidate = `${base}-${randomToken(4).toLowerCase().replace(/[^a-z0-9]/g, '')}`;
+      const candidate = `${base}-${randomToken(4)
+        .toLowerCase()
+        .replace(/[^a-z0-9]/g, '')}`;
       if (!(await store.slugTaken(db, candidate))) return candidate;
     }
   }

@@ -16,7 +16,10 @@ export async function organizationById(db: Db, id: string) {
 }
 
 export async function slugTaken(db: Db, slug: string): Promise<boolean> {
-  const rows = await db.select({ id: organizations.id }).from(organizations).where(eq(organizations.slug, slug));
+  const rows = await db
+    .select({ id: organizations.id })
+    .from(organizations)
+    .where(eq(organizations.slug, slug));
   return rows.length > 0;
 }
 
@@ -188,5 +191,8 @@ export async function liveInvitationByHash(db: Db, tokenHash: string) {
 }
 
 export async function markInvitationAccepted(db: Db, id: string, userId: string) {
-  await db.update(invitations).set({ acceptedAt: new Date(), acceptedBy: userId }).where(eq(invitations.id, id));
+  await db
+    .update(invitations)
+    .set({ acceptedAt: new Date(), acceptedBy: userId })
+    .where(eq(invitations.id, id));
 }
