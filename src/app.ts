@@ -82,7 +82,7 @@ export async function createMailroom(config: Config, options: MailroomOptions): 
   const closers: (() => Promise<void>)[] = [() => database.close()];
   try {
     await migrate(database);
-    const limiter = createRateLimiter(config.redisUrl);
+    const limiter = await createRateLimiter(config.redisUrl);
     closers.unshift(() => limiter.close());
     const jobs = new Jobs(database, log.child({ component: 'jobs' }));
     const services = createServices(

@@ -112,6 +112,11 @@ describe(`mailroom command on ${engine}`, () => {
 
     const { child, port } = await serve(['start'], env);
     const base = `http://127.0.0.1:${port}`;
+    if (engine === 'pglite') {
+      const second = run(['migrate'], env);
+      assert.equal(second.status, 1, 'a second process on one embedded database is refused');
+      assert.match(second.stderr, /in use by process \d+/);
+    }
     assert.equal((await fetch(`${base}/ready`)).status, 200);
     const login = await fetch(`${base}/v1/auth/login`, {
       method: 'POST',

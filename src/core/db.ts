@@ -1,12 +1,11 @@
 // The database: embedded PGlite in the data dir by default, PostgreSQL when DATABASE_URL is set.
 // Both speak the same SQL, so modules see one Drizzle handle and never ask which engine it is.
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { PGlite } from '@electric-sql/pglite';
+import type { PGlite } from '@electric-sql/pglite';
 import type { PgDatabase, PgQueryResultHKT } from 'drizzle-orm/pg-core';
-import { drizzle as drizzleNodePg } from 'drizzle-orm/node-postgres';
-import { drizzle as drizzlePglite } from 'drizzle-orm/pglite';
-import pg from 'pg';
+import type pg from 'pg';
+import { loadNodePostgresDriver, loadPgliteDriver } from './orm.ts';
 
 /** A Drizzle handle: the database itself or an open transaction. */
 export type Db = PgDatabase<PgQueryResultHKT>;
@@ -35,16 +34,18 @@ export interface DatabaseOptions {
   poolSize?: number;
 }
 
-// Postgres returns int8 and numeric as strings by default; our counters fit in a JS number.
-pg.types.setTypeParser(pg.types.builtins.INT8, (v) => Number(v));
-
 export async function openDatabase(options: DatabaseOptions): Promise<Database> {
   return options.url
     ? openPostgres(options.url, options.poolSize ?? 10)
     : openPglite(options.dataDir ?? null);
 }
 
+// Each engine's driver is loaded only when used: start-up time is mostly module loading.
 async function openPostgres(url: string, poolSize: number): Promise<Database> {
+  const { default: pg } = await import('pg');
+  const { drizzle: drizzleNodePg } = loadNodePostgresDriver();
+  // Postgres returns int8 as a string by default; our counters fit in a JS number.
+  pg.types.setTypeParser(pg.types.builtins.INT8, (v) => Number(v));
   const pool = new pg.Pool({ connectionString: url, max: poolSize, application_name: 'mailroom' });
   // An idle client's network error must not crash the process; the pool replaces the client.
   pool.on('error', () => {});
@@ -75,12 +76,20 @@ async function openPostgres(url: string, poolSize: number): Promise<Database> {
 }
 
 async function openPglite(dataDir: string | null): Promise<Database> {
+  const { PGlite } = await import('@electric-sql/pglite');
+  const { drizzle: drizzlePglite } = loadPgliteDriver();
   let dir: string | undefined;
+  let unlock = () => {};
   if (dataDir) {
     dir = path.join(dataDir, 'pgdata');
     mkdirSync(dir, { recursive: true });
+    unlock = lockDataDir(dataDir);
   }
-  const pglite = await PGlite.create(dir);
+  // Smaller shared buffers than PGlite's 128 MB default keep an idle embedded install small; the
+  // embedded engine serves one process, and PostgreSQL is the answer for anything bigger.
+  const pglite = await PGlite.create(dir, {
+    startParams: [...PGlite.defaultStartParams, '-c', 'shared_buffers=16MB'],
+  });
   let chain: Promise<unknown> = Promise.resolve();
   return {
     engine: 'pglite',
@@ -93,6 +102,38 @@ async function openPglite(dataDir: string | null): Promise<Database> {
       return run;
     },
     raw: { kind: 'pglite', pglite },
-    close: () => pglite.close(),
+    close: async () => {
+      await pglite.close();
+      unlock();
+    },
   };
+}
+
+/**
+ * Two processes on one embedded database would corrupt it: the first to open a data dir holds a lock
+ * file with its pid; a later one is refused while that process lives (a stale lock is taken over).
+ */
+function lockDataDir(dataDir: string): () => void {
+  const file = path.join(dataDir, 'pgdata.lock');
+  try {
+    writeFileSync(file, String(process.pid), { flag: 'wx' });
+  } catch {
+    const holder = Number(readFileSync(file, 'utf8'));
+    if (holder && holder !== process.pid && isAlive(holder)) {
+      throw new Error(
+        `the embedded database in ${dataDir} is in use by process ${holder}; stop it first (or use DATABASE_URL for several processes)`,
+      );
+    }
+    writeFileSync(file, String(process.pid));
+  }
+  return () => rmSync(file, { force: true });
+}
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
 }

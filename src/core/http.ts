@@ -1,9 +1,9 @@
 // The HTTP server: Fastify with Zod schemas, OpenAPI 3.1, problem+json errors, request ids,
 // metrics, CORS, security headers and body limits. Modules add routes; nothing here knows them.
 import cors from '@fastify/cors';
-import helmet from '@fastify/helmet';
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
+import { randomUUID } from 'node:crypto';
 import Fastify, {
   LogController,
   type FastifyError,
@@ -20,7 +20,7 @@ import {
   type ZodTypeProvider,
 } from 'fastify-type-provider-zod';
 import type { Logger } from 'pino';
-import { v7 as uuidv7 } from 'uuid';
+import helmet from 'helmet';
 import { z } from 'zod';
 import { AppError, type FieldError } from './errors.ts';
 import type { Metrics } from './metrics.ts';
@@ -47,7 +47,7 @@ export async function createHttp(options: HttpOptions): Promise<FastifyInstance>
     requestIdHeader: false, // genReqId reads the header itself and refuses unsafe values
     genReqId: (req) => {
       const given = req.headers['x-request-id'];
-      return typeof given === 'string' && REQUEST_ID.test(given) ? given : uuidv7();
+      return typeof given === 'string' && REQUEST_ID.test(given) ? given : randomUUID();
     },
     // Our onResponse hook logs requests (with the route, not the raw URL that may hold tokens).
     logController: new LogController({ disableRequestLogging: true }),
@@ -66,8 +66,9 @@ export async function createHttp(options: HttpOptions): Promise<FastifyInstance>
     exposedHeaders: ['x-request-id', 'retry-after'],
     maxAge: 600,
   });
-  await app.register(helmet, {
-    // The docs page loads its own scripts and styles; the API itself serves only JSON.
+  // Security headers, computed once (not per request). The docs page loads its own scripts and styles;
+  // the API itself serves only JSON.
+  const securityHeaders = helmet({
     contentSecurityPolicy: {
       directives: {
         defaultSrc: ["'self'"],
@@ -77,6 +78,9 @@ export async function createHttp(options: HttpOptions): Promise<FastifyInstance>
       },
     },
   });
+  app.addHook('onRequest', (request, reply, done) =>
+    securityHeaders(request.raw, reply.raw, (err) => done(err as Error | undefined)),
+  );
   await app.register(swagger, {
     openapi: {
       openapi: '3.1.0',

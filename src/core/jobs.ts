@@ -2,7 +2,7 @@
 // Modules declare queues with `define`, enqueue with `send` (inside their transaction when they
 // pass one, so a job exists exactly when the change that caused it commits) and recurring work
 // with `schedule`. Only processes started with workers run handlers; any process may enqueue.
-import { sql } from 'drizzle-orm';
+import { sql } from './orm.ts';
 import { fromDrizzle, fromPglite, PgBoss, type Job, type SendOptions } from 'pg-boss';
 import type { Logger } from 'pino';
 import type { Database, Db } from './db.ts';

@@ -1,6 +1,6 @@
 // Fixed-window rate limits: in process memory by default, shared through Redis when REDIS_URL is set
 // (so several API processes count together).
-import { Redis } from 'ioredis';
+import type { Redis } from 'ioredis';
 import { tooManyRequests } from './errors.ts';
 
 export interface Limit {
@@ -63,8 +63,8 @@ return {n, ttl}`;
 export class RedisRateLimiter implements RateLimiter {
   readonly #redis: Redis;
 
-  constructor(url: string) {
-    this.#redis = new Redis(url, { lazyConnect: false, maxRetriesPerRequest: 2, enableOfflineQueue: true });
+  constructor(redis: Redis) {
+    this.#redis = redis;
     this.#redis.on('error', () => {});
     this.#redis.defineCommand('mailroomHit', { numberOfKeys: 1, lua: HIT_SCRIPT });
   }
@@ -90,8 +90,10 @@ function result(limit: Limit, count: number, msLeft: number): LimitResult {
   };
 }
 
-export function createRateLimiter(redisUrl: string | undefined): RateLimiter {
-  return redisUrl ? new RedisRateLimiter(redisUrl) : new MemoryRateLimiter();
+export async function createRateLimiter(redisUrl: string | undefined): Promise<RateLimiter> {
+  if (!redisUrl) return new MemoryRateLimiter();
+  const { Redis } = await import('ioredis');
+  return new RedisRateLimiter(new Redis(redisUrl, { maxRetriesPerRequest: 2 }));
 }
 
 /** Counts a hit and throws 429 when over the limit. */

@@ -1,4 +1,4 @@
-import { and, count, desc, eq, isNull } from 'drizzle-orm';
+import { and, count, desc, eq, isNull } from '../../core/orm.ts';
 import type { Db } from '../../core/db.ts';
 import { offsetOf, type PageRequest } from '../../core/pagination.ts';
 import { type ApiKeyRow, apiKeys } from './tables.ts';

@@ -1,4 +1,5 @@
-import { and, count, desc, eq, gte, lte, type SQL } from 'drizzle-orm';
+import { and, count, desc, eq, gte, lte } from '../../core/orm.ts';
+import type { SQL } from 'drizzle-orm';
 import type { Db } from '../../core/db.ts';
 import { offsetOf, type PageRequest } from '../../core/pagination.ts';
 import { auditLog, securityEvents } from './tables.ts';

@@ -1,4 +1,4 @@
-import { and, desc, eq, isNull, sql } from 'drizzle-orm';
+import { and, desc, eq, isNull, sql } from '../../core/orm.ts';
 import type { Db } from '../../core/db.ts';
 import { mfaRecoveryCodes, refreshTokens, sessions, type UserRow, users, userTokens } from './tables.ts';
 

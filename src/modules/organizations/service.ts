@@ -11,6 +11,8 @@ import * as store from './store.ts';
 import type { InvitationRow, OrganizationRow } from './tables.ts';
 
 const INVITATION_TTL = 7 * 24 * 3600;
+/** How long a membership lookup is trusted in this process; changes made here apply at once. */
+const ROLE_CACHE_MS = 5_000;
 
 export interface OrganizationsOptions {
   db: Db;
@@ -21,6 +23,7 @@ export interface OrganizationsOptions {
 
 export class OrganizationsService {
   readonly #o: OrganizationsOptions;
+  readonly #roles = new Map<string, { role: Role | null; until: number }>();
 
   constructor(options: OrganizationsOptions) {
     this.#o = options;
@@ -33,6 +36,7 @@ export class OrganizationsService {
         throw conflict(`The slug "${input.slug}" is taken`);
       const org = await store.insertOrganization(tx, { id: newId(), name: input.name, slug });
       await store.insertMembership(tx, { organizationId: org.id, userId, role: 'owner' });
+      this.#forgetRoles(org.id, userId);
       return org;
     });
   }
@@ -66,10 +70,25 @@ export class OrganizationsService {
 
   async delete(organizationId: string): Promise<void> {
     await store.deleteOrganization(this.#o.db, organizationId);
+    this.#forgetRoles(organizationId);
   }
 
-  membershipRole(organizationId: string, userId: string): Promise<Role | null> {
-    return store.membershipRole(this.#o.db, organizationId, userId);
+  /** Asked on every organisation-scoped request, so answers are cached briefly. */
+  async membershipRole(organizationId: string, userId: string): Promise<Role | null> {
+    const key = `${organizationId}:${userId}`;
+    const now = Date.now();
+    const cached = this.#roles.get(key);
+    if (cached && cached.until > now) return cached.role;
+    const role = await store.membershipRole(this.#o.db, organizationId, userId);
+    if (this.#roles.size > 50_000) this.#roles.clear();
+    this.#roles.set(key, { role, until: now + ROLE_CACHE_MS });
+    return role;
+  }
+
+  #forgetRoles(organizationId: string, userId?: string): void {
+    if (userId) this.#roles.delete(`${organizationId}:${userId}`);
+    else
+      for (const key of this.#roles.keys()) if (key.startsWith(`${organizationId}:`)) this.#roles.delete(key);
   }
 
   soleOrganization(userId: string): Promise<string | null> {
@@ -100,6 +119,7 @@ export class OrganizationsService {
       if (target.role === 'owner' && role !== 'owner') await this.#keepAnOwner(tx, organizationId);
       await store.setRole(tx, organizationId, userId, role);
     });
+    this.#forgetRoles(organizationId, userId);
     return this.getMember(organizationId, userId);
   }
 
@@ -116,6 +136,7 @@ export class OrganizationsService {
       if (target.role === 'owner') await this.#keepAnOwner(tx, organizationId);
       await store.deleteMembership(tx, organizationId, userId);
     });
+    this.#forgetRoles(organizationId, userId);
   }
 
   async #keepAnOwner(tx: Db, organizationId: string) {
@@ -178,7 +199,7 @@ export class OrganizationsService {
   /** The invitation must be for the accepting user's own email address. */
   async acceptInvitation(token: string, userId: string): Promise<{ organizationId: string; role: Role }> {
     const user = await this.#o.identity.getUser(userId);
-    return this.#o.db.transaction(async (tx) => {
+    const accepted = await this.#o.db.transaction(async (tx) => {
       const inv = await store.liveInvitationByHash(tx, sha256(token));
       if (!inv) throw badRequest('The invitation is invalid, used, revoked or expired');
       if (inv.email !== user.email) throw forbidden('This invitation was sent to a different email address');
@@ -186,6 +207,8 @@ export class OrganizationsService {
       await store.markInvitationAccepted(tx, inv.id, userId);
       return { organizationId: inv.organizationId, role: inv.role };
     });
+    this.#forgetRoles(accepted.organizationId, userId);
+    return accepted;
   }
 
   async #freeSlug(db: Db, name: string): Promise<string> {

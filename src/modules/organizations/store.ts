@@ -1,4 +1,4 @@
-import { and, asc, count, desc, eq, isNull, sql } from 'drizzle-orm';
+import { and, asc, count, desc, eq, isNull, sql } from '../../core/orm.ts';
 import type { Role } from '../../core/auth.ts';
 import type { Db } from '../../core/db.ts';
 import { offsetOf, type PageRequest } from '../../core/pagination.ts';
@@ -10,8 +10,23 @@ export async function insertOrganization(db: Db, org: typeof organizations.$infe
   return row;
 }
 
+function prepareOrganizationById(db: Db) {
+  return db
+    .select()
+    .from(organizations)
+    .where(eq(organizations.id, sql.placeholder('id')))
+    .prepare('organization_by_id');
+}
+// The hottest read there is: its query is built once per database handle, not per request.
+const organizationByIdQueries = new WeakMap<Db, ReturnType<typeof prepareOrganizationById>>();
+
 export async function organizationById(db: Db, id: string) {
-  const [row] = await db.select().from(organizations).where(eq(organizations.id, id));
+  let query = organizationByIdQueries.get(db);
+  if (!query) {
+    query = prepareOrganizationById(db);
+    organizationByIdQueries.set(db, query);
+  }
+  const [row] = await query.execute({ id });
   return row;
 }
 

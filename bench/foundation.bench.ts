@@ -1,0 +1,127 @@
+// Foundation (issue 2): start-up time to /ready on an existing data dir, idle RSS of `mailroom start`,
+// and authenticated reads at 50 connections, on PGlite and on PostgreSQL.
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import autocannon from 'autocannon';
+import pg from 'pg';
+import { peakRssMb, type Row, rssMb, startServer } from './support.ts';
+
+const READ_SECONDS = Number(process.env.BENCH_SECONDS ?? 10);
+
+async function json(port: number, method: string, url: string, body?: unknown, token?: string) {
+  const res = await fetch(`http://127.0.0.1:${port}${url}`, {
+    method,
+    headers: { 'content-type': 'application/json', ...(token ? { authorization: `Bearer ${token}` } : {}) },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  return (await res.json()) as any;
+}
+
+async function benchEngine(engine: 'pglite' | 'postgres'): Promise<Row[]> {
+  const dataDir = mkdtempSync(path.join(tmpdir(), 'mailroom-bench-'));
+  const env: Record<string, string> = {
+    MAILROOM_DATA_DIR: dataDir,
+    MAILROOM_SECRET_KEY: randomBytes(32).toString('hex'),
+    MAILROOM_RATE_LIMIT_PER_MINUTE: '100000000',
+    DATABASE_URL: '',
+  };
+  let dropDb: (() => Promise<void>) | undefined;
+  if (engine === 'postgres') {
+    const admin = process.env.DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
+    const name = `mailroom_bench_${randomBytes(4).toString('hex')}`;
+    const c = new pg.Client({ connectionString: admin });
+    await c.connect();
+    await c.query(`create database ${name}`);
+    await c.end();
+    const url = new URL(admin);
+    url.pathname = `/${name}`;
+    env.DATABASE_URL = url.toString();
+    dropDb = async () => {
+      const d = new pg.Client({ connectionString: admin });
+      await d.connect();
+      await d.query(`drop database if exists ${name} with (force)`);
+      await d.end();
+    };
+  }
+  try {
+    // First start creates the database; the measured start is the second, on existing data.
+    const first = await startServer(env);
+    const reg = await json(first.port, 'POST', '/v1/auth/register', {
+      email: 'bench@example.com',
+      password: 'benchmark passphrase',
+    });
+    const org = await json(
+      first.port,
+      'POST',
+      '/v1/organizations',
+      { name: 'Bench' },
+      reg.tokens.access_token,
+    );
+    await first.stop();
+
+    const server = await startServer(env);
+    await new Promise((r) => setTimeout(r, 3000));
+    const idle = rssMb(server.child.pid!);
+    const login = await json(server.port, 'POST', '/v1/auth/login', {
+      email: 'bench@example.com',
+      password: 'benchmark passphrase',
+    });
+    // Warm-up (JIT, pool connections, caches), not measured.
+    await autocannon({
+      url: `http://127.0.0.1:${server.port}/v1/organizations/${org.id}`,
+      connections: 50,
+      duration: 2,
+      headers: { authorization: `Bearer ${login.access_token}` },
+    });
+    const result = await autocannon({
+      url: `http://127.0.0.1:${server.port}/v1/organizations/${org.id}`,
+      connections: 50,
+      duration: READ_SECONDS,
+      headers: { authorization: `Bearer ${login.access_token}` },
+    });
+    const peak = peakRssMb(server.child.pid!);
+    await server.stop();
+    const non2xx = result.non2xx + result.errors;
+    return [
+      {
+        benchmark: `start-up to /ready (${engine})`,
+        workload: 'existing data dir / database',
+        throughput: '-',
+        p50: `${server.readyMs.toFixed(0)} ms`,
+        p99: '-',
+        peakRss: '-',
+        target: '< 1500 ms',
+      },
+      {
+        benchmark: `idle RSS of start (${engine})`,
+        workload: 'API + workers, 3 s after ready',
+        throughput: '-',
+        p50: '-',
+        p99: '-',
+        peakRss: `${idle.toFixed(0)} MB`,
+        target: '< 200 MB',
+      },
+      {
+        benchmark: `authenticated read (${engine})`,
+        workload: `GET /v1/organizations/:id, JWT, 50 conns, ${READ_SECONDS} s${non2xx ? `, ${non2xx} non-2xx` : ''}`,
+        throughput: `${result.requests.average.toFixed(0)} req/s`,
+        p50: `${result.latency.p50} ms`,
+        p99: `${result.latency.p99} ms`,
+        peakRss: `${peak.toFixed(0)} MB`,
+        target: engine === 'postgres' ? '>= 5000 req/s, p99 < 25 ms' : '-',
+      },
+    ];
+  } finally {
+    rmSync(dataDir, { recursive: true, force: true });
+    await dropDb?.();
+  }
+}
+
+export async function run(): Promise<Row[]> {
+  const engines = (process.env.BENCH_ENGINES ?? 'pglite,postgres').split(',') as ('pglite' | 'postgres')[];
+  const rows: Row[] = [];
+  for (const engine of engines) rows.push(...(await benchEngine(engine)));
+  return rows;
+}
