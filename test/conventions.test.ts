@@ -6,7 +6,11 @@ import { it } from 'node:test';
 
 function sources(dir: string): string[] {
   return readdirSync(dir, { withFileTypes: true }).flatMap((e) =>
-    e.isDirectory() ? sources(path.join(dir, e.name)) : e.name.endsWith('.ts') ? [path.join(dir, e.name)] : [],
+    e.isDirectory()
+      ? sources(path.join(dir, e.name))
+      : e.name.endsWith('.ts')
+        ? [path.join(dir, e.name)]
+        : [],
   );
 }
 
@@ -20,7 +24,9 @@ it('drizzle is loaded at run time only through src/core/orm.ts', () => {
 it('routes hold no SQL and services no HTTP', () => {
   for (const file of sources('src/modules')) {
     const text = readFileSync(file, 'utf8');
-    if (file.endsWith('routes.ts')) assert.doesNotMatch(text, /from '.*\/store\.ts'|core\/orm\.ts/, `${file} reaches the store`);
-    if (file.endsWith('service.ts')) assert.doesNotMatch(text, /from 'fastify'/, `${file} depends on Fastify`);
+    if (file.endsWith('routes.ts'))
+      assert.doesNotMatch(text, /from '.*\/store\.ts'|core\/orm\.ts/, `${file} reaches the store`);
+    if (file.endsWith('service.ts'))
+      assert.doesNotMatch(text, /from 'fastify'/, `${file} depends on Fastify`);
   }
 });

@@ -3,6 +3,7 @@
 // after validation, so ids are well-formed). Modules supply the lookups through `AuthBackend`.
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { AppError, forbidden, notFound, unauthorized } from './errors.ts';
+import { isUuid } from './ids.ts';
 import { enforce, type RateLimiter } from './ratelimit.ts';
 
 export const ROLES = ['viewer', 'member', 'admin', 'owner'] as const;
@@ -69,7 +70,6 @@ declare module 'fastify' {
   }
 }
 
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 export const ORGANIZATION_HEADER = 'x-organization-id';
 
 export function roleAtLeast(role: Role, minimum: Role): boolean {
@@ -153,7 +153,7 @@ async function organizationInScope(
   const fromHeader = request.headers[ORGANIZATION_HEADER];
   const named = fromPath ?? (typeof fromHeader === 'string' ? fromHeader : undefined);
   if (named !== undefined) {
-    if (!UUID.test(named)) throw notFound('Organization');
+    if (!isUuid(named)) throw notFound('Organization');
     return named.toLowerCase();
   }
   if (principal.kind === 'api_key') return principal.organizationId;

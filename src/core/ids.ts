@@ -5,3 +5,6 @@ import { z } from 'zod';
 export const newId = (): string => v7();
 
 export const uuidParam = z.uuid({ error: 'must be a UUID' });
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+export const isUuid = (value: string): boolean => UUID.test(value);

@@ -15,3 +15,6 @@ export const { bigint, boolean, integer, jsonb, pgTable, primaryKey, text, times
 export const loadNodePostgresDriver = () =>
   require('drizzle-orm/node-postgres') as typeof import('drizzle-orm/node-postgres');
 export const loadPgliteDriver = () => require('drizzle-orm/pglite') as typeof import('drizzle-orm/pglite');
+
+/** A `timestamptz` column read as a Date: every time column in Mailroom is one. */
+export const timestamptz = (name: string) => pgCore.timestamp(name, { withTimezone: true, mode: 'date' });

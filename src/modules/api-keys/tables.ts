@@ -1,6 +1,4 @@
-import { pgTable, text, timestamp, uuid } from '../../core/orm.ts';
-
-const ts = (name: string) => timestamp(name, { withTimezone: true, mode: 'date' });
+import { pgTable, text, timestamptz, uuid } from '../../core/orm.ts';
 
 export const apiKeys = pgTable('api_keys', {
   id: uuid('id').primaryKey(),
@@ -9,11 +7,11 @@ export const apiKeys = pgTable('api_keys', {
   prefix: text('prefix').notNull(),
   keyHash: text('key_hash').notNull(),
   scopes: text('scopes').array().notNull(),
-  expiresAt: ts('expires_at'),
-  lastUsedAt: ts('last_used_at'),
+  expiresAt: timestamptz('expires_at'),
+  lastUsedAt: timestamptz('last_used_at'),
   createdBy: uuid('created_by'),
-  revokedAt: ts('revoked_at'),
-  createdAt: ts('created_at').notNull().defaultNow(),
+  revokedAt: timestamptz('revoked_at'),
+  createdAt: timestamptz('created_at').notNull().defaultNow(),
 });
 
 export type ApiKeyRow = typeof apiKeys.$inferSelect;

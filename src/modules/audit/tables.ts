@@ -1,6 +1,4 @@
-import { integer, jsonb, pgTable, text, timestamp, uuid } from '../../core/orm.ts';
-
-const ts = (name: string) => timestamp(name, { withTimezone: true, mode: 'date' });
+import { integer, jsonb, pgTable, text, timestamptz, uuid } from '../../core/orm.ts';
 
 export const auditLog = pgTable('audit_log', {
   id: uuid('id').primaryKey(),
@@ -13,7 +11,7 @@ export const auditLog = pgTable('audit_log', {
   status: integer('status').notNull(),
   ip: text('ip'),
   requestId: text('request_id'),
-  createdAt: ts('created_at').notNull().defaultNow(),
+  createdAt: timestamptz('created_at').notNull().defaultNow(),
 });
 
 export const securityEvents = pgTable('security_events', {
@@ -25,7 +23,7 @@ export const securityEvents = pgTable('security_events', {
   ip: text('ip'),
   requestId: text('request_id'),
   details: jsonb('details').$type<Record<string, unknown>>().notNull(),
-  createdAt: ts('created_at').notNull().defaultNow(),
+  createdAt: timestamptz('created_at').notNull().defaultNow(),
 });
 
 export type AuditRow = typeof auditLog.$inferSelect;

@@ -89,17 +89,19 @@ export async function insertMembership(db: Db, m: typeof memberships.$inferInser
   await db.insert(memberships).values(m).onConflictDoNothing();
 }
 
+const memberColumns = {
+  userId: memberships.userId,
+  role: memberships.role,
+  createdAt: memberships.createdAt,
+  email: users.email,
+  name: users.name,
+};
+
 export async function listMembers(db: Db, organizationId: string, page: PageRequest) {
   const where = eq(memberships.organizationId, organizationId);
   const [rows, [{ total }]] = await Promise.all([
     db
-      .select({
-        userId: memberships.userId,
-        role: memberships.role,
-        createdAt: memberships.createdAt,
-        email: users.email,
-        name: users.name,
-      })
+      .select(memberColumns)
       .from(memberships)
       .innerJoin(users, eq(users.id, memberships.userId))
       .where(where)
@@ -113,13 +115,7 @@ export async function listMembers(db: Db, organizationId: string, page: PageRequ
 
 export async function member(db: Db, organizationId: string, userId: string) {
   const [row] = await db
-    .select({
-      userId: memberships.userId,
-      role: memberships.role,
-      createdAt: memberships.createdAt,
-      email: users.email,
-      name: users.name,
-    })
+    .select(memberColumns)
     .from(memberships)
     .innerJoin(users, eq(users.id, memberships.userId))
     .where(and(eq(memberships.organizationId, organizationId), eq(memberships.userId, userId)));

@@ -1,14 +1,12 @@
-import { pgTable, primaryKey, text, timestamp, uuid } from '../../core/orm.ts';
+import { pgTable, primaryKey, text, timestamptz, uuid } from '../../core/orm.ts';
 import type { Role } from '../../core/auth.ts';
-
-const ts = (name: string) => timestamp(name, { withTimezone: true, mode: 'date' });
 
 export const organizations = pgTable('organizations', {
   id: uuid('id').primaryKey(),
   name: text('name').notNull(),
   slug: text('slug').notNull(),
-  createdAt: ts('created_at').notNull().defaultNow(),
-  updatedAt: ts('updated_at').notNull().defaultNow(),
+  createdAt: timestamptz('created_at').notNull().defaultNow(),
+  updatedAt: timestamptz('updated_at').notNull().defaultNow(),
 });
 
 export const memberships = pgTable(
@@ -17,8 +15,8 @@ export const memberships = pgTable(
     organizationId: uuid('organization_id').notNull(),
     userId: uuid('user_id').notNull(),
     role: text('role').$type<Role>().notNull(),
-    createdAt: ts('created_at').notNull().defaultNow(),
-    updatedAt: ts('updated_at').notNull().defaultNow(),
+    createdAt: timestamptz('created_at').notNull().defaultNow(),
+    updatedAt: timestamptz('updated_at').notNull().defaultNow(),
   },
   (t) => [primaryKey({ columns: [t.organizationId, t.userId] })],
 );
@@ -30,11 +28,11 @@ export const invitations = pgTable('invitations', {
   role: text('role').$type<Role>().notNull(),
   tokenHash: text('token_hash').notNull(),
   invitedBy: uuid('invited_by'),
-  expiresAt: ts('expires_at').notNull(),
-  acceptedAt: ts('accepted_at'),
+  expiresAt: timestamptz('expires_at').notNull(),
+  acceptedAt: timestamptz('accepted_at'),
   acceptedBy: uuid('accepted_by'),
-  revokedAt: ts('revoked_at'),
-  createdAt: ts('created_at').notNull().defaultNow(),
+  revokedAt: timestamptz('revoked_at'),
+  createdAt: timestamptz('created_at').notNull().defaultNow(),
 });
 
 export type OrganizationRow = typeof organizations.$inferSelect;
