@@ -165,6 +165,7 @@ async function buildHttp(
     metrics,
     bodyLimit: config.bodyLimit,
     corsOrigins: config.corsOrigins,
+    trustProxy: config.trustProxy,
     version: packageJson.version,
     ready: async () => ({
       database: await database

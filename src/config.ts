@@ -95,6 +95,19 @@ const schema = z.object({
   MAILROOM_RATE_LIMIT_PER_MINUTE: positiveInt.default(1200),
   MAILROOM_DB_POOL_SIZE: positiveInt.default(20),
   MAILROOM_SHUTDOWN_TIMEOUT: positiveInt.default(30),
+  MAILROOM_TRUST_PROXY: z
+    .string()
+    .default('false')
+    .transform((v, ctx): boolean | number | string[] => {
+      const value = v.trim();
+      if (value === 'false' || value === '') return false;
+      if (value === 'true') return true;
+      if (/^\d+$/.test(value)) return Number(value);
+      const entries = value.split(',').map((e) => e.trim());
+      const bad = entries.filter((e) => isIP(e.split('/')[0]) === 0);
+      if (bad.length) ctx.addIssue({ code: 'custom', message: `"${bad.join(', ')}" is not an IP or CIDR` });
+      return entries;
+    }),
 });
 
 export type Config = ReturnType<typeof finish>;
@@ -165,6 +178,7 @@ function finish(c: z.output<typeof schema>) {
     rateLimitPerMinute: c.MAILROOM_RATE_LIMIT_PER_MINUTE,
     dbPoolSize: c.MAILROOM_DB_POOL_SIZE,
     shutdownTimeoutSeconds: c.MAILROOM_SHUTDOWN_TIMEOUT,
+    trustProxy: c.MAILROOM_TRUST_PROXY,
   };
 }
 

@@ -22,6 +22,20 @@ describe('settings', () => {
     assert.equal(c.tls, null);
     assert.deepEqual(c.webhookAllowHosts, []);
     assert.equal(c.dataDir, path.resolve('./data'));
+    assert.equal(c.trustProxy, false);
+  });
+
+  it('parses the proxy trust setting', () => {
+    assert.equal(loadConfig({ MAILROOM_TRUST_PROXY: 'true' }, null).trustProxy, true);
+    assert.equal(loadConfig({ MAILROOM_TRUST_PROXY: '2' }, null).trustProxy, 2);
+    assert.deepEqual(loadConfig({ MAILROOM_TRUST_PROXY: '10.0.0.0/8, 127.0.0.1' }, null).trustProxy, [
+      '10.0.0.0/8',
+      '127.0.0.1',
+    ]);
+    assert.throws(
+      () => loadConfig({ MAILROOM_TRUST_PROXY: 'lb.internal' }, null),
+      /MAILROOM_TRUST_PROXY: "lb.internal" is not an IP or CIDR/,
+    );
   });
 
   it('names every wrong value, one message each', () => {

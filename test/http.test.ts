@@ -128,6 +128,31 @@ describe('conventions', () => {
     assert.equal(bad.body.errors[0].field, 'query.page_size');
   });
 
+  it('believes X-Forwarded-For only from a trusted proxy', async () => {
+    const behind = await startTestApp({ env: { MAILROOM_TRUST_PROXY: '127.0.0.1' } });
+    try {
+      await behind.call('POST', '/v1/auth/login', {
+        body: { email: 'x@example.com', password: 'wrong password!' },
+        headers: { 'x-forwarded-for': '203.0.113.7' },
+      });
+      const direct = await t.call('POST', '/v1/auth/login', {
+        body: { email: 'x@example.com', password: 'wrong password!' },
+        headers: { 'x-forwarded-for': '203.0.113.7' },
+      });
+      assert.equal(direct.status, 401);
+      const ips = async (app: TestApp) =>
+        (
+          await app.app.database.query<{ ip: string }>(
+            "select ip from security_events where kind = 'login_failed'",
+          )
+        ).rows.map((r) => r.ip);
+      assert.deepEqual(await ips(behind), ['203.0.113.7']);
+      assert.ok(!(await ips(t)).includes('203.0.113.7'), 'an untrusted client cannot pick its address');
+    } finally {
+      await behind.close();
+    }
+  });
+
   it('limits requests per principal', async () => {
     const limited = await startTestApp({ env: { MAILROOM_RATE_LIMIT_PER_MINUTE: '5' } });
     try {

@@ -34,6 +34,8 @@ export interface HttpOptions {
   bodyLimit: number;
   corsOrigins: string[];
   version: string;
+  /** Whose X-Forwarded-For to believe for the client address (rate limits, audit). */
+  trustProxy: boolean | number | string[];
   /** Database and queue reachable. */
   ready: () => Promise<Record<string, boolean>>;
 }
@@ -51,7 +53,8 @@ export async function createHttp(options: HttpOptions): Promise<FastifyInstance>
     },
     // Our onResponse hook logs requests (with the route, not the raw URL that may hold tokens).
     logController: new LogController({ disableRequestLogging: true }),
-    trustProxy: false,
+    // Fastify accepts a hop count at run time although its types omit it.
+    trustProxy: options.trustProxy as boolean | string[],
     routerOptions: { maxParamLength: 200, ignoreTrailingSlash: true },
     ajv: { customOptions: { removeAdditional: false } },
     // Errors raised before routing (bad URL encoding, over-long path parameters) are problems too.

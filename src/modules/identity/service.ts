@@ -76,15 +76,21 @@ export class IdentityService {
     checkPasswordPolicy(input.password, email);
     if (await store.userByEmail(this.#o.db, email))
       throw conflict('An account with this email already exists');
-    const user = await store.insertUser(this.#o.db, {
-      id: newId(),
-      email,
-      name: input.name ?? '',
-      passwordHash: await hashPassword(input.password),
-      isSuperadmin: false,
+    const passwordHash = await hashPassword(input.password);
+    // The account, its verification token and its first session commit together, or not at all.
+    const created = await this.#o.db.transaction(async (tx) => {
+      const user = await store.insertUser(tx, {
+        id: newId(),
+        email,
+        name: input.name ?? '',
+        passwordHash,
+        isSuperadmin: false,
+      });
+      const verification = await this.#mintUserToken(tx, user.id, 'verify_email', VERIFY_EMAIL_TTL);
+      return { user, verification, tokens: await this.#startSession(user, meta, tx) };
     });
-    await this.sendEmailVerification(user.id);
-    return { user, tokens: await this.#startSession(user, meta) };
+    await this.#mailVerification(created.user.email, created.verification);
+    return { user: created.user, tokens: created.tokens };
   }
 
   /** Creates (or promotes) a platform administrator; used by `mailroom create-admin`. */
@@ -283,8 +289,8 @@ export class IdentityService {
     return claims;
   }
 
-  async #startSession(user: UserRow, meta: RequestMeta): Promise<TokenPair> {
-    return this.#o.db.transaction(async (tx) => {
+  async #startSession(user: UserRow, meta: RequestMeta, db: Db = this.#o.db): Promise<TokenPair> {
+    return db.transaction(async (tx) => {
       const session = {
         id: newId(),
         userId: user.id,
@@ -362,9 +368,13 @@ export class IdentityService {
   async sendEmailVerification(userId: string): Promise<void> {
     const user = await this.getUser(userId);
     if (user.emailVerifiedAt) throw conflict('Email is already verified');
-    const token = await this.#mintUserToken(user.id, 'verify_email', VERIFY_EMAIL_TTL);
+    const token = await this.#mintUserToken(this.#o.db, user.id, 'verify_email', VERIFY_EMAIL_TTL);
+    await this.#mailVerification(user.email, token);
+  }
+
+  async #mailVerification(to: string, token: string): Promise<void> {
     await this.#o.mailer.send({
-      to: user.email,
+      to,
       subject: 'Confirm your Mailroom email address',
       text: `Confirm this address by sending the token below to POST ${this.#o.publicUrl}/v1/auth/verify-email\n\ntoken: ${token}\n\nIt expires in 48 hours.`,
     });
@@ -383,7 +393,7 @@ export class IdentityService {
     await this.#limit(LIMITS.resetAccount, email, meta);
     const user = await store.userByEmail(this.#o.db, email);
     if (!user) return;
-    const token = await this.#mintUserToken(user.id, 'reset_password', RESET_PASSWORD_TTL);
+    const token = await this.#mintUserToken(this.#o.db, user.id, 'reset_password', RESET_PASSWORD_TTL);
     await this.#o.mailer.send({
       to: user.email,
       subject: 'Reset your Mailroom password',
@@ -412,9 +422,14 @@ export class IdentityService {
     await this.#o.audit.securityEvent({ kind: 'password_reset', meta, userId });
   }
 
-  async #mintUserToken(userId: string, purpose: store.TokenPurpose, ttlSeconds: number): Promise<string> {
+  async #mintUserToken(
+    db: Db,
+    userId: string,
+    purpose: store.TokenPurpose,
+    ttlSeconds: number,
+  ): Promise<string> {
     const token = randomToken(32);
-    await this.#o.db.transaction(async (tx) => {
+    await db.transaction(async (tx) => {
       await store.retireUserTokens(tx, userId, purpose);
       await store.insertUserToken(tx, {
         id: newId(),
