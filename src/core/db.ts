@@ -88,7 +88,7 @@ async function openPglite(dataDir: string | null): Promise<Database> {
   // Smaller shared buffers than PGlite's 128 MB default keep an idle embedded install small; the
   // embedded engine serves one process, and PostgreSQL is the answer for anything bigger.
   const pglite = await PGlite.create(dir, {
-    startParams: [...PGlite.defaultStartParams, '-c', 'shared_buffers=16MB'],
+    startParams: [...PGlite.defaultStartParams, '-c', 'shared_buffers=8MB'],
   });
   let chain: Promise<unknown> = Promise.resolve();
   return {
