@@ -1,5 +1,6 @@
 // Composition: opens the database, applies migrations, wires modules and starts the roles asked for.
 import type { AddressInfo } from 'node:net';
+import path from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import { pino, type Logger } from 'pino';
 import type { Config } from './config.ts';
@@ -8,7 +9,7 @@ import { loadSecretKey, Secrets } from './core/crypto.ts';
 import { type Database, openDatabase } from './core/db.ts';
 import { createHttp, metaOf } from './core/http.ts';
 import { Jobs } from './core/jobs.ts';
-import { LogMailer, type Mailer } from './core/mailer.ts';
+import { type Mailer, OutboxMailer } from './core/mailer.ts';
 import { Metrics } from './core/metrics.ts';
 import { migrate } from './core/migrate.ts';
 import { createRateLimiter, type RateLimiter } from './core/ratelimit.ts';
@@ -85,15 +86,9 @@ export async function createMailroom(config: Config, options: MailroomOptions): 
     const limiter = await createRateLimiter(config.redisUrl);
     closers.unshift(() => limiter.close());
     const jobs = new Jobs(database, log.child({ component: 'jobs' }));
-    const services = createServices(
-      config,
-      database,
-      secrets,
-      limiter,
-      options.mailer ?? new LogMailer(log),
-      log,
-    );
-    registerIdentityJobs(jobs, database.db);
+    const mailer = options.mailer ?? new OutboxMailer(path.join(config.dataDir, 'outbox'), log);
+    const services = createServices(config, database, secrets, limiter, jobs, mailer, log);
+    registerIdentityJobs(jobs, database.db, services.identity);
     await jobs.start({ work: options.workers });
     closers.unshift(() => jobs.stop(config.shutdownTimeoutSeconds));
 
@@ -131,6 +126,7 @@ function createServices(
   database: Database,
   secrets: Secrets,
   limiter: RateLimiter,
+  jobs: Jobs,
   mailer: Mailer,
   log: Logger,
 ): Services {
@@ -142,12 +138,19 @@ function createServices(
     mailer,
     limiter,
     audit,
+    jobs,
     publicUrl: config.publicUrl,
     accessTokenTtl: config.accessTokenTtl,
     refreshTokenTtl: config.refreshTokenTtl,
   });
-  const organizations = new OrganizationsService({ db, mailer, identity, publicUrl: config.publicUrl });
-  const apiKeys = new ApiKeysService(db, audit);
+  const apiKeys = new ApiKeysService(db, audit, limiter);
+  const organizations = new OrganizationsService({
+    db,
+    mailer,
+    identity,
+    publicUrl: config.publicUrl,
+    onDeleted: (organizationId) => apiKeys.forgetOrganization(organizationId),
+  });
   return { audit, identity, organizations, apiKeys };
 }
 
@@ -194,7 +197,7 @@ async function buildHttp(
       registration: config.registration,
       invitations: {
         isValid: (token, email) => services.organizations.invitationIsValid(token, email),
-        accept: (token, userId) => services.organizations.acceptInvitation(token, userId),
+        acceptIn: (tx, token, user) => services.organizations.acceptInvitationIn(tx, token, user),
       },
     }),
   );

@@ -2,7 +2,7 @@
 import assert from 'node:assert/strict';
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, watch } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, describe, it } from 'node:test';
@@ -66,6 +66,28 @@ function serve(
   });
 }
 
+/** The first file to appear in `dir` (password reset mail is written by a job, after the reply). */
+async function waitForFile(dir: string): Promise<string> {
+  const first = () => (existsSync(dir) ? readdirSync(dir).find((f) => f.endsWith('.eml')) : undefined);
+  for (let i = 0; i < 600 && !first(); i++) {
+    if (existsSync(dir)) {
+      await new Promise<void>((resolve) => {
+        const w = watch(dir, () => {
+          w.close();
+          resolve();
+        });
+        setTimeout(() => {
+          w.close();
+          resolve();
+        }, 100).unref();
+      });
+    } else await new Promise((r) => setTimeout(r, 50));
+  }
+  const found = first();
+  if (!found) throw new Error(`no mail in ${dir}`);
+  return found;
+}
+
 function exitOf(child: ChildProcess): Promise<number | null> {
   return new Promise((resolve) => child.once('exit', (code) => resolve(code)));
 }
@@ -110,7 +132,7 @@ describe(`mailroom command on ${engine}`, () => {
     assert.equal(admin.status, 0, admin.stderr);
     assert.match(admin.stdout, /administrator root@example\.com .* owns organisation HQ/);
 
-    const { child, port } = await serve(['start'], env);
+    const { child, port, logs } = await serve(['start'], env);
     const base = `http://127.0.0.1:${port}`;
     if (engine === 'pglite') {
       const second = run(['migrate'], env);
@@ -133,6 +155,21 @@ describe(`mailroom command on ${engine}`, () => {
       orgs.items.map((o) => [o.name, o.role]),
       [['HQ', 'owner']],
     );
+
+    // System mail goes to the outbox as .eml files readable only by the server's user; logs say where.
+    const reset = await fetch(`${base}/v1/auth/password-reset`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ email: 'root@example.com' }),
+    });
+    assert.equal(reset.status, 202);
+    const outbox = path.join(env.MAILROOM_DATA_DIR, 'outbox');
+    const mail = await waitForFile(outbox);
+    assert.equal(statSync(path.join(outbox, mail)).mode & 0o777, 0o600);
+    const text = readFileSync(path.join(outbox, mail), 'utf8');
+    assert.match(text, /^To: root@example\.com\r\nSubject: Reset your Mailroom password/);
+    const token = /token: (\S+)/.exec(text)![1];
+    assert.ok(!logs.join('\n').includes(token), 'the token is not in the log');
 
     const exited = exitOf(child);
     child.kill('SIGTERM');

@@ -5,7 +5,7 @@ import { signUp, startTestApp, type TestApp } from './support/app.ts';
 
 let t: TestApp;
 before(async () => {
-  t = await startTestApp();
+  t = await startTestApp({ workers: true });
 });
 after(() => t.close());
 
@@ -166,10 +166,13 @@ describe('passwords and mailed tokens', () => {
   it('resets a password once, ends every session, and does not reveal unknown accounts', async () => {
     const user = await signUp(t, 'reset@example.com');
     const ghost = await t.call('POST', '/v1/auth/password-reset', { body: { email: 'nobody@example.com' } });
+    const mailed = t.mailer.nextTokenFor('reset@example.com', /Reset/);
     assert.equal(ghost.status, 202);
     const req = await t.call('POST', '/v1/auth/password-reset', { body: { email: 'reset@example.com' } });
     assert.equal(req.status, 202);
-    const token = t.mailer.tokenFor('reset@example.com', /Reset/);
+    assert.deepEqual(req.body, ghost.body, 'the same answer whether or not the account exists');
+    const token = await mailed;
+    assert.ok(!t.mailer.sent.some((m) => m.to === 'nobody@example.com'));
 
     const done = await t.call('POST', '/v1/auth/password-reset/confirm', {
       body: { token, new_password: 'a brand new passphrase' },
@@ -200,8 +203,9 @@ describe('passwords and mailed tokens', () => {
 
   it('expired reset tokens are refused', async () => {
     await signUp(t, 'expired@example.com');
+    const mailed = t.mailer.nextTokenFor('expired@example.com', /Reset/);
     await t.call('POST', '/v1/auth/password-reset', { body: { email: 'expired@example.com' } });
-    const token = t.mailer.tokenFor('expired@example.com', /Reset/);
+    const token = await mailed;
     await t.app.database.query(
       "update user_tokens set expires_at = now() - interval '1 minute' where purpose = 'reset_password'",
     );
@@ -244,11 +248,19 @@ describe('TOTP MFA', () => {
     assert.match(setup.body.qr_code, /^data:image\/png;base64,/);
     const secret = setup.body.secret as string;
 
-    const bad = await t.call('POST', '/v1/auth/mfa/enable', { token: user.token, body: { code: '000000' } });
+    const bad = await t.call('POST', '/v1/auth/mfa/enable', {
+      token: user.token,
+      body: { code: '000000', password: user.password },
+    });
     assert.equal(bad.status, 422);
+    const hijacked = await t.call('POST', '/v1/auth/mfa/enable', {
+      token: user.token,
+      body: { code: totp(secret), password: 'not the password' },
+    });
+    assert.equal(hijacked.status, 403, 'a stolen session alone cannot enrol a device');
     const enable = await t.call('POST', '/v1/auth/mfa/enable', {
       token: user.token,
-      body: { code: totp(secret) },
+      body: { code: totp(secret), password: user.password },
     });
     assert.equal(enable.status, 200);
     assert.equal(enable.body.recovery_codes.length, 10);

@@ -62,7 +62,7 @@ function wrongFor(schema: JsonSchema | undefined): unknown[] {
   const type = Array.isArray(schema?.type) ? schema?.type[0] : schema?.type;
   switch (type) {
     case 'string':
-      return [123, null, ['a'], { a: 1 }, '', 'x'.repeat(10_000)];
+      return [123, null, ['a'], { a: 1 }, '', 'x'.repeat(10_000), 'nul\u0000byte', '\ud800 lone surrogate'];
     case 'number':
     case 'integer':
       return ['12', 1.5, -999999999999, null];

@@ -357,3 +357,109 @@ describe('audit trail', () => {
     assert.equal((await t.call('GET', '/v1/admin/audit-log', { token: user.token })).status, 404);
   });
 });
+
+describe('review fixes', () => {
+  it('an API key cannot grant, change or remove admin and owner roles', async () => {
+    const owner = await signUpWithOrg(t, 'owner@keyroles.test', 'KeyRoles');
+    const base = `/v1/organizations/${owner.orgId}`;
+    const admin = await memberWithRole(owner, 'admin@keyroles.test', 'admin');
+    const member = await memberWithRole(owner, 'member@keyroles.test', 'member');
+    const key = (
+      await t.call('POST', `${base}/api-keys`, {
+        token: owner.token,
+        body: { name: 'm', scopes: ['members:write'] },
+      })
+    ).body.key;
+    const invite = await t.call('POST', `${base}/invitations`, {
+      token: key,
+      body: { email: 'evil@keyroles.test', role: 'admin' },
+    });
+    assert.equal(invite.status, 403);
+    assert.equal(
+      (
+        await t.call('POST', `${base}/invitations`, {
+          token: key,
+          body: { email: 'ok@keyroles.test', role: 'member' },
+        })
+      ).status,
+      201,
+    );
+    assert.equal(
+      (await t.call('PATCH', `${base}/members/${member.id}`, { token: key, body: { role: 'admin' } })).status,
+      403,
+    );
+    assert.equal(
+      (await t.call('PATCH', `${base}/members/${admin.id}`, { token: key, body: { role: 'viewer' } })).status,
+      403,
+    );
+    assert.equal((await t.call('DELETE', `${base}/members/${admin.id}`, { token: key })).status, 403);
+    assert.equal(
+      (await t.call('PATCH', `${base}/members/${member.id}`, { token: key, body: { role: 'viewer' } }))
+        .status,
+      200,
+    );
+  });
+
+  it('accepting an invitation when already a member is a conflict; expired invitations are not pending', async () => {
+    const owner = await signUpWithOrg(t, 'owner@twice.test', 'Twice');
+    const base = `/v1/organizations/${owner.orgId}`;
+    const user = await memberWithRole(owner, 'twice@twice.test', 'viewer');
+    const again = await invite(owner, 'twice2@twice.test', 'admin');
+    await t.app.database.query(
+      `update invitations set email = 'twice@twice.test' where email = 'twice2@twice.test'`,
+    );
+    const res = await t.call('POST', '/v1/invitations/accept', { token: user.token, body: { token: again } });
+    assert.equal(res.status, 409);
+    assert.equal(
+      (await t.call('GET', `${base}/members/${user.id}`, { token: owner.token })).body.role,
+      'viewer',
+    );
+
+    await invite(owner, 'late@twice.test', 'member');
+    await t.app.database.query(
+      `update invitations set expires_at = now() - interval '1 minute' where email = 'late@twice.test'`,
+    );
+    const pending = await t.call('GET', `${base}/invitations`, { token: owner.token });
+    assert.ok(pending.body.items.every((i: { email: string }) => i.email !== 'late@twice.test'));
+  });
+
+  it('organisations created at once with the same name both get a slug', async () => {
+    const user = await signUp(t, 'racer@slug.test');
+    const results = await Promise.all(
+      [1, 2, 3].map(() =>
+        t.call('POST', '/v1/organizations', { token: user.token, body: { name: 'Same Name' } }),
+      ),
+    );
+    assert.deepEqual(
+      results.map((r) => r.status),
+      [201, 201, 201],
+    );
+    assert.equal(new Set(results.map((r) => r.body.slug)).size, 3);
+  });
+
+  it('deleting an organisation ends its keys at once', async () => {
+    const owner = await signUpWithOrg(t, 'owner@gone.test', 'Gone');
+    const base = `/v1/organizations/${owner.orgId}`;
+    const key = (
+      await t.call('POST', `${base}/api-keys`, { token: owner.token, body: { name: 'k', scopes: ['*'] } })
+    ).body.key;
+    assert.equal((await t.call('GET', base, { token: key })).status, 200);
+    assert.equal((await t.call('DELETE', base, { token: owner.token })).status, 204);
+    assert.equal((await t.call('GET', base, { token: key })).status, 401);
+  });
+
+  it('an address presenting bad keys is throttled without filling the security log', async () => {
+    const statuses: number[] = [];
+    for (let i = 0; i < 32; i++) {
+      statuses.push(
+        (await t.call('GET', '/v1/organizations', { token: `mrk_bad-${i}`, ip: '192.0.2.77' })).status,
+      );
+    }
+    assert.deepEqual(statuses.slice(0, 30), Array(30).fill(401));
+    assert.deepEqual(statuses.slice(30), [429, 429]);
+    const { rows } = await t.app.database.query<{ n: number }>(
+      "select count(*)::int as n from security_events where kind = 'api_key_invalid' and ip = '192.0.2.77'",
+    );
+    assert.equal(rows[0].n, 30);
+  });
+});

@@ -39,10 +39,10 @@ export type Access =
   | { level: 'user' }
   | { level: 'superadmin' }
   /**
-   * A member of the organisation in scope with at least `role`. API keys need `scope`; a route without
-   * one (or with `ownerOnly`) refuses keys.
+   * A member of the organisation in scope with at least `role`. API keys need `scope` and act as admins:
+   * a route without a scope, or one that needs the owner role, refuses them.
    */
-  | { level: 'org'; role: Role; scope?: string; ownerOnly?: boolean };
+  | { level: 'org'; role: Role; scope?: string };
 
 export interface AuthBackend {
   /** Resolves a bearer token (JWT or API key) to a principal, or throws 401. */
@@ -116,10 +116,15 @@ export function registerAuthHooks(app: FastifyInstance, options: AuthHooksOption
         await backend.recordKeyMisuse(principal, request, 'organization_mismatch');
         throw notFound();
       }
-      if (!access.scope || access.ownerOnly || !scopeAllows(principal.scopes, access.scope)) {
-        await backend.recordKeyMisuse(principal, request, `scope_denied:${access.scope ?? 'session_only'}`);
+      const keysAllowed = access.scope !== undefined && access.role !== 'owner';
+      if (!keysAllowed || !scopeAllows(principal.scopes, access.scope!)) {
+        await backend.recordKeyMisuse(
+          principal,
+          request,
+          `scope_denied:${keysAllowed ? access.scope : 'session_only'}`,
+        );
         throw forbidden(
-          access.scope && !access.ownerOnly
+          keysAllowed
             ? `API key lacks the ${access.scope} scope`
             : 'This operation needs a signed-in user, not an API key',
         );
@@ -130,8 +135,8 @@ export function registerAuthHooks(app: FastifyInstance, options: AuthHooksOption
     const role = await backend.membershipRole(organizationId, principal.userId);
     // Not a member: the organisation does not exist as far as this caller can tell.
     if (!role) throw notFound('Organization');
-    const needed = access.ownerOnly ? 'owner' : access.role;
-    if (!roleAtLeast(role, needed)) throw forbidden(`This needs the ${needed} role; you are ${role}`);
+    if (!roleAtLeast(role, access.role))
+      throw forbidden(`This needs the ${access.role} role; you are ${role}`);
     request.auth = { principal, organizationId, role };
   });
 }

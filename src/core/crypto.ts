@@ -1,12 +1,5 @@
 // Secrets: the master key, AES-256-GCM for secrets at rest, derived keys, random tokens and hashes.
-import {
-  createCipheriv,
-  createDecipheriv,
-  createHash,
-  hkdfSync,
-  randomBytes,
-  timingSafeEqual,
-} from 'node:crypto';
+import { createCipheriv, createDecipheriv, createHash, hkdfSync, randomBytes } from 'node:crypto';
 import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 
@@ -72,10 +65,4 @@ export function randomToken(bytes = 32): string {
 /** For high-entropy tokens (refresh tokens, API keys, mailed tokens) a plain SHA-256 is the right hash. */
 export function sha256(value: string): string {
   return createHash('sha256').update(value).digest('hex');
-}
-
-export function safeEqual(a: string, b: string): boolean {
-  const x = Buffer.from(a);
-  const y = Buffer.from(b);
-  return x.length === y.length && timingSafeEqual(x, y);
 }

@@ -34,7 +34,6 @@ export const unauthorized = (message = 'Authentication required') =>
 export const forbidden = (message = 'You may not do this') => new AppError(403, 'forbidden', message);
 export const notFound = (what = 'Resource') => new AppError(404, 'not_found', `${what} not found`);
 export const conflict = (message: string) => new AppError(409, 'conflict', message);
-export const gone = (message: string) => new AppError(410, 'gone', message);
 export const tooManyRequests = (retryAfterSeconds: number) =>
   new AppError(429, 'rate_limited', `Too many requests; retry in ${retryAfterSeconds} s`, {
     headers: { 'retry-after': String(retryAfterSeconds) },

@@ -22,11 +22,9 @@ import {
 import type { Logger } from 'pino';
 import helmet from 'helmet';
 import { z } from 'zod';
+import { databaseErrorCode } from './db.ts';
 import { AppError, type FieldError } from './errors.ts';
 import type { Metrics } from './metrics.ts';
-
-export type App = FastifyInstance;
-export type ZApp = ReturnType<FastifyInstance['withTypeProvider']> & FastifyInstance;
 
 export interface HttpOptions {
   logger: Logger;
@@ -210,7 +208,7 @@ function registerErrorHandling(app: FastifyInstance): void {
       request.log.error({ err: error }, 'response did not match its schema');
       return sendProblem(reply, request, 500, 'internal_error', 'Internal error');
     }
-    const pgCode = (error as { code?: string }).code;
+    const pgCode = databaseErrorCode(error);
     if (pgCode === '23505') return sendProblem(reply, request, 409, 'conflict', 'That already exists');
     if (pgCode === '23503')
       return sendProblem(reply, request, 409, 'conflict', 'A referenced resource is missing');
@@ -221,9 +219,14 @@ function registerErrorHandling(app: FastifyInstance): void {
     if (status >= 400 && status < 500) {
       return sendProblem(reply, request, status, codeForFastifyError(error), error.message);
     }
-    request.log.error({ err: error }, 'unhandled error');
+    // A failed query's message carries its parameters (hashes, sealed secrets): log the driver's error only.
+    request.log.error({ err: withoutQuery(error) }, 'unhandled error');
     return sendProblem(reply, request, 500, 'internal_error', 'Internal error');
   });
+}
+
+function withoutQuery(error: Error): Error {
+  return error.name === 'DrizzleQueryError' && error.cause instanceof Error ? error.cause : error;
 }
 
 function fieldName(context: string | undefined, instancePath: string, params: unknown): string {

@@ -12,6 +12,8 @@ export interface Limit {
 
 export interface LimitResult {
   allowed: boolean;
+  /** This hit is the first one over the limit in its window (record it once, not per request). */
+  firstRefusal: boolean;
   remaining: number;
   retryAfterSeconds: number;
 }
@@ -85,6 +87,7 @@ export class RedisRateLimiter implements RateLimiter {
 function result(limit: Limit, count: number, msLeft: number): LimitResult {
   return {
     allowed: count <= limit.limit,
+    firstRefusal: count === limit.limit + 1,
     remaining: Math.max(0, limit.limit - count),
     retryAfterSeconds: Math.max(1, Math.ceil(msLeft / 1000)),
   };

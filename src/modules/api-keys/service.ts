@@ -3,7 +3,8 @@ import type { ApiKeyPrincipal, Principal } from '../../core/auth.ts';
 import { scopeAllows } from '../../core/auth.ts';
 import { randomToken, sha256 } from '../../core/crypto.ts';
 import type { Db } from '../../core/db.ts';
-import { forbidden, notFound, unauthorized, validationFailed } from '../../core/errors.ts';
+import { forbidden, notFound, tooManyRequests, unauthorized, validationFailed } from '../../core/errors.ts';
+import type { Limit, RateLimiter } from '../../core/ratelimit.ts';
 import type { RequestMeta } from '../../core/http.ts';
 import { newId } from '../../core/ids.ts';
 import { type PageRequest, toPage } from '../../core/pagination.ts';
@@ -18,6 +19,8 @@ export const SCOPE_RESOURCES = ['organization', 'members', 'api_keys', 'audit'] 
 const KEY_CACHE_MS = 5_000;
 /** last_used_at is written at most this often per key. */
 const TOUCH_EVERY_MS = 60_000;
+const FAILURES_PER_IP: Limit = { name: 'api_key_failures:ip', limit: 30, windowSeconds: 60 };
+const MISUSE_EVENTS_PER_KEY: Limit = { name: 'api_key_misuse_events', limit: 10, windowSeconds: 60 };
 
 export function isKnownScope(scope: string): boolean {
   if (scope === '*') return true;
@@ -32,12 +35,20 @@ export function isKnownScope(scope: string): boolean {
 export class ApiKeysService {
   readonly #db: Db;
   readonly #audit: AuditService;
+  readonly #limiter: RateLimiter;
   readonly #cache = new Map<string, { row: ApiKeyRow; until: number }>();
   readonly #touched = new Map<string, number>();
 
-  constructor(db: Db, audit: AuditService) {
+  constructor(db: Db, audit: AuditService, limiter: RateLimiter) {
     this.#db = db;
     this.#audit = audit;
+    this.#limiter = limiter;
+  }
+
+  /** Drops a deleted organisation's keys from the cache at once. */
+  forgetOrganization(organizationId: string): void {
+    for (const [hash, entry] of this.#cache)
+      if (entry.row.organizationId === organizationId) this.#cache.delete(hash);
   }
 
   static looksLikeKey(token: string): boolean {
@@ -103,31 +114,11 @@ export class ApiKeysService {
         this.#cache.set(hash, { row, until: now + KEY_CACHE_MS });
       }
     }
-    if (!row) {
-      await this.#audit.securityEvent({
-        kind: 'api_key_invalid',
-        meta,
-        details: { prefix: key.slice(0, 12) },
-      });
-      throw unauthorized('Invalid API key');
-    }
-    if (row.revokedAt) {
-      await this.#audit.securityEvent({
-        kind: 'api_key_revoked',
-        meta,
-        organizationId: row.organizationId,
-        apiKeyId: row.id,
-      });
-      throw unauthorized('This API key has been revoked');
-    }
+    if (!row)
+      return this.#refuse(meta, 'api_key_invalid', 'Invalid API key', null, { prefix: key.slice(0, 12) });
+    if (row.revokedAt) return this.#refuse(meta, 'api_key_revoked', 'This API key has been revoked', row);
     if (row.expiresAt && row.expiresAt.getTime() <= now) {
-      await this.#audit.securityEvent({
-        kind: 'api_key_expired',
-        meta,
-        organizationId: row.organizationId,
-        apiKeyId: row.id,
-      });
-      throw unauthorized('This API key has expired');
+      return this.#refuse(meta, 'api_key_expired', 'This API key has expired', row);
     }
     if ((this.#touched.get(row.id) ?? 0) + TOUCH_EVERY_MS <= now) {
       this.#touched.set(row.id, now);
@@ -136,7 +127,32 @@ export class ApiKeysService {
     return { kind: 'api_key', keyId: row.id, organizationId: row.organizationId, scopes: row.scopes };
   }
 
+  /**
+   * A refused key is a security event, but an address that keeps presenting bad keys is answered 429
+   * without writing more: a flood must not fill the table.
+   */
+  async #refuse(
+    meta: RequestMeta,
+    kind: 'api_key_invalid' | 'api_key_revoked' | 'api_key_expired',
+    message: string,
+    row: ApiKeyRow | null,
+    details?: Record<string, unknown>,
+  ): Promise<never> {
+    const failures = await this.#limiter.hit(FAILURES_PER_IP, meta.ip);
+    if (!failures.allowed) throw tooManyRequests(failures.retryAfterSeconds);
+    await this.#audit.securityEvent({
+      kind,
+      meta,
+      organizationId: row?.organizationId,
+      apiKeyId: row?.id,
+      details,
+    });
+    throw unauthorized(message);
+  }
+
+  /** Recorded at most MISUSE_EVENTS_PER_KEY times a minute per key. */
   async recordMisuse(principal: ApiKeyPrincipal, meta: RequestMeta, reason: string): Promise<void> {
+    if (!(await this.#limiter.hit(MISUSE_EVENTS_PER_KEY, principal.keyId)).allowed) return;
     await this.#audit.securityEvent({
       kind: 'api_key_misuse',
       meta,

@@ -39,8 +39,11 @@ export function registerAuditHooks(app: FastifyInstance, audit: AuditService): v
       return payload;
     }
     const principal = request.auth?.principal;
-    const params = (request.params ?? {}) as Record<string, string>;
     const target = request.auditTarget;
+    // A refused request from nobody in particular changed nothing and names no one: not worth a row
+    // (and unbounded anonymous garbage must not grow the table).
+    if (!principal && !target && reply.statusCode >= 400) return payload;
+    const params = (request.params ?? {}) as Record<string, string>;
     const actorId =
       principal?.kind === 'user' ? principal.userId : principal?.kind === 'api_key' ? principal.keyId : null;
     try {

@@ -68,9 +68,9 @@ export class AuditService {
   }
 
   /** Never throws: a failure to record must not turn a refused login into a 500. */
-  async securityEvent(input: SecurityEventInput, db: Db = this.#db): Promise<void> {
+  async securityEvent(input: SecurityEventInput): Promise<void> {
     try {
-      await store.insertSecurityEvent(db, {
+      await store.insertSecurityEvent(this.#db, {
         id: newId(),
         kind: input.kind,
         userId: input.userId ?? null,

@@ -2,6 +2,7 @@ import type { FastifyInstance } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { userOf } from '../../core/auth.ts';
+import type { Db } from '../../core/db.ts';
 import { AppError } from '../../core/errors.ts';
 import { metaOf } from '../../core/http.ts';
 import { uuidParam } from '../../core/ids.ts';
@@ -14,7 +15,8 @@ import type { SessionRow, UserRow } from './tables.ts';
 export interface InvitationGate {
   /** True when the token is a live invitation for this email. */
   isValid(token: string, email: string): Promise<boolean>;
-  accept(token: string, userId: string): Promise<unknown>;
+  /** Accepts within the registering account's transaction; throws (rolling it back) when it cannot. */
+  acceptIn(tx: Db, token: string, user: { id: string; email: string }): Promise<unknown>;
 }
 
 export interface IdentityRouteDeps {
@@ -127,9 +129,13 @@ export function identityRoutes(deps: IdentityRouteDeps) {
             );
           }
         }
-        const { user, tokens } = await identity.register(body, metaOf(request));
-        if (body.invitation_token)
-          await deps.invitations.accept(body.invitation_token, user.id).catch(() => {});
+        const token = body.invitation_token;
+        // The invitation is accepted in the account's own transaction: no account without it.
+        const { user, tokens } = await identity.register(
+          body,
+          metaOf(request),
+          token ? (tx, created) => deps.invitations.acceptIn(tx, token, created) : undefined,
+        );
         request.auditTarget = { id: user.id, actorId: user.id };
         return reply.status(201).send({ user: userView(user), tokens });
       },
@@ -339,13 +345,13 @@ export function identityRoutes(deps: IdentityRouteDeps) {
         schema: {
           tags,
           summary: 'Confirm enrolment with a first code; returns one-time recovery codes (shown once)',
-          body: z.strictObject({ code }),
+          body: z.strictObject({ code, password }),
           response: { 200: recoveryCodesSchema },
         },
         config: { ...userAccess, audit: { action: 'user.mfa_enable', targetType: 'user' } },
       },
       async (request) => ({
-        recovery_codes: await identity.mfaEnable(userOf(request).userId, request.body.code, metaOf(request)),
+        recovery_codes: await identity.mfaEnable(userOf(request).userId, request.body, metaOf(request)),
       }),
     );
 

@@ -5,17 +5,27 @@ import type { UserPrincipal } from '../../core/auth.ts';
 import type { Secrets } from '../../core/crypto.ts';
 import { randomToken, sha256 } from '../../core/crypto.ts';
 import type { Db } from '../../core/db.ts';
-import { AppError, badRequest, conflict, forbidden, notFound, unauthorized } from '../../core/errors.ts';
+import {
+  AppError,
+  badRequest,
+  conflict,
+  forbidden,
+  notFound,
+  tooManyRequests,
+  unauthorized,
+} from '../../core/errors.ts';
 import type { RequestMeta } from '../../core/http.ts';
 import { newId } from '../../core/ids.ts';
+import type { Jobs } from '../../core/jobs.ts';
 import type { Mailer } from '../../core/mailer.ts';
 import { burnPasswordCheck, hashPassword, verifyPassword } from '../../core/passwords.ts';
-import { enforce, type Limit, type RateLimiter } from '../../core/ratelimit.ts';
+import type { Limit, RateLimiter } from '../../core/ratelimit.ts';
 import type { AuditService } from '../audit/service.ts';
 import * as store from './store.ts';
 import type { SessionRow, UserRow } from './tables.ts';
 
 const ISSUER = 'mailroom';
+export const PASSWORD_RESET_QUEUE = 'identity.password_reset';
 const MFA_TOKEN_TTL = 300;
 const VERIFY_EMAIL_TTL = 48 * 3600;
 const RESET_PASSWORD_TTL = 3600;
@@ -40,6 +50,7 @@ export interface IdentityOptions {
   mailer: Mailer;
   limiter: RateLimiter;
   audit: AuditService;
+  jobs: Jobs;
   publicUrl: string;
   accessTokenTtl: number;
   refreshTokenTtl: number;
@@ -67,9 +78,11 @@ export class IdentityService {
 
   // ---- accounts --------------------------------------------------------------------------------
 
+  /** `alsoInTransaction` runs inside the account's transaction (accepting an invitation with it). */
   async register(
     input: { email: string; password: string; name?: string },
     meta: RequestMeta,
+    alsoInTransaction?: (tx: Db, user: UserRow) => Promise<unknown>,
   ): Promise<{ user: UserRow; tokens: TokenPair }> {
     await this.#limit(LIMITS.registerIp, meta.ip, meta);
     const email = normalizeEmail(input.email);
@@ -87,6 +100,7 @@ export class IdentityService {
         isSuperadmin: false,
       });
       const verification = await this.#mintUserToken(tx, user.id, 'verify_email', VERIFY_EMAIL_TTL);
+      await alsoInTransaction?.(tx, user);
       return { user, verification, tokens: await this.#startSession(user, meta, tx) };
     });
     await this.#mailVerification(created.user.email, created.verification);
@@ -344,6 +358,8 @@ export class IdentityService {
     meta: RequestMeta,
   ): Promise<void> {
     const user = await this.getUser(principal.userId);
+    // A stolen access token must not become a password-guessing oracle.
+    await this.#limit(LIMITS.loginAccount, user.email, meta);
     if (!(await verifyPassword(user.passwordHash, input.current_password))) {
       await this.#o.audit.securityEvent({
         kind: 'login_failed',
@@ -354,13 +370,11 @@ export class IdentityService {
       throw forbidden('Current password is wrong');
     }
     checkPasswordPolicy(input.new_password, user.email);
-    await store.updateUser(this.#o.db, user.id, { passwordHash: await hashPassword(input.new_password) });
-    const revoked = await store.revokeOtherSessions(
-      this.#o.db,
-      user.id,
-      principal.sessionId,
-      'password_changed',
-    );
+    const passwordHash = await hashPassword(input.new_password);
+    const revoked = await this.#o.db.transaction(async (tx) => {
+      await store.updateUser(tx, user.id, { passwordHash });
+      return store.revokeOtherSessions(tx, user.id, principal.sessionId, 'password_changed');
+    });
     for (const id of revoked) this.#sessionCache.delete(id);
     await this.#o.audit.securityEvent({ kind: 'password_changed', meta, userId: user.id });
   }
@@ -381,16 +395,27 @@ export class IdentityService {
   }
 
   async verifyEmail(token: string): Promise<UserRow> {
-    const row = await store.consumeUserToken(this.#o.db, sha256(token), 'verify_email');
-    if (!row) throw badRequest('The verification token is invalid, used or expired');
-    return (await store.updateUser(this.#o.db, row.userId, { emailVerifiedAt: new Date() }))!;
+    const user = await this.#o.db.transaction(async (tx) => {
+      const row = await store.consumeUserToken(tx, sha256(token), 'verify_email');
+      return row ? store.updateUser(tx, row.userId, { emailVerifiedAt: new Date() }) : undefined;
+    });
+    if (!user) throw badRequest('The verification token is invalid, used or expired');
+    return user;
   }
 
-  /** Always succeeds from the caller's view, so it cannot be used to find accounts. */
+  /**
+   * Always the same answer, in the same time: the lookup and the mail happen in a job, so neither the
+   * reply nor its timing tells whether the account exists.
+   */
   async requestPasswordReset(emailInput: string, meta: RequestMeta): Promise<void> {
     const email = normalizeEmail(emailInput);
     await this.#limit(LIMITS.resetIp, meta.ip, meta);
     await this.#limit(LIMITS.resetAccount, email, meta);
+    await this.#o.jobs.send(PASSWORD_RESET_QUEUE, { email });
+  }
+
+  /** The job behind requestPasswordReset. */
+  async mailPasswordReset(email: string): Promise<void> {
     const user = await store.userByEmail(this.#o.db, email);
     if (!user) return;
     const token = await this.#mintUserToken(this.#o.db, user.id, 'reset_password', RESET_PASSWORD_TTL);
@@ -403,7 +428,7 @@ export class IdentityService {
 
   async resetPassword(input: { token: string; new_password: string }, meta: RequestMeta): Promise<void> {
     await this.#limit(LIMITS.resetIp, meta.ip, meta);
-    const userId = await this.#o.db.transaction(async (tx) => {
+    const reset = await this.#o.db.transaction(async (tx) => {
       const row = await store.consumeUserToken(tx, sha256(input.token), 'reset_password');
       if (!row) return null;
       const user = await store.userById(tx, row.userId);
@@ -415,10 +440,11 @@ export class IdentityService {
         emailVerifiedAt: user.emailVerifiedAt ?? new Date(),
       });
       const revoked = await store.revokeOtherSessions(tx, user.id, null, 'password_reset');
-      for (const id of revoked) this.#sessionCache.delete(id);
-      return user.id;
+      return { id: user.id, revoked };
     });
-    if (!userId) throw badRequest('The reset token is invalid, used or expired');
+    if (!reset) throw badRequest('The reset token is invalid, used or expired');
+    for (const id of reset.revoked) this.#sessionCache.delete(id);
+    const userId = reset.id;
     await this.#o.audit.securityEvent({ kind: 'password_reset', meta, userId });
   }
 
@@ -458,13 +484,27 @@ export class IdentityService {
   }
 
   /** Confirms set-up with a first code; returns the one-time recovery codes (shown once). */
-  async mfaEnable(userId: string, code: string, meta: RequestMeta): Promise<string[]> {
+  /** Needs the password too: a hijacked session must not be able to enrol the attacker's device. */
+  async mfaEnable(
+    userId: string,
+    input: { code: string; password: string },
+    meta: RequestMeta,
+  ): Promise<string[]> {
     await this.#limit(LIMITS.mfaAccount, userId, meta);
     const user = await this.getUser(userId);
     if (user.mfaEnabledAt) throw conflict('MFA is already enabled');
     if (!user.mfaPendingSecret) throw badRequest('Start with POST /v1/auth/mfa/setup');
+    if (!(await verifyPassword(user.passwordHash, input.password))) {
+      await this.#o.audit.securityEvent({
+        kind: 'mfa_failed',
+        meta,
+        userId,
+        details: { during: 'enable', reason: 'password' },
+      });
+      throw forbidden('Password is wrong');
+    }
     const secret = Secret.fromBase32(this.#o.secrets.decrypt(user.mfaPendingSecret));
-    const step = matchTotp(user.email, secret, code);
+    const step = matchTotp(user.email, secret, input.code);
     if (step === null || !(await store.claimTotpStep(this.#o.db, user.id, step))) {
       await this.#o.audit.securityEvent({ kind: 'mfa_failed', meta, userId, details: { during: 'enable' } });
       throw new AppError(422, 'invalid_code', 'The code is wrong or already used');
@@ -516,11 +556,7 @@ export class IdentityService {
     const user = await this.getUser(userId);
     if (!user.mfaEnabledAt) throw conflict('MFA is not enabled');
     await this.#checkSecondFactor(user, { code }, meta);
-    return this.#newRecoveryCodes(this.#o.db, user.id);
-  }
-
-  async recoveryCodesLeft(userId: string): Promise<number> {
-    return store.countUnusedRecoveryCodes(this.#o.db, userId);
+    return this.#o.db.transaction((tx) => this.#newRecoveryCodes(tx, user.id));
   }
 
   async #checkSecondFactor(
@@ -567,12 +603,13 @@ export class IdentityService {
   }
 
   async #limit(limit: Limit, key: string, meta: RequestMeta): Promise<void> {
-    try {
-      await enforce(this.#o.limiter, limit, key);
-    } catch (err) {
+    const result = await this.#o.limiter.hit(limit, key);
+    if (result.allowed) return;
+    // One event per window, not one per refused request: a flood must not fill the table.
+    if (result.firstRefusal) {
       await this.#o.audit.securityEvent({ kind: 'rate_limited', meta, details: { limit: limit.name } });
-      throw err;
     }
+    throw tooManyRequests(result.retryAfterSeconds);
   }
 }
 

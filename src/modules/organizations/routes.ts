@@ -179,7 +179,7 @@ export function organizationRoutes(orgs: OrganizationsService) {
           response: { 204: z.null() },
         },
         config: {
-          access: { level: 'org', role: 'owner', ownerOnly: true },
+          access: { level: 'org', role: 'owner' },
           audit: {
             action: 'organization.delete',
             targetType: 'organization',
@@ -239,7 +239,12 @@ export function organizationRoutes(orgs: OrganizationsService) {
       async (request) => {
         const auth = authOf(request);
         return memberView(
-          await orgs.changeRole(auth.organizationId, auth.role!, request.params.user_id, request.body.role),
+          await orgs.changeRole(
+            auth.organizationId,
+            actorOf(request),
+            request.params.user_id,
+            request.body.role,
+          ),
         );
       },
     );

@@ -1,16 +1,25 @@
 // Organisations, memberships with roles, and invitations by mailed token.
 import { type Role, roleAtLeast } from '../../core/auth.ts';
 import { randomToken, sha256 } from '../../core/crypto.ts';
-import type { Db } from '../../core/db.ts';
+import { databaseErrorCode, type Db } from '../../core/db.ts';
 import { AppError, badRequest, conflict, forbidden, notFound } from '../../core/errors.ts';
 import { newId } from '../../core/ids.ts';
 import type { Mailer } from '../../core/mailer.ts';
 import { type PageRequest, toPage } from '../../core/pagination.ts';
-import type { IdentityService } from '../identity/service.ts';
+import { type IdentityService, normalizeEmail } from '../identity/service.ts';
 import * as store from './store.ts';
 import type { InvitationRow, OrganizationRow } from './tables.ts';
 
 const INVITATION_TTL = 7 * 24 * 3600;
+const UNIQUE_VIOLATION = '23505';
+// API keys act as admins bounded by their scopes; letting one mint admins would lift that bound.
+const KEYS_CANNOT_ADMINISTER = 'An API key cannot grant, change or remove the admin or owner role';
+
+/** Who is acting: a member (userId) or an API key (userId null), with the role they act with. */
+export interface Actor {
+  userId: string | null;
+  role: Role;
+}
 /** How long a membership lookup is trusted in this process; changes made here apply at once. */
 const ROLE_CACHE_MS = 5_000;
 
@@ -19,6 +28,8 @@ export interface OrganizationsOptions {
   mailer: Mailer;
   identity: IdentityService;
   publicUrl: string;
+  /** Told after an organisation is deleted (caches elsewhere forget it). */
+  onDeleted?: (organizationId: string) => void;
 }
 
 export class OrganizationsService {
@@ -30,15 +41,24 @@ export class OrganizationsService {
   }
 
   async create(userId: string, input: { name: string; slug?: string }): Promise<OrganizationRow> {
-    return this.#o.db.transaction(async (tx) => {
-      const slug = input.slug ?? (await this.#freeSlug(tx, input.name));
-      if (input.slug && (await store.slugTaken(tx, input.slug)))
-        throw conflict(`The slug "${input.slug}" is taken`);
-      const org = await store.insertOrganization(tx, { id: newId(), name: input.name, slug });
-      await store.insertMembership(tx, { organizationId: org.id, userId, role: 'owner' });
-      this.#forgetRoles(org.id, userId);
-      return org;
-    });
+    for (let attempt = 1; ; attempt++) {
+      try {
+        const org = await this.#o.db.transaction(async (tx) => {
+          const slug = input.slug ?? (await this.#freeSlug(tx, input.name));
+          if (input.slug && (await store.slugTaken(tx, input.slug))) {
+            throw conflict(`The slug "${input.slug}" is taken`);
+          }
+          const created = await store.insertOrganization(tx, { id: newId(), name: input.name, slug });
+          await store.insertMembership(tx, { organizationId: created.id, userId, role: 'owner' });
+          return created;
+        });
+        this.#forgetRoles(org.id, userId);
+        return org;
+      } catch (err) {
+        // Two creations raced for the same free slug: pick again (a slug the caller chose is theirs to change).
+        if (input.slug || attempt >= 5 || databaseErrorCode(err) !== UNIQUE_VIOLATION) throw err;
+      }
+    }
   }
 
   async listForUser(userId: string, page: PageRequest) {
@@ -71,6 +91,7 @@ export class OrganizationsService {
   async delete(organizationId: string): Promise<void> {
     await store.deleteOrganization(this.#o.db, organizationId);
     this.#forgetRoles(organizationId);
+    this.#o.onDeleted?.(organizationId);
   }
 
   /** Asked on every organisation-scoped request, so answers are cached briefly. */
@@ -109,12 +130,15 @@ export class OrganizationsService {
   }
 
   /** Admins manage members below owner; only owners grant, change or remove the owner role. */
-  async changeRole(organizationId: string, actorRole: Role, userId: string, role: Role) {
+  async changeRole(organizationId: string, actor: Actor, userId: string, role: Role) {
     await this.#o.db.transaction(async (tx) => {
       const target = await store.member(tx, organizationId, userId);
       if (!target) throw notFound('Member');
-      if ((target.role === 'owner' || role === 'owner') && actorRole !== 'owner') {
+      if ((target.role === 'owner' || role === 'owner') && actor.role !== 'owner') {
         throw forbidden('Only an owner can grant or change the owner role');
+      }
+      if (actor.userId === null && (roleAtLeast(target.role, 'admin') || roleAtLeast(role, 'admin'))) {
+        throw forbidden(KEYS_CANNOT_ADMINISTER);
       }
       if (target.role === 'owner' && role !== 'owner') await this.#keepAnOwner(tx, organizationId);
       await store.setRole(tx, organizationId, userId, role);
@@ -124,7 +148,7 @@ export class OrganizationsService {
   }
 
   /** Removing yourself (leaving) needs no role; removing others needs admin (owner for owners). */
-  async removeMember(organizationId: string, actor: { userId: string | null; role: Role }, userId: string) {
+  async removeMember(organizationId: string, actor: Actor, userId: string) {
     await this.#o.db.transaction(async (tx) => {
       const target = await store.member(tx, organizationId, userId);
       if (!target) throw notFound('Member');
@@ -133,6 +157,7 @@ export class OrganizationsService {
         throw forbidden('Removing members needs the admin role');
       if (!self && target.role === 'owner' && actor.role !== 'owner')
         throw forbidden('Only an owner can remove an owner');
+      if (actor.userId === null && roleAtLeast(target.role, 'admin')) throw forbidden(KEYS_CANNOT_ADMINISTER);
       if (target.role === 'owner') await this.#keepAnOwner(tx, organizationId);
       await store.deleteMembership(tx, organizationId, userId);
     });
@@ -153,12 +178,13 @@ export class OrganizationsService {
 
   async invite(
     organizationId: string,
-    inviter: { userId: string | null; role: Role },
+    inviter: Actor,
     input: { email: string; role: Role },
   ): Promise<InvitationRow> {
     if (input.role === 'owner' && inviter.role !== 'owner')
       throw forbidden('Only an owner can invite an owner');
-    const email = input.email.trim().toLowerCase();
+    if (inviter.userId === null && roleAtLeast(input.role, 'admin')) throw forbidden(KEYS_CANNOT_ADMINISTER);
+    const email = normalizeEmail(input.email);
     const existing = await this.#o.identity.userByEmail(email);
     if (existing && (await store.membershipRole(this.#o.db, organizationId, existing.id))) {
       throw conflict('That person is already a member');
@@ -193,22 +219,32 @@ export class OrganizationsService {
 
   async invitationIsValid(token: string, email: string): Promise<boolean> {
     const inv = await store.liveInvitationByHash(this.#o.db, sha256(token));
-    return Boolean(inv && inv.email === email.trim().toLowerCase());
+    return Boolean(inv && inv.email === normalizeEmail(email));
   }
 
   /** The invitation must be for the accepting user's own email address. */
   async acceptInvitation(token: string, userId: string): Promise<{ organizationId: string; role: Role }> {
     const user = await this.#o.identity.getUser(userId);
-    const accepted = await this.#o.db.transaction(async (tx) => {
-      const inv = await store.liveInvitationByHash(tx, sha256(token));
-      if (!inv) throw badRequest('The invitation is invalid, used, revoked or expired');
-      if (inv.email !== user.email) throw forbidden('This invitation was sent to a different email address');
-      await store.insertMembership(tx, { organizationId: inv.organizationId, userId, role: inv.role });
-      await store.markInvitationAccepted(tx, inv.id, userId);
-      return { organizationId: inv.organizationId, role: inv.role };
-    });
+    const accepted = await this.#o.db.transaction((tx) => this.acceptInvitationIn(tx, token, user));
     this.#forgetRoles(accepted.organizationId, userId);
     return accepted;
+  }
+
+  /** Accepts inside the caller's transaction (registration with an invitation token). */
+  async acceptInvitationIn(
+    tx: Db,
+    token: string,
+    user: { id: string; email: string },
+  ): Promise<{ organizationId: string; role: Role }> {
+    const inv = await store.liveInvitationByHash(tx, sha256(token));
+    if (!inv) throw badRequest('The invitation is invalid, used, revoked or expired');
+    if (inv.email !== user.email) throw forbidden('This invitation was sent to a different email address');
+    if (await store.membershipRole(tx, inv.organizationId, user.id)) {
+      throw conflict('You are already a member of this organisation');
+    }
+    await store.insertMembership(tx, { organizationId: inv.organizationId, userId: user.id, role: inv.role });
+    await store.markInvitationAccepted(tx, inv.id, user.id);
+    return { organizationId: inv.organizationId, role: inv.role };
   }
 
   async #freeSlug(db: Db, name: string): Promise<string> {

@@ -155,6 +155,7 @@ export async function listInvitations(db: Db, organizationId: string, page: Page
     eq(invitations.organizationId, organizationId),
     isNull(invitations.acceptedAt),
     isNull(invitations.revokedAt),
+    sql`${invitations.expiresAt} > now()`,
   );
   const [rows, [{ total }]] = await Promise.all([
     db
