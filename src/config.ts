@@ -93,7 +93,7 @@ const schema = z.object({
   MAILROOM_ACCESS_TOKEN_TTL: positiveInt.default(900),
   MAILROOM_REFRESH_TOKEN_TTL: positiveInt.default(30 * 24 * 3600),
   MAILROOM_RATE_LIMIT_PER_MINUTE: positiveInt.default(1200),
-  MAILROOM_DB_POOL_SIZE: positiveInt.default(20),
+  MAILROOM_DB_POOL_SIZE: positiveInt.default(8),
   MAILROOM_SHUTDOWN_TIMEOUT: positiveInt.default(30),
   MAILROOM_TRUST_PROXY: z
     .string()
