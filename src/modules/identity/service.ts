@@ -494,15 +494,7 @@ export class IdentityService {
     const user = await this.getUser(userId);
     if (user.mfaEnabledAt) throw conflict('MFA is already enabled');
     if (!user.mfaPendingSecret) throw badRequest('Start with POST /v1/auth/mfa/setup');
-    if (!(await verifyPassword(user.passwordHash, input.password))) {
-      await this.#o.audit.securityEvent({
-        kind: 'mfa_failed',
-        meta,
-        userId,
-        details: { during: 'enable', reason: 'password' },
-      });
-      throw forbidden('Password is wrong');
-    }
+    await this.#confirmPassword(user, input.password, meta, 'enable');
     const secret = Secret.fromBase32(this.#o.secrets.decrypt(user.mfaPendingSecret));
     const step = matchTotp(user.email, secret, input.code);
     if (step === null || !(await store.claimTotpStep(this.#o.db, user.id, step))) {
@@ -529,15 +521,7 @@ export class IdentityService {
     await this.#limit(LIMITS.mfaAccount, userId, meta);
     const user = await this.getUser(userId);
     if (!user.mfaEnabledAt) throw conflict('MFA is not enabled');
-    if (!(await verifyPassword(user.passwordHash, input.password))) {
-      await this.#o.audit.securityEvent({
-        kind: 'mfa_failed',
-        meta,
-        userId,
-        details: { during: 'disable', reason: 'password' },
-      });
-      throw forbidden('Password is wrong');
-    }
+    await this.#confirmPassword(user, input.password, meta, 'disable');
     await this.#checkSecondFactor(user, input, meta);
     await this.#o.db.transaction(async (tx) => {
       await store.updateUser(tx, user.id, {
@@ -557,6 +541,18 @@ export class IdentityService {
     if (!user.mfaEnabledAt) throw conflict('MFA is not enabled');
     await this.#checkSecondFactor(user, { code }, meta);
     return this.#o.db.transaction((tx) => this.#newRecoveryCodes(tx, user.id));
+  }
+
+  /** MFA changes need the password as well as the session; a wrong one is an MFA failure. */
+  async #confirmPassword(user: UserRow, password: string, meta: RequestMeta, during: string): Promise<void> {
+    if (await verifyPassword(user.passwordHash, password)) return;
+    await this.#o.audit.securityEvent({
+      kind: 'mfa_failed',
+      meta,
+      userId: user.id,
+      details: { during, reason: 'password' },
+    });
+    throw forbidden('Password is wrong');
   }
 
   async #checkSecondFactor(
