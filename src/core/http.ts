@@ -54,7 +54,6 @@ export async function createHttp(options: HttpOptions): Promise<FastifyInstance>
     // Fastify accepts a hop count at run time although its types omit it.
     trustProxy: options.trustProxy as boolean | string[],
     routerOptions: { maxParamLength: 200, ignoreTrailingSlash: true },
-    ajv: { customOptions: { removeAdditional: false } },
     // Errors raised before routing (bad URL encoding, over-long path parameters) are problems too.
     frameworkErrors: (error, request, reply) =>
       sendProblem(reply, request, error.statusCode ?? 400, codeForFastifyError(error), error.message),
