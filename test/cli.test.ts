@@ -198,5 +198,9 @@ describe(`mailroom command on ${engine}`, () => {
     const doc = JSON.parse(readFileSync(out, 'utf8'));
     assert.equal(doc.openapi, '3.1.0');
     assert.ok(doc.paths['/v1/auth/register']);
+    // To a pipe as well: the whole document (well over a pipe buffer) arrives before the process exits.
+    const piped = run(['openapi'], env);
+    assert.equal(piped.status, 0, piped.stderr);
+    assert.deepEqual(JSON.parse(piped.stdout), doc);
   });
 });
