@@ -57,10 +57,7 @@ describe(`jobs on ${engine}`, () => {
   it('enqueues inside a transaction: rolled back means never run, committed means run', async () => {
     const jobs = new Jobs(t.app.database, silent);
     const seen: string[] = [];
-    let done!: () => void;
-    const finished = new Promise<void>((r) => {
-      done = r;
-    });
+    const { promise: finished, resolve: done } = Promise.withResolvers<void>();
     jobs.define<{ tag: string }>('test.tx', {
       handler: async ({ tag }) => {
         seen.push(tag);
@@ -89,10 +86,7 @@ describe(`jobs on ${engine}`, () => {
   it('retries a failing job with backoff until it succeeds', async () => {
     const jobs = new Jobs(t.app.database, silent);
     const attempts: number[] = [];
-    let done!: () => void;
-    const finished = new Promise<void>((r) => {
-      done = r;
-    });
+    const { promise: finished, resolve: done } = Promise.withResolvers<void>();
     jobs.define('test.retry', {
       retryLimit: 3,
       retryDelay: 1,
@@ -124,10 +118,7 @@ describe(`jobs on ${engine}`, () => {
 
   it('a graceful stop lets the running job finish', async () => {
     const jobs = new Jobs(t.app.database, silent);
-    let started!: () => void;
-    const running = new Promise<void>((r) => {
-      started = r;
-    });
+    const { promise: running, resolve: started } = Promise.withResolvers<void>();
     let finished = false;
     jobs.define('test.graceful', {
       handler: async () => {
