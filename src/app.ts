@@ -13,16 +13,26 @@ import { type Mailer, OutboxMailer } from './core/mailer.ts';
 import { Metrics } from './core/metrics.ts';
 import { migrate } from './core/migrate.ts';
 import { createRateLimiter, type RateLimiter } from './core/ratelimit.ts';
+import { DestinationGuard } from './core/ssrf.ts';
 import { apiKeyRoutes } from './modules/api-keys/routes.ts';
 import { ApiKeysService } from './modules/api-keys/service.ts';
 import { registerAuditHooks } from './modules/audit/hooks.ts';
 import { auditRoutes } from './modules/audit/routes.ts';
 import { AuditService } from './modules/audit/service.ts';
+import { EventBus } from './modules/events/bus.ts';
+import { eventOpenApi } from './modules/events/openapi.ts';
+import { eventRoutes } from './modules/events/routes.ts';
+import { EventsService } from './modules/events/service.ts';
+import { EventStreams } from './modules/events/stream.ts';
 import { registerIdentityJobs } from './modules/identity/jobs.ts';
 import { identityRoutes } from './modules/identity/routes.ts';
 import { IdentityService } from './modules/identity/service.ts';
 import { organizationRoutes } from './modules/organizations/routes.ts';
 import { OrganizationsService } from './modules/organizations/service.ts';
+import { registerWebhookJobs } from './modules/webhooks/jobs.ts';
+import { webhookRoutes } from './modules/webhooks/routes.ts';
+import { WebhookSender } from './modules/webhooks/sender.ts';
+import { DELIVER_QUEUE, WebhooksService } from './modules/webhooks/service.ts';
 import packageJson from '../package.json' with { type: 'json' };
 
 export interface MailroomOptions {
@@ -37,6 +47,8 @@ export interface MailroomOptions {
 }
 
 export interface Services {
+  events: EventsService;
+  webhooks: WebhooksService;
   audit: AuditService;
   identity: IdentityService;
   organizations: OrganizationsService;
@@ -49,6 +61,8 @@ export interface Mailroom {
   database: Database;
   jobs: Jobs;
   services: Services;
+  /** Every committed event, from any process (absent in one-shot command processes). */
+  bus: EventBus | null;
   http: FastifyInstance | null;
   /** Starts listening on the configured host and port; returns the bound ports. */
   listen(): Promise<{ http?: number }>;
@@ -87,13 +101,39 @@ export async function createMailroom(config: Config, options: MailroomOptions): 
     closers.unshift(() => limiter.close());
     const jobs = new Jobs(database, log.child({ component: 'jobs' }));
     const mailer = options.mailer ?? new OutboxMailer(path.join(config.dataDir, 'outbox'), log);
-    const services = createServices(config, database, secrets, limiter, jobs, mailer, log);
+    const sender = new WebhookSender(
+      new DestinationGuard({ allowHosts: config.webhooks.allowHosts, dnsServers: config.dnsServers }),
+      config.webhooks.timeoutMs,
+    );
+    closers.unshift(async () => sender.close());
+    const services = createServices(config, database, secrets, limiter, jobs, mailer, sender, log);
     registerIdentityJobs(jobs, database.db, services.identity);
+    registerWebhookJobs(jobs, services.webhooks, services.events, {
+      concurrency: config.webhooks.concurrency,
+      retentionMs: config.eventRetentionMs,
+    });
     await jobs.start({ work: options.workers });
     closers.unshift(() => jobs.stop(config.shutdownTimeoutSeconds));
 
-    const http = options.http ? await buildHttp(config, log, database, jobs, services, limiter) : null;
-    if (http) closers.unshift(() => http.close());
+    let bus: EventBus | null = null;
+    if (options.http || options.workers) {
+      const started = await EventBus.start(database, services.events, log.child({ component: 'events' }));
+      bus = started;
+      closers.unshift(() => started.close());
+      // A committed event may have queued webhook deliveries: this process's workers look now, not at their next poll.
+      if (options.workers) started.on(() => jobs.wake(DELIVER_QUEUE));
+    }
+
+    let http: FastifyInstance | null = null;
+    if (options.http) {
+      const streams = new EventStreams(bus!, services.events, log.child({ component: 'streams' }));
+      const built = await buildHttp(config, log, database, jobs, services, limiter, streams);
+      http = built;
+      closers.unshift(async () => {
+        streams.close();
+        await built.close();
+      });
+    }
 
     return {
       config,
@@ -101,6 +141,7 @@ export async function createMailroom(config: Config, options: MailroomOptions): 
       database,
       jobs,
       services,
+      bus,
       http,
       async listen() {
         if (!http) return {};
@@ -128,10 +169,12 @@ function createServices(
   limiter: RateLimiter,
   jobs: Jobs,
   mailer: Mailer,
+  sender: WebhookSender,
   log: Logger,
 ): Services {
   const db = database.db;
-  const audit = new AuditService(db, log);
+  const events = new EventsService(db);
+  const audit = new AuditService(db, log, events);
   const identity = new IdentityService({
     db,
     secrets,
@@ -143,15 +186,31 @@ function createServices(
     accessTokenTtl: config.accessTokenTtl,
     refreshTokenTtl: config.refreshTokenTtl,
   });
-  const apiKeys = new ApiKeysService(db, audit, limiter);
+  const apiKeys = new ApiKeysService(db, audit, limiter, events);
   const organizations = new OrganizationsService({
     db,
     mailer,
     identity,
+    events,
     publicUrl: config.publicUrl,
     onDeleted: (organizationId) => apiKeys.forgetOrganization(organizationId),
   });
-  return { audit, identity, organizations, apiKeys };
+  const webhooks = new WebhooksService({
+    db,
+    secrets,
+    events,
+    jobs,
+    sender,
+    log: log.child({ component: 'webhooks' }),
+    retryScheduleMs: config.webhooks.retryScheduleMs,
+    disableAfterMs: config.webhooks.disableAfterMs,
+    notifyAdmins: async (organizationId, subject, text) => {
+      for (const to of await organizations.adminEmails(organizationId))
+        await mailer.send({ to, subject, text });
+    },
+  });
+  events.onEmit(webhooks.fanOut);
+  return { events, webhooks, audit, identity, organizations, apiKeys };
 }
 
 async function buildHttp(
@@ -161,9 +220,13 @@ async function buildHttp(
   jobs: Jobs,
   services: Services,
   limiter: RateLimiter,
+  streams: EventStreams,
 ): Promise<FastifyInstance> {
   const metrics = new Metrics({ defaults: true });
+  const catalogue = eventOpenApi();
   const app = await createHttp({
+    openapiWebhooks: catalogue.webhooks,
+    openapiSchemas: catalogue.schemas,
     logger: log,
     metrics,
     bodyLimit: config.bodyLimit,
@@ -204,6 +267,8 @@ async function buildHttp(
   await app.register(organizationRoutes(services.organizations));
   await app.register(apiKeyRoutes(services.apiKeys));
   await app.register(auditRoutes(services.audit));
+  await app.register(eventRoutes(services.events, streams));
+  await app.register(webhookRoutes(services.webhooks));
   await app.ready();
   return app;
 }

@@ -28,6 +28,35 @@ const dnsServer = z.string().refine(
   { error: (issue) => `"${issue.input}" is not an ip[:port] address` },
 );
 
+const DURATION_UNITS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
+
+/** "500ms", "30s", "5m", "2h", "7d" (a bare number is seconds) → milliseconds. */
+export function parseDuration(value: string): number | null {
+  const m = /^(\d+(?:\.\d+)?)(ms|s|m|h|d)?$/.exec(value.trim());
+  if (!m) return null;
+  const ms = Number(m[1]) * DURATION_UNITS[m[2] ?? 's'];
+  return ms > 0 && Number.isFinite(ms) ? Math.round(ms) : null;
+}
+
+const duration = z.string().transform((v, ctx) => {
+  const ms = parseDuration(v);
+  if (ms === null) {
+    ctx.addIssue({ code: 'custom', message: `"${v}" is not a duration such as 30s, 5m, 2h or 7d` });
+    return z.NEVER;
+  }
+  return ms;
+});
+
+const durationList = z.string().transform((v, ctx) => {
+  const entries = v.split(',').map((e) => e.trim());
+  const values = entries.map(parseDuration);
+  if (entries.length > 50 || values.some((ms) => ms === null)) {
+    ctx.addIssue({ code: 'custom', message: 'must be up to 50 comma-separated durations such as 5s,5m,2h' });
+    return z.NEVER;
+  }
+  return values as number[];
+});
+
 const schema = z.object({
   MAILROOM_DATA_DIR: z.string().min(1).default('./data'),
   DATABASE_URL: optionalString.pipe(
@@ -77,6 +106,11 @@ const schema = z.object({
         .filter(Boolean),
     ),
   // Settings beyond DESIGN.md's table (documented in docs/configuration.md).
+  MAILROOM_WEBHOOK_TIMEOUT: duration.default(15_000),
+  MAILROOM_WEBHOOK_RETRY_SCHEDULE: durationList.default([5e3, 3e5, 18e5, 72e5, 18e6, 36e6, 36e6]),
+  MAILROOM_WEBHOOK_DISABLE_AFTER: duration.default(5 * 86_400_000),
+  MAILROOM_WEBHOOK_CONCURRENCY: positiveInt.max(256).default(16),
+  MAILROOM_EVENT_RETENTION: duration.default(30 * 86_400_000),
   MAILROOM_LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   MAILROOM_PUBLIC_URL: optionalString.pipe(z.url('must be a URL').optional()),
   MAILROOM_CORS_ORIGINS: z
@@ -164,7 +198,14 @@ function finish(c: z.output<typeof schema>) {
       c.MAILROOM_TLS_CERT && c.MAILROOM_TLS_KEY
         ? { cert: c.MAILROOM_TLS_CERT, key: c.MAILROOM_TLS_KEY }
         : null,
-    webhookAllowHosts: c.MAILROOM_WEBHOOK_ALLOW_HOSTS,
+    webhooks: {
+      allowHosts: c.MAILROOM_WEBHOOK_ALLOW_HOSTS,
+      timeoutMs: c.MAILROOM_WEBHOOK_TIMEOUT,
+      retryScheduleMs: c.MAILROOM_WEBHOOK_RETRY_SCHEDULE,
+      disableAfterMs: c.MAILROOM_WEBHOOK_DISABLE_AFTER,
+      concurrency: c.MAILROOM_WEBHOOK_CONCURRENCY,
+    },
+    eventRetentionMs: c.MAILROOM_EVENT_RETENTION,
     logLevel: c.MAILROOM_LOG_LEVEL,
     publicUrl: (c.MAILROOM_PUBLIC_URL ?? `http://${c.MAILROOM_HTTP_HOST}:${c.MAILROOM_HTTP_PORT}`).replace(
       /\/$/,

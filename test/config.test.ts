@@ -20,7 +20,7 @@ describe('settings', () => {
     assert.equal(c.redisUrl, undefined);
     assert.equal(c.secretKey, null);
     assert.equal(c.tls, null);
-    assert.deepEqual(c.webhookAllowHosts, []);
+    assert.deepEqual(c.webhooks.allowHosts, []);
     assert.equal(c.dataDir, path.resolve('./data'));
     assert.equal(c.trustProxy, false);
   });

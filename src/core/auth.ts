@@ -3,6 +3,7 @@
 // after validation, so ids are well-formed). Modules supply the lookups through `AuthBackend`.
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { AppError, forbidden, notFound, unauthorized } from './errors.ts';
+import { BEARER_SUBPROTOCOL } from './http.ts';
 import { isUuid } from './ids.ts';
 import { enforce, type RateLimiter } from './ratelimit.ts';
 
@@ -143,10 +144,19 @@ export function registerAuthHooks(app: FastifyInstance, options: AuthHooksOption
 
 function bearerToken(request: FastifyRequest): string | null {
   const header = request.headers.authorization;
-  if (!header) return null;
+  if (!header) return webSocketToken(request);
   const match = /^Bearer\s+(\S+)\s*$/i.exec(header);
   if (!match) throw unauthorized('Authorization must be "Bearer <token>"');
   return match[1];
+}
+
+/** A browser WebSocket offers `mailroom.bearer` and the token as its subprotocols (it cannot set headers). */
+function webSocketToken(request: FastifyRequest): string | null {
+  const offered = request.headers['sec-websocket-protocol'];
+  if (typeof offered !== 'string' || request.headers.upgrade?.toLowerCase() !== 'websocket') return null;
+  const protocols = offered.split(',').map((p) => p.trim());
+  if (!protocols.includes(BEARER_SUBPROTOCOL)) return null;
+  return protocols.find((p) => p !== BEARER_SUBPROTOCOL && p !== '') ?? null;
 }
 
 async function organizationInScope(
@@ -156,7 +166,12 @@ async function organizationInScope(
 ): Promise<string> {
   const fromPath = (request.params as Record<string, string> | undefined)?.organization_id;
   const fromHeader = request.headers[ORGANIZATION_HEADER];
-  const named = fromPath ?? (typeof fromHeader === 'string' ? fromHeader : undefined);
+  // WebSocket clients in browsers cannot send headers; routes that allow it take it from the query.
+  const fromQuery = (request.query as Record<string, unknown> | undefined)?.organization_id;
+  const named =
+    fromPath ??
+    (typeof fromHeader === 'string' ? fromHeader : undefined) ??
+    (typeof fromQuery === 'string' ? fromQuery : undefined);
   if (named !== undefined) {
     if (!isUuid(named)) throw notFound('Organization');
     return named.toLowerCase();

@@ -3,6 +3,7 @@
 import cors from '@fastify/cors';
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
+import websocket from '@fastify/websocket';
 import { randomUUID } from 'node:crypto';
 import Fastify, {
   LogController,
@@ -36,7 +37,13 @@ export interface HttpOptions {
   trustProxy: boolean | number | string[];
   /** Database and queue reachable. */
   ready: () => Promise<Record<string, boolean>>;
+  /** OpenAPI 3.1 `webhooks` (what Mailroom POSTs to receivers) and extra component schemas. */
+  openapiWebhooks?: Record<string, unknown>;
+  openapiSchemas?: Record<string, unknown>;
 }
+
+/** Browsers cannot set headers on a WebSocket: they offer this subprotocol and the token as another. */
+export const BEARER_SUBPROTOCOL = 'mailroom.bearer';
 
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
 
@@ -90,7 +97,10 @@ export async function createHttp(options: HttpOptions): Promise<FastifyInstance>
         description:
           'Self-hosted email and messaging platform. Errors are RFC 9457 problem+json; lists are paginated.',
       },
+      // OpenAPI 3.1 fields the plugin passes through but its 3.0-shaped types do not list.
+      ...({ webhooks: options.openapiWebhooks } as object),
       components: {
+        schemas: options.openapiSchemas as Record<string, never> | undefined,
         securitySchemes: {
           bearerAuth: {
             type: 'http',
@@ -103,6 +113,13 @@ export async function createHttp(options: HttpOptions): Promise<FastifyInstance>
     transform: jsonSchemaTransform,
   });
   await app.register(swaggerUi, { routePrefix: '/docs', staticCSP: true });
+  await app.register(websocket, {
+    options: {
+      maxPayload: 64 * 1024,
+      handleProtocols: (protocols: Set<string>) =>
+        protocols.has(BEARER_SUBPROTOCOL) ? BEARER_SUBPROTOCOL : false,
+    },
+  });
 
   // Every route that is not public is documented as needing a bearer token.
   app.addHook('onRoute', (route) => {

@@ -3,7 +3,7 @@
 // pass one, so a job exists exactly when the change that caused it commits) and recurring work
 // with `schedule`. Only processes started with workers run handlers; any process may enqueue.
 import { sql } from './orm.ts';
-import { fromDrizzle, fromPglite, PgBoss, type Job, type SendOptions } from 'pg-boss';
+import { fromDrizzle, fromPglite, PgBoss, type Job, type QueuePolicy, type SendOptions } from 'pg-boss';
 import type { Logger } from 'pino';
 import type { Database, Db } from './db.ts';
 
@@ -18,6 +18,11 @@ export interface QueueDefinition<T> {
   expireInSeconds?: number;
   /** Jobs a single process runs at once for this queue. */
   concurrency?: number;
+  /**
+   * `stately`: per singleton key, at most one job waiting and one running; a send that would add a
+   * second waiting one is dropped (`send` returns null). Default `standard`.
+   */
+  policy?: QueuePolicy;
   handler: (data: T, job: Job<T>) => Promise<void>;
 }
 
@@ -71,6 +76,7 @@ export class Jobs {
         retryBackoff: d.retryBackoff ?? true,
         ...(d.retryDelayMax === undefined ? {} : { retryDelayMax: d.retryDelayMax }),
         expireInSeconds: d.expireInSeconds ?? 300,
+        ...(d.policy ? { policy: d.policy } : {}),
       });
     }
     for (const s of this.#schedules) await this.boss.schedule(s.name, s.cron, s.data);
@@ -88,7 +94,8 @@ export class Jobs {
     }
   }
 
-  async send<T extends object>(name: string, data: T, options: EnqueueOptions = {}): Promise<string> {
+  /** The job id; null only when a singleton key's job is already waiting (the send was a duplicate). */
+  async send<T extends object>(name: string, data: T, options: EnqueueOptions = {}): Promise<string | null> {
     if (!this.#definitions.has(name)) throw new Error(`unknown queue ${name}`);
     const sendOptions: SendOptions = {
       startAfter: options.startAfter,
@@ -97,7 +104,10 @@ export class Jobs {
     };
     if (options.tx) sendOptions.db = fromDrizzle(options.tx as never, sql as never);
     const id = await this.boss.send(name, data, sendOptions);
-    if (!id) throw new Error(`queue ${name} refused the job`);
+    if (!id) {
+      if (options.singletonKey) return null;
+      throw new Error(`queue ${name} refused the job`);
+    }
     if (!options.tx) this.wake(name);
     return id;
   }

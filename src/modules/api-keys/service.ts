@@ -9,12 +9,21 @@ import type { RequestMeta } from '../../core/http.ts';
 import { newId } from '../../core/ids.ts';
 import { type PageRequest, toPage } from '../../core/pagination.ts';
 import type { AuditService } from '../audit/service.ts';
+import type { EventsService } from '../events/service.ts';
+import { apiKeyCreated, apiKeyRevoked } from './events.ts';
 import * as store from './store.ts';
 import type { ApiKeyRow } from './tables.ts';
 
 export const KEY_PREFIX = 'mrk_';
 /** Resources a key can be granted, each as `<resource>:read` or `<resource>:write` (or `<resource>:*`). */
-export const SCOPE_RESOURCES = ['organization', 'members', 'api_keys', 'audit'] as const;
+export const SCOPE_RESOURCES = [
+  'organization',
+  'members',
+  'api_keys',
+  'audit',
+  'events',
+  'webhooks',
+] as const;
 /** How long a verified key is trusted in this process; revocations here apply at once. */
 const KEY_CACHE_MS = 5_000;
 /** last_used_at is written at most this often per key. */
@@ -36,13 +45,15 @@ export class ApiKeysService {
   readonly #db: Db;
   readonly #audit: AuditService;
   readonly #limiter: RateLimiter;
+  readonly #events: EventsService;
   readonly #cache = new Map<string, { row: ApiKeyRow; until: number }>();
   readonly #touched = new Map<string, number>();
 
-  constructor(db: Db, audit: AuditService, limiter: RateLimiter) {
+  constructor(db: Db, audit: AuditService, limiter: RateLimiter, events: EventsService) {
     this.#db = db;
     this.#audit = audit;
     this.#limiter = limiter;
+    this.#events = events;
   }
 
   /** Drops a deleted organisation's keys from the cache at once. */
@@ -71,15 +82,26 @@ export class ApiKeysService {
     if (expiresAt && expiresAt.getTime() <= Date.now())
       throw validationFailed('body.expires_at', 'must be in the future');
     const key = `${KEY_PREFIX}${randomToken(32)}`;
-    const row = await store.insertKey(this.#db, {
-      id: newId(),
-      organizationId,
-      name: input.name,
-      prefix: key.slice(0, 12),
-      keyHash: sha256(key),
-      scopes,
-      expiresAt,
-      createdBy: creator.kind === 'user' ? creator.userId : null,
+    const row = await this.#db.transaction(async (tx) => {
+      const created = await store.insertKey(tx, {
+        id: newId(),
+        organizationId,
+        name: input.name,
+        prefix: key.slice(0, 12),
+        keyHash: sha256(key),
+        scopes,
+        expiresAt,
+        createdBy: creator.kind === 'user' ? creator.userId : null,
+      });
+      await this.#events.emit(tx, apiKeyCreated, organizationId, {
+        api_key_id: created.id,
+        name: created.name,
+        prefix: created.prefix,
+        scopes: created.scopes,
+        expires_at: created.expiresAt?.toISOString() ?? null,
+        created_by: created.createdBy,
+      });
+      return created;
     });
     return { row, key };
   }
@@ -96,8 +118,16 @@ export class ApiKeysService {
   }
 
   async revoke(organizationId: string, id: string): Promise<void> {
-    const row = await store.revokeKey(this.#db, organizationId, id);
-    if (!row) throw notFound('API key');
+    const row = await this.#db.transaction(async (tx) => {
+      const revoked = await store.revokeKey(tx, organizationId, id);
+      if (!revoked) throw notFound('API key');
+      await this.#events.emit(tx, apiKeyRevoked, organizationId, {
+        api_key_id: revoked.id,
+        name: revoked.name,
+        prefix: revoked.prefix,
+      });
+      return revoked;
+    });
     this.#cache.delete(row.keyHash);
   }
 

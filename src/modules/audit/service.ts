@@ -4,6 +4,8 @@ import type { Db } from '../../core/db.ts';
 import type { RequestMeta } from '../../core/http.ts';
 import { newId } from '../../core/ids.ts';
 import { type PageRequest, toPage } from '../../core/pagination.ts';
+import type { EventsService } from '../events/service.ts';
+import { securityEventRecorded } from './events.ts';
 import * as store from './store.ts';
 import type { AuditRow, SecurityEventRow } from './tables.ts';
 
@@ -46,10 +48,12 @@ export interface AuditInput {
 export class AuditService {
   readonly #db: Db;
   readonly #log: Logger;
+  readonly #events: EventsService;
 
-  constructor(db: Db, log: Logger) {
+  constructor(db: Db, log: Logger, events: EventsService) {
     this.#db = db;
     this.#log = log;
+    this.#events = events;
   }
 
   async record(input: AuditInput): Promise<void> {
@@ -70,15 +74,29 @@ export class AuditService {
   /** Never throws: a failure to record must not turn a refused login into a 500. */
   async securityEvent(input: SecurityEventInput): Promise<void> {
     try {
-      await store.insertSecurityEvent(this.#db, {
-        id: newId(),
-        kind: input.kind,
-        userId: input.userId ?? null,
-        organizationId: input.organizationId ?? null,
-        apiKeyId: input.apiKeyId ?? null,
-        ip: input.meta.ip,
-        requestId: input.meta.requestId,
-        details: input.details ?? {},
+      await this.#db.transaction(async (tx) => {
+        const row = {
+          id: newId(),
+          kind: input.kind,
+          userId: input.userId ?? null,
+          organizationId: input.organizationId ?? null,
+          apiKeyId: input.apiKeyId ?? null,
+          ip: input.meta.ip,
+          requestId: input.meta.requestId,
+          details: input.details ?? {},
+        };
+        await store.insertSecurityEvent(tx, row);
+        // Events belong to an organisation: those about a person alone (a failed login) stay in the log.
+        if (row.organizationId) {
+          await this.#events.emit(tx, securityEventRecorded, row.organizationId, {
+            security_event_id: row.id,
+            kind: row.kind,
+            ip: row.ip,
+            user_id: row.userId,
+            api_key_id: row.apiKeyId,
+            details: row.details,
+          });
+        }
       });
     } catch (err) {
       this.#log.error({ err, kind: input.kind }, 'could not record security event');

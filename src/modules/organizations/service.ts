@@ -6,7 +6,18 @@ import { AppError, badRequest, conflict, forbidden, notFound } from '../../core/
 import { newId } from '../../core/ids.ts';
 import type { Mailer } from '../../core/mailer.ts';
 import { type PageRequest, toPage } from '../../core/pagination.ts';
+import type { EventsService } from '../events/service.ts';
 import { type IdentityService, normalizeEmail } from '../identity/service.ts';
+import {
+  invitationCreated,
+  invitationRevoked,
+  memberAdded,
+  memberRemoved,
+  memberRoleChanged,
+  organizationCreated,
+  organizationDeleted,
+  organizationUpdated,
+} from './events.ts';
 import * as store from './store.ts';
 import type { InvitationRow, OrganizationRow } from './tables.ts';
 
@@ -27,6 +38,7 @@ export interface OrganizationsOptions {
   db: Db;
   mailer: Mailer;
   identity: IdentityService;
+  events: EventsService;
   publicUrl: string;
   /** Told after an organisation is deleted (caches elsewhere forget it). */
   onDeleted?: (organizationId: string) => void;
@@ -50,6 +62,7 @@ export class OrganizationsService {
           }
           const created = await store.insertOrganization(tx, { id: newId(), name: input.name, slug });
           await store.insertMembership(tx, { organizationId: created.id, userId, role: 'owner' });
+          await this.#o.events.emit(tx, organizationCreated, created.id, organizationData(created));
           return created;
         });
         this.#forgetRoles(org.id, userId);
@@ -83,13 +96,19 @@ export class OrganizationsService {
         throw conflict(`The slug "${changes.slug}" is taken`);
       }
     }
-    const org = await store.updateOrganization(this.#o.db, organizationId, changes);
-    if (!org) throw notFound('Organization');
-    return org;
+    return this.#o.db.transaction(async (tx) => {
+      const org = await store.updateOrganization(tx, organizationId, changes);
+      if (!org) throw notFound('Organization');
+      await this.#o.events.emit(tx, organizationUpdated, org.id, organizationData(org));
+      return org;
+    });
   }
 
   async delete(organizationId: string): Promise<void> {
-    await store.deleteOrganization(this.#o.db, organizationId);
+    await this.#o.db.transaction(async (tx) => {
+      await store.deleteOrganization(tx, organizationId);
+      await this.#o.events.emit(tx, organizationDeleted, organizationId, { organization_id: organizationId });
+    });
     this.#forgetRoles(organizationId);
     this.#o.onDeleted?.(organizationId);
   }
@@ -142,6 +161,11 @@ export class OrganizationsService {
       }
       if (target.role === 'owner' && role !== 'owner') await this.#keepAnOwner(tx, organizationId);
       await store.setRole(tx, organizationId, userId, role);
+      await this.#o.events.emit(tx, memberRoleChanged, organizationId, {
+        user_id: userId,
+        role,
+        previous_role: target.role,
+      });
     });
     this.#forgetRoles(organizationId, userId);
     return this.getMember(organizationId, userId);
@@ -160,6 +184,11 @@ export class OrganizationsService {
       if (actor.userId === null && roleAtLeast(target.role, 'admin')) throw forbidden(KEYS_CANNOT_ADMINISTER);
       if (target.role === 'owner') await this.#keepAnOwner(tx, organizationId);
       await store.deleteMembership(tx, organizationId, userId);
+      await this.#o.events.emit(tx, memberRemoved, organizationId, {
+        user_id: userId,
+        role: target.role,
+        by_self: self,
+      });
     });
     this.#forgetRoles(organizationId, userId);
   }
@@ -191,14 +220,23 @@ export class OrganizationsService {
     }
     const org = await this.get(organizationId);
     const token = randomToken(32);
-    const invitation = await store.insertInvitation(this.#o.db, {
-      id: newId(),
-      organizationId,
-      email,
-      role: input.role,
-      tokenHash: sha256(token),
-      invitedBy: inviter.userId,
-      expiresAt: new Date(Date.now() + INVITATION_TTL * 1000),
+    const invitation = await this.#o.db.transaction(async (tx) => {
+      const created = await store.insertInvitation(tx, {
+        id: newId(),
+        organizationId,
+        email,
+        role: input.role,
+        tokenHash: sha256(token),
+        invitedBy: inviter.userId,
+        expiresAt: new Date(Date.now() + INVITATION_TTL * 1000),
+      });
+      await this.#o.events.emit(tx, invitationCreated, organizationId, {
+        invitation_id: created.id,
+        email,
+        role: input.role,
+        expires_at: created.expiresAt.toISOString(),
+      });
+      return created;
     });
     await this.#o.mailer.send({
       to: email,
@@ -214,7 +252,10 @@ export class OrganizationsService {
   }
 
   async revokeInvitation(organizationId: string, id: string): Promise<void> {
-    if (!(await store.revokeInvitation(this.#o.db, organizationId, id))) throw notFound('Invitation');
+    await this.#o.db.transaction(async (tx) => {
+      if (!(await store.revokeInvitation(tx, organizationId, id))) throw notFound('Invitation');
+      await this.#o.events.emit(tx, invitationRevoked, organizationId, { invitation_id: id });
+    });
   }
 
   async invitationIsValid(token: string, email: string): Promise<boolean> {
@@ -244,7 +285,17 @@ export class OrganizationsService {
     }
     await store.insertMembership(tx, { organizationId: inv.organizationId, userId: user.id, role: inv.role });
     await store.markInvitationAccepted(tx, inv.id, user.id);
+    await this.#o.events.emit(tx, memberAdded, inv.organizationId, {
+      user_id: user.id,
+      role: inv.role,
+      invitation_id: inv.id,
+    });
     return { organizationId: inv.organizationId, role: inv.role };
+  }
+
+  /** Where to tell an organisation about something that needs a person (owners and admins). */
+  adminEmails(organizationId: string): Promise<string[]> {
+    return store.adminEmails(this.#o.db, organizationId);
   }
 
   async #freeSlug(db: Db, name: string): Promise<string> {
@@ -263,4 +314,8 @@ export class OrganizationsService {
       if (!(await store.slugTaken(db, candidate))) return candidate;
     }
   }
+}
+
+function organizationData(org: OrganizationRow) {
+  return { organization_id: org.id, name: org.name, slug: org.slug };
 }

@@ -1,4 +1,4 @@
-import { and, asc, count, desc, eq, isNull, sql } from '../../core/orm.ts';
+import { and, asc, count, desc, eq, inArray, isNull, sql } from '../../core/orm.ts';
 import type { Role } from '../../core/auth.ts';
 import type { Db } from '../../core/db.ts';
 import { offsetOf, type PageRequest } from '../../core/pagination.ts';
@@ -120,6 +120,17 @@ export async function member(db: Db, organizationId: string, userId: string) {
     .innerJoin(users, eq(users.id, memberships.userId))
     .where(and(eq(memberships.organizationId, organizationId), eq(memberships.userId, userId)));
   return row;
+}
+
+export async function adminEmails(db: Db, organizationId: string): Promise<string[]> {
+  const rows = await db
+    .select({ email: users.email })
+    .from(memberships)
+    .innerJoin(users, eq(users.id, memberships.userId))
+    .where(
+      and(eq(memberships.organizationId, organizationId), inArray(memberships.role, ['owner', 'admin'])),
+    );
+  return rows.map((r) => r.email);
 }
 
 /** Locks the organisation's owner rows, so two demotions cannot both pass the last-owner check. */
