@@ -1,14 +1,14 @@
 // The `mailroom` command as an operator runs it: real processes, real ports, signals.
 import assert from 'node:assert/strict';
-import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
+import { type ChildProcess, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, watch } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, describe, it } from 'node:test';
 import { createPostgresDatabase, engine } from './support/app.ts';
+import { BIN, serve as serveProcess } from './support/process.ts';
 
-const BIN = path.resolve('bin/mailroom.js');
 const cleanups: (() => Promise<void>)[] = [];
 after(async () => {
   for (const c of cleanups.reverse()) await c();
@@ -37,33 +37,8 @@ function run(args: string[], env: Record<string, string>) {
   return { status: r.status, stdout: r.stdout, stderr: r.stderr };
 }
 
-/** Starts a long-running role and resolves with its HTTP port once it logs that it listens. */
-function serve(
-  args: string[],
-  env: Record<string, string>,
-): Promise<{ child: ChildProcess; port: number | null; logs: string[] }> {
-  const child = spawn(process.execPath, [BIN, ...args], { env, stdio: ['ignore', 'pipe', 'pipe'] });
-  const logs: string[] = [];
-  cleanups.push(async () => {
-    if (child.exitCode === null) child.kill('SIGKILL');
-  });
-  return new Promise((resolve, reject) => {
-    let buffer = '';
-    child.stdout!.on('data', (chunk: Buffer) => {
-      buffer += chunk.toString();
-      let nl = buffer.indexOf('\n');
-      while (nl >= 0) {
-        const line = buffer.slice(0, nl);
-        buffer = buffer.slice(nl + 1);
-        logs.push(line);
-        if (line.includes('HTTP API listening')) resolve({ child, port: JSON.parse(line).port, logs });
-        if (line.includes('workers running')) resolve({ child, port: null, logs });
-        nl = buffer.indexOf('\n');
-      }
-    });
-    child.stderr!.on('data', (chunk: Buffer) => logs.push(chunk.toString()));
-    child.once('exit', (code) => reject(new Error(`exited ${code} before serving: ${logs.join('\n')}`)));
-  });
+function serve(args: string[], env: Record<string, string>) {
+  return serveProcess(args, env, cleanups);
 }
 
 /** The first file to appear in `dir` (password reset mail is written by a job, after the reply). */

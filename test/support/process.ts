@@ -1,0 +1,48 @@
+// Mailroom as an operator runs it: the real `mailroom` command in a child process.
+import { type ChildProcess, spawn } from 'node:child_process';
+import path from 'node:path';
+
+export const BIN = path.resolve('bin/mailroom.js');
+
+/**
+ * Starts a long-running role and resolves with its HTTP port once it logs that it listens (null for a
+ * worker-only process). `cleanups` gets a kill for the process. Needs MAILROOM_LOG_LEVEL=info.
+ */
+export function serve(
+  args: string[],
+  env: Record<string, string>,
+  cleanups: (() => Promise<void>)[],
+): Promise<{ child: ChildProcess; port: number | null; logs: string[] }> {
+  // Its own process group: the launcher runs Mailroom as a child, and SIGKILL cannot be forwarded, so
+  // the whole group is killed at clean-up.
+  const child = spawn(process.execPath, [BIN, ...args], {
+    env,
+    stdio: ['ignore', 'pipe', 'pipe'],
+    detached: true,
+  });
+  const logs: string[] = [];
+  cleanups.push(async () => {
+    try {
+      process.kill(-child.pid!, 'SIGKILL');
+    } catch {
+      // already gone
+    }
+  });
+  return new Promise((resolve, reject) => {
+    let buffer = '';
+    child.stdout!.on('data', (chunk: Buffer) => {
+      buffer += chunk.toString();
+      let nl = buffer.indexOf('\n');
+      while (nl >= 0) {
+        const line = buffer.slice(0, nl);
+        buffer = buffer.slice(nl + 1);
+        logs.push(line);
+        if (line.includes('HTTP API listening')) resolve({ child, port: JSON.parse(line).port, logs });
+        if (line.includes('workers running')) resolve({ child, port: null, logs });
+        nl = buffer.indexOf('\n');
+      }
+    });
+    child.stderr!.on('data', (chunk: Buffer) => logs.push(chunk.toString()));
+    child.once('exit', (code) => reject(new Error(`exited ${code} before serving: ${logs.join('\n')}`)));
+  });
+}
