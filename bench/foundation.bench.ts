@@ -1,51 +1,22 @@
 // Foundation (issue 2): start-up time to /ready on an existing data dir, idle RSS of `mailroom start`,
 // and authenticated reads at 50 connections, on PGlite and on PostgreSQL.
-import { randomBytes } from 'node:crypto';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import path from 'node:path';
 import autocannon from 'autocannon';
-import pg from 'pg';
-import { peakRssMb, type Row, rssMb, startServer } from './support.ts';
+import {
+  benchEngines,
+  type Engine,
+  benchInstallation,
+  json,
+  peakRssMb,
+  type Row,
+  rssMb,
+  startServer,
+} from './support.ts';
 
 const READ_SECONDS = Number(process.env.BENCH_SECONDS ?? 10);
 const WARMUP_SECONDS = Number(process.env.BENCH_WARMUP_SECONDS ?? 10);
 
-async function json(port: number, method: string, url: string, body?: unknown, token?: string) {
-  const res = await fetch(`http://127.0.0.1:${port}${url}`, {
-    method,
-    headers: { 'content-type': 'application/json', ...(token ? { authorization: `Bearer ${token}` } : {}) },
-    body: body === undefined ? undefined : JSON.stringify(body),
-  });
-  return (await res.json()) as any;
-}
-
-async function benchEngine(engine: 'pglite' | 'postgres'): Promise<Row[]> {
-  const dataDir = mkdtempSync(path.join(tmpdir(), 'mailroom-bench-'));
-  const env: Record<string, string> = {
-    MAILROOM_DATA_DIR: dataDir,
-    MAILROOM_SECRET_KEY: randomBytes(32).toString('hex'),
-    MAILROOM_RATE_LIMIT_PER_MINUTE: '100000000',
-    DATABASE_URL: '',
-  };
-  let dropDb: (() => Promise<void>) | undefined;
-  if (engine === 'postgres') {
-    const admin = process.env.DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
-    const name = `mailroom_bench_${randomBytes(4).toString('hex')}`;
-    const c = new pg.Client({ connectionString: admin });
-    await c.connect();
-    await c.query(`create database ${name}`);
-    await c.end();
-    const url = new URL(admin);
-    url.pathname = `/${name}`;
-    env.DATABASE_URL = url.toString();
-    dropDb = async () => {
-      const d = new pg.Client({ connectionString: admin });
-      await d.connect();
-      await d.query(`drop database if exists ${name} with (force)`);
-      await d.end();
-    };
-  }
+async function benchEngine(engine: Engine): Promise<Row[]> {
+  const { env, cleanup } = await benchInstallation(engine);
   try {
     // First start creates the database; the measured start is the second, on existing data.
     const first = await startServer(env);
@@ -116,14 +87,12 @@ async function benchEngine(engine: 'pglite' | 'postgres'): Promise<Row[]> {
       },
     ];
   } finally {
-    rmSync(dataDir, { recursive: true, force: true });
-    await dropDb?.();
+    await cleanup();
   }
 }
 
 export async function run(): Promise<Row[]> {
-  const engines = (process.env.BENCH_ENGINES ?? 'pglite,postgres').split(',') as ('pglite' | 'postgres')[];
   const rows: Row[] = [];
-  for (const engine of engines) rows.push(...(await benchEngine(engine)));
+  for (const engine of benchEngines()) rows.push(...(await benchEngine(engine)));
   return rows;
 }

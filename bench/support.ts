@@ -1,6 +1,10 @@
 // Shared pieces for benchmarks: a server process of our own, RSS readings and the result table.
 import { type ChildProcess, spawn } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import pg from 'pg';
 
 export interface Row {
   benchmark: string;
@@ -87,4 +91,63 @@ export function printTable(rows: Row[]): void {
   console.log(line(header));
   console.log(`|${widths.map((w) => '-'.repeat(w + 2)).join('|')}|`);
   for (const r of rows) console.log(line(r));
+}
+
+export type Engine = 'pglite' | 'postgres';
+
+export function benchEngines(): Engine[] {
+  return (process.env.BENCH_ENGINES ?? 'pglite,postgres').split(',') as Engine[];
+}
+
+/** Settings for a fresh installation: its own data dir and, on PostgreSQL, its own database. */
+export async function benchInstallation(
+  engine: Engine,
+): Promise<{ env: Record<string, string>; cleanup: () => Promise<void> }> {
+  const dataDir = mkdtempSync(path.join(tmpdir(), 'mailroom-bench-'));
+  const env: Record<string, string> = {
+    MAILROOM_DATA_DIR: dataDir,
+    MAILROOM_SECRET_KEY: randomBytes(32).toString('hex'),
+    MAILROOM_RATE_LIMIT_PER_MINUTE: '100000000',
+    DATABASE_URL: '',
+  };
+  let dropDb: (() => Promise<void>) | undefined;
+  if (engine === 'postgres') {
+    const admin = process.env.DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
+    const name = `mailroom_bench_${randomBytes(4).toString('hex')}`;
+    const c = new pg.Client({ connectionString: admin });
+    await c.connect();
+    await c.query(`create database ${name}`);
+    await c.end();
+    const url = new URL(admin);
+    url.pathname = `/${name}`;
+    env.DATABASE_URL = url.toString();
+    dropDb = async () => {
+      const d = new pg.Client({ connectionString: admin });
+      await d.connect();
+      await d.query(`drop database if exists ${name} with (force)`);
+      await d.end();
+    };
+  }
+  return {
+    env,
+    cleanup: async () => {
+      rmSync(dataDir, { recursive: true, force: true });
+      await dropDb?.();
+    },
+  };
+}
+
+export async function json(port: number, method: string, url: string, body?: unknown, token?: string) {
+  const res = await fetch(`http://127.0.0.1:${port}${url}`, {
+    method,
+    headers: { 'content-type': 'application/json', ...(token ? { authorization: `Bearer ${token}` } : {}) },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  return (await res.json()) as any;
+}
+
+/** The p-th percentile (0–100) of ascending-sorted values. */
+export function percentile(sorted: number[], p: number): number {
+  if (sorted.length === 0) return Number.NaN;
+  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))];
 }

@@ -49,7 +49,8 @@ create table webhook_deliveries (
   replay_of uuid,
   created_at timestamptz not null default now()
 );
-create index webhook_deliveries_due on webhook_deliveries (endpoint_id, next_attempt_at) where status = 'pending';
+-- Due messages are read per endpoint in delivery order; the few waiting for a retry are skipped.
+create index webhook_deliveries_due on webhook_deliveries (endpoint_id, id) where status = 'pending';
 create index webhook_deliveries_endpoint on webhook_deliveries (endpoint_id, id);
 create index webhook_deliveries_created_at on webhook_deliveries (created_at);
 

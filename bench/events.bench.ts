@@ -1,0 +1,189 @@
+// Events and webhooks (issue 3):
+// - webhook fan-out: BENCH_EVENTS (50,000) events, each delivered to 10 endpoints on a receiver in
+//   another process; deliveries/s from the first emit to the last delivery, and event-to-delivery
+//   latency (receipt minus the event's created_at). Events are emitted in transactions of 500, as fast
+//   as the database takes them, by a Mailroom (API + workers) in this process.
+// - live stream: 1,000 WebSocket clients on `mailroom start` in its own process; events caused over
+//   HTTP at 10/s; event-to-client latency over every message.
+import { type ChildProcess, fork } from 'node:child_process';
+import path from 'node:path';
+import WebSocket from 'ws';
+import { createMailroom } from '../src/app.ts';
+import { loadConfig } from '../src/config.ts';
+import { organizationUpdated } from '../src/modules/organizations/events.ts';
+import { eventOf } from '../src/modules/events/service.ts';
+import {
+  benchEngines,
+  benchInstallation,
+  type Engine,
+  json,
+  peakRssMb,
+  percentile,
+  type Row,
+  startServer,
+} from './support.ts';
+
+const EVENTS = Number(process.env.BENCH_EVENTS ?? 50_000);
+const ENDPOINTS = 10;
+const BATCH = 500;
+const CLIENTS = Number(process.env.BENCH_WS_CLIENTS ?? 1000);
+const WS_EVENTS = Number(process.env.BENCH_WS_EVENTS ?? 100);
+
+interface ReceiverReport {
+  count: number;
+  first: number;
+  last: number;
+  latencies: number[];
+}
+
+function startReceiver(): Promise<{
+  child: ChildProcess;
+  port: number;
+  report: () => Promise<ReceiverReport>;
+}> {
+  const child = fork(path.resolve('bench/webhook-receiver.ts'), {
+    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+  });
+  return new Promise((resolve) => {
+    child.once('message', (m: { port: number }) =>
+      resolve({
+        child,
+        port: m.port,
+        report: () =>
+          new Promise((r) => {
+            child.once('message', (msg) => r(msg as ReceiverReport));
+            child.send('report');
+          }),
+      }),
+    );
+  });
+}
+
+async function webhookFanOut(engine: Engine): Promise<Row> {
+  const { env, cleanup } = await benchInstallation(engine);
+  const receiver = await startReceiver();
+  const config = loadConfig(
+    {
+      ...env,
+      MAILROOM_LOG_LEVEL: 'warn',
+      MAILROOM_WEBHOOK_ALLOW_HOSTS: '127.0.0.1',
+      MAILROOM_HTTP_PORT: '0',
+    },
+    null,
+  );
+  const app = await createMailroom(config, { http: true, workers: true });
+  try {
+    const http = app.http!;
+    const call = async (method: string, url: string, body: unknown, token?: string) => {
+      const res = await http.inject({
+        method: method as 'POST',
+        url,
+        payload: body as object,
+        headers: token ? { authorization: `Bearer ${token}` } : {},
+      });
+      return res.json();
+    };
+    const reg = await call('POST', '/v1/auth/register', {
+      email: 'bench@example.com',
+      password: 'benchmark passphrase',
+    });
+    const token = reg.tokens.access_token as string;
+    const org = await call('POST', '/v1/organizations', { name: 'Bench' }, token);
+    for (let i = 0; i < ENDPOINTS; i++) {
+      await call('POST', '/v1/webhooks', { url: `http://127.0.0.1:${receiver.port}/hook/${i}` }, token);
+    }
+    const expected = EVENTS * ENDPOINTS;
+    const started = Date.now();
+    for (let sent = 0; sent < EVENTS; sent += BATCH) {
+      const inputs = Array.from({ length: Math.min(BATCH, EVENTS - sent) }, (_, i) =>
+        eventOf(organizationUpdated, org.id, {
+          organization_id: org.id,
+          name: `Bench ${sent + i}`,
+          slug: org.slug,
+        }),
+      );
+      await app.database.db.transaction((tx) => app.services.events.emitMany(tx, inputs));
+    }
+    const emitted = Date.now();
+    let report = await receiver.report();
+    const deadline = Date.now() + 30 * 60_000;
+    while (report.count < expected && Date.now() < deadline) {
+      await new Promise((r) => setTimeout(r, 500));
+      report = await receiver.report();
+    }
+    const seconds = (report.last - started) / 1000;
+    const sorted = report.latencies.sort((a, b) => a - b);
+    return {
+      benchmark: `webhook fan-out (${engine})`,
+      workload: `${EVENTS} events × ${ENDPOINTS} endpoints = ${report.count}/${expected} deliveries; emitted in ${((emitted - started) / 1000).toFixed(1)} s`,
+      throughput: `${(report.count / seconds).toFixed(0)} deliveries/s`,
+      p50: `${(percentile(sorted, 50) / 1000).toFixed(1)} s`,
+      p99: `${(percentile(sorted, 99) / 1000).toFixed(1)} s`,
+      peakRss: `${(process.resourceUsage().maxRSS / 1024).toFixed(0)} MB (bench + Mailroom)`,
+      target: '>= 2000 deliveries/s',
+    };
+  } finally {
+    await app.close();
+    receiver.child.send('exit');
+    await cleanup();
+  }
+}
+
+async function liveStream(engine: Engine): Promise<Row> {
+  const { env, cleanup } = await benchInstallation(engine);
+  const server = await startServer(env);
+  const sockets: WebSocket[] = [];
+  try {
+    const reg = await json(server.port, 'POST', '/v1/auth/register', {
+      email: 'bench@example.com',
+      password: 'benchmark passphrase',
+    });
+    const token = reg.tokens.access_token as string;
+    const org = await json(server.port, 'POST', '/v1/organizations', { name: 'Bench' }, token);
+    const latencies: number[] = [];
+    for (let i = 0; i < CLIENTS; i++) {
+      const socket = new WebSocket(`ws://127.0.0.1:${server.port}/v1/events/stream`, {
+        headers: { authorization: `Bearer ${token}` },
+      });
+      socket.on('message', (data) => {
+        latencies.push(Date.now() - Date.parse(JSON.parse(String(data)).created_at));
+      });
+      await new Promise((resolve, reject) => {
+        socket.once('open', resolve);
+        socket.once('error', reject);
+      });
+      sockets.push(socket);
+    }
+    for (let i = 0; i < WS_EVENTS; i++) {
+      const tick = Date.now();
+      await json(server.port, 'PATCH', `/v1/organizations/${org.id}`, { name: `Live ${i}` }, token);
+      await new Promise((r) => setTimeout(r, Math.max(0, 100 - (Date.now() - tick))));
+    }
+    const expected = CLIENTS * WS_EVENTS;
+    const deadline = Date.now() + 60_000;
+    while (latencies.length < expected && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+    const sorted = latencies.sort((a, b) => a - b);
+    return {
+      benchmark: `event to WebSocket (${engine})`,
+      workload: `${CLIENTS} clients, ${WS_EVENTS} events at 10/s, ${latencies.length}/${expected} messages`,
+      throughput: `${((WS_EVENTS * CLIENTS) / (WS_EVENTS / 10)).toFixed(0)} msgs/s`,
+      p50: `${percentile(sorted, 50)} ms`,
+      p99: `${percentile(sorted, 99)} ms`,
+      peakRss: `${peakRssMb(server.child.pid!).toFixed(0)} MB`,
+      target: 'p99 < 100 ms',
+    };
+  } finally {
+    for (const s of sockets) s.terminate();
+    await server.stop();
+    await cleanup();
+  }
+}
+
+export async function run(): Promise<Row[]> {
+  const rows: Row[] = [];
+  for (const engine of benchEngines()) {
+    rows.push(await webhookFanOut(engine));
+    rows.push(await liveStream(engine));
+  }
+  return rows;
+}
