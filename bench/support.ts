@@ -29,10 +29,13 @@ export interface Server {
   stop(): Promise<void>;
 }
 
-/** Starts `mailroom start` as an operator would and waits until /ready answers 200. */
-export async function startServer(env: Record<string, string>): Promise<Server> {
+/**
+ * Starts `mailroom start` (or another role) as an operator would and waits until /ready answers 200
+ * (for `worker`, until it logs that the workers run; `port` is then 0).
+ */
+export async function startServer(env: Record<string, string>, role = 'start'): Promise<Server> {
   const began = performance.now();
-  const child = spawn(process.execPath, START_ARGS, {
+  const child = spawn(process.execPath, [...START_ARGS.slice(0, -1), role], {
     env: { ...process.env, MAILROOM_HTTP_PORT: '0', MAILROOM_LOG_LEVEL: 'info', ...env },
     stdio: ['ignore', 'pipe', 'inherit'],
   });
@@ -42,11 +45,12 @@ export async function startServer(env: Record<string, string>): Promise<Server> 
       buffer += chunk.toString();
       const match = /"port":(\d+),"msg":"HTTP API listening"/.exec(buffer);
       if (match) resolve(Number(match[1]));
+      if (role === 'worker' && buffer.includes('"msg":"workers running"')) resolve(0);
     });
     child.once('exit', (code) => reject(new Error(`server exited ${code}`)));
   });
   child.stdout!.resume();
-  for (;;) {
+  for (; port !== 0; ) {
     const res = await fetch(`http://127.0.0.1:${port}/ready`).catch(() => null);
     if (res?.status === 200) break;
     await new Promise((r) => setTimeout(r, 5));

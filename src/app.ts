@@ -121,7 +121,16 @@ export async function createMailroom(config: Config, options: MailroomOptions): 
       bus = started;
       closers.unshift(() => started.close());
       // A committed event may have queued webhook deliveries: this process's workers look now, not at their next poll.
-      if (options.workers) started.on(() => jobs.wake(DELIVER_QUEUE));
+      // Wake-ups are coalesced: a batch of events arrives as a burst of notifications.
+      if (options.workers) {
+        let waking: NodeJS.Timeout | undefined;
+        started.on(() => {
+          waking ??= setTimeout(() => {
+            waking = undefined;
+            jobs.wake(DELIVER_QUEUE);
+          }, 5);
+        });
+      }
     }
 
     let http: FastifyInstance | null = null;

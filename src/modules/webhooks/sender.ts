@@ -21,12 +21,20 @@ export interface AttemptResult {
   retryAfterMs: number | null;
 }
 
+interface Target {
+  https: boolean;
+  /** The host is an IP address (no DNS lookup happens, so it is checked before each request). */
+  literal: boolean;
+  options: { host: string; port?: string; path: string; servername?: string };
+}
+
 export class WebhookSender {
   /** Decides which URLs may be called (also used when a URL is saved). */
   readonly guard: DestinationGuard;
   readonly #timeoutMs: number;
   readonly #http: http.Agent;
   readonly #https: https.Agent;
+  readonly #targets = new Map<string, Target>();
 
   constructor(guard: DestinationGuard, timeoutMs: number) {
     this.guard = guard;
@@ -39,19 +47,19 @@ export class WebhookSender {
   async send(url: string, headers: SignedHeaders, body: string): Promise<AttemptResult> {
     const started = performance.now();
     const elapsed = () => Math.round(performance.now() - started);
-    let target: URL;
+    let target: Target;
     try {
-      target = new URL(url);
+      target = this.#target(url);
       // Names are checked in the agent's lookup; literal addresses never reach it.
-      if (isIP(target.hostname.replace(/^\[|\]$/g, ''))) await this.guard.check(target);
+      if (target.literal) await this.guard.check(new URL(url));
     } catch (err) {
       return networkFailure(err, elapsed());
     }
     return new Promise<AttemptResult>((resolve) => {
-      const isHttps = target.protocol === 'https:';
-      const request = (isHttps ? https : http).request(target, {
+      const request = (target.https ? https : http).request({
+        ...target.options,
         method: 'POST',
-        agent: isHttps ? this.#https : this.#http,
+        agent: target.https ? this.#https : this.#http,
         headers: {
           ...headers,
           'content-type': 'application/json',
@@ -94,6 +102,28 @@ export class WebhookSender {
       });
       request.end(body);
     });
+  }
+
+  /** Parsed once per URL: an endpoint's messages all go to the same place. */
+  #target(url: string): Target {
+    let target = this.#targets.get(url);
+    if (!target) {
+      const u = new URL(url);
+      const host = u.hostname.replace(/^\[|\]$/g, '');
+      target = {
+        https: u.protocol === 'https:',
+        literal: isIP(host) !== 0,
+        options: {
+          host,
+          port: u.port || undefined,
+          path: `${u.pathname}${u.search}`,
+          servername: isIP(host) ? undefined : host,
+        },
+      };
+      if (this.#targets.size > 10_000) this.#targets.clear();
+      this.#targets.set(url, target);
+    }
+    return target;
   }
 
   close(): void {

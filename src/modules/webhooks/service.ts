@@ -12,6 +12,7 @@
 //            message instead of hammering a receiver that is down;
 //   disable  an endpoint with no success for MAILROOM_WEBHOOK_DISABLE_AFTER is disabled, with an
 //            event and a mail to the organisation's admins.
+import type { KeyObject } from 'node:crypto';
 import type { Logger } from 'pino';
 import type { Secrets } from '../../core/crypto.ts';
 import type { Db } from '../../core/db.ts';
@@ -24,7 +25,7 @@ import { DestinationRefused } from '../../core/ssrf.ts';
 import { type EventRecord, type EventsService, eventView } from '../events/service.ts';
 import { webhookEndpointDisabled, webhookTest } from './events.ts';
 import type { AttemptResult, WebhookSender } from './sender.ts';
-import { generateWebhookSecret, signWebhook } from './signature.ts';
+import { generateWebhookSecret, signingKey, signWebhook } from './signature.ts';
 import * as store from './store.ts';
 import type { DeliveryRow, EndpointRow, NewDelivery } from './tables.ts';
 
@@ -202,10 +203,12 @@ export class WebhooksService {
   async #drainLeased(first: EndpointRow, owner: string): Promise<DrainEnd> {
     let endpoint = first;
     let failuresInRow = 0;
+    let cursor: string | undefined;
     for (;;) {
       if (!endpoint.enabled) return 'disabled';
-      const due = await store.dueDeliveries(this.#o.db, endpoint.id, BATCH);
+      const due = await store.dueDeliveries(this.#o.db, endpoint.id, BATCH, cursor);
       if (due.length === 0) return 'empty';
+      cursor = due.at(-1)!.delivery.id;
       const signing = this.#signingSecrets(endpoint);
       const results: { delivery: DeliveryRow; result: AttemptResult }[] = [];
       let leaseTakenAt = Date.now();
@@ -230,20 +233,17 @@ export class WebhooksService {
     }
   }
 
-  /** The secrets to sign with: the current one, and the previous one during its grace period. */
-  #signingSecrets(endpoint: EndpointRow): string[] {
-    const secrets = [this.#o.secrets.decrypt(endpoint.secret)];
-    if (
-      endpoint.previousSecret &&
-      endpoint.previousSecretExpiresAt &&
-      endpoint.previousSecretExpiresAt > new Date()
-    ) {
-      secrets.push(this.#o.secrets.decrypt(endpoint.previousSecret));
+  /** The keys to sign with: the current secret's, and the previous one's during its grace period. */
+  #signingSecrets(endpoint: EndpointRow): KeyObject[] {
+    const keys = [signingKey(this.#o.secrets.decrypt(endpoint.secret))];
+    const previous = endpoint.previousSecret;
+    if (previous && endpoint.previousSecretExpiresAt && endpoint.previousSecretExpiresAt > new Date()) {
+      keys.push(signingKey(this.#o.secrets.decrypt(previous)));
     }
-    return secrets;
+    return keys;
   }
 
-  async #attempt(endpoint: EndpointRow, secrets: string[], item: store.DueDelivery): Promise<AttemptResult> {
+  async #attempt(endpoint: EndpointRow, keys: KeyObject[], item: store.DueDelivery): Promise<AttemptResult> {
     const body = bodyOf(item);
     if (body === null) {
       return {
@@ -256,7 +256,7 @@ export class WebhooksService {
       };
     }
     const messageId = item.delivery.eventId ?? item.delivery.id;
-    const headers = signWebhook(secrets, messageId, Math.floor(Date.now() / 1000), body);
+    const headers = signWebhook(keys, messageId, Math.floor(Date.now() / 1000), body);
     return this.#o.sender.send(endpoint.url, headers, body);
   }
 

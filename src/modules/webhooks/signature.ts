@@ -2,7 +2,7 @@
 // random bytes; each message carries `webhook-id`, `webhook-timestamp` (Unix seconds) and
 // `webhook-signature`, a space-separated list of `v1,<base64 HMAC-SHA256 of "id.timestamp.body">`,
 // one per secret in force (two while a rotated-out secret is in its grace period).
-import { createHmac, randomBytes } from 'node:crypto';
+import { createHmac, createSecretKey, type KeyObject, randomBytes } from 'node:crypto';
 
 const PREFIX = 'whsec_';
 
@@ -10,8 +10,11 @@ export function generateWebhookSecret(): string {
   return PREFIX + randomBytes(32).toString('base64');
 }
 
-function keyOf(secret: string): Buffer {
-  return Buffer.from(secret.startsWith(PREFIX) ? secret.slice(PREFIX.length) : secret, 'base64');
+/** The HMAC key of a `whsec_` secret; make it once and sign many messages with it. */
+export function signingKey(secret: string): KeyObject {
+  return createSecretKey(
+    Buffer.from(secret.startsWith(PREFIX) ? secret.slice(PREFIX.length) : secret, 'base64'),
+  );
 }
 
 export interface SignedHeaders {
@@ -21,15 +24,13 @@ export interface SignedHeaders {
 }
 
 export function signWebhook(
-  secrets: string[],
+  keys: KeyObject[],
   id: string,
   timestampSeconds: number,
   body: string,
 ): SignedHeaders {
   const content = `${id}.${timestampSeconds}.${body}`;
-  const signatures = secrets.map(
-    (s) => `v1,${createHmac('sha256', keyOf(s)).update(content).digest('base64')}`,
-  );
+  const signatures = keys.map((k) => `v1,${createHmac('sha256', k).update(content).digest('base64')}`);
   return {
     'webhook-id': id,
     'webhook-timestamp': String(timestampSeconds),

@@ -1,6 +1,6 @@
 import type { SQL } from 'drizzle-orm';
 import type { Db } from '../../core/db.ts';
-import { and, asc, count, desc, eq, inArray, isNull, lt, lte, or, sql } from '../../core/orm.ts';
+import { and, asc, count, desc, eq, gt, inArray, isNull, lt, lte, or, sql } from '../../core/orm.ts';
 import { offsetOf, type PageRequest } from '../../core/pagination.ts';
 import { events } from '../events/tables.ts';
 import {
@@ -158,8 +158,16 @@ export interface DueDelivery {
   event: { id: string; type: string; organizationId: string; createdAt: Date; data: unknown } | null;
 }
 
-/** Pending deliveries whose time has come, oldest first, with their events. */
-export async function dueDeliveries(db: Db, endpointId: string, limit: number): Promise<DueDelivery[]> {
+/**
+ * Pending deliveries whose time has come, oldest first, with their events; `after` continues from the
+ * last one seen (the index then skips the entries of rows already sent, not yet vacuumed away).
+ */
+export async function dueDeliveries(
+  db: Db,
+  endpointId: string,
+  limit: number,
+  after?: string,
+): Promise<DueDelivery[]> {
   const rows = await db
     .select({ delivery: webhookDeliveries, event: events })
     .from(webhookDeliveries)
@@ -169,6 +177,7 @@ export async function dueDeliveries(db: Db, endpointId: string, limit: number): 
         eq(webhookDeliveries.endpointId, endpointId),
         eq(webhookDeliveries.status, 'pending'),
         lte(webhookDeliveries.nextAttemptAt, sql`now()`),
+        after ? gt(webhookDeliveries.id, after) : undefined,
       ),
     )
     .orderBy(asc(webhookDeliveries.id))
@@ -226,10 +235,28 @@ export async function postponeDeliveries(db: Db, ids: string[], until: Date): Pr
     .where(and(inArray(webhookDeliveries.id, ids), eq(webhookDeliveries.status, 'pending')));
 }
 
-export async function insertAttempts(db: Db, rows: (typeof webhookAttempts.$inferInsert)[]): Promise<void> {
-  for (let i = 0; i < rows.length; i += INSERT_CHUNK) {
-    await db.insert(webhookAttempts).values(rows.slice(i, i + INSERT_CHUNK));
-  }
+/** Many attempts in one statement (one JSON parameter: cheap to build, whatever the batch size). */
+export async function insertAttempts(db: Db, rows: (typeof webhookAttempts.$inferSelect)[]): Promise<void> {
+  if (rows.length === 0) return;
+  const json = JSON.stringify(
+    rows.map((r) => ({
+      id: r.id,
+      organization_id: r.organizationId,
+      delivery_id: r.deliveryId,
+      endpoint_id: r.endpointId,
+      attempted_at: r.attemptedAt.toISOString(),
+      duration_ms: r.durationMs,
+      status_code: r.statusCode,
+      response_body: r.responseBody,
+      error: r.error,
+    })),
+  );
+  await db.execute(sql`
+    insert into webhook_attempts (id, organization_id, delivery_id, endpoint_id, attempted_at, duration_ms,
+      status_code, response_body, error)
+    select * from json_to_recordset(${json}::json) as v(id uuid, organization_id uuid, delivery_id uuid,
+      endpoint_id uuid, attempted_at timestamptz, duration_ms integer, status_code integer, response_body text,
+      error text)`);
 }
 
 export interface DeliveryFilter {
