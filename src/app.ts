@@ -123,10 +123,12 @@ export async function createMailroom(config: Config, options: MailroomOptions): 
       // A committed event may have queued webhook deliveries: this process's workers look now, not at their next poll.
       // Wake-ups are coalesced: a batch of events arrives as a burst of notifications.
       if (options.workers) {
-        let waking: NodeJS.Timeout | undefined;
+        let waking = false;
         started.on(() => {
-          waking ??= setTimeout(() => {
-            waking = undefined;
+          if (waking) return;
+          waking = true;
+          setTimeout(() => {
+            waking = false;
             jobs.wake(DELIVER_QUEUE);
           }, 5);
         });

@@ -1,4 +1,5 @@
 import type { SQL } from 'drizzle-orm';
+import { bulkInsert } from '../../core/bulk.ts';
 import type { Db } from '../../core/db.ts';
 import { and, asc, count, desc, eq, gt, gte, inArray, like, lt, lte, or, sql } from '../../core/orm.ts';
 import { offsetOf, type PageRequest } from '../../core/pagination.ts';
@@ -15,12 +16,19 @@ export interface EventFilter {
   until?: Date;
 }
 
-const INSERT_CHUNK = 1000;
-
 export async function insertEvents(db: Db, rows: EventRow[]): Promise<void> {
-  for (let i = 0; i < rows.length; i += INSERT_CHUNK) {
-    await db.insert(events).values(rows.slice(i, i + INSERT_CHUNK));
-  }
+  await bulkInsert(
+    db,
+    'events',
+    { id: 'uuid', organization_id: 'uuid', type: 'text', data: 'jsonb', created_at: 'timestamptz' },
+    rows.map((r) => ({
+      id: r.id,
+      organization_id: r.organizationId,
+      type: r.type,
+      data: r.data,
+      created_at: r.createdAt,
+    })),
+  );
 }
 
 /** Notifications are sent when the transaction commits, and never if it rolls back. */

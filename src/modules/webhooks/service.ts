@@ -27,7 +27,7 @@ import { webhookEndpointDisabled, webhookTest } from './events.ts';
 import type { AttemptResult, WebhookSender } from './sender.ts';
 import { generateWebhookSecret, signingKey, signWebhook } from './signature.ts';
 import * as store from './store.ts';
-import type { DeliveryRow, EndpointRow, NewDelivery } from './tables.ts';
+import type { DeliveryRow, EndpointRow } from './tables.ts';
 
 export const DELIVER_QUEUE = 'webhooks.deliver';
 export const SWEEP_QUEUE = 'webhooks.sweep';
@@ -157,7 +157,7 @@ export class WebhooksService {
     const organizationIds = [...new Set(events.map((e) => e.organizationId))];
     const endpoints = await store.enabledEndpoints(tx, organizationIds);
     if (endpoints.length === 0) return;
-    const rows: NewDelivery[] = [];
+    const rows: store.QueuedDelivery[] = [];
     const woken = new Set<string>();
     for (const event of events) {
       for (const endpoint of endpoints) {

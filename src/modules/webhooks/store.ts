@@ -1,4 +1,5 @@
 import type { SQL } from 'drizzle-orm';
+import { bulkInsert } from '../../core/bulk.ts';
 import type { Db } from '../../core/db.ts';
 import { and, asc, count, desc, eq, gt, inArray, isNull, lt, lte, or, sql } from '../../core/orm.ts';
 import { offsetOf, type PageRequest } from '../../core/pagination.ts';
@@ -140,12 +141,37 @@ export async function endpointsWithDueDeliveries(db: Db, limit: number): Promise
 
 // ---- deliveries ----------------------------------------------------------------------------------
 
-const INSERT_CHUNK = 1000;
+export interface QueuedDelivery {
+  id: string;
+  organizationId: string;
+  endpointId: string;
+  eventId: string;
+  eventType: string;
+  nextAttemptAt: Date;
+}
 
-export async function insertDeliveries(db: Db, rows: NewDelivery[]): Promise<void> {
-  for (let i = 0; i < rows.length; i += INSERT_CHUNK) {
-    await db.insert(webhookDeliveries).values(rows.slice(i, i + INSERT_CHUNK));
-  }
+/** Event deliveries queued by the fan-out (many per emitting transaction). */
+export async function insertDeliveries(db: Db, rows: QueuedDelivery[]): Promise<void> {
+  await bulkInsert(
+    db,
+    'webhook_deliveries',
+    {
+      id: 'uuid',
+      organization_id: 'uuid',
+      endpoint_id: 'uuid',
+      event_id: 'uuid',
+      event_type: 'text',
+      next_attempt_at: 'timestamptz',
+    },
+    rows.map((r) => ({
+      id: r.id,
+      organization_id: r.organizationId,
+      endpoint_id: r.endpointId,
+      event_id: r.eventId,
+      event_type: r.eventType,
+      next_attempt_at: r.nextAttemptAt,
+    })),
+  );
 }
 
 export async function insertDelivery(db: Db, row: NewDelivery): Promise<DeliveryRow> {
@@ -235,28 +261,33 @@ export async function postponeDeliveries(db: Db, ids: string[], until: Date): Pr
     .where(and(inArray(webhookDeliveries.id, ids), eq(webhookDeliveries.status, 'pending')));
 }
 
-/** Many attempts in one statement (one JSON parameter: cheap to build, whatever the batch size). */
 export async function insertAttempts(db: Db, rows: (typeof webhookAttempts.$inferSelect)[]): Promise<void> {
-  if (rows.length === 0) return;
-  const json = JSON.stringify(
+  await bulkInsert(
+    db,
+    'webhook_attempts',
+    {
+      id: 'uuid',
+      organization_id: 'uuid',
+      delivery_id: 'uuid',
+      endpoint_id: 'uuid',
+      attempted_at: 'timestamptz',
+      duration_ms: 'integer',
+      status_code: 'integer',
+      response_body: 'text',
+      error: 'text',
+    },
     rows.map((r) => ({
       id: r.id,
       organization_id: r.organizationId,
       delivery_id: r.deliveryId,
       endpoint_id: r.endpointId,
-      attempted_at: r.attemptedAt.toISOString(),
+      attempted_at: r.attemptedAt,
       duration_ms: r.durationMs,
       status_code: r.statusCode,
       response_body: r.responseBody,
       error: r.error,
     })),
   );
-  await db.execute(sql`
-    insert into webhook_attempts (id, organization_id, delivery_id, endpoint_id, attempted_at, duration_ms,
-      status_code, response_body, error)
-    select * from json_to_recordset(${json}::json) as v(id uuid, organization_id uuid, delivery_id uuid,
-      endpoint_id uuid, attempted_at timestamptz, duration_ms integer, status_code integer, response_body text,
-      error text)`);
 }
 
 export interface DeliveryFilter {
