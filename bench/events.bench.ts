@@ -3,7 +3,8 @@
 //   another process; deliveries/s from the first emit to the last delivery, and event-to-delivery
 //   latency (receipt minus the event's created_at). Events are emitted in transactions of 500, as fast
 //   as the database takes them, by a Mailroom API in this process; a `mailroom worker` process
-//   delivers (the API and worker roles as they run at scale).
+//   delivers (the API and worker roles as they run at scale). Then a steady 100 events/s (1,000
+//   deliveries/s) for 20 s, for the latency of normal operation rather than of a backlog.
 // - live stream: 1,000 WebSocket clients on `mailroom start` in its own process; events caused over
 //   HTTP at 10/s; event-to-client latency over every message.
 import { type ChildProcess, fork } from 'node:child_process';
@@ -27,6 +28,8 @@ import {
 const EVENTS = Number(process.env.BENCH_EVENTS ?? 50_000);
 const ENDPOINTS = 10;
 const BATCH = 500;
+const PACED_EVENTS_PER_SECOND = 100;
+const PACED_SECONDS = 20;
 const CLIENTS = Number(process.env.BENCH_WS_CLIENTS ?? 1000);
 const WS_EVENTS = Number(process.env.BENCH_WS_EVENTS ?? 100);
 
@@ -60,7 +63,7 @@ function startReceiver(): Promise<{
   });
 }
 
-async function webhookFanOut(engine: Engine): Promise<Row> {
+async function webhookFanOut(engine: Engine): Promise<Row[]> {
   const { env, cleanup } = await benchInstallation(engine);
   const receiver = await startReceiver();
   const config = loadConfig(
@@ -105,38 +108,68 @@ async function webhookFanOut(engine: Engine): Promise<Row> {
     for (let i = 0; i < ENDPOINTS; i++) {
       await call('POST', '/v1/webhooks', { url: `http://127.0.0.1:${receiver.port}/hook/${i}` }, token);
     }
-    const expected = EVENTS * ENDPOINTS;
-    const started = Date.now();
-    for (let sent = 0; sent < EVENTS; sent += BATCH) {
-      const inputs = Array.from({ length: Math.min(BATCH, EVENTS - sent) }, (_, i) =>
-        eventOf(organizationUpdated, org.id, {
-          organization_id: org.id,
-          name: `Bench ${sent + i}`,
-          slug: org.slug,
-        }),
+    const emit = (count: number, from: number) =>
+      app.database.db.transaction((tx) =>
+        app.services.events.emitMany(
+          tx,
+          Array.from({ length: count }, (_, i) =>
+            eventOf(organizationUpdated, org.id, {
+              organization_id: org.id,
+              name: `Bench ${from + i}`,
+              slug: org.slug,
+            }),
+          ),
+        ),
       );
-      await app.database.db.transaction((tx) => app.services.events.emitMany(tx, inputs));
-    }
-    const emitted = Date.now();
-    let report = await receiver.report();
-    const deadline = Date.now() + 30 * 60_000;
-    while (report.count < expected && Date.now() < deadline) {
-      await new Promise((r) => setTimeout(r, 500));
-      report = await receiver.report();
-    }
-    const seconds = (report.last - started) / 1000;
-    const sorted = report.latencies.sort((a, b) => a - b);
-    return {
-      benchmark: `webhook fan-out (${engine})`,
-      workload: `${EVENTS} events × ${ENDPOINTS} endpoints = ${report.count}/${expected} deliveries; emitted in ${((emitted - started) / 1000).toFixed(1)} s`,
-      throughput: `${(report.count / seconds).toFixed(0)} deliveries/s`,
-      p50: `${(percentile(sorted, 50) / 1000).toFixed(1)} s`,
-      p99: `${(percentile(sorted, 99) / 1000).toFixed(1)} s`,
-      peakRss: worker
+    const waitFor = async (expected: number) => {
+      let report = await receiver.report();
+      const deadline = Date.now() + 30 * 60_000;
+      while (report.count < expected && Date.now() < deadline) {
+        await new Promise((r) => setTimeout(r, 200));
+        report = await receiver.report();
+      }
+      return { ...report, latencies: report.latencies.sort((a, b) => a - b) };
+    };
+    const seconds = (ms: number) => `${(ms / 1000).toFixed(1)} s`;
+    const rssOf = () =>
+      worker
         ? `${peakRssMb(worker.child.pid!).toFixed(0)} MB (worker)`
-        : `${(process.resourceUsage().maxRSS / 1024).toFixed(0)} MB (bench + Mailroom)`,
+        : `${(process.resourceUsage().maxRSS / 1024).toFixed(0)} MB (bench + Mailroom)`;
+
+    // A burst: everything at once, as fast as the database takes it. Latency here is mostly queueing.
+    const started = Date.now();
+    for (let sent = 0; sent < EVENTS; sent += BATCH) await emit(Math.min(BATCH, EVENTS - sent), sent);
+    const emitted = Date.now();
+    const burst = await waitFor(EVENTS * ENDPOINTS);
+    const burstRow: Row = {
+      benchmark: `webhook fan-out, burst (${engine})`,
+      workload: `${EVENTS} events × ${ENDPOINTS} endpoints = ${burst.count}/${EVENTS * ENDPOINTS} deliveries; emitted in ${seconds(emitted - started)}`,
+      throughput: `${(burst.count / ((burst.last - started) / 1000)).toFixed(0)} deliveries/s`,
+      p50: seconds(percentile(burst.latencies, 50)),
+      p99: seconds(percentile(burst.latencies, 99)),
+      peakRss: rssOf(),
       target: '>= 2000 deliveries/s',
     };
+
+    // Steady load below capacity: the latency a receiver sees in normal operation.
+    receiver.child.send('reset');
+    const perTick = PACED_EVENTS_PER_SECOND / 10;
+    for (let tick = 0; tick < PACED_SECONDS * 10; tick++) {
+      const at = Date.now();
+      await emit(perTick, tick * perTick);
+      await new Promise((r) => setTimeout(r, Math.max(0, 100 - (Date.now() - at))));
+    }
+    const paced = await waitFor(PACED_SECONDS * PACED_EVENTS_PER_SECOND * ENDPOINTS);
+    const pacedRow: Row = {
+      benchmark: `webhook fan-out, steady (${engine})`,
+      workload: `${PACED_EVENTS_PER_SECOND} events/s × ${ENDPOINTS} endpoints for ${PACED_SECONDS} s, ${paced.count} deliveries`,
+      throughput: `${(paced.count / PACED_SECONDS).toFixed(0)} deliveries/s offered`,
+      p50: `${percentile(paced.latencies, 50)} ms`,
+      p99: `${percentile(paced.latencies, 99)} ms`,
+      peakRss: rssOf(),
+      target: '-',
+    };
+    return [burstRow, pacedRow];
   } finally {
     await worker?.stop();
     await app.close();
@@ -198,7 +231,7 @@ async function liveStream(engine: Engine): Promise<Row> {
 export async function run(): Promise<Row[]> {
   const rows: Row[] = [];
   for (const engine of benchEngines()) {
-    rows.push(await webhookFanOut(engine));
+    rows.push(...(await webhookFanOut(engine)));
     rows.push(await liveStream(engine));
   }
   return rows;

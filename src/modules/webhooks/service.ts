@@ -34,6 +34,8 @@ export const SWEEP_QUEUE = 'webhooks.sweep';
 
 const BATCH = 100;
 const LEASE_MS = 60_000;
+/** A drain hands over (to a fresh wake-up job) after this long, well inside the job's expiry. */
+const DRAIN_BUDGET_MS = 5 * 60_000;
 /** Retryable failures in a row, within one drain, after which the rest of the queue waits. */
 const PAUSE_AFTER_FAILURES = 5;
 const RETRY_AFTER_MIN_MS = 1_000;
@@ -204,8 +206,10 @@ export class WebhooksService {
     let endpoint = first;
     let failuresInRow = 0;
     let cursor: string | undefined;
+    const began = Date.now();
     for (;;) {
       if (!endpoint.enabled) return 'disabled';
+      if (Date.now() - began > DRAIN_BUDGET_MS) return 'paused';
       const due = await store.dueDeliveries(this.#o.db, endpoint.id, BATCH, cursor);
       if (due.length === 0) return 'empty';
       cursor = due.at(-1)!.delivery.id;
