@@ -32,7 +32,7 @@ import { OrganizationsService } from './modules/organizations/service.ts';
 import { registerWebhookJobs } from './modules/webhooks/jobs.ts';
 import { webhookRoutes } from './modules/webhooks/routes.ts';
 import { WebhookSender } from './modules/webhooks/sender.ts';
-import { DELIVER_QUEUE, WebhooksService } from './modules/webhooks/service.ts';
+import { WebhooksService } from './modules/webhooks/service.ts';
 import packageJson from '../package.json' with { type: 'json' };
 
 export interface MailroomOptions {
@@ -120,17 +120,13 @@ export async function createMailroom(config: Config, options: MailroomOptions): 
       const started = await EventBus.start(database, services.events, log.child({ component: 'events' }));
       bus = started;
       closers.unshift(() => started.close());
-      // A committed event may have queued webhook deliveries: this process's workers look now, not at their next poll.
-      // Wake-ups are coalesced: a batch of events arrives as a burst of notifications.
+      // A committed event may have queued webhook deliveries: this process's workers send them now.
       if (options.workers) {
-        let waking = false;
-        started.on(() => {
-          if (waking) return;
-          waking = true;
-          setTimeout(() => {
-            waking = false;
-            jobs.wake(DELIVER_QUEUE);
-          }, 5);
+        closers.unshift(() => services.webhooks.stop());
+        started.on((event) => {
+          services.webhooks
+            .nudge(event.organizationId)
+            .catch((err) => log.error({ err }, 'webhook nudge failed'));
         });
       }
     }
@@ -215,6 +211,7 @@ function createServices(
     log: log.child({ component: 'webhooks' }),
     retryScheduleMs: config.webhooks.retryScheduleMs,
     disableAfterMs: config.webhooks.disableAfterMs,
+    concurrency: config.webhooks.concurrency,
     notifyAdmins: async (organizationId, subject, text) => {
       for (const to of await organizations.adminEmails(organizationId))
         await mailer.send({ to, subject, text });

@@ -52,6 +52,8 @@ export interface WebhooksOptions {
   /** Delay before each retry; its length is the number of retries. */
   retryScheduleMs: number[];
   disableAfterMs: number;
+  /** Endpoints this process drains at once when nudged by committed events. */
+  concurrency: number;
   /** Tells an organisation's admins something happened to their webhooks (after commit). */
   notifyAdmins: (organizationId: string, subject: string, text: string) => Promise<void>;
 }
@@ -65,8 +67,16 @@ export interface EndpointInput {
 
 type DrainEnd = 'empty' | 'paused' | 'disabled';
 
+/** How long a process trusts its list of an organisation's enabled endpoints (for nudges only). */
+const ENDPOINT_LIST_MS = 1_000;
+
 export class WebhooksService {
   readonly #o: WebhooksOptions;
+  /** Drains this process started on a nudge; `true` means "look again when done". */
+  readonly #nudged = new Map<string, boolean>();
+  readonly #endpointLists = new Map<string, { ids: Promise<string[]>; until: number }>();
+  readonly #running = new Set<Promise<void>>();
+  #stopping = false;
 
   constructor(options: WebhooksOptions) {
     this.#o = options;
@@ -184,6 +194,52 @@ export class WebhooksService {
 
   // ---- delivery ----------------------------------------------------------------------------------
 
+  /**
+   * In worker processes, for every committed event: drain the organisation's endpoints now rather
+   * than when the job queue next polls. The lease still decides who sends; the jobs remain the
+   * guarantee (a nudge lost with a crashed process changes nothing).
+   */
+  async nudge(organizationId: string): Promise<void> {
+    const now = Date.now();
+    let list = this.#endpointLists.get(organizationId);
+    if (!list || list.until < now) {
+      const ids = store.enabledEndpoints(this.#o.db, [organizationId]).then((rows) => rows.map((r) => r.id));
+      list = { ids, until: now + ENDPOINT_LIST_MS };
+      if (this.#endpointLists.size > 10_000) this.#endpointLists.clear();
+      this.#endpointLists.set(organizationId, list);
+    }
+    for (const endpointId of await list.ids) this.#drainNow(endpointId);
+  }
+
+  #drainNow(endpointId: string): void {
+    if (this.#nudged.has(endpointId)) {
+      this.#nudged.set(endpointId, true);
+      return;
+    }
+    if (this.#stopping || this.#nudged.size >= this.#o.concurrency) return; // the job queue gets to it
+    this.#nudged.set(endpointId, false);
+    const run = (async () => {
+      try {
+        do {
+          this.#nudged.set(endpointId, false);
+          await this.drain(endpointId);
+        } while (this.#nudged.get(endpointId));
+      } catch (err) {
+        this.#o.log.error({ err, endpoint_id: endpointId }, 'webhook drain failed; its job will retry');
+      } finally {
+        this.#nudged.delete(endpointId);
+      }
+    })();
+    this.#running.add(run);
+    void run.finally(() => this.#running.delete(run));
+  }
+
+  /** Shutdown: drains started by nudges stop after their current batch (what is left stays queued). */
+  async stop(): Promise<void> {
+    this.#stopping = true;
+    await Promise.all(this.#running);
+  }
+
   /** The job: sends the endpoint's due messages in order while holding its lease. */
   async drain(endpointId: string): Promise<void> {
     const owner = newId();
@@ -209,7 +265,7 @@ export class WebhooksService {
     const began = Date.now();
     for (;;) {
       if (!endpoint.enabled) return 'disabled';
-      if (Date.now() - began > DRAIN_BUDGET_MS) return 'paused';
+      if (this.#stopping || Date.now() - began > DRAIN_BUDGET_MS) return 'paused';
       const due = await store.dueDeliveries(this.#o.db, endpoint.id, BATCH, cursor);
       if (due.length === 0) return 'empty';
       cursor = due.at(-1)!.delivery.id;
