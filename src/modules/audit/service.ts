@@ -74,29 +74,33 @@ export class AuditService {
   /** Never throws: a failure to record must not turn a refused login into a 500. */
   async securityEvent(input: SecurityEventInput): Promise<void> {
     try {
+      const row = {
+        id: newId(),
+        kind: input.kind,
+        userId: input.userId ?? null,
+        organizationId: input.organizationId ?? null,
+        apiKeyId: input.apiKeyId ?? null,
+        ip: input.meta.ip,
+        requestId: input.meta.requestId,
+        details: input.details ?? {},
+      };
+      // Events belong to an organisation: those about a person alone (a failed login) stay in the log,
+      // written without a transaction.
+      const organizationId = row.organizationId;
+      if (!organizationId) {
+        await store.insertSecurityEvent(this.#db, row);
+        return;
+      }
       await this.#db.transaction(async (tx) => {
-        const row = {
-          id: newId(),
-          kind: input.kind,
-          userId: input.userId ?? null,
-          organizationId: input.organizationId ?? null,
-          apiKeyId: input.apiKeyId ?? null,
-          ip: input.meta.ip,
-          requestId: input.meta.requestId,
-          details: input.details ?? {},
-        };
         await store.insertSecurityEvent(tx, row);
-        // Events belong to an organisation: those about a person alone (a failed login) stay in the log.
-        if (row.organizationId) {
-          await this.#events.emit(tx, securityEventRecorded, row.organizationId, {
-            security_event_id: row.id,
-            kind: row.kind,
-            ip: row.ip,
-            user_id: row.userId,
-            api_key_id: row.apiKeyId,
-            details: row.details,
-          });
-        }
+        await this.#events.emit(tx, securityEventRecorded, organizationId, {
+          security_event_id: row.id,
+          kind: row.kind,
+          ip: row.ip,
+          user_id: row.userId,
+          api_key_id: row.apiKeyId,
+          details: row.details,
+        });
       });
     } catch (err) {
       this.#log.error({ err, kind: input.kind }, 'could not record security event');

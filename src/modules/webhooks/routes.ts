@@ -86,6 +86,10 @@ function deliveryView(d: DeliveryRow) {
   };
 }
 
+function deliveryWithAttemptsView({ delivery, attempts }: { delivery: DeliveryRow; attempts: AttemptRow[] }) {
+  return { ...deliveryView(delivery), attempts_log: attempts.map(attemptView) };
+}
+
 function attemptView(a: AttemptRow) {
   return {
     id: a.id,
@@ -273,8 +277,9 @@ export function webhookRoutes(webhooks: WebhooksService) {
         },
       },
       async (request) => {
-        const { delivery, attempts } = await webhooks.test(authOf(request).organizationId, request.params.id);
-        return { ...deliveryView(delivery), attempts_log: attempts.map(attemptView) };
+        return deliveryWithAttemptsView(
+          await webhooks.test(authOf(request).organizationId, request.params.id),
+        );
       },
     );
 
@@ -316,13 +321,8 @@ export function webhookRoutes(webhooks: WebhooksService) {
         },
         config: { access: read },
       },
-      async (request) => {
-        const { delivery, attempts } = await webhooks.delivery(
-          authOf(request).organizationId,
-          request.params.id,
-        );
-        return { ...deliveryView(delivery), attempts_log: attempts.map(attemptView) };
-      },
+      async (request) =>
+        deliveryWithAttemptsView(await webhooks.delivery(authOf(request).organizationId, request.params.id)),
     );
 
     app.post(

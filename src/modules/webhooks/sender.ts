@@ -154,7 +154,7 @@ function networkFailure(err: unknown, durationMs: number): AttemptResult {
 }
 
 /** Seconds or an HTTP date; null when absent or unreadable. */
-export function parseRetryAfter(value: string | string[] | undefined, now = Date.now()): number | null {
+function parseRetryAfter(value: string | string[] | undefined, now = Date.now()): number | null {
   if (typeof value !== 'string') return null;
   const v = value.trim();
   if (/^\d+$/.test(v)) return Number(v) * 1000;

@@ -410,13 +410,7 @@ export class WebhooksService {
 
   /** The receiver looks down: what is still due waits until the failed message's next try. */
   async #pauseQueue(endpointId: string, until: Date | null): Promise<void> {
-    if (!until) return;
-    const due = await store.dueDeliveries(this.#o.db, endpointId, 10_000);
-    await store.postponeDeliveries(
-      this.#o.db,
-      due.map((d) => d.delivery.id),
-      until,
-    );
+    if (until) await store.postponeDue(this.#o.db, endpointId, until);
   }
 
   async #wakeForNextRetry(endpointId: string): Promise<void> {

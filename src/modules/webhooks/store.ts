@@ -252,13 +252,18 @@ export async function updateDeliveries(db: Db, outcomes: DeliveryOutcome[]): Pro
     where d.id = v.id`);
 }
 
-/** Moves deliveries to a later time without counting an attempt (while the receiver is down). */
-export async function postponeDeliveries(db: Db, ids: string[], until: Date): Promise<void> {
-  if (ids.length === 0) return;
+/** Moves every message due now to a later time without counting an attempt (the receiver is down). */
+export async function postponeDue(db: Db, endpointId: string, until: Date): Promise<void> {
   await db
     .update(webhookDeliveries)
     .set({ nextAttemptAt: until })
-    .where(and(inArray(webhookDeliveries.id, ids), eq(webhookDeliveries.status, 'pending')));
+    .where(
+      and(
+        eq(webhookDeliveries.endpointId, endpointId),
+        eq(webhookDeliveries.status, 'pending'),
+        lte(webhookDeliveries.nextAttemptAt, sql`now()`),
+      ),
+    );
 }
 
 export async function insertAttempts(db: Db, rows: (typeof webhookAttempts.$inferSelect)[]): Promise<void> {
