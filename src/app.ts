@@ -6,6 +6,7 @@ import { pino, type Logger } from 'pino';
 import type { Config } from './config.ts';
 import { type AuthBackend, registerAuthHooks } from './core/auth.ts';
 import { loadSecretKey, Secrets } from './core/crypto.ts';
+import { dnsServers } from './core/dns.ts';
 import { type Database, openDatabase } from './core/db.ts';
 import { createHttp, metaOf } from './core/http.ts';
 import { Jobs } from './core/jobs.ts';
@@ -29,6 +30,11 @@ import { identityRoutes } from './modules/identity/routes.ts';
 import { IdentityService } from './modules/identity/service.ts';
 import { organizationRoutes } from './modules/organizations/routes.ts';
 import { OrganizationsService } from './modules/organizations/service.ts';
+import { registerDomainJobs } from './modules/domains/jobs.ts';
+import { domainRoutes } from './modules/domains/routes.ts';
+import { DomainsService } from './modules/domains/service.ts';
+import { providerAccountRoutes } from './modules/provider-accounts/routes.ts';
+import { ProviderAccountsService } from './modules/provider-accounts/service.ts';
 import { registerWebhookJobs } from './modules/webhooks/jobs.ts';
 import { webhookRoutes } from './modules/webhooks/routes.ts';
 import { WebhookSender } from './modules/webhooks/sender.ts';
@@ -53,6 +59,8 @@ export interface Services {
   identity: IdentityService;
   organizations: OrganizationsService;
   apiKeys: ApiKeysService;
+  providerAccounts: ProviderAccountsService;
+  domains: DomainsService;
 }
 
 export interface Mailroom {
@@ -108,6 +116,7 @@ export async function createMailroom(config: Config, options: MailroomOptions): 
     closers.unshift(async () => sender.close());
     const services = createServices(config, database, secrets, limiter, jobs, mailer, sender, log);
     registerIdentityJobs(jobs, database.db, services.identity);
+    registerDomainJobs(jobs, services.domains);
     registerWebhookJobs(jobs, services.webhooks, services.events, {
       concurrency: config.webhooks.concurrency,
       retentionMs: config.eventRetentionMs,
@@ -218,7 +227,18 @@ function createServices(
     },
   });
   events.onEmit(webhooks.fanOut);
-  return { events, webhooks, audit, identity, organizations, apiKeys };
+  const providerAccounts = new ProviderAccountsService(db, secrets, config.providers);
+  const domains = new DomainsService({
+    db,
+    secrets,
+    events,
+    providers: providerAccounts,
+    log: log.child({ component: 'domains' }),
+    dns: dnsServers({ servers: config.dnsServers, ...config.dns }),
+    hostname: config.hostname,
+    ...config.domains,
+  });
+  return { events, webhooks, audit, identity, organizations, apiKeys, providerAccounts, domains };
 }
 
 async function buildHttp(
@@ -277,6 +297,8 @@ async function buildHttp(
   await app.register(auditRoutes(services.audit));
   await app.register(eventRoutes(services.events, streams));
   await app.register(webhookRoutes(services.webhooks));
+  await app.register(providerAccountRoutes(services.providerAccounts));
+  await app.register(domainRoutes(services.domains));
   await app.ready();
   return app;
 }

@@ -111,6 +111,22 @@ const schema = z.object({
   MAILROOM_WEBHOOK_DISABLE_AFTER: duration.default(5 * 86_400_000),
   MAILROOM_WEBHOOK_CONCURRENCY: positiveInt.max(256).default(16),
   MAILROOM_EVENT_RETENTION: duration.default(30 * 86_400_000),
+  MAILROOM_DNS_TIMEOUT: duration.default(5_000),
+  MAILROOM_DNS_TRIES: positiveInt.max(10).default(2),
+  MAILROOM_DNS_VERIFY_CONCURRENCY: positiveInt.max(1024).default(32),
+  MAILROOM_DOMAIN_RECHECK_INTERVAL: duration.default(3_600_000),
+  MAILROOM_DOMAIN_PENDING_RECHECK_INTERVAL: duration.default(300_000),
+  MAILROOM_DOMAIN_VERIFY_WINDOW: duration.default(72 * 3_600_000),
+  MAILROOM_DKIM_ROTATION_GRACE: duration.default(7 * 86_400_000),
+  MAILROOM_SPF_INCLUDE: optionalString.pipe(
+    z
+      .string()
+      .regex(/^[a-z0-9_]([a-z0-9_-]*[a-z0-9])?(\.[a-z0-9_]([a-z0-9_-]*[a-z0-9])?)+$/i, 'must be a host name')
+      .optional(),
+  ),
+  MAILROOM_CLOUDFLARE_API_URL: z.url().default('https://api.cloudflare.com/client/v4'),
+  MAILROOM_NAMECHEAP_API_URL: z.url().default('https://api.namecheap.com/xml.response'),
+  MAILROOM_PROVIDER_TIMEOUT: duration.default(30_000),
   MAILROOM_LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   MAILROOM_PUBLIC_URL: optionalString.pipe(z.url('must be a URL').optional()),
   MAILROOM_CORS_ORIGINS: z
@@ -206,6 +222,23 @@ function finish(c: z.output<typeof schema>) {
       concurrency: c.MAILROOM_WEBHOOK_CONCURRENCY,
     },
     eventRetentionMs: c.MAILROOM_EVENT_RETENTION,
+    dns: { timeoutMs: c.MAILROOM_DNS_TIMEOUT, tries: c.MAILROOM_DNS_TRIES },
+    domains: {
+      verifyConcurrency: c.MAILROOM_DNS_VERIFY_CONCURRENCY,
+      recheckIntervalMs: c.MAILROOM_DOMAIN_RECHECK_INTERVAL,
+      pendingRecheckIntervalMs: c.MAILROOM_DOMAIN_PENDING_RECHECK_INTERVAL,
+      verifyWindowMs: c.MAILROOM_DOMAIN_VERIFY_WINDOW,
+      dkimRotationGraceMs: c.MAILROOM_DKIM_ROTATION_GRACE,
+      // Who may send as a hosted domain: the operator's SPF include, or else this host's addresses.
+      spfTerm: c.MAILROOM_SPF_INCLUDE
+        ? `include:${c.MAILROOM_SPF_INCLUDE.toLowerCase()}`
+        : `a:${c.MAILROOM_HOSTNAME.toLowerCase()}`,
+    },
+    providers: {
+      cloudflareApiUrl: c.MAILROOM_CLOUDFLARE_API_URL,
+      namecheapApiUrl: c.MAILROOM_NAMECHEAP_API_URL,
+      timeoutMs: c.MAILROOM_PROVIDER_TIMEOUT,
+    },
     logLevel: c.MAILROOM_LOG_LEVEL,
     publicUrl: (c.MAILROOM_PUBLIC_URL ?? `http://${c.MAILROOM_HTTP_HOST}:${c.MAILROOM_HTTP_PORT}`).replace(
       /\/$/,

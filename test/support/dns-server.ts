@@ -1,14 +1,29 @@
 // An authoritative DNS server on loopback (UDP and TCP) serving test zones, so Mailroom's resolver
-// asks a real server over real sockets. Names not in the zone get NXDOMAIN.
+// asks a real server over real sockets. Names not in the zone get NXDOMAIN; a name with records of
+// other types gets an empty answer (NODATA). A name can also be made to fail: SERVFAIL, no answer at
+// all (the resolver times out), or a truncated UDP answer whose full form only TCP carries.
+import type { Socket } from 'node:net';
 import dns2 from 'dns2';
+import { splitTxt } from '../../src/core/txt.ts';
 
 const { Packet } = dns2;
 // dns2's types omit RCODE and type answers as class instances; the wire encoder takes plain objects.
 const NXDOMAIN = 3;
+const SERVFAIL = 2;
 
 export interface TestRecords {
   A?: string[];
   AAAA?: string[];
+  MX?: { exchange: string; priority: number }[];
+  /** Each entry is one TXT record: a string (split into 255-byte strings as a zone would) or its strings. */
+  TXT?: (string | string[])[];
+  CNAME?: string;
+  /** Answer SERVFAIL. */
+  servfail?: boolean;
+  /** Never answer, so the resolver times out. */
+  timeout?: boolean;
+  /** Over UDP answer with the TC bit and no records; only TCP carries the answer. */
+  truncate?: boolean;
 }
 
 export interface TestDnsServer {
@@ -16,34 +31,63 @@ export interface TestDnsServer {
   address: string;
   /** Sets (or replaces) a name's records. */
   set(name: string, records: TestRecords): void;
+  delete(name: string): void;
+  /** Questions answered so far, by transport. */
+  queries: { udp: number; tcp: number };
   close(): Promise<void>;
 }
 
+const normal = (name: string) => name.toLowerCase().replace(/\.$/, '');
+
 export async function startDnsServer(zone: Record<string, TestRecords> = {}): Promise<TestDnsServer> {
   const records = new Map<string, TestRecords>();
-  const set = (name: string, r: TestRecords) => records.set(name.toLowerCase().replace(/\.$/, ''), r);
+  const set = (name: string, r: TestRecords) => records.set(normal(name), r);
   for (const [name, r] of Object.entries(zone)) set(name, r);
+  const queries = { udp: 0, tcp: 0 };
+
+  /** The records answering `type` at `name`, following CNAMEs inside the zone as an authority does. */
+  const answer = (name: string, type: number, depth = 0): object[] => {
+    const found = records.get(normal(name));
+    if (!found) return [];
+    const base = { name, class: Packet.CLASS.IN, ttl: 1 };
+    if (found.CNAME && type !== Packet.TYPE.CNAME) {
+      const alias = { ...base, type: Packet.TYPE.CNAME, domain: found.CNAME };
+      return depth > 8 ? [alias] : [alias, ...answer(found.CNAME, type, depth + 1)];
+    }
+    switch (type) {
+      case Packet.TYPE.A:
+        return (found.A ?? []).map((address) => ({ ...base, type, address }));
+      case Packet.TYPE.AAAA:
+        return (found.AAAA ?? []).map((address) => ({ ...base, type, address }));
+      case Packet.TYPE.MX:
+        return (found.MX ?? []).map((mx) => ({ ...base, type, ...mx }));
+      case Packet.TYPE.TXT:
+        return (found.TXT ?? []).map((t) => ({ ...base, type, data: Array.isArray(t) ? t : splitTxt(t) }));
+      case Packet.TYPE.CNAME:
+        return found.CNAME ? [{ ...base, type, domain: found.CNAME }] : [];
+      default:
+        return [];
+    }
+  };
 
   const server = dns2.createServer({
     udp: true,
     tcp: true,
-    handle: (request, send) => {
+    handle: (request, send, client) => {
+      const overTcp = typeof (client as Socket | undefined)?.setTimeout === 'function';
+      queries[overTcp ? 'tcp' : 'udp']++;
       const response = Packet.createResponseFromRequest(request);
       const [question] = request.questions;
-      const found = records.get(question.name.toLowerCase());
+      const found = records.get(normal(question.name));
+      if (found?.timeout) return;
       if (!found) {
         response.header.rcode = NXDOMAIN;
-        send(response);
-        return;
-      }
-      const answers =
-        question.type === Packet.TYPE.A
-          ? (found.A ?? []).map((address) => ({ type: Packet.TYPE.A, address }))
-          : question.type === Packet.TYPE.AAAA
-            ? (found.AAAA ?? []).map((address) => ({ type: Packet.TYPE.AAAA, address }))
-            : [];
-      for (const a of answers) {
-        response.answers.push({ name: question.name, class: Packet.CLASS.IN, ttl: 1, ...a } as never);
+      } else if (found.servfail) {
+        response.header.rcode = SERVFAIL;
+      } else if (found.truncate && !overTcp) {
+        response.header.tc = 1;
+      } else {
+        response.answers.push(...(answer(question.name, question.type) as never[]));
       }
       send(response);
     },
@@ -57,5 +101,11 @@ export async function startDnsServer(zone: Record<string, TestRecords> = {}): Pr
   const tcpListening = new Promise((resolve) => servers.tcp.once('listening', resolve));
   servers.tcp.listen(port, '127.0.0.1');
   await tcpListening;
-  return { address: `127.0.0.1:${port}`, set, close: () => server.close() };
+  return {
+    address: `127.0.0.1:${port}`,
+    set,
+    delete: (name) => records.delete(normal(name)),
+    queries,
+    close: () => server.close(),
+  };
 }

@@ -23,6 +23,8 @@ export const SCOPE_RESOURCES = [
   'audit',
   'events',
   'webhooks',
+  'domains',
+  'providers',
 ] as const;
 /** How long a verified key is trusted in this process; revocations here apply at once. */
 const KEY_CACHE_MS = 5_000;

@@ -1,0 +1,159 @@
+import type { Db } from '../../core/db.ts';
+import { and, asc, count, eq, inArray, like, lte, ne, sql } from '../../core/orm.ts';
+import { offsetOf, type PageRequest } from '../../core/pagination.ts';
+import {
+  type DkimKeyRow,
+  type DkimKeyState,
+  type DomainRow,
+  type DomainStatus,
+  dkimKeys,
+  domains,
+} from './tables.ts';
+
+export type NewDomain = typeof domains.$inferInsert;
+export type NewDkimKey = typeof dkimKeys.$inferInsert;
+
+export async function insertDomain(db: Db, row: NewDomain): Promise<DomainRow> {
+  const [created] = await db.insert(domains).values(row).returning();
+  return created;
+}
+
+export interface DomainFilter {
+  status?: DomainStatus;
+  /** Names containing this text. */
+  name?: string;
+}
+
+export async function listDomains(db: Db, organizationId: string, filter: DomainFilter, page: PageRequest) {
+  const where = and(
+    eq(domains.organizationId, organizationId),
+    filter.status ? eq(domains.status, filter.status) : undefined,
+    filter.name ? like(domains.name, `%${filter.name.replace(/[\\%_]/g, (c) => `\\${c}`)}%`) : undefined,
+  );
+  const [rows, [{ total }]] = await Promise.all([
+    db
+      .select()
+      .from(domains)
+      .where(where)
+      .orderBy(asc(domains.name))
+      .limit(page.page_size)
+      .offset(offsetOf(page)),
+    db.select({ total: count() }).from(domains).where(where),
+  ]);
+  return { rows, total };
+}
+
+export async function domainById(db: Db, organizationId: string, id: string): Promise<DomainRow | null> {
+  const [row] = await db
+    .select()
+    .from(domains)
+    .where(and(eq(domains.organizationId, organizationId), eq(domains.id, id)));
+  return row ?? null;
+}
+
+/** Any organisation's domain by id, for the re-check sweep (which works across organisations). */
+export async function domainForCheck(db: Db, id: string): Promise<DomainRow | null> {
+  const [row] = await db.select().from(domains).where(eq(domains.id, id));
+  return row ?? null;
+}
+
+/** The domain, locked for the rest of the transaction (verification and key changes serialise on it). */
+export async function lockDomain(db: Db, id: string): Promise<DomainRow | null> {
+  const [row] = await db.select().from(domains).where(eq(domains.id, id)).for('update');
+  return row ?? null;
+}
+
+export async function domainInOrganization(db: Db, organizationId: string, name: string) {
+  const [row] = await db
+    .select({ id: domains.id })
+    .from(domains)
+    .where(and(eq(domains.organizationId, organizationId), eq(domains.name, name)));
+  return row ?? null;
+}
+
+/** Another organisation's domain that holds `name` (its ownership verified), locked. */
+export async function lockOtherOwner(
+  db: Db,
+  name: string,
+  organizationId: string,
+): Promise<DomainRow | null> {
+  const [row] = await db
+    .select()
+    .from(domains)
+    .where(
+      and(
+        eq(domains.name, name),
+        eq(domains.ownershipVerified, true),
+        ne(domains.organizationId, organizationId),
+      ),
+    )
+    .for('update');
+  return row ?? null;
+}
+
+export async function updateDomain(db: Db, id: string, changes: Partial<NewDomain>): Promise<DomainRow> {
+  const [row] = await db
+    .update(domains)
+    .set({ ...changes, updatedAt: new Date() })
+    .where(eq(domains.id, id))
+    .returning();
+  return row;
+}
+
+export async function deleteDomain(db: Db, organizationId: string, id: string): Promise<boolean> {
+  const deleted = await db
+    .delete(domains)
+    .where(and(eq(domains.organizationId, organizationId), eq(domains.id, id)))
+    .returning({ id: domains.id });
+  return deleted.length > 0;
+}
+
+/**
+ * Claims up to `limit` domains due for a re-check by pushing their next check past `leaseMs`, so
+ * concurrent sweepers never take the same ones; the check itself sets the real next time.
+ */
+export async function claimDueDomains(db: Db, limit: number, leaseMs: number): Promise<DomainRow[]> {
+  return db
+    .update(domains)
+    .set({ nextCheckAt: sql`now() + ${`${leaseMs} milliseconds`}::interval` })
+    .where(
+      inArray(
+        domains.id,
+        db
+          .select({ id: domains.id })
+          .from(domains)
+          .where(lte(domains.nextCheckAt, sql`now()`))
+          .orderBy(asc(domains.nextCheckAt))
+          .limit(limit)
+          .for('update', { skipLocked: true }),
+      ),
+    )
+    .returning();
+}
+
+// ---- DKIM keys -----------------------------------------------------------------------------------
+
+export async function insertKey(db: Db, row: NewDkimKey): Promise<DkimKeyRow> {
+  const [created] = await db.insert(dkimKeys).values(row).returning();
+  return created;
+}
+
+export function keysOf(db: Db, domainId: string, states: DkimKeyState[]): Promise<DkimKeyRow[]> {
+  return db
+    .select()
+    .from(dkimKeys)
+    .where(and(eq(dkimKeys.domainId, domainId), inArray(dkimKeys.state, states)))
+    .orderBy(asc(dkimKeys.createdAt));
+}
+
+export async function selectorsOf(db: Db, domainId: string): Promise<Set<string>> {
+  const rows = await db
+    .select({ selector: dkimKeys.selector })
+    .from(dkimKeys)
+    .where(eq(dkimKeys.domainId, domainId));
+  return new Set(rows.map((r) => r.selector));
+}
+
+export async function updateKey(db: Db, id: string, changes: Partial<NewDkimKey>): Promise<void> {
+  await db.update(dkimKeys).set(changes).where(eq(dkimKeys.id, id));
+}
