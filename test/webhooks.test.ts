@@ -4,6 +4,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { engine, signUpWithOrg, startTestApp, type TestApp } from './support/app.ts';
 import { startDnsServer, type TestDnsServer } from './support/dns-server.ts';
+import { until } from './support/until.ts';
 import { startWebhookReceiver, type WebhookReceiver } from './support/webhook-receiver.ts';
 
 const RECEIVER_HOST = 'receiver.test';
@@ -39,17 +40,6 @@ async function addEndpoint(
   assert.match(res.body.secret, /^whsec_/);
   receiver.secrets = [res.body.secret];
   return res.body as { id: string; secret: string };
-}
-
-/** Polls the API (the public surface) until `check` holds. */
-async function until<T>(read: () => Promise<T>, check: (v: T) => boolean, timeoutMs = 20_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await read();
-    if (check(value)) return value;
-    if (Date.now() > deadline) throw new Error(`condition not met: ${JSON.stringify(value)}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
 }
 
 async function deliveriesOf(t: TestApp, org: Org, endpointId: string) {

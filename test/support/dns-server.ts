@@ -39,15 +39,23 @@ export interface TestDnsServer {
 
 const normal = (name: string) => name.toLowerCase().replace(/\.$/, '');
 
-export async function startDnsServer(zone: Record<string, TestRecords> = {}): Promise<TestDnsServer> {
+/**
+ * `zone` holds the names served; `lookup`, when given, answers names the zone does not hold (a test
+ * can serve what a fake DNS provider stores, so records published through it really resolve).
+ */
+export async function startDnsServer(
+  zone: Record<string, TestRecords> = {},
+  lookup: (name: string) => TestRecords | undefined = () => undefined,
+): Promise<TestDnsServer> {
   const records = new Map<string, TestRecords>();
+  const find = (name: string) => records.get(normal(name)) ?? lookup(normal(name));
   const set = (name: string, r: TestRecords) => records.set(normal(name), r);
   for (const [name, r] of Object.entries(zone)) set(name, r);
   const queries = { udp: 0, tcp: 0 };
 
   /** The records answering `type` at `name`, following CNAMEs inside the zone as an authority does. */
   const answer = (name: string, type: number, depth = 0): object[] => {
-    const found = records.get(normal(name));
+    const found = find(name);
     if (!found) return [];
     const base = { name, class: Packet.CLASS.IN, ttl: 1 };
     if (found.CNAME && type !== Packet.TYPE.CNAME) {
@@ -78,7 +86,7 @@ export async function startDnsServer(zone: Record<string, TestRecords> = {}): Pr
       queries[overTcp ? 'tcp' : 'udp']++;
       const response = Packet.createResponseFromRequest(request);
       const [question] = request.questions;
-      const found = records.get(normal(question.name));
+      const found = find(question.name);
       if (found?.timeout) return;
       if (!found) {
         response.header.rcode = NXDOMAIN;

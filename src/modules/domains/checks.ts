@@ -62,13 +62,26 @@ const missing = (diagnosis: string, error: DnsFailure | null = null): Finding =>
   error,
 });
 
+/** What each record is called in a diagnosis. */
+const KIND: Record<RecordPurpose, string> = {
+  ownership: 'verification TXT',
+  mx: 'MX',
+  spf: 'SPF',
+  dkim: 'DKIM',
+  dmarc: 'DMARC',
+  return_path: 'CNAME',
+  mta_sts: 'MTA-STS',
+  mta_sts_policy: 'CNAME',
+  tls_rpt: 'TLS-RPT',
+};
+
+const notThere = (r: RequiredRecord) =>
+  `No ${KIND[r.purpose]} record at ${r.host}. Publish: ${describeExpected(r)}`;
+
 /** NXDOMAIN and NODATA are answers (the record is not there); anything else means we do not know. */
 function failed(error: DnsFailure, r: RequiredRecord): Finding {
   if (error.code === 'NXDOMAIN' || error.code === 'NODATA') {
-    return missing(
-      `No ${r.type} record at ${r.host}. Publish: ${describeExpected(r)}`,
-      error.code === 'NXDOMAIN' ? error : null,
-    );
+    return missing(notThere(r), error.code === 'NXDOMAIN' ? error : null);
   }
   return { status: 'error', found: [], diagnosis: error.reason, warnings: [], error };
 }
@@ -98,15 +111,14 @@ const judges: Record<RecordPurpose, (r: RequiredRecord, s: DnsServer, c: CheckCo
             `${r.host} holds ${tokens.join(', ')}, not this domain's token. Publish: TXT ${r.value}`,
           );
         }
-        return missing(`No verification TXT record at ${r.host}. Publish: TXT ${r.value}`);
+        return missing(notThere(r));
       }),
 
     mx: async (r, s) => {
       const answer = await s.mx(r.host);
       if (!answer.ok) return failed(answer.error, r);
       const found = answer.records.map((mx) => `${mx.priority} ${mx.exchange}`);
-      if (answer.records.length === 0)
-        return missing(`No MX record at ${r.host}. Publish: MX ${r.priority} ${r.value}`);
+      if (answer.records.length === 0) return missing(notThere(r));
       if (answer.records.some((mx) => mx.exchange === '' || mx.exchange === '.')) {
         return wrong(
           found,
@@ -134,7 +146,7 @@ const judges: Record<RecordPurpose, (r: RequiredRecord, s: DnsServer, c: CheckCo
     spf: (r, s, c) =>
       txtFinding(r, s, async (txts) => {
         const spfs = txts.filter(isSpf);
-        if (spfs.length === 0) return missing(`No SPF record at ${r.host}. Publish: TXT ${r.value}`);
+        if (spfs.length === 0) return missing(notThere(r));
         if (spfs.length > 1) {
           return wrong(
             spfs,
@@ -164,7 +176,7 @@ const judges: Record<RecordPurpose, (r: RequiredRecord, s: DnsServer, c: CheckCo
 
     dkim: (r, s, c) =>
       txtFinding(r, s, (txts) => {
-        if (txts.length === 0) return missing(`No DKIM record at ${r.host}. Publish: TXT ${r.value}`);
+        if (txts.length === 0) return missing(notThere(r));
         if (txts.length > 1)
           return wrong(txts, `${txts.length} TXT records at ${r.host}; a DKIM selector holds exactly one`);
         const dkim = parseDkim(txts[0]);
@@ -197,7 +209,7 @@ const judges: Record<RecordPurpose, (r: RequiredRecord, s: DnsServer, c: CheckCo
         if (records.length === 0) {
           if (txts.length)
             return wrong(txts, `TXT at ${r.host} does not start with "v=DMARC1". Publish: TXT ${r.value}`);
-          return missing(`No DMARC record at ${r.host}. Publish: TXT ${r.value}`);
+          return missing(notThere(r));
         }
         if (records.length > 1) {
           return wrong(
@@ -218,7 +230,7 @@ const judges: Record<RecordPurpose, (r: RequiredRecord, s: DnsServer, c: CheckCo
     mta_sts: (r, s) =>
       txtFinding(r, s, (txts) => {
         const records = txts.filter((t) => /^v=STSv1/i.test(t));
-        if (records.length === 0) return missing(`No MTA-STS record at ${r.host}. Publish: TXT ${r.value}`);
+        if (records.length === 0) return missing(notThere(r));
         if (records.length > 1)
           return wrong(records, `${records.length} MTA-STS records at ${r.host}; senders ignore all of them`);
         if (records[0].replace(/\s+/g, '') !== r.value.replace(/\s+/g, '')) {
@@ -230,7 +242,7 @@ const judges: Record<RecordPurpose, (r: RequiredRecord, s: DnsServer, c: CheckCo
     tls_rpt: (r, s) =>
       txtFinding(r, s, (txts) => {
         const records = txts.filter((t) => /^v=TLSRPTv1/i.test(t));
-        if (records.length === 0) return missing(`No TLS-RPT record at ${r.host}. Publish: TXT ${r.value}`);
+        if (records.length === 0) return missing(notThere(r));
         if (records.length > 1)
           return wrong(records, `${records.length} TLS-RPT records at ${r.host}; senders ignore all of them`);
         if (!/;\s*rua=(mailto:|https:)/i.test(records[0]))

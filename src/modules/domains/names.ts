@@ -16,6 +16,9 @@ export class InvalidDomainName extends Error {}
 
 const LABEL = /^(?!-)[a-z0-9-]{1,63}(?<!-)$/;
 
+const suffixRefusal = (name: string) =>
+  `${name} is a public suffix (Public Suffix List); add a domain registered under it instead`;
+
 export function normaliseDomainName(input: string): DomainName {
   const trimmed = input.trim().replace(/\.$/, '');
   if (!trimmed) throw new InvalidDomainName('a domain name is required');
@@ -24,17 +27,20 @@ export function normaliseDomainName(input: string): DomainName {
   const name = domainToASCII(trimmed.toLowerCase());
   if (!name) throw new InvalidDomainName(`"${input}" is not a valid domain name`);
   const labels = name.split('.');
+  const parsed = parse(name, { allowPrivateDomains: true });
+  if (
+    parsed.publicSuffix === name &&
+    (parsed.isIcann || parsed.isPrivate) &&
+    labels.every((l) => LABEL.test(l))
+  ) {
+    throw new InvalidDomainName(suffixRefusal(name));
+  }
   if (name.length > 253 || labels.length < 2 || !labels.every((l) => LABEL.test(l))) {
     throw new InvalidDomainName(
       `"${input}" is not a valid domain name (letters, digits and hyphens in dot-separated labels)`,
     );
   }
   if (/^\d+$/.test(labels.at(-1)!)) throw new InvalidDomainName('a top-level domain cannot be all digits');
-  const parsed = parse(name, { allowPrivateDomains: true });
-  if (parsed.publicSuffix === name || !parsed.domain) {
-    throw new InvalidDomainName(
-      `${name} is a public suffix (Public Suffix List); add a domain registered under it instead`,
-    );
-  }
+  if (parsed.publicSuffix === name || !parsed.domain) throw new InvalidDomainName(suffixRefusal(name));
   return { name, unicode: domainToUnicode(name) || name };
 }

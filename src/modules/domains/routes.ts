@@ -350,7 +350,7 @@ export function domainRoutes(domains: DomainsService) {
           description:
             'Signing switches to the new key once its record verifies; the old key stays published for MAILROOM_DKIM_ROTATION_GRACE, then retires.',
           params: idParams,
-          body: dkimChoice.optional(),
+          body: dkimChoice.nullish(),
           response: { 201: keySchema },
         },
         config: { access: write, audit: audited('domain.dkim_rotate') },
@@ -374,7 +374,7 @@ export function domainRoutes(domains: DomainsService) {
           description:
             'Idempotent: records already right are left alone; records Mailroom did not create are never changed (an existing SPF record is reported with the merged value to publish).',
           params: idParams,
-          body: z.strictObject({ provider_account_id: z.uuid().optional() }).optional(),
+          body: z.strictObject({ provider_account_id: z.uuid().optional() }).nullish(),
           response: {
             200: z.object({
               provider_account_id: z.uuid(),
@@ -441,7 +441,7 @@ export function domainRoutes(domains: DomainsService) {
             }),
           },
         },
-        config: { access: read },
+        config: { access: read, audit: { action: 'domain.search' } },
       },
       async (request) => {
         const { provider_account_id, names = [], query, tlds } = request.body;
