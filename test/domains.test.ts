@@ -488,6 +488,29 @@ describe(`domains on ${engine}`, () => {
     assert.equal((await verify(domain.id)).status, 'verified');
   });
 
+  test('the MTA-STS policy is served for mta-sts.<domain> once the domain is proven', async () => {
+    const domain = await addPublished('sts.example');
+    const fetchPolicy = (host: string) => t.call('GET', '/.well-known/mta-sts.txt', { headers: { host } });
+    assert.equal((await fetchPolicy('mta-sts.sts.example')).status, 404, 'not before ownership is proven');
+    await verify(domain.id);
+    const policy = await fetchPolicy('mta-sts.sts.example');
+    assert.equal(policy.status, 200);
+    assert.equal(policy.body, `version: STSv1\nmode: testing\nmx: ${HOST}\nmax_age: 604800\n`);
+    await t.call('PATCH', `/v1/domains/${domain.id}`, {
+      token: org.token,
+      body: { settings: { mta_sts_mode: 'enforce' } },
+    });
+    assert.match((await fetchPolicy('mta-sts.sts.example')).body, /mode: enforce/);
+    // The published id follows the policy, so senders refetch it.
+    const ids = (await requiredRecords(t, org.token, domain.id)).find((r) => r.purpose === 'mta_sts')!.value;
+    assert.ok(
+      !(await verify(domain.id)).dns_checks.some((c: any) => c.purpose === 'mta_sts' && c.expected !== ids),
+    );
+    assert.equal(check(await verify(domain.id), 'mta_sts').status, 'mismatch');
+    assert.equal((await fetchPolicy('sts.example')).status, 404);
+    assert.equal((await fetchPolicy('mta-sts.unknown.example')).status, 404);
+  });
+
   test('DKIM rotation: published alongside, switches once verified, the old key retires after the grace', async () => {
     const domain = await addPublished('rotate.example');
     assert.equal((await verify(domain.id)).status, 'verified');

@@ -2,6 +2,7 @@ import type { FastifyInstance } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { authOf } from '../../core/auth.ts';
+import { notFound } from '../../core/errors.ts';
 import { uuidParam } from '../../core/ids.ts';
 import { pageOf, pageQuery } from '../../core/pagination.ts';
 import type { RecordCheck } from './checks.ts';
@@ -402,6 +403,25 @@ export function domainRoutes(domains: DomainsService) {
         );
         const keys = await domains.keys(request.params.id);
         return { ...applied, domain: detailView(verification.domain, keys, verification.records) };
+      },
+    );
+
+    app.get(
+      '/.well-known/mta-sts.txt',
+      {
+        schema: {
+          tags,
+          summary: 'The MTA-STS policy (RFC 8461) of the domain named by the Host header (mta-sts.<domain>)',
+          description:
+            'Senders fetch it over HTTPS: terminate TLS for mta-sts.<domain> in front of Mailroom.',
+          response: { 200: z.string() },
+        },
+        config: { access: { level: 'public' } },
+      },
+      async (request, reply) => {
+        const policy = await domains.mtaStsPolicy(request.headers.host ?? '');
+        if (!policy) throw notFound('MTA-STS policy');
+        return reply.type('text/plain; charset=utf-8').header('cache-control', 'max-age=3600').send(policy);
       },
     );
 

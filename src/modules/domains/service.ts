@@ -38,6 +38,7 @@ import { InvalidDomainName, normaliseDomainName } from './names.ts';
 import {
   DEFAULT_SETTINGS,
   type DomainSettings,
+  mtaStsPolicy,
   REQUIRED_PURPOSES,
   type RequiredPurpose,
   type RequiredRecord,
@@ -450,6 +451,21 @@ export class DomainsService {
       }),
     );
     return pending.selector;
+  }
+
+  /**
+   * The MTA-STS policy for `mta-sts.<domain>`, served to senders at /.well-known/mta-sts.txt: only
+   * for an active domain whose ownership is proven, so nobody can publish a policy for a name.
+   */
+  async mtaStsPolicy(policyHost: string): Promise<string | null> {
+    const name = policyHost
+      .toLowerCase()
+      .replace(/:\d+$/, '')
+      .replace(/^mta-sts\./, '');
+    if (name === policyHost.toLowerCase()) return null;
+    const domain = await store.ownedDomain(this.#o.db, name);
+    if (!domain?.isActive) return null;
+    return mtaStsPolicy(this.#o.hostname, settingsOf(domain).mta_sts_mode);
   }
 
   // ---- DNS automation ------------------------------------------------------------------------------

@@ -57,6 +57,15 @@ export async function domainForCheck(db: Db, id: string): Promise<DomainRow | nu
   return row ?? null;
 }
 
+/** The organisation's domain that holds `name` (its ownership verified), if any. */
+export async function ownedDomain(db: Db, name: string): Promise<DomainRow | null> {
+  const [row] = await db
+    .select()
+    .from(domains)
+    .where(and(eq(domains.name, name), eq(domains.ownershipVerified, true)));
+  return row ?? null;
+}
+
 /** The domain, locked for the rest of the transaction (verification and key changes serialise on it). */
 export async function lockDomain(db: Db, id: string): Promise<DomainRow | null> {
   const [row] = await db.select().from(domains).where(eq(domains.id, id)).for('update');
