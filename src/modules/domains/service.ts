@@ -265,8 +265,7 @@ export class DomainsService {
 
   /** Checks every record now; `claim` lets a proven ownership take the name from another organisation. */
   async verify(organizationId: string, id: string): Promise<Verification> {
-    await this.get(organizationId, id);
-    const result = await this.#verify(id, { claim: true });
+    const result = await this.#verify(await this.get(organizationId, id), { claim: true });
     if (!result) throw notFound('Domain');
     return result;
   }
@@ -279,7 +278,7 @@ export class DomainsService {
       if (due.length === 0) return checked;
       await forEachLimit(due, this.#o.verifyConcurrency, async (domain) => {
         try {
-          await this.#verify(domain.id, { claim: false });
+          await this.#verify(domain, { claim: false });
         } catch (error) {
           this.#o.log.error({ err: error, domainId: domain.id }, 'domain re-check failed');
         }
@@ -288,9 +287,9 @@ export class DomainsService {
     }
   }
 
-  async #verify(id: string, options: { claim: boolean }): Promise<Verification | null> {
-    const current = await store.domainForCheck(this.#o.db, id);
-    if (!current) return null;
+  /** `current` as last read: the records to ask for; #settle re-reads it under lock to decide. */
+  async #verify(current: DomainRow, options: { claim: boolean }): Promise<Verification | null> {
+    const id = current.id;
     const keys = await this.keys(id);
     const records = this.#recordsOf(current, keys);
     const context: CheckContext = {

@@ -1,0 +1,94 @@
+// Domains (issue 4): BENCH_DOMAINS (1,000) domains, every record published on a loopback DNS server
+// in another process, all made due and re-verified by the scheduled sweep (the code the
+// `domains.recheck` job runs) with MAILROOM_DNS_VERIFY_CONCURRENCY domains in flight. Reports the
+// total time, domains/s and DNS queries/s as the DNS server counted them. Domains get Ed25519 keys so
+// that setting 1,000 of them up does not spend minutes generating RSA keys; checking either is the same
+// work (a TXT lookup and a compare).
+import { type ChildProcess, fork } from 'node:child_process';
+import path from 'node:path';
+import { createMailroom } from '../src/app.ts';
+import { loadConfig } from '../src/config.ts';
+import type { TestRecords } from '../test/support/dns-server.ts';
+import { zoneOf } from '../test/support/domains.ts';
+import { benchEngines, benchInstallation, type Engine, json, peakRssMb, type Row } from './support.ts';
+
+const DOMAINS = Number(process.env.BENCH_DOMAINS ?? 1000);
+const CONCURRENCY = process.env.MAILROOM_DNS_VERIFY_CONCURRENCY ?? '32';
+const HOST = 'mx.bench.example';
+
+function ask<T>(child: ChildProcess, message: unknown): Promise<T> {
+  return new Promise((resolve) => {
+    child.once('message', (m) => resolve(m as T));
+    child.send(message as object);
+  });
+}
+
+async function verifyDomains(engine: Engine): Promise<Row> {
+  const { env, cleanup } = await benchInstallation(engine);
+  const dns = fork(path.resolve('bench/dns-server.ts'), { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+  const { address } = await new Promise<{ address: string }>((r) =>
+    dns.once('message', (m) => r(m as never)),
+  );
+  const config = loadConfig(
+    {
+      ...env,
+      MAILROOM_LOG_LEVEL: 'warn',
+      MAILROOM_HTTP_PORT: '0',
+      MAILROOM_HOSTNAME: HOST,
+      MAILROOM_DNS_SERVERS: address,
+      MAILROOM_DNS_VERIFY_CONCURRENCY: CONCURRENCY,
+    },
+    null,
+  );
+  const app = await createMailroom(config, { http: true, workers: false });
+  try {
+    const { http: port } = await app.listen();
+    const user = await json(port!, 'POST', '/v1/auth/register', {
+      email: 'bench@example.com',
+      password: 'benchmark passphrase',
+    });
+    const token = user.tokens.access_token;
+    await json(port!, 'POST', '/v1/organizations', { name: 'Bench' }, token);
+
+    // Set up: the domains, and their records on the DNS server.
+    const zone: [string, TestRecords][] = [];
+    for (let i = 0; i < DOMAINS; i++) {
+      const body = { name: `d${i}.bench.example`, dkim: { algorithm: 'ed25519' } };
+      const created = await json(port!, 'POST', '/v1/domains', body, token);
+      const { records } = await json(port!, 'GET', `/v1/domains/${created.id}/dns-records`, undefined, token);
+      zone.push(...zoneOf(records));
+    }
+    await ask(dns, { zone });
+    await app.database.query("update domains set next_check_at = now() - interval '1 second'");
+    const before = (await ask<{ queries: { udp: number; tcp: number } }>(dns, { report: true })).queries;
+
+    const started = performance.now();
+    const checked = await app.services.domains.recheckDue();
+    const seconds = (performance.now() - started) / 1000;
+
+    const after = (await ask<{ queries: { udp: number; tcp: number } }>(dns, { report: true })).queries;
+    const queries = after.udp + after.tcp - before.udp - before.tcp;
+    const verified = await app.database.query<{ n: string }>(
+      "select count(*) as n from domains where status = 'verified'",
+    );
+    return {
+      benchmark: `verify domains (${engine})`,
+      workload: `${checked} domains × 9 records, concurrency ${CONCURRENCY}, 1 resolver; ${verified.rows[0].n} verified; ${queries.toLocaleString('en')} DNS queries`,
+      throughput: `${seconds.toFixed(2)} s total; ${Math.round(checked / seconds)} domains/s; ${Math.round(queries / seconds).toLocaleString('en')} queries/s`,
+      p50: '–',
+      p99: '–',
+      peakRss: `${Math.round(peakRssMb(process.pid))} MB`,
+      target: `< 10 s for 1,000 ${seconds < 10 ? '✔' : '✘'}`,
+    };
+  } finally {
+    await app.close();
+    dns.kill();
+    await cleanup();
+  }
+}
+
+export async function run(): Promise<Row[]> {
+  const rows: Row[] = [];
+  for (const engine of benchEngines()) rows.push(await verifyDomains(engine));
+  return rows;
+}
