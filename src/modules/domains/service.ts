@@ -276,9 +276,13 @@ export class DomainsService {
     for (;;) {
       const due = await store.claimDueDomains(this.#o.db, SWEEP_BATCH, SWEEP_LEASE_MS);
       if (due.length === 0) return checked;
+      const keys = await store.publishedKeysOf(
+        this.#o.db,
+        due.map((d) => d.id),
+      );
       await forEachLimit(due, this.#o.verifyConcurrency, async (domain) => {
         try {
-          await this.#verify(domain, { claim: false });
+          await this.#verify(domain, { claim: false }, keys.get(domain.id));
         } catch (error) {
           this.#o.log.error({ err: error, domainId: domain.id }, 'domain re-check failed');
         }
@@ -288,9 +292,13 @@ export class DomainsService {
   }
 
   /** `current` as last read: the records to ask for; #settle re-reads it under lock to decide. */
-  async #verify(current: DomainRow, options: { claim: boolean }): Promise<Verification | null> {
+  async #verify(
+    current: DomainRow,
+    options: { claim: boolean },
+    published?: DkimKeyRow[],
+  ): Promise<Verification | null> {
     const id = current.id;
-    const keys = await this.keys(id);
+    const keys = published ?? (await this.keys(id));
     const records = this.#recordsOf(current, keys);
     const context: CheckContext = {
       hostname: this.#o.hostname,

@@ -155,6 +155,20 @@ export function keysOf(db: Db, domainId: string, states: DkimKeyState[]): Promis
     .orderBy(asc(dkimKeys.createdAt));
 }
 
+/** Published keys of many domains at once (the sweep's batch), by domain id. */
+export async function publishedKeysOf(db: Db, domainIds: string[]): Promise<Map<string, DkimKeyRow[]>> {
+  const rows = await db
+    .select()
+    .from(dkimKeys)
+    .where(
+      and(inArray(dkimKeys.domainId, domainIds), inArray(dkimKeys.state, ['pending', 'active', 'retiring'])),
+    )
+    .orderBy(asc(dkimKeys.createdAt));
+  const byDomain = new Map<string, DkimKeyRow[]>(domainIds.map((id) => [id, []]));
+  for (const row of rows) byDomain.get(row.domainId)!.push(row);
+  return byDomain;
+}
+
 export async function selectorsOf(db: Db, domainId: string): Promise<Set<string>> {
   const rows = await db
     .select({ selector: dkimKeys.selector })
