@@ -13,7 +13,7 @@ import { zoneOf } from '../test/support/domains.ts';
 import { benchEngines, benchInstallation, type Engine, json, peakRssMb, type Row } from './support.ts';
 
 const DOMAINS = Number(process.env.BENCH_DOMAINS ?? 1000);
-const CONCURRENCY = process.env.MAILROOM_DNS_VERIFY_CONCURRENCY ?? '32';
+const CONCURRENCY = process.env.MAILROOM_DNS_VERIFY_CONCURRENCY ?? '8';
 const HOST = 'mx.bench.example';
 
 function ask<T>(child: ChildProcess, message: unknown): Promise<T> {

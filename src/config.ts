@@ -113,7 +113,7 @@ const schema = z.object({
   MAILROOM_EVENT_RETENTION: duration.default(30 * 86_400_000),
   MAILROOM_DNS_TIMEOUT: duration.default(5_000),
   MAILROOM_DNS_TRIES: positiveInt.max(10).default(2),
-  MAILROOM_DNS_VERIFY_CONCURRENCY: positiveInt.max(1024).default(32),
+  MAILROOM_DNS_VERIFY_CONCURRENCY: positiveInt.max(1024).default(8),
   MAILROOM_DOMAIN_RECHECK_INTERVAL: duration.default(3_600_000),
   MAILROOM_DOMAIN_PENDING_RECHECK_INTERVAL: duration.default(300_000),
   MAILROOM_DOMAIN_VERIFY_WINDOW: duration.default(72 * 3_600_000),
