@@ -78,37 +78,25 @@ export async function startDnsServer(
     }
   };
 
-  const server = dns2.createServer({
-    udp: true,
-    tcp: true,
-    handle: (request, send, client) => {
-      const overTcp = typeof (client as Socket | undefined)?.setTimeout === 'function';
-      queries[overTcp ? 'tcp' : 'udp']++;
-      const response = Packet.createResponseFromRequest(request);
-      const [question] = request.questions;
-      const found = find(question.name);
-      if (found?.timeout) return;
-      if (!found) {
-        response.header.rcode = NXDOMAIN;
-      } else if (found.servfail) {
-        response.header.rcode = SERVFAIL;
-      } else if (found.truncate && !overTcp) {
-        response.header.tc = 1;
-      } else {
-        response.answers.push(...(answer(question.name, question.type) as never[]));
-      }
-      send(response);
-    },
-  });
-  // UDP on a free port, then TCP on the same one (resolvers retry truncated answers over TCP there).
-  const servers = (server as unknown as { servers: Record<'udp' | 'tcp', any> }).servers;
-  const udpListening = new Promise((resolve) => servers.udp.once('listening', resolve));
-  servers.udp.listen(0, '127.0.0.1');
-  await udpListening;
-  const port = servers.udp.address().port as number;
-  const tcpListening = new Promise((resolve) => servers.tcp.once('listening', resolve));
-  servers.tcp.listen(port, '127.0.0.1');
-  await tcpListening;
+  const handle = (request: any, send: (response: any) => void, client: unknown) => {
+    const overTcp = typeof (client as Socket | undefined)?.setTimeout === 'function';
+    queries[overTcp ? 'tcp' : 'udp']++;
+    const response = Packet.createResponseFromRequest(request);
+    const [question] = request.questions;
+    const found = find(question.name);
+    if (found?.timeout) return;
+    if (!found) {
+      response.header.rcode = NXDOMAIN;
+    } else if (found.servfail) {
+      response.header.rcode = SERVFAIL;
+    } else if (found.truncate && !overTcp) {
+      response.header.tc = 1;
+    } else {
+      response.answers.push(...(answer(question.name, question.type) as never[]));
+    }
+    send(response);
+  };
+  const { server, port } = await listenOnOnePort(handle);
   return {
     address: `127.0.0.1:${port}`,
     set,
@@ -116,4 +104,30 @@ export async function startDnsServer(
     queries,
     close: () => server.close(),
   };
+}
+
+/**
+ * UDP on a free port, then TCP on the same one (resolvers retry truncated answers over TCP there).
+ * The TCP port may already be taken by something else on this machine (suites run in parallel): then
+ * the whole server starts again on another port.
+ */
+async function listenOnOnePort(handle: (request: any, send: (r: any) => void, client: unknown) => void) {
+  for (let attempt = 1; ; attempt++) {
+    const server = dns2.createServer({ udp: true, tcp: true, handle });
+    const servers = (server as unknown as { servers: Record<'udp' | 'tcp', any> }).servers;
+    const udpListening = new Promise((resolve) => servers.udp.once('listening', resolve));
+    servers.udp.listen(0, '127.0.0.1');
+    await udpListening;
+    const port = servers.udp.address().port as number;
+    // dns2 re-emits its sockets' errors on the server itself (an error with no listener would throw).
+    const tcpListening = new Promise<Error | null>((resolve) => {
+      servers.tcp.once('listening', () => resolve(null));
+      server.once('error', resolve);
+    });
+    servers.tcp.listen(port, '127.0.0.1');
+    const failed = await tcpListening;
+    if (!failed) return { server, port };
+    servers.udp.close();
+    if (attempt >= 20) throw failed;
+  }
 }
