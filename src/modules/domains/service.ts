@@ -39,6 +39,7 @@ import {
   DEFAULT_SETTINGS,
   type DomainSettings,
   mtaStsPolicy,
+  type PublishedKey,
   REQUIRED_PURPOSES,
   type RequiredPurpose,
   type RequiredRecord,
@@ -219,7 +220,7 @@ export class DomainsService {
         selector: k.selector,
         algorithm: k.algorithm,
         publicKey: k.publicKey,
-        state: k.state as 'active',
+        state: k.state as PublishedKey['state'], // callers pass published keys only
       })),
       { hostname: this.#o.hostname, spfTerm: this.#o.spfTerm },
     );
