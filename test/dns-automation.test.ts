@@ -4,6 +4,7 @@
 // DNS server answers from what the Cloudflare server stores, so "publish, then verify" is real.
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
+import { txtStrings } from '../src/core/txt.ts';
 import { engine, signUpWithOrg, startTestApp, type TestApp } from './support/app.ts';
 import { startCloudflareServer, type CloudflareServer } from './support/cloudflare-server.ts';
 import { startDnsServer, type TestDnsServer, type TestRecords } from './support/dns-server.ts';
@@ -19,10 +20,7 @@ function servedBy(cf: CloudflareServer) {
     const records: TestRecords = {};
     for (const r of here) {
       if (r.type === 'TXT') {
-        const strings = r.content.startsWith('"')
-          ? [...r.content.matchAll(/"((?:[^"\\]|\\.)*)"/g)].map((m) => m[1].replace(/\\(.)/g, '$1'))
-          : [r.content];
-        records.TXT = [...(records.TXT ?? []), strings];
+        records.TXT = [...(records.TXT ?? []), txtStrings(r.content)];
       }
       if (r.type === 'MX')
         records.MX = [...(records.MX ?? []), { exchange: r.content, priority: r.priority ?? 0 }];

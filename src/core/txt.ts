@@ -32,8 +32,12 @@ export function quoteTxt(value: string): string {
  * (`"a" "b"`) are unescaped and joined; unquoted content is taken as it is.
  */
 export function unquoteTxt(content: string): string {
+  return txtStrings(content).join('');
+}
+
+/** The character-strings of TXT content: each quoted string unescaped, or the unquoted content whole. */
+export function txtStrings(content: string): string[] {
   const text = content.trim();
-  if (!text.startsWith('"')) return text;
-  const strings = [...text.matchAll(/"((?:[^"\\]|\\.)*)"/g)].map((m) => m[1].replace(/\\(.)/g, '$1'));
-  return strings.join('');
+  if (!text.startsWith('"')) return [text];
+  return [...text.matchAll(/"((?:[^"\\]|\\.)*)"/g)].map((m) => m[1].replace(/\\(.)/g, '$1'));
 }

@@ -20,18 +20,9 @@ export interface CloudflareZone {
   name: string;
 }
 
-export interface CloudflareRecord {
+/** A record as stored: what the client sent, plus what Cloudflare adds. */
+export interface CloudflareRecord extends RecordInput {
   id: string;
-  type: string;
-  /** Fully qualified, lower case. */
-  name: string;
-  /** As written by the client (TXT keeps its quotes). */
-  content: string;
-  ttl: number;
-  /** MX only. */
-  priority?: number;
-  proxied: boolean;
-  comment: string | null;
   created_on: string;
   modified_on: string;
 }
@@ -213,9 +204,12 @@ function validateContent(type: string, content: string): void {
 
 interface RecordInput {
   type: string;
+  /** Fully qualified, lower case. */
   name: string;
+  /** As written by the client (TXT keeps its quotes). */
   content: string;
   ttl: number;
+  /** MX only. */
   priority?: number;
   proxied: boolean;
   comment: string | null;

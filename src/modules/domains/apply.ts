@@ -4,8 +4,8 @@
 // alone and reported, with what to change by hand. Running it twice changes nothing.
 import type { DnsProvider, DnsRecordSpec, DnsZone, ProviderRecord } from '../../providers/dns/types.ts';
 import { ProviderError } from '../../providers/errors.ts';
-import type { RecordPurpose, RequiredRecord } from './records.ts';
-import { isSpf, withTerm } from './spf.ts';
+import { type RecordPurpose, type RequiredRecord, TXT_KIND } from './records.ts';
+import { withTerm } from './spf.ts';
 
 export type ApplyAction = 'created' | 'updated' | 'unchanged' | 'deleted' | 'skipped' | 'error';
 
@@ -18,12 +18,9 @@ export interface ApplyResult {
 }
 
 /** TXT records that are "the same kind" as ours at a host, so we never add a second one. */
-const TXT_KIND: Partial<Record<RecordPurpose, (content: string) => boolean>> = {
-  spf: isSpf,
-  dmarc: (c) => /^v\s*=\s*dmarc1/i.test(c),
-  mta_sts: (c) => /^v=STSv1/i.test(c),
-  tls_rpt: (c) => /^v=TLSRPTv1/i.test(c),
-  dkim: () => true,
+const SAME_KIND: Partial<Record<RecordPurpose, (content: string) => boolean>> = {
+  ...TXT_KIND,
+  dkim: () => true, // a selector's host holds nothing but its key
 };
 
 export const markerFor = (domainId: string, r: { purpose: string; selector: string | null }) =>
@@ -138,7 +135,7 @@ function conflicting(
           detail: `${r.host} already has a CNAME to ${other.content}, not managed by Mailroom; change it by hand`,
         };
   }
-  const sameKind = TXT_KIND[r.purpose];
+  const sameKind = SAME_KIND[r.purpose];
   const other = sameKind && existing.find((e) => sameKind(e.content));
   if (!other) return null;
   if (r.purpose === 'spf') {

@@ -2,9 +2,9 @@
 // what was expected, what was found, and which resolvers see it.
 import type { DnsAnswer, DnsFailure, DnsServer } from '../../core/dns.ts';
 import { type DkimAlgorithm, samePublicKey } from './dkim.ts';
-import type { RecordPurpose, RequiredRecord } from './records.ts';
+import { type RecordPurpose, type RequiredRecord, TXT_KIND } from './records.ts';
 import { SPF_LOOKUP_LIMIT, analyseSpf, isSpf, parseSpf, withTerm } from './spf.ts';
-import { isDmarc, parseDkim, parseDmarc } from './tags.ts';
+import { parseDkim, parseDmarc } from './tags.ts';
 
 export type FindingStatus = 'verified' | 'missing' | 'mismatch' | 'error';
 export type CheckStatus = FindingStatus | 'propagating';
@@ -205,7 +205,7 @@ const judges: Record<RecordPurpose, (r: RequiredRecord, s: DnsServer, c: CheckCo
 
     dmarc: (r, s) =>
       txtFinding(r, s, (txts) => {
-        const records = txts.filter((t) => /^v\s*=\s*dmarc1/i.test(t));
+        const records = txts.filter(TXT_KIND.dmarc);
         if (records.length === 0) {
           if (txts.length)
             return wrong(txts, `TXT at ${r.host} does not start with "v=DMARC1". Publish: TXT ${r.value}`);
@@ -218,7 +218,7 @@ const judges: Record<RecordPurpose, (r: RequiredRecord, s: DnsServer, c: CheckCo
           );
         }
         const dmarc = parseDmarc(records[0]);
-        if (dmarc.errors.length || !isDmarc(records[0])) {
+        if (dmarc.errors.length) {
           return wrong(records, `DMARC syntax error: ${dmarc.errors.join('; ')}`, dmarc.warnings);
         }
         return verified(records, dmarc.warnings);
@@ -229,7 +229,7 @@ const judges: Record<RecordPurpose, (r: RequiredRecord, s: DnsServer, c: CheckCo
 
     mta_sts: (r, s) =>
       txtFinding(r, s, (txts) => {
-        const records = txts.filter((t) => /^v=STSv1/i.test(t));
+        const records = txts.filter(TXT_KIND.mta_sts);
         if (records.length === 0) return missing(notThere(r));
         if (records.length > 1)
           return wrong(records, `${records.length} MTA-STS records at ${r.host}; senders ignore all of them`);
@@ -241,7 +241,7 @@ const judges: Record<RecordPurpose, (r: RequiredRecord, s: DnsServer, c: CheckCo
 
     tls_rpt: (r, s) =>
       txtFinding(r, s, (txts) => {
-        const records = txts.filter((t) => /^v=TLSRPTv1/i.test(t));
+        const records = txts.filter(TXT_KIND.tls_rpt);
         if (records.length === 0) return missing(notThere(r));
         if (records.length > 1)
           return wrong(records, `${records.length} TLS-RPT records at ${r.host}; senders ignore all of them`);

@@ -67,6 +67,14 @@ export interface RecordContext {
   spfTerm: string;
 }
 
+/** How each kind of TXT record starts, to tell ours from other TXT records at the same host. */
+export const TXT_KIND = {
+  spf: (txt: string) => /^v=spf1(\s|$)/i.test(txt),
+  dmarc: (txt: string) => /^v\s*=\s*dmarc1/i.test(txt),
+  mta_sts: (txt: string) => /^v=STSv1/i.test(txt),
+  tls_rpt: (txt: string) => /^v=TLSRPTv1/i.test(txt),
+} satisfies Partial<Record<RecordPurpose, (txt: string) => boolean>>;
+
 export const ownershipValue = (token: string) => `mailroom-verification=${token}`;
 export const ownershipHost = (domain: string) => `${OWNERSHIP_LABEL}.${domain}`;
 export const spfValue = (term: string) => `v=spf1 ${term} ~all`;

@@ -2,6 +2,7 @@
 // through every include and redirect, and whether Mailroom's mechanism is among those that pass.
 import { isIP } from 'node:net';
 import type { DnsAnswer } from '../../core/dns.ts';
+import { TXT_KIND } from './records.ts';
 
 /** RFC 7208 §4.6.4: more lookups than this and receivers answer permerror. */
 export const SPF_LOOKUP_LIMIT = 10;
@@ -22,7 +23,7 @@ export interface SpfRecord {
   errors: string[];
 }
 
-export const isSpf = (txt: string) => /^v=spf1(\s|$)/i.test(txt);
+export const isSpf = TXT_KIND.spf;
 
 export function parseSpf(txt: string): SpfRecord {
   const [, ...words] = txt.trim().split(/\s+/);

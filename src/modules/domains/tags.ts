@@ -45,8 +45,6 @@ export function parseDkim(text: string): DkimRecord {
   };
 }
 
-export const isDmarc = (txt: string) => /^v\s*=\s*DMARC1\s*(;|$)/i.test(txt);
-
 const POLICIES = ['none', 'quarantine', 'reject'];
 
 export interface DmarcRecord {
