@@ -5,6 +5,7 @@ import type { FastifyInstance } from 'fastify';
 import { pino, type Logger } from 'pino';
 import type { Config } from './config.ts';
 import { type AuthBackend, registerAuthHooks } from './core/auth.ts';
+import { DatabaseBlobStore } from './core/blobs.ts';
 import { loadSecretKey, Secrets } from './core/crypto.ts';
 import { dnsServers } from './core/dns.ts';
 import { type Database, openDatabase } from './core/db.ts';
@@ -15,6 +16,7 @@ import { Metrics } from './core/metrics.ts';
 import { migrate } from './core/migrate.ts';
 import { createRateLimiter, type RateLimiter } from './core/ratelimit.ts';
 import { DestinationGuard } from './core/ssrf.ts';
+import { loadTls } from './core/tls.ts';
 import { apiKeyRoutes } from './modules/api-keys/routes.ts';
 import { ApiKeysService } from './modules/api-keys/service.ts';
 import { registerAuditHooks } from './modules/audit/hooks.ts';
@@ -33,6 +35,17 @@ import { OrganizationsService } from './modules/organizations/service.ts';
 import { registerDomainJobs } from './modules/domains/jobs.ts';
 import { domainRoutes } from './modules/domains/routes.ts';
 import { DomainsService } from './modules/domains/service.ts';
+import { mailboxRoutes } from './modules/mailboxes/routes.ts';
+import { MailboxesService } from './modules/mailboxes/service.ts';
+import { aliasRoutes } from './modules/aliases/routes.ts';
+import { AliasesService } from './modules/aliases/service.ts';
+import { ruleRoutes } from './modules/rules/routes.ts';
+import { RulesService } from './modules/rules/service.ts';
+import { registerInboundJobs } from './modules/inbound/jobs.ts';
+import { cachedResolver } from './modules/inbound/resolver.ts';
+import { MxServer } from './modules/inbound/server.ts';
+import { InboundService } from './modules/inbound/service.ts';
+import { Srs } from './modules/inbound/srs.ts';
 import { providerAccountRoutes } from './modules/provider-accounts/routes.ts';
 import { ProviderAccountsService } from './modules/provider-accounts/service.ts';
 import { registerWebhookJobs } from './modules/webhooks/jobs.ts';
@@ -46,6 +59,8 @@ export interface MailroomOptions {
   http: boolean;
   /** Run job handlers (any process can enqueue). */
   workers: boolean;
+  /** Run the MX (inbound SMTP) server. */
+  smtp?: boolean;
   /** Keep the embedded database in memory instead of the data dir (tests, one-shot commands). */
   inMemory?: boolean;
   mailer?: Mailer;
@@ -61,6 +76,9 @@ export interface Services {
   apiKeys: ApiKeysService;
   providerAccounts: ProviderAccountsService;
   domains: DomainsService;
+  mailboxes: MailboxesService;
+  aliases: AliasesService;
+  rules: RulesService;
 }
 
 export interface Mailroom {
@@ -72,8 +90,10 @@ export interface Mailroom {
   /** Every committed event, from any process (absent in one-shot command processes). */
   bus: EventBus | null;
   http: FastifyInstance | null;
-  /** Starts listening on the configured host and port; returns the bound ports. */
-  listen(): Promise<{ http?: number }>;
+  inbound: InboundService;
+  smtp: MxServer | null;
+  /** Starts listening on the configured hosts and ports; returns the bound ports. */
+  listen(): Promise<{ http?: number; smtp?: number }>;
   close(): Promise<void>;
 }
 
@@ -121,7 +141,25 @@ export async function createMailroom(config: Config, options: MailroomOptions): 
       concurrency: config.webhooks.concurrency,
       retentionMs: config.eventRetentionMs,
     });
+    const inbound = new InboundService({
+      db: database.db,
+      blobs: new DatabaseBlobStore(database.db),
+      jobs,
+      events: services.events,
+      secrets,
+      srs: new Srs({ key: secrets.srsKey, maxAgeDays: config.inbound.srsMaxAgeDays }),
+      resolver: cachedResolver({
+        servers: config.dnsServers,
+        ...config.dns,
+        cacheMs: config.inbound.dnsCacheMs,
+      }),
+      hostname: config.hostname,
+      log: log.child({ component: 'inbound' }),
+    });
+    registerInboundJobs(jobs, inbound);
     await jobs.start({ work: options.workers });
+    // Messages a crashed process accepted but never finished are queued again at once.
+    if (options.workers) await inbound.recover(new Date());
     closers.unshift(() => jobs.stop(config.shutdownTimeoutSeconds));
 
     let bus: EventBus | null = null;
@@ -151,6 +189,18 @@ export async function createMailroom(config: Config, options: MailroomOptions): 
       });
     }
 
+    let smtp: MxServer | null = null;
+    if (options.smtp) {
+      const mx = new MxServer(inbound, limiter, log.child({ component: 'mx' }), {
+        ...config.inbound,
+        hostname: config.hostname,
+        port: config.smtpPort,
+        tls: await loadTls(config.tls, dataDir, config.hostname),
+      });
+      smtp = mx;
+      closers.unshift(() => mx.close());
+    }
+
     return {
       config,
       log,
@@ -159,12 +209,16 @@ export async function createMailroom(config: Config, options: MailroomOptions): 
       services,
       bus,
       http,
+      inbound,
+      smtp,
       async listen() {
-        if (!http) return {};
+        const ports: { http?: number; smtp?: number } = {};
+        if (smtp) ports.smtp = await smtp.listen();
+        if (!http) return ports;
         await http.listen({ host: config.http.host, port: config.http.port });
         const port = (http.server.address() as AddressInfo).port;
         log.info({ host: config.http.host, port }, 'HTTP API listening');
-        return { http: port };
+        return { ...ports, http: port };
       },
       async close() {
         for (const close of closers.splice(0)) {
@@ -238,7 +292,22 @@ function createServices(
     hostname: config.hostname,
     ...config.domains,
   });
-  return { events, webhooks, audit, identity, organizations, apiKeys, providerAccounts, domains };
+  const mailboxes = new MailboxesService({ db, events, domains });
+  const aliases = new AliasesService({ db, events, domains, mailboxes });
+  const rules = new RulesService({ db, events, domains });
+  return {
+    events,
+    webhooks,
+    audit,
+    identity,
+    organizations,
+    apiKeys,
+    providerAccounts,
+    domains,
+    mailboxes,
+    aliases,
+    rules,
+  };
 }
 
 async function buildHttp(
@@ -299,6 +368,9 @@ async function buildHttp(
   await app.register(webhookRoutes(services.webhooks));
   await app.register(providerAccountRoutes(services.providerAccounts));
   await app.register(domainRoutes(services.domains));
+  await app.register(mailboxRoutes(services.mailboxes));
+  await app.register(aliasRoutes(services.aliases));
+  await app.register(ruleRoutes(services.rules));
   await app.ready();
   return app;
 }

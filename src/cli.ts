@@ -1,4 +1,4 @@
-// The `mailroom` command: start | api | worker | migrate | create-admin | openapi.
+// The `mailroom` command: start | api | smtp | worker | migrate | create-admin | openapi.
 import { writeFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { createMailroom, type Mailroom } from './app.ts';
@@ -10,6 +10,7 @@ const USAGE = `usage: mailroom <command>
 
   start          API, workers and (as they land) the mail servers, in one process
   api            the HTTP API only
+  smtp           the MX (inbound SMTP) server only
   worker         job workers only
   migrate        apply database migrations and exit
   create-admin   --email E [--password P | MAILROOM_ADMIN_PASSWORD] [--name N] [--organization O]
@@ -17,7 +18,7 @@ const USAGE = `usage: mailroom <command>
   openapi        [--out FILE] print the OpenAPI document
 `;
 
-const COMMANDS = new Set(['start', 'api', 'worker', 'migrate', 'create-admin', 'openapi']);
+const COMMANDS = new Set(['start', 'api', 'smtp', 'worker', 'migrate', 'create-admin', 'openapi']);
 
 async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
@@ -32,7 +33,9 @@ async function main(argv: string[]): Promise<number> {
   const config = loadConfig();
   switch (command) {
     case 'start':
-      return serve(await createMailroom(config, { http: true, workers: true }));
+      return serve(await createMailroom(config, { http: true, workers: true, smtp: true }));
+    case 'smtp':
+      return serve(await createMailroom(config, { http: false, workers: false, smtp: true }));
     case 'api':
       return serve(await createMailroom(config, { http: true, workers: false }));
     case 'worker':
@@ -71,7 +74,7 @@ async function main(argv: string[]): Promise<number> {
 
 async function serve(app: Mailroom): Promise<number> {
   await app.listen();
-  if (!app.http) app.log.info('workers running');
+  if (!app.http && !app.smtp) app.log.info('workers running');
   return new Promise((resolve) => {
     let stopping = false;
     const stop = (signal: string) => {

@@ -145,6 +145,26 @@ const schema = z.object({
   MAILROOM_RATE_LIMIT_PER_MINUTE: positiveInt.default(1200),
   MAILROOM_DB_POOL_SIZE: positiveInt.default(8),
   MAILROOM_SHUTDOWN_TIMEOUT: positiveInt.default(30),
+  MAILROOM_SMTP_HOST: z.string().min(1).default('127.0.0.1'),
+  MAILROOM_SMTP_MAX_MESSAGE_SIZE: positiveInt.default(26_214_400),
+  MAILROOM_SMTP_MAX_RECIPIENTS: positiveInt.max(10_000).default(100),
+  MAILROOM_SMTP_MAX_CONNECTIONS: positiveInt.default(1_000),
+  MAILROOM_SMTP_MAX_CONNECTIONS_PER_IP: positiveInt.default(20),
+  MAILROOM_SMTP_MESSAGES_PER_IP_PER_MINUTE: positiveInt.default(600),
+  MAILROOM_SMTP_PROXY: z
+    .string()
+    .default('')
+    .transform((v, ctx): boolean | string[] => {
+      const value = v.trim();
+      if (value === '' || value === 'false') return false;
+      if (value === 'true') return true;
+      const entries = value.split(',').map((e) => e.trim());
+      const bad = entries.filter((e) => isIP(e) === 0);
+      if (bad.length) ctx.addIssue({ code: 'custom', message: `"${bad.join(', ')}" is not an IP address` });
+      return entries;
+    }),
+  MAILROOM_SRS_MAX_AGE: duration.default(21 * 86_400_000),
+  MAILROOM_INBOUND_DNS_CACHE: duration.default(60_000),
   MAILROOM_TRUST_PROXY: z
     .string()
     .default('false')
@@ -253,6 +273,17 @@ function finish(c: z.output<typeof schema>) {
     dbPoolSize: c.MAILROOM_DB_POOL_SIZE,
     shutdownTimeoutSeconds: c.MAILROOM_SHUTDOWN_TIMEOUT,
     trustProxy: c.MAILROOM_TRUST_PROXY,
+    inbound: {
+      host: c.MAILROOM_SMTP_HOST,
+      maxMessageSize: c.MAILROOM_SMTP_MAX_MESSAGE_SIZE,
+      maxRecipients: c.MAILROOM_SMTP_MAX_RECIPIENTS,
+      maxConnections: c.MAILROOM_SMTP_MAX_CONNECTIONS,
+      maxConnectionsPerIp: c.MAILROOM_SMTP_MAX_CONNECTIONS_PER_IP,
+      messagesPerIpPerMinute: c.MAILROOM_SMTP_MESSAGES_PER_IP_PER_MINUTE,
+      proxy: c.MAILROOM_SMTP_PROXY,
+      srsMaxAgeDays: Math.max(1, Math.round(c.MAILROOM_SRS_MAX_AGE / 86_400_000)),
+      dnsCacheMs: c.MAILROOM_INBOUND_DNS_CACHE,
+    },
   };
 }
 

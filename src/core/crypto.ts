@@ -26,10 +26,13 @@ export function loadSecretKey(configured: Buffer | null, dataDir: string | null)
 export class Secrets {
   readonly #encryptionKey: Buffer;
   readonly jwtKey: Uint8Array;
+  /** Signs SRS return addresses (forwarding). */
+  readonly srsKey: Buffer;
 
   constructor(masterKey: Buffer) {
     this.#encryptionKey = derive(masterKey, 'mailroom/encryption/v1');
     this.jwtKey = new Uint8Array(derive(masterKey, 'mailroom/jwt/v1'));
+    this.srsKey = derive(masterKey, 'mailroom/srs/v1');
   }
 
   /** `v1.<iv>.<tag>.<ciphertext>`, base64url. */

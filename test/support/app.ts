@@ -15,6 +15,8 @@ export interface TestApp {
   app: Mailroom;
   mailer: MemoryMailer;
   env: Record<string, string>;
+  /** The MX's port on 127.0.0.1 (started with `smtp: true`). */
+  smtpPort: number;
   /** Fastify inject with JSON in and out. */
   call(method: string, url: string, options?: CallOptions): Promise<CallResult>;
   close(): Promise<void>;
@@ -38,6 +40,8 @@ export interface CallResult {
 export interface StartOptions {
   env?: Record<string, string>;
   workers?: boolean;
+  /** Start the MX on a free loopback port. */
+  smtp?: boolean;
   /** Reuse this database (for multi-process tests) instead of creating one. */
   databaseUrl?: string;
   /** Reuse this data dir (restart tests on the embedded engine). */
@@ -51,6 +55,7 @@ export async function startTestApp(options: StartOptions = {}): Promise<TestApp>
     MAILROOM_LOG_LEVEL: 'silent',
     MAILROOM_SECRET_KEY: randomBytes(32).toString('hex'),
     MAILROOM_RATE_LIMIT_PER_MINUTE: '100000',
+    MAILROOM_SMTP_PORT: '0',
     ...options.env,
   };
   if (engine === 'postgres' || options.databaseUrl) {
@@ -61,13 +66,20 @@ export async function startTestApp(options: StartOptions = {}): Promise<TestApp>
   }
   const config = loadConfig(env, null);
   const mailer = new MemoryMailer();
-  const mailroomOptions: MailroomOptions = { http: true, workers: options.workers ?? false, mailer };
+  const mailroomOptions: MailroomOptions = {
+    http: true,
+    workers: options.workers ?? false,
+    smtp: options.smtp ?? false,
+    mailer,
+  };
   const app = await createMailroom(config, mailroomOptions);
   const http = app.http!;
+  const smtpPort = app.smtp ? await app.smtp.listen() : 0;
   return {
     app,
     mailer,
     env,
+    smtpPort,
     async call(method, url, o = {}) {
       const headers: Record<string, string> = { ...o.headers };
       if (o.token) headers.authorization = `Bearer ${o.token}`;

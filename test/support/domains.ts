@@ -49,3 +49,19 @@ export function publish(
     }
   }
 }
+
+/** Adds `name`, publishes its records on `servers` and verifies it: a domain that receives mail. */
+export async function verifiedDomain(
+  t: TestApp,
+  token: string,
+  name: string,
+  servers: TestDnsServer[],
+): Promise<{ id: string; name: string }> {
+  const created = await t.call('POST', '/v1/domains', { token, body: { name } });
+  assert.equal(created.status, 201, JSON.stringify(created.body));
+  publish(servers, await requiredRecords(t, token, created.body.id));
+  const verified = await t.call('POST', `/v1/domains/${created.body.id}/verify`, { token });
+  assert.equal(verified.status, 200, JSON.stringify(verified.body));
+  assert.equal(verified.body.status, 'verified', JSON.stringify(verified.body));
+  return { id: created.body.id, name: created.body.name };
+}

@@ -25,6 +25,10 @@ export const SCOPE_RESOURCES = [
   'webhooks',
   'domains',
   'providers',
+  'mailboxes',
+  'aliases',
+  'rules',
+  'messages',
 ] as const;
 /** How long a verified key is trusted in this process; revocations here apply at once. */
 const KEY_CACHE_MS = 5_000;

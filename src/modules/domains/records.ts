@@ -44,6 +44,8 @@ export interface DomainSettings {
   dmarc_rua: string | null;
   mta_sts_mode: 'testing' | 'enforce';
   tls_rpt_email: string | null;
+  /** What the MX does with incoming mail that fails DMARC under the sender's p=reject. */
+  inbound_dmarc_reject: 'reject' | 'quarantine';
 }
 
 export const DEFAULT_SETTINGS: DomainSettings = {
@@ -51,6 +53,7 @@ export const DEFAULT_SETTINGS: DomainSettings = {
   dmarc_rua: null,
   mta_sts_mode: 'testing',
   tls_rpt_email: null,
+  inbound_dmarc_reject: 'reject',
 };
 
 export interface PublishedKey {

@@ -18,6 +18,9 @@ const settingsSchema = z.object({
   dmarc_rua: z.email().nullable().describe('Where DMARC aggregate reports go (rua=), if anywhere'),
   mta_sts_mode: z.enum(['testing', 'enforce']).describe('Mode of the MTA-STS policy Mailroom serves'),
   tls_rpt_email: z.email().nullable().describe('TLS-RPT report address; postmaster@<domain> when null'),
+  inbound_dmarc_reject: z
+    .enum(['reject', 'quarantine'])
+    .describe('Incoming mail failing DMARC under p=reject: refused at SMTP time (reject) or kept in Junk (quarantine)'),
 });
 
 const flagsSchema = z.object(

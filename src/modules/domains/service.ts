@@ -167,6 +167,19 @@ export class DomainsService {
     return domain;
   }
 
+  /** The organisation's domain called `name` (any case, IDN or punycode, trailing dot), or null. */
+  async byName(organizationId: string, name: string): Promise<DomainRow | null> {
+    let normalised: string;
+    try {
+      normalised = normaliseDomainName(name).name;
+    } catch (error) {
+      if (error instanceof InvalidDomainName) return null;
+      throw error;
+    }
+    const found = await store.domainInOrganization(this.#o.db, organizationId, normalised);
+    return found ? store.domainById(this.#o.db, organizationId, found.id) : null;
+  }
+
   /** The domain's DKIM keys that are still published (pending, active, retiring). */
   keys(domainId: string): Promise<DkimKeyRow[]> {
     return store.keysOf(this.#o.db, domainId, ['pending', 'active', 'retiring']);

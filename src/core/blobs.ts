@@ -1,0 +1,46 @@
+// Raw message bytes live behind this interface so they can move (to a file system or object store)
+// without touching the modules that keep messages. The database is the default home: a blob written in
+// the same transaction as the row that names it commits or vanishes with that row.
+import type { Db } from './db.ts';
+import { sql } from './orm.ts';
+
+export interface BlobStore {
+  /** Stores `data` under `id`, inside `tx` when the store is transactional. */
+  put(tx: Db, organizationId: string, id: string, data: Buffer): Promise<void>;
+  /** The bytes, or null when no such blob belongs to the organisation. */
+  get(organizationId: string, id: string): Promise<Buffer | null>;
+  delete(tx: Db, organizationId: string, ids: string[]): Promise<void>;
+}
+
+export class DatabaseBlobStore implements BlobStore {
+  readonly #db: Db;
+
+  constructor(db: Db) {
+    this.#db = db;
+  }
+
+  async put(tx: Db, organizationId: string, id: string, data: Buffer): Promise<void> {
+    await tx.execute(
+      sql`insert into blobs (id, organization_id, data) values (${id}, ${organizationId}, ${data})`,
+    );
+  }
+
+  async get(organizationId: string, id: string): Promise<Buffer | null> {
+    const result = (await this.#db.execute(
+      sql`select data from blobs where id = ${id} and organization_id = ${organizationId}`,
+    )) as unknown as { rows: { data: Uint8Array }[] };
+    const data = result.rows[0]?.data;
+    // node-postgres returns a Buffer, PGlite a Uint8Array: one shape for callers.
+    return data ? Buffer.from(data.buffer, data.byteOffset, data.byteLength) : null;
+  }
+
+  async delete(tx: Db, organizationId: string, ids: string[]): Promise<void> {
+    if (!ids.length) return;
+    await tx.execute(
+      sql`delete from blobs where organization_id = ${organizationId} and id in (${sql.join(
+        ids.map((id) => sql`${id}`),
+        sql`, `,
+      )})`,
+    );
+  }
+}

@@ -1,0 +1,126 @@
+// What processing reads from a message's MIME structure: addresses, subject, threading headers, text for
+// search, and the parts and attachments the API shows. mailparser tolerates broken structure; whatever
+// it cannot make sense of is simply absent here.
+import { type AddressObject, simpleParser } from 'mailparser';
+import type { MessageDetails } from '../messages/tables.ts';
+
+/** Text kept per message for search and preview. */
+const MAX_BODY_TEXT = 100_000;
+const MAX_HEADERS = 500;
+const MAX_HEADER_VALUE = 4_000;
+
+export interface ParsedMessage {
+  messageId: string | null;
+  inReplyTo: string | null;
+  references: string[];
+  fromAddress: string | null;
+  fromName: string | null;
+  to: string[];
+  cc: string[];
+  subject: string | null;
+  date: Date | null;
+  text: string;
+  hasAttachments: boolean;
+  details: MessageDetails;
+  deliveredTo: Set<string>;
+  receivedHops: number;
+}
+
+export async function parseMessage(raw: Buffer): Promise<ParsedMessage> {
+  const mail = await simpleParser(raw, {
+    skipImageLinks: true,
+    skipTextToHtml: true,
+    maxHtmlLengthToParse: 1_000_000,
+  });
+  const from = addressesOf(mail.from)[0] ?? null;
+  const headerLines = mail.headerLines ?? [];
+  const deliveredTo = new Set<string>();
+  let receivedHops = 0;
+  for (const h of headerLines) {
+    if (h.key === 'received') receivedHops++;
+    if (h.key === 'delivered-to')
+      deliveredTo.add(
+        h.line
+          .slice(h.line.indexOf(':') + 1)
+          .trim()
+          .toLowerCase(),
+      );
+  }
+  const text = (mail.text ?? (typeof mail.html === 'string' ? htmlToText(mail.html) : '')).slice(
+    0,
+    MAX_BODY_TEXT,
+  );
+  const attachments = mail.attachments.map((a) => ({
+    filename: a.filename ?? null,
+    content_type: a.contentType,
+    size: a.size,
+    content_id: a.cid ?? null,
+  }));
+  const parts: MessageDetails['parts'] = [];
+  if (mail.text !== undefined)
+    parts.push({ content_type: 'text/plain', size: Buffer.byteLength(mail.text), charset: 'utf-8' });
+  if (typeof mail.html === 'string')
+    parts.push({ content_type: 'text/html', size: Buffer.byteLength(mail.html), charset: 'utf-8' });
+  for (const a of attachments) parts.push({ content_type: a.content_type, size: a.size, charset: null });
+  const date = mail.date && !Number.isNaN(mail.date.getTime()) ? mail.date : null;
+  return {
+    messageId: cleanId(mail.messageId),
+    inReplyTo: cleanId(mail.inReplyTo),
+    references: (Array.isArray(mail.references) ? mail.references : mail.references ? [mail.references] : [])
+      .map(cleanId)
+      .filter((id): id is string => id !== null)
+      .slice(0, 100),
+    fromAddress: from?.address ?? null,
+    fromName: from?.name || null,
+    to: addressesOf(mail.to).map((a) => a.address),
+    cc: addressesOf(mail.cc).map((a) => a.address),
+    subject: mail.subject ?? null,
+    date,
+    text,
+    hasAttachments: attachments.some((a) => a.content_id === null || a.filename !== null),
+    details: {
+      headers: headerLines.slice(0, MAX_HEADERS).map((h) => ({
+        name: h.line.slice(0, Math.max(0, h.line.indexOf(':'))),
+        value: h.line
+          .slice(h.line.indexOf(':') + 1)
+          .trim()
+          .slice(0, MAX_HEADER_VALUE),
+      })),
+      parts,
+      attachments,
+    },
+    deliveredTo,
+    receivedHops,
+  };
+}
+
+function addressesOf(
+  field: AddressObject | AddressObject[] | undefined,
+): { address: string; name: string }[] {
+  const out: { address: string; name: string }[] = [];
+  const visit = (list: { address?: string; name: string; group?: unknown[] }[]) => {
+    for (const a of list) {
+      if (a.address) out.push({ address: a.address.toLowerCase(), name: a.name });
+      if (a.group) visit(a.group as never);
+    }
+  };
+  for (const f of Array.isArray(field) ? field : field ? [field] : []) visit(f.value);
+  return out.slice(0, 1000);
+}
+
+function cleanId(id: string | undefined | null): string | null {
+  const trimmed = id?.trim().replace(/^<|>$/g, '');
+  return trimmed ? trimmed.slice(0, 998) : null;
+}
+
+function htmlToText(html: string): string {
+  return html
+    .replace(/<(script|style)[^>]*>[\s\S]*?<\/\1>/gi, ' ')
+    .replace(/<[^>]+>/g, ' ')
+    .replace(/&nbsp;/g, ' ')
+    .replace(/&amp;/g, '&')
+    .replace(/&lt;/g, '<')
+    .replace(/&gt;/g, '>')
+    .replace(/\s+/g, ' ')
+    .trim();
+}

@@ -1,0 +1,407 @@
+// Inbound mail: the rules behind the MX. Recipients are checked at RCPT time; an accepted message is
+// authenticated, committed with its envelope and its processing job in one transaction (only then does
+// the MX answer 250), and processed afterwards. Processing is idempotent: its effects commit together
+// with the mark that it ran, so a crash at any point repeats the work at most, never its effects.
+//
+// Processing, step by step:
+//   claim     mark the message processing (skipped when another run already finished it)
+//   read      fetch the raw bytes and parse the MIME structure
+//   thread    join the thread its In-Reply-To/References name
+//   route     decide per recipient (see routing.ts)
+//   forward   prepare each external copy: SRS envelope sender, Delivered-To, ARC seal
+//   commit    status, routes, mailbox copies, queued forwards, rule counters, event: one transaction
+import type { Logger } from 'pino';
+import { sealMessage } from 'mailauth';
+import type { BlobStore } from '../../core/blobs.ts';
+import type { Secrets } from '../../core/crypto.ts';
+import type { Db } from '../../core/db.ts';
+import { newId } from '../../core/ids.ts';
+import type { Jobs } from '../../core/jobs.ts';
+import type { EventsService } from '../events/service.ts';
+import type { MessageAuth, MessageRow, MessageStatus } from '../messages/tables.ts';
+import { isSrsLocalPart, parseRecipient, type Recipient } from './address.ts';
+import { authenticateMessage } from './authenticate.ts';
+import { messageReceived } from './events.ts';
+import { parseMessage, type ParsedMessage } from './parse.ts';
+import type { MailauthResolver } from './resolver.ts';
+import { type RouteDecision, Router } from './routing.ts';
+import type { Srs } from './srs.ts';
+import {
+  activeKeyOf,
+  claimForProcessing,
+  countRuleMatches,
+  type DirectoryEntry,
+  directoryEntry,
+  fileInMailbox,
+  finishProcessing,
+  insertMessages,
+  insertRoutes,
+  type NewMessage,
+  threadOf,
+  unprocessedIds,
+} from './store.ts';
+import { traceHeaders, withoutForgedResults } from './trace.ts';
+
+export const PROCESS_QUEUE = 'inbound.process';
+
+export interface InboundServiceOptions {
+  db: Db;
+  blobs: BlobStore;
+  jobs: Jobs;
+  events: EventsService;
+  secrets: Secrets;
+  srs: Srs;
+  resolver: MailauthResolver;
+  hostname: string;
+  log: Logger;
+}
+
+/** The answer to RCPT TO. */
+export type RecipientCheck =
+  | { accepted: true; recipient: Recipient; entry: DirectoryEntry }
+  | { accepted: false; code: number; message: string };
+
+export interface AcceptInput {
+  raw: Buffer;
+  mailFrom: string;
+  recipients: { recipient: Recipient; entry: DirectoryEntry }[];
+  remoteIp: string;
+  helo: string;
+  tls: boolean;
+  /** The SMTP transaction id, for the Received header. */
+  sessionId: string;
+}
+
+export type AcceptResult =
+  | { accepted: true; messageIds: string[]; queueId: string }
+  | { accepted: false; code: number; message: string };
+
+class AlreadyProcessed extends Error {}
+
+export class InboundService {
+  readonly #o: InboundServiceOptions;
+
+  constructor(options: InboundServiceOptions) {
+    this.#o = options;
+  }
+
+  async checkRecipient(address: string): Promise<RecipientCheck> {
+    const unknown = {
+      accepted: false as const,
+      code: 550,
+      message: `5.1.1 <${address}>: recipient address rejected: no such user here`,
+    };
+    const recipient = parseRecipient(address);
+    if (!recipient) return unknown;
+    const entry = await directoryEntry(this.#o.db, recipient.domain, recipient.localPart);
+    if (!entry) return unknown;
+    const { mailbox } = entry;
+    if (mailbox) {
+      if (!mailbox.isActive && !entry.aliasId && !entry.hasRule)
+        return { accepted: false, code: 550, message: `5.2.1 <${address}>: mailbox disabled` };
+      if (mailbox.isActive && mailbox.usedBytes >= mailbox.quotaBytes)
+        return { accepted: false, code: 452, message: `4.2.2 <${address}>: mailbox full` };
+      return { accepted: true, recipient, entry };
+    }
+    if (entry.aliasId || entry.hasRule || entry.catchAllTarget) return { accepted: true, recipient, entry };
+    if (isSrsLocalPart(recipient.localPart) && this.#o.srs.reverse(recipient.localPart))
+      return { accepted: true, recipient, entry };
+    return unknown;
+  }
+
+  /** Authenticates and commits an accepted message; resolves only once it is durable. */
+  async accept(input: AcceptInput): Promise<AcceptResult> {
+    let auth: MessageAuth;
+    try {
+      auth = await authenticateMessage(
+        { raw: input.raw, ip: input.remoteIp, helo: input.helo, mailFrom: input.mailFrom },
+        { hostname: this.#o.hostname, resolver: this.#o.resolver },
+      );
+    } catch (err) {
+      this.#o.log.warn({ err }, 'authentication checks failed');
+      return {
+        accepted: false,
+        code: 451,
+        message: '4.7.0 Temporary failure checking the message, try again later',
+      };
+    }
+    auth.action = dmarcAction(auth.action, input.recipients);
+    if (auth.action === 'reject') {
+      return {
+        accepted: false,
+        code: 550,
+        message: '5.7.1 Rejected: the sender domain’s DMARC policy says reject',
+      };
+    }
+    const queueId = newId();
+    const stamped = Buffer.concat([
+      traceHeaders(input, auth, this.#o.hostname, queueId),
+      withoutForgedResults(input.raw, this.#o.hostname),
+    ]);
+    const byOrganization = new Map<string, AcceptInput['recipients']>();
+    for (const r of input.recipients) {
+      const list = byOrganization.get(r.entry.organizationId) ?? [];
+      list.push(r);
+      byOrganization.set(r.entry.organizationId, list);
+    }
+    // Each organisation gets its own record and copy: nothing is shared across tenants.
+    const rows: NewMessage[] = [...byOrganization].map(([organizationId, recipients]) => ({
+      id: byOrganization.size === 1 ? queueId : newId(),
+      organizationId,
+      domainId: recipients[0].entry.domainId,
+      direction: 'inbound',
+      status: 'pending',
+      blobId: newId(),
+      size: stamped.length,
+      mailFrom: input.mailFrom,
+      rcptTo: recipients.map((r) => r.recipient.address),
+      remoteIp: input.remoteIp,
+      helo: input.helo,
+      tls: input.tls,
+      auth,
+    }));
+    await this.#o.db.transaction(async (tx) => {
+      for (const row of rows) await this.#o.blobs.put(tx, row.organizationId, row.blobId, stamped);
+      await insertMessages(tx, rows);
+      for (const row of rows) await this.#o.jobs.send(PROCESS_QUEUE, { message_id: row.id }, { tx });
+    });
+    this.#o.jobs.wake(PROCESS_QUEUE);
+    return { accepted: true, messageIds: rows.map((r) => r.id!), queueId };
+  }
+
+  async process(messageId: string): Promise<void> {
+    const message = await claimForProcessing(this.#o.db, messageId);
+    if (!message) return;
+    const raw = await this.#o.blobs.get(message.organizationId, message.blobId);
+    if (!raw) throw new Error(`message ${messageId} has no stored body`);
+    const parsed = await parseMessage(raw);
+    const threadId = await this.#threadOf(message, parsed);
+    const router = new Router(this.#o.db, message.organizationId, this.#o.srs, {
+      sender: parsed.fromAddress ?? message.mailFrom,
+      subject: parsed.subject ?? '',
+      size: message.size,
+      hasAttachments: parsed.hasAttachments,
+      deliveredTo: parsed.deliveredTo,
+      receivedHops: parsed.receivedHops,
+    });
+    const quarantine = message.auth?.action === 'quarantine';
+    const decisions: RouteDecision[] = [];
+    for (const rcpt of message.rcptTo) decisions.push(...(await router.route(rcpt, quarantine)));
+    const forwards = await this.#prepareForwards(message, raw, parsed, decisions);
+    const status = statusOf(decisions, quarantine);
+    try {
+      await this.#o.db.transaction(async (tx) => {
+        const finished = await finishProcessing(tx, message.id, {
+          status,
+          error: failureOf(decisions),
+          messageIdHeader: parsed.messageId,
+          inReplyTo: parsed.inReplyTo,
+          references: parsed.references,
+          threadId,
+          fromAddress: parsed.fromAddress,
+          fromName: parsed.fromName,
+          toAddresses: parsed.to,
+          ccAddresses: parsed.cc,
+          subject: parsed.subject,
+          sentAt: parsed.date,
+          hasAttachments: parsed.hasAttachments,
+          bodyText: parsed.text,
+          details: parsed.details,
+          searchText: [
+            parsed.subject,
+            parsed.fromName,
+            parsed.fromAddress,
+            message.mailFrom,
+            ...parsed.to,
+            ...parsed.cc,
+            ...message.rcptTo,
+            parsed.text,
+          ]
+            .filter(Boolean)
+            .join(' '),
+        });
+        if (!finished) throw new AlreadyProcessed();
+        await this.#commitDecisions(tx, message, decisions, forwards);
+        await countRuleMatches(tx, [...router.matchedRules]);
+        await this.#o.events.emit(tx, messageReceived, message.organizationId, {
+          message_id: message.id,
+          domain_id: message.domainId,
+          status: status as 'delivered',
+          mail_from: message.mailFrom,
+          rcpt_to: message.rcptTo,
+          from: parsed.fromAddress,
+          subject: parsed.subject,
+          size: message.size,
+          forwarded: forwards.length,
+        });
+      });
+    } catch (err) {
+      if (err instanceof AlreadyProcessed) return;
+      throw err;
+    }
+  }
+
+  /** Gives up on a message whose processing failed every attempt, so it shows as failed, not stuck. */
+  async markFailed(messageId: string, error: string): Promise<void> {
+    await this.#o.db.transaction(async (tx) => {
+      await finishProcessingFailed(tx, messageId, error);
+    });
+  }
+
+  /** Queues processing again for accepted messages whose job was lost (a crash between steps). */
+  async recover(olderThan: Date): Promise<number> {
+    const ids = await unprocessedIds(this.#o.db, olderThan, 1_000);
+    for (const id of ids) await this.#o.jobs.send(PROCESS_QUEUE, { message_id: id });
+    return ids.length;
+  }
+
+  async #threadOf(message: MessageRow, parsed: ParsedMessage): Promise<string> {
+    const parents = [...new Set([parsed.inReplyTo, ...parsed.references].filter((id): id is string => !!id))];
+    return (await threadOf(this.#o.db, message.organizationId, parsed.messageId, parents)) ?? message.id;
+  }
+
+  /** One outbound copy per forward target, sealed for the hosted domain that forwards it. */
+  async #prepareForwards(
+    message: MessageRow,
+    raw: Buffer,
+    parsed: ParsedMessage,
+    decisions: RouteDecision[],
+  ): Promise<NewForward[]> {
+    const forwards: NewForward[] = [];
+    const seen = new Set<string>();
+    for (const d of decisions) {
+      if (d.delivery?.kind !== 'forward') continue;
+      const key = `${d.delivery.address}`;
+      if (seen.has(key)) continue;
+      seen.add(key);
+      const deliveredTo = Buffer.from(`Delivered-To: ${d.recipient}\r\n`);
+      const body = Buffer.concat([deliveredTo, raw]);
+      const seal = await this.#seal(d.domainId, d.domain, body, message.auth);
+      const copy = Buffer.concat([seal, body]);
+      forwards.push({
+        decision: d,
+        raw: copy,
+        row: {
+          id: newId(),
+          organizationId: message.organizationId,
+          domainId: d.domainId,
+          direction: 'outbound',
+          status: 'pending',
+          blobId: newId(),
+          size: copy.length,
+          mailFrom: d.delivery.bounce ? '' : this.#o.srs.rewrite(message.mailFrom, d.domain),
+          rcptTo: [d.delivery.address],
+          parentId: message.id,
+          messageIdHeader: parsed.messageId,
+          fromAddress: parsed.fromAddress,
+          fromName: parsed.fromName,
+          toAddresses: parsed.to,
+          subject: parsed.subject,
+        },
+      });
+    }
+    return forwards;
+  }
+
+  async #seal(domainId: string, domain: string, body: Buffer, auth: MessageAuth | null): Promise<Buffer> {
+    const key = await activeKeyOf(this.#o.db, domainId);
+    if (!key) return Buffer.alloc(0);
+    const cv = auth?.arc === 'pass' ? 'pass' : auth?.arc === 'none' || !auth ? 'none' : 'fail';
+    return sealMessage(body, {
+      signingDomain: domain,
+      selector: key.selector,
+      privateKey: this.#o.secrets.decrypt(key.privateKey),
+      algorithm: key.algorithm === 'ed25519' ? 'ed25519-sha256' : 'rsa-sha256',
+      authResults: auth?.authentication_results ?? `${this.#o.hostname}; none`,
+      cv,
+    } as never);
+  }
+
+  async #commitDecisions(tx: Db, message: MessageRow, decisions: RouteDecision[], forwards: NewForward[]) {
+    await insertRoutes(
+      tx,
+      decisions.map((d) => ({
+        id: newId(),
+        organizationId: message.organizationId,
+        messageId: message.id,
+        recipient: d.recipient,
+        route: d.route,
+        targetId: d.targetId,
+        action: d.action,
+        destination: d.destination,
+        detail: d.detail,
+      })),
+    );
+    for (const d of decisions) {
+      if (d.delivery?.kind !== 'mailbox') continue;
+      await fileInMailbox(tx, {
+        id: newId(),
+        organizationId: message.organizationId,
+        mailboxId: d.delivery.mailboxId,
+        folder: d.delivery.folder,
+        messageId: message.id,
+        size: message.size,
+      });
+    }
+    for (const f of forwards) await this.#o.blobs.put(tx, message.organizationId, f.row.blobId, f.raw);
+    if (forwards.length)
+      await insertMessages(
+        tx,
+        forwards.map((f) => f.row),
+      );
+  }
+}
+
+interface NewForward {
+  decision: RouteDecision;
+  raw: Buffer;
+  row: NewMessage & { blobId: string };
+}
+
+/**
+ * A DMARC reject applies when every recipient's domain chooses to reject such mail; when any chooses
+ * quarantine, the message is kept (quarantined) for all, so nothing a recipient wants is refused.
+ */
+function dmarcAction(
+  action: MessageAuth['action'],
+  recipients: AcceptInput['recipients'],
+): MessageAuth['action'] {
+  if (action !== 'reject') return action;
+  return recipients.every((r) => (r.entry.dmarcRejectAction ?? 'reject') === 'reject')
+    ? 'reject'
+    : 'quarantine';
+}
+
+function statusOf(decisions: RouteDecision[], quarantine: boolean): MessageStatus {
+  if (quarantine) return 'quarantined';
+  const delivered = decisions.some((d) => ['store', 'forward', 'redirect', 'drop'].includes(d.action));
+  if (delivered) return 'delivered';
+  if (decisions.length && decisions.every((d) => d.action === 'block')) return 'rejected';
+  return 'failed';
+}
+
+function failureOf(decisions: RouteDecision[]): string | null {
+  const failures = decisions.filter((d) => d.action === 'fail' || d.action === 'loop');
+  return failures.length ? failures.map((d) => `${d.recipient}: ${d.detail}`).join('; ') : null;
+}
+
+async function finishProcessingFailed(tx: Db, id: string, error: string): Promise<void> {
+  await finishProcessing(tx, id, {
+    status: 'failed',
+    error,
+    messageIdHeader: null,
+    inReplyTo: null,
+    references: [],
+    threadId: id,
+    fromAddress: null,
+    fromName: null,
+    toAddresses: [],
+    ccAddresses: [],
+    subject: null,
+    sentAt: null,
+    hasAttachments: false,
+    bodyText: '',
+    details: { headers: [], parts: [], attachments: [] },
+    searchText: '',
+  });
+}
