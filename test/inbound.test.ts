@@ -408,4 +408,45 @@ describe(`inbound mail on ${engine}`, () => {
     assert.equal(raw.match(/^Authentication-Results:/gm)?.length, 1);
     assert.doesNotMatch(raw, /header\.d=bank\.test/);
   });
+
+  test('malformed MIME is stored and processed without crashing or hanging', async () => {
+    await created('/v1/mailboxes', { address: 'robust@hosted.test' });
+    const head = (subject: string, extra = '') =>
+      `From: x@origin.test\r\nTo: robust@hosted.test\r\nSubject: ${subject}\r\n${extra}`;
+    let nested = '';
+    for (let i = 0; i < 300; i++)
+      nested += `Content-Type: multipart/mixed; boundary="b${i}"\r\n\r\n--b${i}\r\n`;
+    const cases: Record<string, string> = {
+      'broken boundary': `${head('broken boundary', 'MIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary="nope"\r\n')}\r\n--other\r\nContent-Type: text/plain\r\n\r\nlost\r\n--other`,
+      'bad encodings': `${head('bad encodings', 'Content-Type: text/plain; charset=x-unknown-charset\r\nContent-Transfer-Encoding: base64\r\n')}\r\n!!!not base64 at all ===\r\n`,
+      'bad quoted-printable': `${head('bad quoted-printable', 'Content-Transfer-Encoding: quoted-printable\r\n')}\r\n=ZZ=4=\r\n=\r\n`,
+      'deep nesting': `${head('deep nesting', 'MIME-Version: 1.0\r\n')}${nested}\r\ninnermost\r\n`,
+      'huge header': `${head('huge header', `X-Huge: ${'h'.repeat(500_000)}\r\n`)}\r\nbody\r\n`,
+      'many headers': `${head('many headers', Array.from({ length: 5_000 }, (_, i) => `X-H${i}: v`).join('\r\n') + '\r\n')}\r\nbody\r\n`,
+      'no header end': `${head('no header end')}`,
+      'binary junk': `${head('binary junk', 'Content-Type: application/octet-stream\r\n')}\r\n${String.fromCharCode(...Array.from({ length: 2000 }, (_, i) => (i * 37) % 256))}\r\n`,
+    };
+    for (const [subject, raw] of Object.entries(cases)) {
+      const info = await sendMail(t.smtpPort, {
+        from: 'x@origin.test',
+        to: 'robust@hosted.test',
+        raw: Buffer.from(raw, 'latin1'),
+        envelope: { from: 'x@origin.test', to: ['robust@hosted.test'] },
+      });
+      assert.match(info.response, /^250 /, subject);
+      const queueId = /queued as (\S+)/.exec(info.response)![1];
+      const row = await until(
+        () => t.app.database.query<any>('select status, processed_at from messages where id = $1', [queueId]),
+        (r) => r.rows[0]?.processed_at != null,
+      );
+      assert.equal(row.rows[0].status, 'delivered', subject);
+    }
+    // Still serving.
+    await sendMail(t.smtpPort, {
+      from: 'x@origin.test',
+      to: 'robust@hosted.test',
+      subject: 'after the junk',
+    });
+    await processed('after the junk');
+  });
 });

@@ -12,7 +12,7 @@ export function serve(
   args: string[],
   env: Record<string, string>,
   cleanups: (() => Promise<void>)[],
-): Promise<{ child: ChildProcess; port: number | null; logs: string[] }> {
+): Promise<{ child: ChildProcess; port: number | null; smtpPort: number | null; logs: string[] }> {
   // Its own process group: the launcher runs Mailroom as a child, and SIGKILL cannot be forwarded, so
   // the whole group is killed at clean-up.
   const child = spawn(process.execPath, [BIN, ...args], {
@@ -30,6 +30,7 @@ export function serve(
   });
   return new Promise((resolve, reject) => {
     let buffer = '';
+    let smtpPort: number | null = null;
     child.stdout!.on('data', (chunk: Buffer) => {
       buffer += chunk.toString();
       let nl = buffer.indexOf('\n');
@@ -37,8 +38,14 @@ export function serve(
         const line = buffer.slice(0, nl);
         buffer = buffer.slice(nl + 1);
         logs.push(line);
-        if (line.includes('HTTP API listening')) resolve({ child, port: JSON.parse(line).port, logs });
-        if (line.includes('workers running')) resolve({ child, port: null, logs });
+        // The MX listens before the HTTP API, so its port is known when the API's line arrives.
+        if (line.includes('MX listening')) {
+          smtpPort = JSON.parse(line).port;
+          if (args[0] === 'smtp') resolve({ child, port: null, smtpPort, logs });
+        }
+        if (line.includes('HTTP API listening'))
+          resolve({ child, port: JSON.parse(line).port, smtpPort, logs });
+        if (line.includes('workers running')) resolve({ child, port: null, smtpPort, logs });
         nl = buffer.indexOf('\n');
       }
     });
