@@ -31,7 +31,8 @@ export interface Server {
 
 /**
  * Starts `mailroom start` (or another role) as an operator would and waits until /ready answers 200
- * (for `worker`, until it logs that the workers run; `port` is then 0).
+ * (for `worker`, until it logs that the workers run; `port` is then 0; for `smtp`, until the MX listens:
+ * `port` is the MX's).
  */
 export async function startServer(env: Record<string, string>, role = 'start'): Promise<Server> {
   const began = performance.now();
@@ -46,11 +47,13 @@ export async function startServer(env: Record<string, string>, role = 'start'): 
       const match = /"port":(\d+),"msg":"HTTP API listening"/.exec(buffer);
       if (match) resolve(Number(match[1]));
       if (role === 'worker' && buffer.includes('"msg":"workers running"')) resolve(0);
+      const mx = /"port":(\d+),"msg":"MX listening"/.exec(buffer);
+      if (role === 'smtp' && mx) resolve(Number(mx[1]));
     });
     child.once('exit', (code) => reject(new Error(`server exited ${code}`)));
   });
   child.stdout!.resume();
-  for (; port !== 0; ) {
+  for (; port !== 0 && role !== 'smtp'; ) {
     const res = await fetch(`http://127.0.0.1:${port}/ready`).catch(() => null);
     if (res?.status === 200) break;
     await new Promise((r) => setTimeout(r, 5));

@@ -116,8 +116,17 @@ create index messages_org_status on messages (organization_id, status, received_
 create index messages_domain on messages (domain_id, received_at desc);
 create index messages_thread on messages (organization_id, thread_id);
 create index messages_message_id on messages (organization_id, message_id_header);
+-- Threading looks the other way too: which messages already answer or cite a newly arrived one.
+create index messages_in_reply_to on messages (organization_id, in_reply_to) where in_reply_to is not null;
+create index messages_references on messages using gin ("references");
 create index messages_parent on messages (parent_id) where parent_id is not null;
 create index messages_search on messages using gin (search);
+-- Message search chooses between walking an organisation's newest messages and reading every match
+-- from the GIN index by the planner's estimate of how many messages match. The default statistics
+-- keep the 1,000 most common lexemes; every other word is estimated alike (half the rarest kept
+-- frequency, several thousand messages in a million). Tracking 10,000 lexemes makes the estimate of
+-- mid-frequency words right too, for an ANALYZE that samples 300,000 rows instead of 30,000.
+alter table messages alter column search set statistics 1000;
 create index messages_unprocessed on messages (received_at) where status in ('pending', 'processing');
 
 -- What routing did with each recipient of an inbound message.

@@ -5,7 +5,7 @@ import type { FastifyInstance } from 'fastify';
 import { pino, type Logger } from 'pino';
 import type { Config } from './config.ts';
 import { type AuthBackend, registerAuthHooks } from './core/auth.ts';
-import { DatabaseBlobStore } from './core/blobs.ts';
+import { type BlobStore, DatabaseBlobStore } from './core/blobs.ts';
 import { loadSecretKey, Secrets } from './core/crypto.ts';
 import { dnsServers } from './core/dns.ts';
 import { type Database, openDatabase } from './core/db.ts';
@@ -41,10 +41,12 @@ import { aliasRoutes } from './modules/aliases/routes.ts';
 import { AliasesService } from './modules/aliases/service.ts';
 import { ruleRoutes } from './modules/rules/routes.ts';
 import { RulesService } from './modules/rules/service.ts';
+import { messagesRoutes } from './modules/messages/routes.ts';
+import { MessagesService } from './modules/messages/service.ts';
 import { registerInboundJobs } from './modules/inbound/jobs.ts';
 import { cachedResolver } from './modules/inbound/resolver.ts';
 import { MxServer } from './modules/inbound/server.ts';
-import { InboundService } from './modules/inbound/service.ts';
+import { InboundService, ROUTING_EVENT } from './modules/inbound/service.ts';
 import { Srs } from './modules/inbound/srs.ts';
 import { providerAccountRoutes } from './modules/provider-accounts/routes.ts';
 import { ProviderAccountsService } from './modules/provider-accounts/service.ts';
@@ -79,6 +81,9 @@ export interface Services {
   mailboxes: MailboxesService;
   aliases: AliasesService;
   rules: RulesService;
+  messages: MessagesService;
+  /** Raw message bytes, shared by the inbound pipeline and the messages API. */
+  blobs: BlobStore;
 }
 
 export interface Mailroom {
@@ -143,7 +148,7 @@ export async function createMailroom(config: Config, options: MailroomOptions): 
     });
     const inbound = new InboundService({
       db: database.db,
-      blobs: new DatabaseBlobStore(database.db),
+      blobs: services.blobs,
       jobs,
       events: services.events,
       secrets,
@@ -157,16 +162,24 @@ export async function createMailroom(config: Config, options: MailroomOptions): 
       log: log.child({ component: 'inbound' }),
     });
     registerInboundJobs(jobs, inbound);
+    // RCPT answers are cached: forget them when routing changes here (at once) or elsewhere (via the bus).
+    services.events.onEmit(async (_tx, records) => {
+      if (records.some((r) => ROUTING_EVENT.test(r.type))) inbound.forgetRecipients();
+    });
     await jobs.start({ work: options.workers });
     // Messages a crashed process accepted but never finished are queued again at once.
     if (options.workers) await inbound.recover(new Date());
     closers.unshift(() => jobs.stop(config.shutdownTimeoutSeconds));
 
     let bus: EventBus | null = null;
-    if (options.http || options.workers) {
+    if (options.http || options.workers || options.smtp) {
       const started = await EventBus.start(database, services.events, log.child({ component: 'events' }));
       bus = started;
       closers.unshift(() => started.close());
+      started.on((event) => {
+        if (ROUTING_EVENT.test(event.type)) inbound.forgetRecipients();
+      });
+      started.onResync(() => inbound.forgetRecipients());
       // A committed event may have queued webhook deliveries: this process's workers send them now.
       if (options.workers) {
         closers.unshift(() => services.webhooks.stop());
@@ -295,6 +308,8 @@ function createServices(
   const mailboxes = new MailboxesService({ db, events, domains });
   const aliases = new AliasesService({ db, events, domains, mailboxes });
   const rules = new RulesService({ db, events, domains });
+  const blobs = new DatabaseBlobStore(db);
+  const messages = new MessagesService({ db, blobs, events, domains });
   return {
     events,
     webhooks,
@@ -307,6 +322,8 @@ function createServices(
     mailboxes,
     aliases,
     rules,
+    messages,
+    blobs,
   };
 }
 
@@ -371,6 +388,7 @@ async function buildHttp(
   await app.register(mailboxRoutes(services.mailboxes));
   await app.register(aliasRoutes(services.aliases));
   await app.register(ruleRoutes(services.rules));
+  await app.register(messagesRoutes(services.messages));
   await app.ready();
   return app;
 }

@@ -248,4 +248,35 @@ describe(`MX protocol and relay safety on ${engine}`, () => {
     );
     assert.equal(row.rows[0].remote_ip, ip);
   });
+
+  test('SMTPUTF8 and 8BITMIME: a Unicode sender and domain, and raw UTF-8 headers, arrive intact', async () => {
+    await verifiedDomain(t, org.token, 'bücher-post.test', dns);
+    const box = await t.call('POST', '/v1/mailboxes', {
+      token: org.token,
+      body: { address: 'info@bücher-post.test' },
+    });
+    assert.equal(box.status, 201, JSON.stringify(box.body));
+    const { dialogue } = await session();
+    await dialogue.command('EHLO utf8.example');
+    assert.match(await dialogue.command('MAIL FROM:<jürgen@absender.test> SMTPUTF8 BODY=8BITMIME'), /^250/);
+    assert.match(await dialogue.command('RCPT TO:<info@Bücher-Post.test>'), /^250/);
+    assert.match(await dialogue.command('DATA'), /^354/);
+    const message = Buffer.from(
+      'From: Jürgen <jürgen@absender.test>\r\nTo: info@bücher-post.test\r\nSubject: Grüße aus Köln\r\n' +
+        'Content-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: 8bit\r\n\r\nSchöne Grüße\r\n.\r\n',
+    ).toString('latin1');
+    assert.match(await dialogue.send(message), /^250 /);
+    dialogue.close();
+    const row = await until(
+      () =>
+        t.app.database.query<any>(
+          `select subject, rcpt_to, mail_from, body_text from messages where processed_at is not null and subject like 'Grüße%'`,
+        ),
+      (r) => r.rows.length === 1,
+    );
+    assert.equal(row.rows[0].subject, 'Grüße aus Köln');
+    assert.deepEqual(row.rows[0].rcpt_to, ['info@xn--bcher-post-9db.test']);
+    assert.equal(row.rows[0].mail_from, 'jürgen@absender.test');
+    assert.match(row.rows[0].body_text, /Schöne Grüße/);
+  });
 });

@@ -5,11 +5,17 @@ import type { Db } from './db.ts';
 import { sql } from './orm.ts';
 
 export interface BlobStore {
-  /** Stores `data` under `id`, inside `tx` when the store is transactional. */
-  put(tx: Db, organizationId: string, id: string, data: Buffer): Promise<void>;
+  /** Stores each blob under its id, inside `tx` when the store is transactional. */
+  put(tx: Db, blobs: NewBlob[]): Promise<void>;
   /** The bytes, or null when no such blob belongs to the organisation. */
   get(organizationId: string, id: string): Promise<Buffer | null>;
   delete(tx: Db, organizationId: string, ids: string[]): Promise<void>;
+}
+
+export interface NewBlob {
+  organizationId: string;
+  id: string;
+  data: Buffer;
 }
 
 export class DatabaseBlobStore implements BlobStore {
@@ -19,10 +25,10 @@ export class DatabaseBlobStore implements BlobStore {
     this.#db = db;
   }
 
-  async put(tx: Db, organizationId: string, id: string, data: Buffer): Promise<void> {
-    await tx.execute(
-      sql`insert into blobs (id, organization_id, data) values (${id}, ${organizationId}, ${data})`,
-    );
+  async put(tx: Db, blobs: NewBlob[]): Promise<void> {
+    if (!blobs.length) return;
+    const rows = blobs.map((b) => sql`(${b.id}, ${b.organizationId}, ${b.data})`);
+    await tx.execute(sql`insert into blobs (id, organization_id, data) values ${sql.join(rows, sql`, `)}`);
   }
 
   async get(organizationId: string, id: string): Promise<Buffer | null> {

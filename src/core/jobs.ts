@@ -19,6 +19,11 @@ export interface QueueDefinition<T> {
   /** Jobs a single process runs at once for this queue. */
   concurrency?: number;
   /**
+   * Jobs each worker fetches at once. Above 1, a worker that fetched a full batch fetches again at once
+   * instead of waiting for the next poll: for queues that get many small jobs in bursts.
+   */
+  batchSize?: number;
+  /**
    * `stately`: per singleton key, at most one job waiting and one running; a send that would add a
    * second waiting one is dropped (`send` returns null). Default `standard`.
    */
@@ -85,10 +90,27 @@ export class Jobs {
     for (const [name, d] of this.#definitions) {
       const id = await this.boss.work<object>(
         name,
-        { localConcurrency: d.concurrency ?? 1, pollingIntervalSeconds: 1 },
-        async (jobs) => {
-          for (const job of jobs) await d.handler(job.data, job);
+        {
+          localConcurrency: d.concurrency ?? 1,
+          pollingIntervalSeconds: 1,
+          batchSize: d.batchSize ?? 1,
+          burstWhenBatchFull: (d.batchSize ?? 1) > 1,
+          perJobResults: true,
         },
+        // A batch's jobs run side by side, and each succeeds or fails (and is retried) on its own.
+        (jobs) =>
+          Promise.all(
+            jobs.map(async (job) => {
+              try {
+                await d.handler(job.data, job);
+                return { id: job.id, status: 'completed' as const };
+              } catch (err) {
+                this.#log.warn({ err, queue: name, job: job.id }, 'job failed');
+                const message = err instanceof Error ? err.message : String(err);
+                return { id: job.id, status: 'failed' as const, output: { message } };
+              }
+            }),
+          ),
       );
       this.#workerIds.set(name, id);
     }
@@ -110,6 +132,18 @@ export class Jobs {
     }
     if (!options.tx) this.wake(name);
     return id;
+  }
+
+  /** Enqueues one job per entry of `data` in a single statement (inside `tx` when given). */
+  async sendMany<T extends object>(name: string, data: T[], options: { tx?: Db } = {}): Promise<void> {
+    if (!this.#definitions.has(name)) throw new Error(`unknown queue ${name}`);
+    if (!data.length) return;
+    await this.boss.insert(
+      name,
+      data.map((d) => ({ data: d })),
+      options.tx ? { db: fromDrizzle(options.tx as never, sql as never) } : {},
+    );
+    if (!options.tx) this.wake(name);
   }
 
   /** Wakes this process's worker for `name` now instead of at its next poll (after a commit). */

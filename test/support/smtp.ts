@@ -96,14 +96,14 @@ export class SmtpDialogue {
     return new Promise((resolve) => this.#waiters.push(resolve));
   }
 
-  /** Sends `line` (CRLF added) and waits for the reply. */
+  /** Sends `line` (CRLF added, UTF-8 as SMTPUTF8 wants) and waits for the reply. */
   command(line: string): Promise<string> {
     const reply = this.#next();
-    this.#socket.write(`${line}\r\n`, 'latin1');
+    this.#socket.write(`${line}\r\n`, 'utf8');
     return reply;
   }
 
-  /** Sends bytes as they are and waits for one reply. */
+  /** Sends bytes as they are (one character per byte) and waits for one reply. */
   send(bytes: string): Promise<string> {
     const reply = this.#next();
     this.#socket.write(bytes, 'latin1');

@@ -20,7 +20,9 @@ const settingsSchema = z.object({
   tls_rpt_email: z.email().nullable().describe('TLS-RPT report address; postmaster@<domain> when null'),
   inbound_dmarc_reject: z
     .enum(['reject', 'quarantine'])
-    .describe('Incoming mail failing DMARC under p=reject: refused at SMTP time (reject) or kept in Junk (quarantine)'),
+    .describe(
+      'Incoming mail failing DMARC under p=reject: refused at SMTP time (reject) or kept in Junk (quarantine)',
+    ),
 });
 
 const flagsSchema = z.object(

@@ -2,6 +2,8 @@
 // route to another host (percent hack, bang paths, source routes, quoted local parts holding `@`, IP
 // literals) is refused here, before any lookup: Mailroom delivers to plain `local@domain` only.
 
+import { domainToASCII } from 'node:url';
+
 export interface Recipient {
   /** Lower-cased local part, without any `+tag`. */
   localPart: string;
@@ -22,7 +24,10 @@ export function parseRecipient(raw: string): Recipient | null {
   const at = raw.lastIndexOf('@');
   if (at <= 0 || at === raw.length - 1) return null;
   const local = raw.slice(0, at).toLowerCase();
-  const domain = raw.slice(at + 1).toLowerCase();
+  // SMTPUTF8 senders may write an internationalised domain in Unicode: we host it under its A-label.
+  const written = raw.slice(at + 1).toLowerCase();
+  // biome-ignore lint/suspicious/noControlCharactersInRegex: the test is for ASCII itself
+  const domain = /^[\x00-\x7f]*$/.test(written) ? written : domainToASCII(written);
   if (local.length > 64 || !LOCAL_PART.test(local)) return null;
   // A trailing dot, an IP literal or a bare IP is not a name we host.
   if (!DOMAIN.test(domain) || /^[0-9.]+$/.test(domain)) return null;

@@ -1,5 +1,6 @@
 import type { Jobs } from '../../core/jobs.ts';
-import { PROCESS_QUEUE, type InboundService } from './service.ts';
+import { PROCESS_QUEUE } from './commit-queue.ts';
+import type { InboundService } from './service.ts';
 
 export const RECOVER_QUEUE = 'inbound.recover';
 const PROCESS_RETRIES = 5;
@@ -8,7 +9,10 @@ const STALE_MS = 5 * 60_000;
 
 export function registerInboundJobs(jobs: Jobs, inbound: InboundService): void {
   jobs.define<{ message_id: string }>(PROCESS_QUEUE, {
-    concurrency: 8,
+    // Two fetchers of 16, each batch's jobs side by side: enough in flight to keep the pool's
+    // connections busy while parsing runs on the CPU.
+    concurrency: 2,
+    batchSize: 16,
     retryLimit: PROCESS_RETRIES,
     retryDelay: 10,
     expireInSeconds: 120,

@@ -21,14 +21,16 @@ import type { EventsService } from '../events/service.ts';
 import type { MessageAuth, MessageRow, MessageStatus } from '../messages/tables.ts';
 import { isSrsLocalPart, parseRecipient, type Recipient } from './address.ts';
 import { authenticateMessage } from './authenticate.ts';
+import { type Accepted, CommitQueue, PROCESS_QUEUE } from './commit-queue.ts';
 import { messageReceived } from './events.ts';
 import { parseMessage, type ParsedMessage } from './parse.ts';
 import type { MailauthResolver } from './resolver.ts';
-import { type RouteDecision, Router } from './routing.ts';
+import { type Delivery, type RouteDecision, Router } from './routing.ts';
 import type { Srs } from './srs.ts';
 import {
   activeKeyOf,
   claimForProcessing,
+  commitWithoutWaitingForDisk,
   countRuleMatches,
   type DirectoryEntry,
   directoryEntry,
@@ -41,8 +43,6 @@ import {
   unprocessedIds,
 } from './store.ts';
 import { traceHeaders, withoutForgedResults } from './trace.ts';
-
-export const PROCESS_QUEUE = 'inbound.process';
 
 export interface InboundServiceOptions {
   db: Db;
@@ -78,11 +78,24 @@ export type AcceptResult =
 
 class AlreadyProcessed extends Error {}
 
+const DIRECTORY_CACHE_MS = 30_000;
+const DIRECTORY_CACHE_SIZE = 100_000;
+/** Events after which RCPT answers may differ. */
+export const ROUTING_EVENT = /^(domain|mailbox|alias|rule)\./;
+
 export class InboundService {
   readonly #o: InboundServiceOptions;
+  readonly #commits: CommitQueue;
+  /**
+   * RCPT answers per address, for DIRECTORY_CACHE_MS: a busy MX would otherwise ask the database for
+   * every recipient of every message. Any change to domains, mailboxes, aliases or rules clears it (see
+   * `forgetRecipients`), so the cache only ever delays quota accounting.
+   */
+  readonly #directory = new Map<string, { until: number; entry: Promise<DirectoryEntry | null> }>();
 
   constructor(options: InboundServiceOptions) {
     this.#o = options;
+    this.#commits = new CommitQueue(options.db, options.blobs, options.jobs);
   }
 
   async checkRecipient(address: string): Promise<RecipientCheck> {
@@ -93,7 +106,7 @@ export class InboundService {
     };
     const recipient = parseRecipient(address);
     if (!recipient) return unknown;
-    const entry = await directoryEntry(this.#o.db, recipient.domain, recipient.localPart);
+    const entry = await this.#lookup(recipient);
     if (!entry) return unknown;
     const { mailbox } = entry;
     if (mailbox) {
@@ -107,6 +120,22 @@ export class InboundService {
     if (isSrsLocalPart(recipient.localPart) && this.#o.srs.reverse(recipient.localPart))
       return { accepted: true, recipient, entry };
     return unknown;
+  }
+
+  /** Drops every cached RCPT answer: called whenever routing configuration changes, in any process. */
+  forgetRecipients(): void {
+    this.#directory.clear();
+  }
+
+  #lookup(recipient: Recipient): Promise<DirectoryEntry | null> {
+    const now = Date.now();
+    const cached = this.#directory.get(recipient.address);
+    if (cached && cached.until > now) return cached.entry;
+    if (this.#directory.size >= DIRECTORY_CACHE_SIZE) this.#directory.clear();
+    const entry = directoryEntry(this.#o.db, recipient.domain, recipient.localPart);
+    this.#directory.set(recipient.address, { until: now + DIRECTORY_CACHE_MS, entry });
+    entry.catch(() => this.#directory.delete(recipient.address));
+    return entry;
   }
 
   /** Authenticates and commits an accepted message; resolves only once it is durable. */
@@ -145,12 +174,10 @@ export class InboundService {
       byOrganization.set(r.entry.organizationId, list);
     }
     // Each organisation gets its own record and copy: nothing is shared across tenants.
-    const rows: NewMessage[] = [...byOrganization].map(([organizationId, recipients]) => ({
+    const rows: Accepted['rows'] = [...byOrganization].map(([organizationId, recipients]) => ({
       id: byOrganization.size === 1 ? queueId : newId(),
       organizationId,
       domainId: recipients[0].entry.domainId,
-      direction: 'inbound',
-      status: 'pending',
       blobId: newId(),
       size: stamped.length,
       mailFrom: input.mailFrom,
@@ -160,13 +187,17 @@ export class InboundService {
       tls: input.tls,
       auth,
     }));
-    await this.#o.db.transaction(async (tx) => {
-      for (const row of rows) await this.#o.blobs.put(tx, row.organizationId, row.blobId, stamped);
-      await insertMessages(tx, rows);
-      for (const row of rows) await this.#o.jobs.send(PROCESS_QUEUE, { message_id: row.id }, { tx });
-    });
-    this.#o.jobs.wake(PROCESS_QUEUE);
-    return { accepted: true, messageIds: rows.map((r) => r.id!), queueId };
+    try {
+      await this.#commits.commit({ rows, raw: stamped });
+    } catch (err) {
+      this.#o.log.error({ err }, 'could not store an accepted message');
+      return {
+        accepted: false,
+        code: 451,
+        message: '4.3.0 Temporary failure storing the message, try again later',
+      };
+    }
+    return { accepted: true, messageIds: rows.map((r) => r.id), queueId };
   }
 
   async process(messageId: string): Promise<void> {
@@ -191,6 +222,7 @@ export class InboundService {
     const status = statusOf(decisions, quarantine);
     try {
       await this.#o.db.transaction(async (tx) => {
+        await commitWithoutWaitingForDisk(tx);
         const finished = await finishProcessing(tx, message.id, {
           status,
           error: failureOf(decisions),
@@ -222,7 +254,6 @@ export class InboundService {
         });
         if (!finished) throw new AlreadyProcessed();
         await this.#commitDecisions(tx, message, decisions, forwards);
-        await countRuleMatches(tx, [...router.matchedRules]);
         await this.#o.events.emit(tx, messageReceived, message.organizationId, {
           message_id: message.id,
           domain_id: message.domainId,
@@ -234,6 +265,8 @@ export class InboundService {
           size: message.size,
           forwarded: forwards.length,
         });
+        await countRuleMatches(tx, [...router.matchedRules].sort());
+        await this.#fileInMailboxes(tx, message, decisions);
       });
     } catch (err) {
       if (err instanceof AlreadyProcessed) return;
@@ -317,6 +350,12 @@ export class InboundService {
     } as never);
   }
 
+  /**
+   * Routes, queued forwards, the event and rule counters first; mailbox filing last. Filing takes the
+   * folder's and the mailbox's row locks (next UID, used bytes), which every message to that mailbox
+   * needs: taken last, they are held only until the commit right after. Mailboxes are filed in id order
+   * so two messages to the same pair of mailboxes cannot deadlock.
+   */
   async #commitDecisions(tx: Db, message: MessageRow, decisions: RouteDecision[], forwards: NewForward[]) {
     await insertRoutes(
       tx,
@@ -332,23 +371,31 @@ export class InboundService {
         detail: d.detail,
       })),
     );
-    for (const d of decisions) {
-      if (d.delivery?.kind !== 'mailbox') continue;
+    await this.#o.blobs.put(
+      tx,
+      forwards.map((f) => ({ organizationId: message.organizationId, id: f.row.blobId, data: f.raw })),
+    );
+    await insertMessages(
+      tx,
+      forwards.map((f) => f.row),
+    );
+  }
+
+  async #fileInMailboxes(tx: Db, message: MessageRow, decisions: RouteDecision[]) {
+    const filings = decisions
+      .map((d) => d.delivery)
+      .filter((d): d is Extract<Delivery, { kind: 'mailbox' }> => d?.kind === 'mailbox')
+      .sort((a, b) => a.mailboxId.localeCompare(b.mailboxId) || a.folder.localeCompare(b.folder));
+    for (const d of filings) {
       await fileInMailbox(tx, {
         id: newId(),
         organizationId: message.organizationId,
-        mailboxId: d.delivery.mailboxId,
-        folder: d.delivery.folder,
+        mailboxId: d.mailboxId,
+        folder: d.folder,
         messageId: message.id,
         size: message.size,
       });
     }
-    for (const f of forwards) await this.#o.blobs.put(tx, message.organizationId, f.row.blobId, f.raw);
-    if (forwards.length)
-      await insertMessages(
-        tx,
-        forwards.map((f) => f.row),
-      );
   }
 }
 
