@@ -6,12 +6,11 @@
 //   4. mailbox      stored in INBOX
 //   5. alias        expanded into its targets (hosted ones resolved again, external ones forwarded)
 //   6. catch-all    the domain's catch-all target, resolved like an alias target
-import type { Db } from '../../core/db.ts';
 import type { RouteAction, RouteKind } from '../messages/tables.ts';
 import type { RuleCondition, RuleRow } from '../rules/tables.ts';
 import { domainOf, parseRecipient } from './address.ts';
 import type { Srs } from './srs.ts';
-import { localTarget, rulesFor } from './store.ts';
+import type { LocalTarget } from './store.ts';
 
 /** What routing learnt about the message that rules test. */
 export interface MessageFacts {
@@ -41,20 +40,25 @@ export interface RouteDecision {
   domain: string;
 }
 
+/** The lookups routing needs (cached by the caller: they repeat for every message to an address). */
+export interface RoutingLookups {
+  localTarget(organizationId: string, domain: string, localPart: string): Promise<LocalTarget | null>;
+  rules(domainId: string): Promise<RuleRow[]>;
+}
+
 export const MAX_HOPS = 50;
 const MAX_ALIAS_DEPTH = 8;
 
 export class Router {
-  readonly #db: Db;
+  readonly #lookups: RoutingLookups;
   readonly #organizationId: string;
   readonly #srs: Srs;
   readonly #facts: MessageFacts;
-  readonly #rulesByDomain = new Map<string, RuleRow[]>();
   /** Rules that matched, counted once per message. */
   readonly matchedRules = new Set<string>();
 
-  constructor(db: Db, organizationId: string, srs: Srs, facts: MessageFacts) {
-    this.#db = db;
+  constructor(lookups: RoutingLookups, organizationId: string, srs: Srs, facts: MessageFacts) {
+    this.#lookups = lookups;
     this.#organizationId = organizationId;
     this.#srs = srs;
     this.#facts = facts;
@@ -63,7 +67,11 @@ export class Router {
   async route(address: string, quarantine: boolean): Promise<RouteDecision[]> {
     const recipient = parseRecipient(address);
     if (!recipient) return [this.#none(address, '', '', 'not a hosted address')];
-    const target = await localTarget(this.#db, this.#organizationId, recipient.domain, recipient.localPart);
+    const target = await this.#lookups.localTarget(
+      this.#organizationId,
+      recipient.domain,
+      recipient.localPart,
+    );
     if (!target)
       return [this.#none(address, '', recipient.domain, 'the domain no longer receives mail here')];
     const base = { recipient: recipient.address, domainId: target.domainId, domain: recipient.domain };
@@ -183,7 +191,7 @@ export class Router {
     visited.add(target);
     const hosted = parseRecipient(target);
     const local =
-      hosted && (await localTarget(this.#db, this.#organizationId, hosted.domain, hosted.localPart));
+      hosted && (await this.#lookups.localTarget(this.#organizationId, hosted.domain, hosted.localPart));
     if (!hosted || !local) {
       return [
         {
@@ -218,13 +226,8 @@ export class Router {
     return out;
   }
 
-  async #rules(domainId: string): Promise<RuleRow[]> {
-    let found = this.#rulesByDomain.get(domainId);
-    if (!found) {
-      found = await rulesFor(this.#db, [domainId]);
-      this.#rulesByDomain.set(domainId, found);
-    }
-    return found;
+  #rules(domainId: string): Promise<RuleRow[]> {
+    return this.#lookups.rules(domainId);
   }
 
   /** DMARC quarantine: hosted copies go to Junk, nothing is forwarded (it would spread a forgery). */

@@ -25,12 +25,11 @@ import { type Accepted, CommitQueue, PROCESS_QUEUE } from './commit-queue.ts';
 import { messageReceived } from './events.ts';
 import { parseMessage, type ParsedMessage } from './parse.ts';
 import type { MailauthResolver } from './resolver.ts';
-import { type Delivery, type RouteDecision, Router } from './routing.ts';
+import { type Delivery, type RouteDecision, Router, type RoutingLookups } from './routing.ts';
 import type { Srs } from './srs.ts';
 import {
   activeKeyOf,
   claimForProcessing,
-  commitWithoutWaitingForDisk,
   countRuleMatches,
   type DirectoryEntry,
   directoryEntry,
@@ -38,6 +37,8 @@ import {
   finishProcessing,
   insertMessages,
   insertRoutes,
+  localTarget,
+  rulesFor,
   type NewMessage,
   threadOf,
   unprocessedIds,
@@ -92,6 +93,15 @@ export class InboundService {
    * `forgetRecipients`), so the cache only ever delays quota accounting.
    */
   readonly #directory = new Map<string, { until: number; entry: Promise<DirectoryEntry | null> }>();
+  /** Routing's lookups, cached and cleared the same way. */
+  readonly #routing = new Map<string, { until: number; value: Promise<unknown> }>();
+  readonly #lookups: RoutingLookups = {
+    localTarget: (organizationId, domain, localPart) =>
+      this.#cached(`t:${organizationId}:${localPart}@${domain}`, () =>
+        localTarget(this.#o.db, organizationId, domain, localPart),
+      ),
+    rules: (domainId) => this.#cached(`r:${domainId}`, () => rulesFor(this.#o.db, [domainId])),
+  };
 
   constructor(options: InboundServiceOptions) {
     this.#o = options;
@@ -125,6 +135,18 @@ export class InboundService {
   /** Drops every cached RCPT answer: called whenever routing configuration changes, in any process. */
   forgetRecipients(): void {
     this.#directory.clear();
+    this.#routing.clear();
+  }
+
+  #cached<T>(key: string, load: () => Promise<T>): Promise<T> {
+    const now = Date.now();
+    const hit = this.#routing.get(key);
+    if (hit && hit.until > now) return hit.value as Promise<T>;
+    if (this.#routing.size >= DIRECTORY_CACHE_SIZE) this.#routing.clear();
+    const value = load();
+    this.#routing.set(key, { until: now + DIRECTORY_CACHE_MS, value });
+    value.catch(() => this.#routing.delete(key));
+    return value;
   }
 
   #lookup(recipient: Recipient): Promise<DirectoryEntry | null> {
@@ -207,7 +229,7 @@ export class InboundService {
     if (!raw) throw new Error(`message ${messageId} has no stored body`);
     const parsed = await parseMessage(raw);
     const threadId = await this.#threadOf(message, parsed);
-    const router = new Router(this.#o.db, message.organizationId, this.#o.srs, {
+    const router = new Router(this.#lookups, message.organizationId, this.#o.srs, {
       sender: parsed.fromAddress ?? message.mailFrom,
       subject: parsed.subject ?? '',
       size: message.size,
@@ -222,7 +244,6 @@ export class InboundService {
     const status = statusOf(decisions, quarantine);
     try {
       await this.#o.db.transaction(async (tx) => {
-        await commitWithoutWaitingForDisk(tx);
         const finished = await finishProcessing(tx, message.id, {
           status,
           error: failureOf(decisions),

@@ -119,16 +119,6 @@ export async function insertAccepted(tx: Db, rows: AcceptedMessage[]): Promise<v
            size integer, mail_from text, rcpt_to text[], remote_ip text, helo text, tls boolean, auth jsonb)`);
 }
 
-/**
- * Processing commits without waiting for the WAL flush. It is safe because processing is idempotent and
- * its input was committed durably at acceptance: should the database crash before the flush, the
- * message is simply still unprocessed and the recovery sweep runs it again. It matters because every
- * message to a mailbox takes that folder's row lock for its next UID: the flush no longer sits inside it.
- */
-export async function commitWithoutWaitingForDisk(tx: Db): Promise<void> {
-  await tx.execute(sql`set local synchronous_commit = off`);
-}
-
 /** Marks the message as being processed, unless processing already finished. */
 export async function claimForProcessing(db: Db, id: string): Promise<MessageRow | null> {
   const [row] = await db
@@ -236,17 +226,41 @@ export async function countRuleMatches(tx: Db, ruleIds: string[]): Promise<void>
     .where(inArray(rules.id, ruleIds));
 }
 
+export interface LocalTarget {
+  domainId: string;
+  catchAllTarget: string | null;
+  mailboxId: string | null;
+  mailboxActive: boolean | null;
+  alias: { id: string; targets: string[] } | null;
+}
+
 /** A hosted address of the same organisation, for expanding alias and rule targets. */
-export async function localTarget(db: Db, organizationId: string, domain: string, localPart: string) {
+export async function localTarget(
+  db: Db,
+  organizationId: string,
+  domain: string,
+  localPart: string,
+): Promise<LocalTarget | null> {
   const [row] = await db
     .select({
       domainId: domains.id,
       catchAllTarget: domains.catchAllTarget,
       mailboxId: mailboxes.id,
       mailboxActive: mailboxes.isActive,
+      aliasId: aliases.id,
+      aliasTargets: aliases.targets,
     })
     .from(domains)
     .leftJoin(mailboxes, and(eq(mailboxes.domainId, domains.id), eq(mailboxes.localPart, localPart)))
+    .leftJoin(
+      aliases,
+      and(
+        eq(aliases.domainId, domains.id),
+        eq(aliases.localPart, localPart),
+        eq(aliases.isEnabled, true),
+        or(isNull(aliases.expiresAt), sql`${aliases.expiresAt} > now()`),
+      ),
+    )
     .where(
       and(
         eq(domains.organizationId, organizationId),
@@ -256,18 +270,8 @@ export async function localTarget(db: Db, organizationId: string, domain: string
       ),
     );
   if (!row) return null;
-  const [alias] = await db
-    .select()
-    .from(aliases)
-    .where(
-      and(
-        eq(aliases.domainId, row.domainId),
-        eq(aliases.localPart, localPart),
-        eq(aliases.isEnabled, true),
-        or(isNull(aliases.expiresAt), sql`${aliases.expiresAt} > now()`),
-      ),
-    );
-  return { ...row, alias: alias ?? null };
+  const { aliasId, aliasTargets, ...rest } = row;
+  return { ...rest, alias: aliasId && aliasTargets ? { id: aliasId, targets: aliasTargets } : null };
 }
 
 /** The key ARC seals are made with: the domain's active DKIM key. */
