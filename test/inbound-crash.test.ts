@@ -53,6 +53,8 @@ describe(`crash safety on ${engine}`, () => {
       MAILROOM_SMTP_PORT: '0',
       MAILROOM_LOG_LEVEL: 'info',
     };
+    // On the embedded engine the processes must not pick up a DATABASE_URL from the test run's environment.
+    if (!setup.env.DATABASE_URL) delete processEnv.DATABASE_URL;
     // The in-test instance must let go of the embedded database; its files stay for the processes.
     await setup.app.close();
 
@@ -60,6 +62,7 @@ describe(`crash safety on ${engine}`, () => {
     const accepted = new Set<string>();
     let sent = 0;
     let killed = false;
+    let firstError: unknown = null;
     const sender = async () => {
       for (;;) {
         const n = sent++;
@@ -71,8 +74,9 @@ describe(`crash safety on ${engine}`, () => {
             subject: `crash ${n}`,
           });
           accepted.add(`crash ${n}`);
-        } catch {
+        } catch (err) {
           if (killed) return;
+          firstError ??= err;
         }
         if (accepted.size === 40 && !killed) {
           killed = true;
@@ -81,7 +85,7 @@ describe(`crash safety on ${engine}`, () => {
       }
     };
     await Promise.all([sender(), sender(), sender(), sender()]);
-    assert.ok(killed && accepted.size >= 40, `accepted ${accepted.size}`);
+    assert.ok(killed && accepted.size >= 40, `accepted ${accepted.size}; first error: ${String(firstError)}`);
     // The killed server must be gone before its data is opened again (the embedded engine's lock file
     // names its pid).
     if (first.child.exitCode === null && first.child.signalCode === null) {

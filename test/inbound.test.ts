@@ -449,4 +449,64 @@ describe(`inbound mail on ${engine}`, () => {
     });
     await processed('after the junk');
   });
+
+  test('what arrived over SMTP is in the messages API: detail, raw, search, threads, statistics', async () => {
+    await created('/v1/mailboxes', { address: 'reader@hosted.test' });
+    await created('/v1/aliases', { address: 'readers@hosted.test', targets: ['reader@hosted.test'] });
+    await sendMail(t.smtpPort, {
+      from: 'Writer <writer@origin.test>',
+      to: 'readers@hosted.test',
+      subject: 'Quarterly pineapple report',
+      text: 'The pineapple harvest was excellent.',
+      messageId: '<first@origin.test>',
+    });
+    const first = await processed('Quarterly pineapple report');
+    await sendMail(t.smtpPort, {
+      from: 'Writer <writer@origin.test>',
+      to: 'reader@hosted.test',
+      subject: 'Re: Quarterly pineapple report',
+      text: 'A follow-up.',
+      messageId: '<second@origin.test>',
+      inReplyTo: '<first@origin.test>',
+      references: ['<first@origin.test>'],
+    });
+    const second = await processed('Re: Quarterly pineapple report');
+
+    const detail = await api('GET', `/v1/messages/${first.id}`);
+    assert.equal(detail.status, 200, JSON.stringify(detail.body));
+    assert.equal(detail.body.status, 'delivered');
+    assert.equal(detail.body.from_address, 'writer@origin.test');
+    assert.equal(detail.body.authentication.spf, 'none');
+    assert.match(detail.body.authentication.authentication_results, /^mx\.inbound\.test;/);
+    assert.deepEqual(
+      detail.body.routes.map((r: any) => [r.recipient, r.route, r.action]),
+      [['readers@hosted.test', 'alias', 'store']],
+    );
+    const raw = await api('GET', `/v1/messages/${first.id}/raw`);
+    assert.equal(raw.status, 200);
+    assert.match(String(raw.headers['content-type']), /^message\/rfc822/);
+    assert.match(raw.body, /^Authentication-Results: mx\.inbound\.test;/);
+    assert.match(raw.body, /The pineapple harvest was excellent\./);
+
+    const found = await api('GET', '/v1/messages/search?q=pineapple');
+    assert.equal(found.status, 200);
+    assert.deepEqual(found.body.items.map((m: any) => m.id).sort(), [first.id, second.id].sort());
+
+    assert.equal(second.thread_id, first.thread_id);
+    const thread = await api('GET', `/v1/messages/thread/${first.thread_id}`);
+    assert.deepEqual(
+      thread.body.items.map((m: any) => m.id),
+      [first.id, second.id],
+    );
+
+    const stats = await api('GET', `/v1/domains/${domain.id}/stats`);
+    assert.equal(stats.status, 200);
+    assert.ok(stats.body.by_status.delivered >= 2);
+    const statistics = await api('GET', '/v1/statistics');
+    assert.equal(statistics.status, 200);
+    assert.ok(
+      statistics.body.top_aliases.some((a: any) => a.address === 'readers@hosted.test' && a.messages === 1),
+    );
+    assert.ok(statistics.body.top_domains.some((d: any) => d.name === 'hosted.test'));
+  });
 });

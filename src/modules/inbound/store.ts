@@ -152,19 +152,23 @@ export interface ProcessedFields {
  * Records the outcome of processing. Returns false when another run finished first: the caller's
  * transaction must then roll back, so nothing is delivered twice.
  */
-export async function finishProcessing(tx: Db, id: string, fields: ProcessedFields): Promise<boolean> {
-  const { searchText, ...rest } = fields;
-  const rows = await tx
-    .update(messages)
-    .set({
-      ...rest,
-      processedAt: new Date(),
-      updatedAt: new Date(),
-      search: sql`to_tsvector('simple', ${searchText})`,
-    } as never)
-    .where(and(eq(messages.id, id), isNull(messages.processedAt)))
-    .returning({ id: messages.id });
-  return rows.length === 1;
+export async function finishProcessing(tx: Db, id: string, f: ProcessedFields): Promise<boolean> {
+  // Written as SQL: the search vector is not a column the ORM knows (it is never read back). Arrays go as
+  // JSON: the ORM would spread a JS array into a parameter list.
+  const textArray = (values: string[]) =>
+    sql`array(select jsonb_array_elements_text(${JSON.stringify(values)}::jsonb))`;
+  const result = (await tx.execute(sql`
+    update messages
+       set status = ${f.status}, error = ${f.error}, message_id_header = ${f.messageIdHeader},
+           in_reply_to = ${f.inReplyTo}, "references" = ${textArray(f.references)}, thread_id = ${f.threadId},
+           from_address = ${f.fromAddress}, from_name = ${f.fromName}, to_addresses = ${textArray(f.toAddresses)},
+           cc_addresses = ${textArray(f.ccAddresses)}, subject = ${f.subject}, sent_at = ${f.sentAt},
+           has_attachments = ${f.hasAttachments}, body_text = ${f.bodyText},
+           details = ${JSON.stringify(f.details)}::jsonb, search = to_tsvector('simple', ${f.searchText}),
+           processed_at = now(), updated_at = now()
+     where id = ${id} and processed_at is null
+    returning id`)) as unknown as { rows: unknown[] };
+  return result.rows.length === 1;
 }
 
 /** The thread of the first known message this one replies to or is referenced by, if any. */
