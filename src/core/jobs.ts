@@ -84,6 +84,10 @@ export class Jobs {
         ...(d.policy ? { policy: d.policy } : {}),
       });
     }
+    // createQueue drops pg-boss's cached queue entry, and the first send or insert would then look it up
+    // outside the caller's transaction: on the embedded engine (one connection) that waits for the
+    // transaction forever. An empty insert refills the cache before anything is sent.
+    for (const name of this.#definitions.keys()) await this.boss.insert(name, []);
     for (const s of this.#schedules) await this.boss.schedule(s.name, s.cron, s.data);
     this.#started = true;
     if (!work) return;

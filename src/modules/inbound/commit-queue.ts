@@ -23,7 +23,7 @@ interface Waiting extends Accepted {
 /** Most messages one transaction carries (bounds statement size and the blast radius of a failure). */
 const MAX_BATCH = 64;
 /** Transactions in flight at once: the next batch fills while one commits, without waiting for it. */
-const MAX_FLUSHES = 2;
+const MAX_FLUSHES = 1;
 
 export class CommitQueue {
   readonly #db: Db;
