@@ -278,7 +278,7 @@ export class InboundService {
         await this.#o.events.emit(tx, messageReceived, message.organizationId, {
           message_id: message.id,
           domain_id: message.domainId,
-          status: status as 'delivered',
+          status,
           mail_from: message.mailFrom,
           rcpt_to: message.rcptTo,
           from: parsed.fromAddress,
@@ -440,7 +440,10 @@ function dmarcAction(
     : 'quarantine';
 }
 
-function statusOf(decisions: RouteDecision[], quarantine: boolean): MessageStatus {
+/** What processing can conclude; pending, processing and bounced belong to other stages. */
+type ProcessedStatus = Extract<MessageStatus, 'delivered' | 'failed' | 'rejected' | 'quarantined'>;
+
+function statusOf(decisions: RouteDecision[], quarantine: boolean): ProcessedStatus {
   if (quarantine) return 'quarantined';
   const delivered = decisions.some((d) => ['store', 'forward', 'redirect', 'drop'].includes(d.action));
   if (delivered) return 'delivered';
