@@ -102,7 +102,7 @@ export class Router {
     }
 
     const decisions: RouteDecision[] = [];
-    for (const rule of await this.#rules(target.domainId)) {
+    for (const rule of await this.#lookups.rules(target.domainId)) {
       if (rule.recipient !== null && rule.recipient !== recipient.localPart) continue;
       if (!matches(rule.conditions, this.#facts)) continue;
       this.matchedRules.add(rule.id);
@@ -224,10 +224,6 @@ export class Router {
     for (const t of next)
       out.push(...(await this.#expand(base, t, route, targetId, action, detail, depth + 1, visited)));
     return out;
-  }
-
-  #rules(domainId: string): Promise<RuleRow[]> {
-    return this.#lookups.rules(domainId);
   }
 
   /** DMARC quarantine: hosted copies go to Junk, nothing is forwarded (it would spread a forgery). */
