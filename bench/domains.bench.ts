@@ -4,24 +4,17 @@
 // total time, domains/s and DNS queries/s as the DNS server counted them. Domains get Ed25519 keys so
 // that setting 1,000 of them up does not spend minutes generating RSA keys; checking either is the same
 // work (a TXT lookup and a compare).
-import { type ChildProcess, fork } from 'node:child_process';
+import { fork } from 'node:child_process';
 import path from 'node:path';
 import { createMailroom } from '../src/app.ts';
 import { loadConfig } from '../src/config.ts';
 import type { TestRecords } from '../test/support/dns-server.ts';
 import { zoneOf } from '../test/support/domains.ts';
-import { benchEngines, benchInstallation, type Engine, json, peakRssMb, type Row } from './support.ts';
+import { ask, benchEngines, benchInstallation, type Engine, json, peakRssMb, type Row } from './support.ts';
 
 const DOMAINS = Number(process.env.BENCH_DOMAINS ?? 1000);
 const CONCURRENCY = process.env.MAILROOM_DNS_VERIFY_CONCURRENCY ?? '8';
 const HOST = 'mx.bench.example';
-
-function ask<T>(child: ChildProcess, message: unknown): Promise<T> {
-  return new Promise((resolve) => {
-    child.once('message', (m) => resolve(m as T));
-    child.send(message as object);
-  });
-}
 
 async function verifyDomains(engine: Engine): Promise<Row> {
   const { env, cleanup } = await benchInstallation(engine);

@@ -4,7 +4,7 @@
 // envelope and its processing job are committed. Reports accepted messages/s and the per-message latency
 // from MAIL FROM to the 250. A second row runs a `mailroom worker` afterwards and reports how fast it
 // processes (parses, threads, routes into a mailbox) what was accepted.
-import { type ChildProcess, fork } from 'node:child_process';
+import { fork } from 'node:child_process';
 import net from 'node:net';
 import path from 'node:path';
 import { createMailroom } from '../src/app.ts';
@@ -12,6 +12,7 @@ import { loadConfig } from '../src/config.ts';
 import type { TestRecords } from '../test/support/dns-server.ts';
 import { zoneOf } from '../test/support/domains.ts';
 import {
+  ask,
   benchEngines,
   benchInstallation,
   type Engine,
@@ -26,13 +27,6 @@ const MESSAGES = Number(process.env.BENCH_INBOUND_MESSAGES ?? 10_000);
 const CONNECTIONS = Number(process.env.BENCH_INBOUND_CONNECTIONS ?? 50);
 const HOST = 'mx.bench.example';
 const DOMAIN = 'inbound.bench.example';
-
-function ask<T>(child: ChildProcess, message: unknown): Promise<T> {
-  return new Promise((resolve) => {
-    child.once('message', (m) => resolve(m as T));
-    child.send(message as object);
-  });
-}
 
 /** A text body of words, about 20 KB with the headers, like a newsletter-sized mail. */
 const BODY = (() => {

@@ -71,6 +71,14 @@ export async function startServer(env: Record<string, string>, role = 'start'): 
   };
 }
 
+/** Sends `message` to a forked helper process and resolves with its next reply. */
+export function ask<T>(child: ChildProcess, message: unknown): Promise<T> {
+  return new Promise((resolve) => {
+    child.once('message', (m) => resolve(m as T));
+    child.send(message as object);
+  });
+}
+
 export function rssMb(pid: number): number {
   const status = readFileSync(`/proc/${pid}/status`, 'utf8');
   const kb = Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? 0);

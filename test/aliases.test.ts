@@ -2,42 +2,30 @@
 // space of their domain with mailboxes.
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { engine, signUpWithOrg, startTestApp, type TestApp } from './support/app.ts';
+import {
+  addDomain as addOrgDomain,
+  engine,
+  eventsOf as orgEvents,
+  type Org,
+  orgMaker,
+  startTestApp,
+  type TestApp,
+} from './support/app.ts';
 
-interface Org {
-  token: string;
-  orgId: string;
-}
-
-let counter = 0;
-const freshOrg = (t: TestApp): Promise<Org> => {
-  counter++;
-  return signUpWithOrg(t, `aliases${counter}@example.com`, `Aliases ${counter}`);
-};
+const freshOrg = orgMaker('aliases');
 
 describe(`aliases on ${engine}`, () => {
   let t: TestApp;
   let org: Org;
   let domain: { id: string; name: string };
 
-  const addDomain = async (name: string, as: Org) => {
-    const res = await t.call('POST', '/v1/domains', {
-      token: as.token,
-      body: { name, dkim: { algorithm: 'ed25519' } },
-    });
-    assert.equal(res.status, 201, JSON.stringify(res.body));
-    return { id: res.body.id as string, name: res.body.name as string };
-  };
+  const addDomain = (name: string, as: Org) => addOrgDomain(t, as, name);
   const create = async (body: Record<string, unknown>, as = org) => {
     const res = await t.call('POST', '/v1/aliases', { token: as.token, body });
     assert.equal(res.status, 201, JSON.stringify(res.body));
     return res.body;
   };
-  const eventsOf = async (type: string, as = org) => {
-    const res = await t.call('GET', `/v1/events?types=${type}&page_size=200`, { token: as.token });
-    assert.equal(res.status, 200, JSON.stringify(res.body));
-    return res.body.items as any[];
-  };
+  const eventsOf = (type: string, as = org) => orgEvents(t, as, type);
   const future = () => new Date(Date.now() + 86_400_000).toISOString();
 
   before(async () => {

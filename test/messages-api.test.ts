@@ -5,12 +5,7 @@ import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { after, before, describe, test } from 'node:test';
 import { newId } from '../src/core/ids.ts';
-import { engine, signUpWithOrg, startTestApp, type TestApp } from './support/app.ts';
-
-interface Org {
-  token: string;
-  orgId: string;
-}
+import { engine, type Org, signUpWithOrg, startTestApp, type TestApp } from './support/app.ts';
 
 interface Seed {
   direction?: 'inbound' | 'outbound';

@@ -2,18 +2,17 @@
 // needs, ordering, and isolation between organisations.
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { engine, signUpWithOrg, startTestApp, type TestApp } from './support/app.ts';
+import {
+  addDomain as addOrgDomain,
+  engine,
+  eventsOf as orgEvents,
+  type Org,
+  orgMaker,
+  startTestApp,
+  type TestApp,
+} from './support/app.ts';
 
-interface Org {
-  token: string;
-  orgId: string;
-}
-
-let counter = 0;
-const freshOrg = (t: TestApp): Promise<Org> => {
-  counter++;
-  return signUpWithOrg(t, `rules${counter}@example.com`, `Rules ${counter}`);
-};
+const freshOrg = orgMaker('rules');
 
 const ALL_CONDITIONS = [
   { field: 'sender', op: 'equals', value: 'boss@corp.example' },
@@ -29,14 +28,7 @@ describe(`rules on ${engine}`, () => {
   let org: Org;
   let domain: { id: string; name: string };
 
-  const addDomain = async (name: string, as: Org) => {
-    const res = await t.call('POST', '/v1/domains', {
-      token: as.token,
-      body: { name, dkim: { algorithm: 'ed25519' } },
-    });
-    assert.equal(res.status, 201, JSON.stringify(res.body));
-    return { id: res.body.id as string, name: res.body.name as string };
-  };
+  const addDomain = (name: string, as: Org) => addOrgDomain(t, as, name);
   const create = async (body: Record<string, unknown>, as = org) => {
     const res = await t.call('POST', '/v1/rules', {
       token: as.token,
@@ -47,11 +39,7 @@ describe(`rules on ${engine}`, () => {
   };
   const patch = (id: string, body: Record<string, unknown>, as = org) =>
     t.call('PATCH', `/v1/rules/${id}`, { token: as.token, body });
-  const eventsOf = async (type: string, as = org) => {
-    const res = await t.call('GET', `/v1/events?types=${type}&page_size=200`, { token: as.token });
-    assert.equal(res.status, 200, JSON.stringify(res.body));
-    return res.body.items as any[];
-  };
+  const eventsOf = (type: string, as = org) => orgEvents(t, as, type);
 
   before(async () => {
     t = await startTestApp();

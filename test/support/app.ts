@@ -165,6 +165,37 @@ export async function signUpWithOrg(t: TestApp, email: string, orgName = 'Org') 
   return { ...user, orgId: org.body.id as string };
 }
 
+export interface Org {
+  token: string;
+  orgId: string;
+}
+
+/** Signs up a new user with a new organisation at each call, named after `label`. */
+export function orgMaker(label: string): (t: TestApp) => Promise<Org> {
+  let made = 0;
+  return (t) => {
+    made++;
+    return signUpWithOrg(t, `${label}${made}@example.com`, `${label} ${made}`);
+  };
+}
+
+/** Adds a domain to the organisation (with an Ed25519 key: quick to make) and returns its id and name. */
+export async function addDomain(t: TestApp, as: Org, name: string): Promise<{ id: string; name: string }> {
+  const res = await t.call('POST', '/v1/domains', {
+    token: as.token,
+    body: { name, dkim: { algorithm: 'ed25519' } },
+  });
+  if (res.status !== 201) throw new Error(`add domain ${name}: ${res.status} ${JSON.stringify(res.body)}`);
+  return { id: res.body.id as string, name: res.body.name as string };
+}
+
+/** The events of `type` the organisation sees, newest page of 200. */
+export async function eventsOf(t: TestApp, as: Org, type: string): Promise<any[]> {
+  const res = await t.call('GET', `/v1/events?types=${type}&page_size=200`, { token: as.token });
+  if (res.status !== 200) throw new Error(`events: ${res.status} ${JSON.stringify(res.body)}`);
+  return res.body.items;
+}
+
 let ipCounter = 0;
 /** A distinct address from 198.18.0.0/15 (reserved for benchmarking) per call. */
 export function randomTestIp(): string {

@@ -88,13 +88,12 @@ export class InboundService {
   readonly #o: InboundServiceOptions;
   readonly #commits: CommitQueue;
   /**
-   * RCPT answers per address, for DIRECTORY_CACHE_MS: a busy MX would otherwise ask the database for
-   * every recipient of every message. Any change to domains, mailboxes, aliases or rules clears it (see
-   * `forgetRecipients`), so the cache only ever delays quota accounting.
+   * RCPT answers per address and routing's lookups, for DIRECTORY_CACHE_MS: a busy MX and its workers
+   * would otherwise ask the database the same questions for every message. Any change to domains,
+   * mailboxes, aliases or rules clears it (see `forgetRecipients`), so it only ever delays quota
+   * accounting.
    */
-  readonly #directory = new Map<string, { until: number; entry: Promise<DirectoryEntry | null> }>();
-  /** Routing's lookups, cached and cleared the same way. */
-  readonly #routing = new Map<string, { until: number; value: Promise<unknown> }>();
+  readonly #lookupCache = new Map<string, { until: number; value: Promise<unknown> }>();
   readonly #lookups: RoutingLookups = {
     localTarget: (organizationId, domain, localPart) =>
       this.#cached(`t:${organizationId}:${localPart}@${domain}`, () =>
@@ -116,7 +115,9 @@ export class InboundService {
     };
     const recipient = parseRecipient(address);
     if (!recipient) return unknown;
-    const entry = await this.#lookup(recipient);
+    const entry = await this.#cached(`d:${recipient.address}`, () =>
+      directoryEntry(this.#o.db, recipient.domain, recipient.localPart),
+    );
     if (!entry) return unknown;
     const { mailbox } = entry;
     if (mailbox) {
@@ -134,30 +135,18 @@ export class InboundService {
 
   /** Drops every cached RCPT answer: called whenever routing configuration changes, in any process. */
   forgetRecipients(): void {
-    this.#directory.clear();
-    this.#routing.clear();
+    this.#lookupCache.clear();
   }
 
   #cached<T>(key: string, load: () => Promise<T>): Promise<T> {
     const now = Date.now();
-    const hit = this.#routing.get(key);
+    const hit = this.#lookupCache.get(key);
     if (hit && hit.until > now) return hit.value as Promise<T>;
-    if (this.#routing.size >= DIRECTORY_CACHE_SIZE) this.#routing.clear();
+    if (this.#lookupCache.size >= DIRECTORY_CACHE_SIZE) this.#lookupCache.clear();
     const value = load();
-    this.#routing.set(key, { until: now + DIRECTORY_CACHE_MS, value });
-    value.catch(() => this.#routing.delete(key));
+    this.#lookupCache.set(key, { until: now + DIRECTORY_CACHE_MS, value });
+    value.catch(() => this.#lookupCache.delete(key));
     return value;
-  }
-
-  #lookup(recipient: Recipient): Promise<DirectoryEntry | null> {
-    const now = Date.now();
-    const cached = this.#directory.get(recipient.address);
-    if (cached && cached.until > now) return cached.entry;
-    if (this.#directory.size >= DIRECTORY_CACHE_SIZE) this.#directory.clear();
-    const entry = directoryEntry(this.#o.db, recipient.domain, recipient.localPart);
-    this.#directory.set(recipient.address, { until: now + DIRECTORY_CACHE_MS, entry });
-    entry.catch(() => this.#directory.delete(recipient.address));
-    return entry;
   }
 
   /** Authenticates and commits an accepted message; resolves only once it is durable. */
