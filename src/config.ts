@@ -165,6 +165,31 @@ const schema = z.object({
     }),
   MAILROOM_SRS_MAX_AGE: duration.default(21 * 86_400_000),
   MAILROOM_INBOUND_DNS_CACHE: duration.default(60_000),
+  MAILROOM_SUBMISSION_TLS_PORT: optionalString.pipe(
+    z.coerce
+      .number<string | undefined>({ error: 'must be a port number' })
+      .int()
+      .min(0)
+      .max(65535)
+      .optional(),
+  ),
+  MAILROOM_SUBMISSION_AUTH_FAILURES_PER_HOUR: positiveInt.default(10),
+  MAILROOM_SUBMISSION_ALLOW_INSECURE_AUTH: z.stringbool().default(false),
+  MAILROOM_OUTBOUND_RETRY_SCHEDULE: durationList.default([3e5, 9e5, 18e5, 36e5, 72e5, 144e5, 288e5]),
+  MAILROOM_OUTBOUND_MAX_AGE: duration.default(2 * 86_400_000),
+  MAILROOM_OUTBOUND_CONNECTIONS_PER_DOMAIN: positiveInt.max(1_000).default(10),
+  MAILROOM_OUTBOUND_MESSAGES_PER_CONNECTION: positiveInt.default(100),
+  MAILROOM_OUTBOUND_DOMAIN_RATE_PER_MINUTE: z.coerce.number().int().min(0).default(0),
+  MAILROOM_OUTBOUND_CONCURRENCY: positiveInt.max(10_000).default(200),
+  MAILROOM_OUTBOUND_CONNECT_TIMEOUT: duration.default(30_000),
+  MAILROOM_OUTBOUND_COMMAND_TIMEOUT: duration.default(300_000),
+  MAILROOM_OUTBOUND_IDLE_TIMEOUT: duration.default(10_000),
+  MAILROOM_OUTBOUND_TLS_CA: optionalString.pipe(
+    z.string().refine(existsSync, 'file does not exist').optional(),
+  ),
+  MAILROOM_MTA_STS_PORT: port.default(443),
+  MAILROOM_SEND_LIMIT_MAILBOX_PER_DAY: z.coerce.number().int().min(0).default(2_000),
+  MAILROOM_SEND_LIMIT_ORGANIZATION_PER_HOUR: z.coerce.number().int().min(0).default(10_000),
   MAILROOM_TRUST_PROXY: z
     .string()
     .default('false')
@@ -283,6 +308,31 @@ function finish(c: z.output<typeof schema>) {
       proxy: c.MAILROOM_SMTP_PROXY,
       srsMaxAgeDays: Math.max(1, Math.round(c.MAILROOM_SRS_MAX_AGE / 86_400_000)),
       dnsCacheMs: c.MAILROOM_INBOUND_DNS_CACHE,
+    },
+    submission: {
+      host: c.MAILROOM_SMTP_HOST,
+      port: c.MAILROOM_SUBMISSION_PORT,
+      tlsPort: c.MAILROOM_SUBMISSION_TLS_PORT ?? null,
+      maxMessageSize: c.MAILROOM_SMTP_MAX_MESSAGE_SIZE,
+      maxRecipients: c.MAILROOM_SMTP_MAX_RECIPIENTS,
+      authFailuresPerHour: c.MAILROOM_SUBMISSION_AUTH_FAILURES_PER_HOUR,
+      allowInsecureAuth: c.MAILROOM_SUBMISSION_ALLOW_INSECURE_AUTH,
+    },
+    outbound: {
+      port: c.MAILROOM_OUTBOUND_PORT,
+      retryScheduleMs: c.MAILROOM_OUTBOUND_RETRY_SCHEDULE,
+      maxAgeMs: c.MAILROOM_OUTBOUND_MAX_AGE,
+      connectionsPerDomain: c.MAILROOM_OUTBOUND_CONNECTIONS_PER_DOMAIN,
+      messagesPerConnection: c.MAILROOM_OUTBOUND_MESSAGES_PER_CONNECTION,
+      ratePerDomainPerMinute: c.MAILROOM_OUTBOUND_DOMAIN_RATE_PER_MINUTE,
+      concurrency: c.MAILROOM_OUTBOUND_CONCURRENCY,
+      connectTimeoutMs: c.MAILROOM_OUTBOUND_CONNECT_TIMEOUT,
+      commandTimeoutMs: c.MAILROOM_OUTBOUND_COMMAND_TIMEOUT,
+      idleTimeoutMs: c.MAILROOM_OUTBOUND_IDLE_TIMEOUT,
+      ca: c.MAILROOM_OUTBOUND_TLS_CA ? [readFileSync(c.MAILROOM_OUTBOUND_TLS_CA, 'utf8')] : [],
+      mtaStsPort: c.MAILROOM_MTA_STS_PORT,
+      mailboxPerDay: c.MAILROOM_SEND_LIMIT_MAILBOX_PER_DAY,
+      organizationPerHour: c.MAILROOM_SEND_LIMIT_ORGANIZATION_PER_HOUR,
     },
   };
 }

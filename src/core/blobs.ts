@@ -9,6 +9,8 @@ export interface BlobStore {
   put(tx: Db, blobs: NewBlob[]): Promise<void>;
   /** The bytes, or null when no such blob belongs to the organisation. */
   get(organizationId: string, id: string): Promise<Buffer | null>;
+  /** Several blobs at once (the delivery queue's batches), by id; missing ones are absent. */
+  getMany(refs: { organizationId: string; id: string }[]): Promise<Map<string, Buffer>>;
   delete(tx: Db, organizationId: string, ids: string[]): Promise<void>;
 }
 
@@ -36,8 +38,19 @@ export class DatabaseBlobStore implements BlobStore {
       sql`select data from blobs where id = ${id} and organization_id = ${organizationId}`,
     )) as unknown as { rows: { data: Uint8Array }[] };
     const data = result.rows[0]?.data;
-    // node-postgres returns a Buffer, PGlite a Uint8Array: one shape for callers.
-    return data ? Buffer.from(data.buffer, data.byteOffset, data.byteLength) : null;
+    return data ? asBuffer(data) : null;
+  }
+
+  async getMany(refs: { organizationId: string; id: string }[]): Promise<Map<string, Buffer>> {
+    if (!refs.length) return new Map();
+    const json = JSON.stringify(refs.map((r) => ({ id: r.id, organization_id: r.organizationId })));
+    const result = (await this.#db.execute(sql`
+      select b.id, b.data from blobs b
+        join jsonb_to_recordset(${json}::jsonb) as r(id uuid, organization_id uuid)
+          on b.id = r.id and b.organization_id = r.organization_id`)) as unknown as {
+      rows: { id: string; data: Uint8Array }[];
+    };
+    return new Map(result.rows.map((r) => [r.id, asBuffer(r.data)]));
   }
 
   async delete(tx: Db, organizationId: string, ids: string[]): Promise<void> {
@@ -49,4 +62,9 @@ export class DatabaseBlobStore implements BlobStore {
       )})`,
     );
   }
+}
+
+/** node-postgres returns a Buffer, PGlite a Uint8Array: one shape for callers. */
+function asBuffer(data: Uint8Array): Buffer {
+  return Buffer.from(data.buffer, data.byteOffset, data.byteLength);
 }

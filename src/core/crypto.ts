@@ -28,11 +28,14 @@ export class Secrets {
   readonly jwtKey: Uint8Array;
   /** Signs SRS return addresses (forwarding). */
   readonly srsKey: Buffer;
+  /** Signs VERP return addresses (outbound bounces). */
+  readonly verpKey: Buffer;
 
   constructor(masterKey: Buffer) {
     this.#encryptionKey = derive(masterKey, 'mailroom/encryption/v1');
     this.jwtKey = new Uint8Array(derive(masterKey, 'mailroom/jwt/v1'));
     this.srsKey = derive(masterKey, 'mailroom/srs/v1');
+    this.verpKey = derive(masterKey, 'mailroom/verp/v1');
   }
 
   /** `v1.<iv>.<tag>.<ciphertext>`, base64url. */
