@@ -1,0 +1,350 @@
+// Outbound delivery to remote MX hosts, as ZoneMTA's and Haraka's outbound do it. One attempt reads as
+// its steps:
+//   policy     MTA-STS policy of the destination domain (cached)
+//   rate       wait until the domain's per-minute budget allows another message
+//   lease      a pooled connection to the domain, or a slot to open one (FIFO beyond the limit)
+//   open       MX lookup, then each MX host and address in order until one sets up a session
+//   send       MAIL FROM / RCPT TO / DATA, one result per recipient
+//   release    park the connection for the next message, or QUIT it
+// Every failure becomes per-recipient results: `deliver` never rejects.
+import { rootCertificates, type SecureContext, createSecureContext } from 'node:tls';
+import { domainToASCII } from 'node:url';
+import type { Logger } from 'pino';
+import type { MailauthResolver } from '../../inbound/resolver.ts';
+import { MtaStsPolicies, mxAllowed, type StsPolicy } from './mta-sts.ts';
+import { type MxHost, resolveAddresses, resolveRoute } from './mx.ts';
+import { DomainPool } from './pool.ts';
+import { RateGate } from './rate.ts';
+import { forAll, type Verdict, verdict } from './results.ts';
+import { SmtpSession } from './session.ts';
+
+export interface TransportOptions {
+  resolver: MailauthResolver;
+  /** MAILROOM_OUTBOUND_PORT: port of remote MX hosts (25 in production, a local sink in tests). */
+  port: number;
+  /** EHLO name: MAILROOM_HOSTNAME. */
+  heloName: string;
+  /** Port for fetching MTA-STS policies over HTTPS (443; tests point it at a local HTTPS server). */
+  mtaStsPort: number;
+  /** Extra trust anchors (PEM) for MTA-STS policy fetches and enforced TLS; tests use a local CA. */
+  ca?: string[];
+  connectionsPerDomain: number; // max simultaneous connections to one destination domain
+  messagesPerConnection: number; // then QUIT and open a new one
+  ratePerDomainPerMinute: number; // 0 = unlimited; messages started per destination domain per minute (wait, don't fail)
+  connectTimeoutMs: number;
+  /** Greeting/command/DATA timeout. */
+  commandTimeoutMs: number;
+  /** Idle pooled connections are closed (QUIT) after this. */
+  idleTimeoutMs: number;
+  log: Logger;
+}
+export interface OutboundEnvelope {
+  domain: string;
+  mailFrom: string;
+  recipients: string[];
+  raw: Buffer;
+}
+export type RecipientOutcome = 'delivered' | 'deferred' | 'bounced';
+export interface RecipientResult {
+  address: string;
+  outcome: RecipientOutcome;
+  code: number | null;
+  enhanced: string | null;
+  response: string;
+}
+export interface AttemptResult {
+  recipients: RecipientResult[]; // one per envelope recipient, same order
+  mx: string | null; // MX host name used (null when none was reached)
+  ip: string | null;
+  port: number;
+  tls: { version: string; cipher: string; authorized: boolean } | null;
+  mtaSts: 'enforce' | 'testing' | 'none';
+  startedAt: Date;
+  durationMs: number;
+}
+
+/** Internal knobs, for tests: the rate limit window (a minute) in milliseconds. */
+export interface TransportTuning {
+  rateWindowMs?: number;
+}
+
+/** At most this many addresses are tried per attempt, over all MX hosts (Postfix: smtp_mx_address_limit). */
+const MAX_ADDRESSES = 10;
+const MINUTE = 60_000;
+
+type Opened = { session: SmtpSession } | { failure: Verdict };
+
+export class Transport {
+  readonly #o: TransportOptions;
+  readonly #rateWindowMs: number;
+  readonly #secureContext: SecureContext | undefined;
+  readonly #policies: MtaStsPolicies;
+  readonly #pools = new Map<string, DomainPool<SmtpSession>>();
+  readonly #gates = new Map<string, RateGate>();
+  readonly #inFlight = new Set<Promise<AttemptResult>>();
+  readonly #quits = new Set<Promise<void>>();
+  #closing = false;
+
+  constructor(options: TransportOptions, tuning: TransportTuning = {}) {
+    this.#o = options;
+    this.#rateWindowMs = tuning.rateWindowMs ?? MINUTE;
+    // Extra anchors add to the system roots (a bare `ca` would replace them).
+    const trust = options.ca?.length ? [...rootCertificates, ...options.ca] : undefined;
+    this.#secureContext = trust ? createSecureContext({ ca: trust }) : undefined;
+    this.#policies = new MtaStsPolicies({
+      resolver: options.resolver,
+      port: options.mtaStsPort,
+      trust,
+      log: options.log,
+    });
+  }
+
+  deliver(envelope: OutboundEnvelope): Promise<AttemptResult> {
+    const attempt = new Attempt(envelope, this.#o.port);
+    const run = this.#checked(envelope, attempt).catch((err: unknown) => {
+      this.#o.log.error({ err, domain: envelope.domain }, 'outbound delivery failed unexpectedly');
+      return attempt.finish(verdict('deferred', null, '4.3.0', `internal error: ${(err as Error).message}`));
+    });
+    this.#inFlight.add(run);
+    run.finally(() => this.#inFlight.delete(run));
+    return run;
+  }
+
+  /** Waits for every delivery in flight (queued ones included), then QUITs the pooled connections. */
+  async close(): Promise<void> {
+    this.#closing = true;
+    while (this.#inFlight.size) await Promise.allSettled([...this.#inFlight]);
+    for (const pool of this.#pools.values()) pool.closeIdle();
+    this.#pools.clear();
+    while (this.#quits.size) await Promise.allSettled([...this.#quits]);
+  }
+
+  /**
+   * Addresses that cannot be written into MAIL FROM / RCPT TO bounce at once (nodemailer would refuse
+   * the whole envelope for one of them); the rest go on.
+   */
+  async #checked(envelope: OutboundEnvelope, attempt: Attempt): Promise<AttemptResult> {
+    if (this.#closing)
+      return attempt.finish(verdict('deferred', null, '4.3.2', 'outbound transport is shutting down'));
+    if (envelope.mailFrom !== '' && !usableAddress(envelope.mailFrom)) {
+      return attempt.finish(
+        verdict('bounced', 553, '5.1.7', `bad sender address syntax: ${JSON.stringify(envelope.mailFrom)}`),
+      );
+    }
+    const good = envelope.recipients.filter(usableAddress);
+    if (good.length === envelope.recipients.length) return this.#deliver(envelope, attempt);
+    const result = good.length
+      ? await this.#deliver({ ...envelope, recipients: good }, attempt)
+      : attempt.finish(null);
+    const sent = new Map(result.recipients.map((r) => [r.address, r]));
+    result.recipients = envelope.recipients.map(
+      (address) =>
+        sent.get(address) ?? {
+          address,
+          ...verdict('bounced', 553, '5.1.3', `bad recipient address syntax: ${JSON.stringify(address)}`),
+        },
+    );
+    return result;
+  }
+
+  async #deliver(envelope: OutboundEnvelope, attempt: Attempt): Promise<AttemptResult> {
+    if (!envelope.recipients.length) return attempt.finish(null);
+    // IDNs are looked up and pooled by their ASCII form; an invalid name maps to ''.
+    const domain = domainToASCII(envelope.domain.trim().toLowerCase().replace(/\.$/, ''));
+    if (!domain) {
+      return attempt.finish(
+        verdict('bounced', 550, '5.1.2', `invalid domain name ${JSON.stringify(envelope.domain)}`),
+      );
+    }
+
+    const policy = await this.#policies.policyFor(domain);
+    attempt.mtaSts = policy?.mode ?? 'none';
+    await this.#gate(domain).take();
+
+    const key = securityKey(policy);
+    const pool = this.#pool(domain);
+    let session = await pool.acquire(key);
+    let reusable = false;
+    try {
+      for (let tries = 1; ; tries++) {
+        if (!session) {
+          const opened = await this.#open(domain, policy, key);
+          if ('failure' in opened) return attempt.finish(opened.failure);
+          session = opened.session;
+        }
+        const sent = await session.send(envelope);
+        // A reused connection the server had dropped in the meantime: once more on a new one.
+        if (sent.stale && tries === 1) {
+          this.#track(session.quit());
+          session = null;
+          continue;
+        }
+        attempt.reached(session);
+        reusable = sent.reusable && session.messages < this.#o.messagesPerConnection;
+        return attempt.finish(sent.recipients);
+      }
+    } finally {
+      pool.release(session, reusable);
+      this.#forgetIdle(domain);
+    }
+  }
+
+  /** MX lookup, then each allowed host and address in order until a session is set up. */
+  async #open(domain: string, policy: StsPolicy | null, key: string): Promise<Opened> {
+    const route = await resolveRoute(this.#o.resolver, domain);
+    if (!route.ok) return { failure: route.failure };
+    const hosts = this.#allowedHosts(domain, route.hosts, policy);
+    if (!hosts.length) {
+      const names = route.hosts.map((h) => h.name).join(', ');
+      const reason = `MTA-STS policy of ${domain} (enforce) allows none of its MX hosts (${names})`;
+      return { failure: verdict('deferred', null, '4.7.5', reason) };
+    }
+    const enforce = policy?.mode === 'enforce';
+    let tried = 0;
+    let lastError: string | null = null;
+    let dnsError: unknown = null;
+    for (const host of hosts) {
+      if (tried >= MAX_ADDRESSES) break;
+      const found = host.addresses
+        ? { addresses: host.addresses, error: null }
+        : await resolveAddresses(this.#o.resolver, host.name);
+      dnsError ??= found.error;
+      for (const ip of found.addresses) {
+        if (tried++ >= MAX_ADDRESSES) break;
+        try {
+          return { session: await this.#connect(domain, host.name, ip, enforce, key) };
+        } catch (err) {
+          lastError = `${host.name} [${ip}]: ${(err as Error).message}`;
+          this.#o.log.debug({ err, domain, mx: host.name, ip }, 'MX host not usable, trying the next');
+        }
+      }
+    }
+    return { failure: unreachable(domain, lastError, dnsError) };
+  }
+
+  #connect(domain: string, mx: string, ip: string, enforce: boolean, key: string): Promise<SmtpSession> {
+    return SmtpSession.open({
+      mx,
+      ip,
+      port: this.#o.port,
+      heloName: this.#o.heloName,
+      verifyTls: enforce,
+      secureContext: this.#secureContext,
+      connectTimeoutMs: this.#o.connectTimeoutMs,
+      commandTimeoutMs: this.#o.commandTimeoutMs,
+      key,
+      onGone: (session) => this.#pools.get(domain)?.forget(session),
+    });
+  }
+
+  /** Under an enforced MTA-STS policy only the MX hosts it names; a testing policy only logs a mismatch. */
+  #allowedHosts(domain: string, hosts: MxHost[], policy: StsPolicy | null): MxHost[] {
+    if (!policy || policy.mode === 'none') return hosts;
+    const allowed = hosts.filter((h) => mxAllowed(policy, h.name));
+    if (policy.mode === 'enforce') return allowed;
+    if (allowed.length < hosts.length) {
+      this.#o.log.info(
+        { domain, mx: hosts.map((h) => h.name) },
+        'MTA-STS (testing): MX hosts outside the policy',
+      );
+    }
+    return hosts;
+  }
+
+  #pool(domain: string): DomainPool<SmtpSession> {
+    let pool = this.#pools.get(domain);
+    if (!pool) {
+      pool = new DomainPool(this.#o.connectionsPerDomain, this.#o.idleTimeoutMs, (quit) => this.#track(quit));
+      this.#pools.set(domain, pool);
+    }
+    return pool;
+  }
+
+  #gate(domain: string): RateGate {
+    let gate = this.#gates.get(domain);
+    if (!gate) {
+      gate = new RateGate(this.#o.ratePerDomainPerMinute, this.#rateWindowMs);
+      this.#gates.set(domain, gate);
+    }
+    return gate;
+  }
+
+  /** Pools and gates of domains no longer written to are dropped, so the maps stay small. */
+  #forgetIdle(domain: string): void {
+    if (this.#pools.get(domain)?.empty) this.#pools.delete(domain);
+    if (this.#gates.get(domain)?.idle) this.#gates.delete(domain);
+  }
+
+  #track(quit: Promise<void>): void {
+    this.#quits.add(quit);
+    quit.finally(() => this.#quits.delete(quit));
+  }
+}
+
+/** Why no session could be set up: the last connection error, else the DNS failure, else no address at all. */
+function unreachable(domain: string, lastError: string | null, dnsError: unknown): Verdict {
+  if (lastError) {
+    return verdict(
+      'deferred',
+      null,
+      '4.4.1',
+      `no MX host of ${domain} could be reached; last error: ${lastError}`,
+    );
+  }
+  if (dnsError) {
+    const reason = (dnsError as NodeJS.ErrnoException).code ?? String(dnsError);
+    return verdict(
+      'deferred',
+      null,
+      '4.4.3',
+      `address lookup for the MX hosts of ${domain} failed: ${reason}`,
+    );
+  }
+  return verdict('deferred', null, '4.4.4', `no MX host of ${domain} has an address`);
+}
+
+/** Something nodemailer can put between angle brackets: local@domain, no spaces, brackets or line ends. */
+function usableAddress(address: string): boolean {
+  return /^[^\s<>]+@[^\s<>@]+$/.test(address);
+}
+
+/** Connections opened under an enforced policy are only reused under that same policy. */
+function securityKey(policy: StsPolicy | null): string {
+  return policy?.mode === 'enforce' ? `enforce:${policy.id}` : 'opportunistic';
+}
+
+/** What one attempt found out, turned into its result. */
+class Attempt {
+  readonly #envelope: OutboundEnvelope;
+  readonly #port: number;
+  readonly #startedAt = new Date();
+  mtaSts: AttemptResult['mtaSts'] = 'none';
+  #session: SmtpSession | null = null;
+
+  constructor(envelope: OutboundEnvelope, port: number) {
+    this.#envelope = envelope;
+    this.#port = port;
+  }
+
+  reached(session: SmtpSession): void {
+    this.#session = session;
+  }
+
+  finish(outcome: Verdict | RecipientResult[] | null): AttemptResult {
+    const recipients = Array.isArray(outcome)
+      ? outcome
+      : outcome
+        ? forAll(this.#envelope.recipients, outcome)
+        : [];
+    return {
+      recipients,
+      mx: this.#session?.mx ?? null,
+      ip: this.#session?.ip ?? null,
+      port: this.#port,
+      tls: this.#session?.tls ?? null,
+      mtaSts: this.mtaSts,
+      startedAt: this.#startedAt,
+      durationMs: Date.now() - this.#startedAt.getTime(),
+    };
+  }
+}
