@@ -10,7 +10,7 @@ const USAGE = `usage: mailroom <command>
 
   start          API, workers and (as they land) the mail servers, in one process
   api            the HTTP API only
-  smtp           the MX (inbound SMTP) server only
+  smtp           the mail servers only: MX (inbound SMTP) and submission (authenticated SMTP)
   worker         job workers only
   migrate        apply database migrations and exit
   create-admin   --email E [--password P | MAILROOM_ADMIN_PASSWORD] [--name N] [--organization O]
@@ -33,9 +33,11 @@ async function main(argv: string[]): Promise<number> {
   const config = loadConfig();
   switch (command) {
     case 'start':
-      return serve(await createMailroom(config, { http: true, workers: true, smtp: true }));
+      return serve(await createMailroom(config, { http: true, workers: true, smtp: true, submission: true }));
     case 'smtp':
-      return serve(await createMailroom(config, { http: false, workers: false, smtp: true }));
+      return serve(
+        await createMailroom(config, { http: false, workers: false, smtp: true, submission: true }),
+      );
     case 'api':
       return serve(await createMailroom(config, { http: true, workers: false }));
     case 'worker':
@@ -74,7 +76,7 @@ async function main(argv: string[]): Promise<number> {
 
 async function serve(app: Mailroom): Promise<number> {
   await app.listen();
-  if (!app.http && !app.smtp) app.log.info('workers running');
+  if (!app.http && !app.smtp && !app.submission) app.log.info('workers running');
   return new Promise((resolve) => {
     let stopping = false;
     const stop = (signal: string) => {

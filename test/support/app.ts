@@ -17,6 +17,10 @@ export interface TestApp {
   env: Record<string, string>;
   /** The MX's port on 127.0.0.1 (started with `smtp: true`). */
   smtpPort: number;
+  /** The submission server's STARTTLS port on 127.0.0.1 (started with `submission: true`). */
+  submissionPort: number;
+  /** Its implicit TLS port, when MAILROOM_SUBMISSION_TLS_PORT is set (0 picks one); else 0. */
+  submissionTlsPort: number;
   /** Fastify inject with JSON in and out. */
   call(method: string, url: string, options?: CallOptions): Promise<CallResult>;
   close(): Promise<void>;
@@ -42,6 +46,8 @@ export interface StartOptions {
   workers?: boolean;
   /** Start the MX on a free loopback port. */
   smtp?: boolean;
+  /** Start the submission server on a free loopback port. */
+  submission?: boolean;
   /** Reuse this database (for multi-process tests) instead of creating one. */
   databaseUrl?: string;
   /** Reuse this data dir (restart tests on the embedded engine). */
@@ -56,6 +62,7 @@ export async function startTestApp(options: StartOptions = {}): Promise<TestApp>
     MAILROOM_SECRET_KEY: randomBytes(32).toString('hex'),
     MAILROOM_RATE_LIMIT_PER_MINUTE: '100000',
     MAILROOM_SMTP_PORT: '0',
+    MAILROOM_SUBMISSION_PORT: '0',
     ...options.env,
   };
   if (engine === 'postgres' || options.databaseUrl) {
@@ -70,16 +77,20 @@ export async function startTestApp(options: StartOptions = {}): Promise<TestApp>
     http: true,
     workers: options.workers ?? false,
     smtp: options.smtp ?? false,
+    submission: options.submission ?? false,
     mailer,
   };
   const app = await createMailroom(config, mailroomOptions);
   const http = app.http!;
   const smtpPort = app.smtp ? await app.smtp.listen() : 0;
+  const submissionPorts = app.submission ? await app.submission.listen() : null;
   return {
     app,
     mailer,
     env,
     smtpPort,
+    submissionPort: submissionPorts?.port ?? 0,
+    submissionTlsPort: submissionPorts?.tlsPort ?? 0,
     async call(method, url, o = {}) {
       const headers: Record<string, string> = { ...o.headers };
       if (o.token) headers.authorization = `Bearer ${o.token}`;

@@ -16,7 +16,8 @@ export function serve(
   // Its own process group: the launcher runs Mailroom as a child, and SIGKILL cannot be forwarded, so
   // the whole group is killed at clean-up.
   const child = spawn(process.execPath, [BIN, ...args], {
-    env,
+    // `start` and `smtp` also run submission: on a free port unless the test names one.
+    env: { MAILROOM_SUBMISSION_PORT: '0', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
     detached: true,
   });

@@ -1,6 +1,7 @@
 // SMTP helpers for tests: a real client (nodemailer) and a raw socket dialogue for what clients refuse
 // to send (relay tricks, smuggling sequences).
 import net from 'node:net';
+import tls from 'node:tls';
 import nodemailer from 'nodemailer';
 
 export interface SendInput {
@@ -89,6 +90,18 @@ export class SmtpDialogue {
       socket.once('error', reject);
     });
     if (proxyFrom) socket.write(`PROXY TCP4 ${proxyFrom} 192.0.2.1 40000 25\r\n`);
+    return { dialogue, greeting: await greeting };
+  }
+
+  /** Connects with implicit TLS (RFC 8314), trusting the self-signed certificate. */
+  static async openTls(port: number): Promise<{ dialogue: SmtpDialogue; greeting: string }> {
+    const socket = tls.connect({ port, host: '127.0.0.1', rejectUnauthorized: false });
+    const dialogue = new SmtpDialogue(socket);
+    const greeting = dialogue.#next();
+    await new Promise<void>((resolve, reject) => {
+      socket.once('secureConnect', resolve);
+      socket.once('error', reject);
+    });
     return { dialogue, greeting: await greeting };
   }
 

@@ -23,7 +23,11 @@ export type SecurityEventKind =
   | 'api_key_expired'
   | 'api_key_revoked'
   | 'api_key_misuse'
-  | 'rate_limited';
+  | 'rate_limited'
+  /** A refused SMTP submission login (no password in the details). */
+  | 'smtp_auth_failed'
+  /** The SMTP login failure that reached the hourly limit: the address or username is blocked. */
+  | 'smtp_auth_rate_limited';
 
 export interface SecurityEventInput {
   kind: SecurityEventKind;

@@ -6,8 +6,14 @@
 import type { AddressInfo } from 'node:net';
 import type { Logger } from 'pino';
 import { SMTPServer, type SMTPServerDataStream, type SMTPServerSession } from 'smtp-server';
-import { SMTPConnection } from 'smtp-server/lib/smtp-connection.js';
 import type { RateLimiter } from '../../core/ratelimit.ts';
+import {
+  hasSmugglingSequence,
+  readMessage,
+  SMUGGLING_REPLY,
+  smtpError,
+  useOwnEnhancedCodes,
+} from '../../core/smtp.ts';
 import type { TlsMaterial } from '../../core/tls.ts';
 import type { AcceptInput, InboundService } from './service.ts';
 
@@ -131,15 +137,10 @@ export class MxServer {
   }
 
   async #onData(stream: SMTPServerDataStream, session: SMTPServerSession): Promise<string> {
-    const raw = await readAll(stream);
+    const raw = await readMessage(stream);
     if (stream.sizeExceeded)
       throw smtpError(552, `5.3.4 Message exceeds the maximum size of ${this.#o.maxMessageSize} bytes`);
-    if (hasSmugglingSequence(raw)) {
-      throw smtpError(
-        550,
-        '5.5.2 Message refused: bare CR or LF next to a line holding only a dot (SMTP smuggling)',
-      );
-    }
+    if (hasSmugglingSequence(raw)) throw smtpError(550, SMUGGLING_REPLY);
     const state = this.#state(session);
     const result = await this.#inbound.accept({
       raw,
@@ -162,64 +163,4 @@ export class MxServer {
     }
     return state;
   }
-}
-
-function readAll(stream: SMTPServerDataStream): Promise<Buffer> {
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    let length = 0;
-    stream.on('data', (chunk: Buffer) => {
-      // Past the limit the stream is only drained; smtp-server flags it as sizeExceeded.
-      if (!stream.sizeExceeded) {
-        chunks.push(chunk);
-        length += chunk.length;
-      }
-    });
-    stream.once('end', () => resolve(Buffer.concat(chunks, length)));
-    stream.once('error', reject);
-  });
-}
-
-/**
- * True when the data holds a line of a single dot with a bare CR or LF on either side. Such a sequence is
- * an end-of-data to some servers and not to others, which is how SMTP smuggling hides a second message
- * (CVE-2023-51766 and relatives); a legitimate client never sends one.
- */
-export function hasSmugglingSequence(data: Buffer): boolean {
-  for (let at = data.indexOf(0x2e); at !== -1; at = data.indexOf(0x2e, at + 1)) {
-    const before = at > 0 ? data[at - 1] : -1;
-    const after = at + 1 < data.length ? data[at + 1] : -1;
-    const lineStart = before === 0x0a || before === 0x0d;
-    const lineEnd = after === 0x0a || after === 0x0d;
-    if (!lineStart || !lineEnd) continue;
-    const crlfBefore = before === 0x0a && at >= 2 && data[at - 2] === 0x0d;
-    const crlfAfter = after === 0x0d && data[at + 2] === 0x0a;
-    if (!crlfBefore || !crlfAfter) return true;
-  }
-  return false;
-}
-
-function smtpError(code: number, message: string): Error {
-  return Object.assign(new Error(message), { responseCode: code });
-}
-
-let patched = false;
-
-/**
- * smtp-server picks the enhanced status code from the reply code alone (550 is always 5.1.1). Our replies
- * carry their own (550 5.7.1 for DMARC, 451 4.7.1 for rate limits): a message that starts with one is
- * sent as it is.
- */
-function useOwnEnhancedCodes(): void {
-  if (patched) return;
-  patched = true;
-  const proto = SMTPConnection.prototype as unknown as {
-    send(code: number, data: unknown, context?: unknown): void;
-  };
-  const send = proto.send;
-  proto.send = function (this: unknown, code: number, data: unknown, context?: unknown) {
-    if (typeof data === 'string' && /^[245]\.\d{1,3}\.\d{1,3} /.test(data))
-      return send.call(this, code, data, false);
-    return send.call(this, code, data, context);
-  };
 }
