@@ -16,7 +16,7 @@ import { Metrics } from './core/metrics.ts';
 import { migrate } from './core/migrate.ts';
 import { createRateLimiter, type RateLimiter } from './core/ratelimit.ts';
 import { DestinationGuard } from './core/ssrf.ts';
-import { loadTls } from './core/tls.ts';
+import { loadTls, type TlsMaterial } from './core/tls.ts';
 import { apiKeyRoutes } from './modules/api-keys/routes.ts';
 import { ApiKeysService } from './modules/api-keys/service.ts';
 import { registerAuditHooks } from './modules/audit/hooks.ts';
@@ -41,8 +41,19 @@ import { aliasRoutes } from './modules/aliases/routes.ts';
 import { AliasesService } from './modules/aliases/service.ts';
 import { ruleRoutes } from './modules/rules/routes.ts';
 import { RulesService } from './modules/rules/service.ts';
+import { smtpCredentialRoutes } from './modules/submission/routes.ts';
+import { type SubmissionBackend, SubmissionServer } from './modules/submission/server.ts';
+import { SubmissionService } from './modules/submission/service.ts';
 import { messagesRoutes } from './modules/messages/routes.ts';
 import { MessagesService } from './modules/messages/service.ts';
+import { DeliveryDispatcher } from './modules/delivery/dispatcher.ts';
+import { registerDeliveryJobs } from './modules/delivery/jobs.ts';
+import { deliveryRoutes } from './modules/delivery/routes.ts';
+import { OutboundService } from './modules/delivery/service.ts';
+import { Transport } from './modules/delivery/transport/transport.ts';
+import { Verp } from './modules/delivery/verp.ts';
+import { suppressionRoutes } from './modules/suppressions/routes.ts';
+import { SuppressionsService } from './modules/suppressions/service.ts';
 import { registerInboundJobs } from './modules/inbound/jobs.ts';
 import { cachedResolver } from './modules/inbound/resolver.ts';
 import { MxServer } from './modules/inbound/server.ts';
@@ -63,6 +74,8 @@ export interface MailroomOptions {
   workers: boolean;
   /** Run the MX (inbound SMTP) server. */
   smtp?: boolean;
+  /** Run the submission server (authenticated SMTP, STARTTLS and, when configured, implicit TLS). */
+  submission?: boolean;
   /** Keep the embedded database in memory instead of the data dir (tests, one-shot commands). */
   inMemory?: boolean;
   mailer?: Mailer;
@@ -82,6 +95,10 @@ export interface Services {
   aliases: AliasesService;
   rules: RulesService;
   messages: MessagesService;
+  submission: SubmissionService;
+  suppressions: SuppressionsService;
+  /** Outbound mail: the send API, submission's pipeline, the delivery queue's rules, bounces. */
+  outbound: OutboundService;
   /** Raw message bytes, shared by the inbound pipeline and the messages API. */
   blobs: BlobStore;
 }
@@ -97,9 +114,18 @@ export interface Mailroom {
   http: FastifyInstance | null;
   inbound: InboundService;
   smtp: MxServer | null;
+  submission: SubmissionServer | null;
   /** Starts listening on the configured hosts and ports; returns the bound ports. */
-  listen(): Promise<{ http?: number; smtp?: number }>;
+  listen(): Promise<ListeningPorts>;
   close(): Promise<void>;
+}
+
+export interface ListeningPorts {
+  http?: number;
+  smtp?: number;
+  submission?: number;
+  /** Implicit TLS submission, when MAILROOM_SUBMISSION_TLS_PORT is set. */
+  submissionTls?: number;
 }
 
 export function createLogger(config: Config): Logger {
@@ -146,30 +172,78 @@ export async function createMailroom(config: Config, options: MailroomOptions): 
       concurrency: config.webhooks.concurrency,
       retentionMs: config.eventRetentionMs,
     });
+    const resolver = cachedResolver({
+      servers: config.dnsServers,
+      ...config.dns,
+      cacheMs: config.inbound.dnsCacheMs,
+    });
     const inbound = new InboundService({
       db: database.db,
+      outbound: services.outbound,
       blobs: services.blobs,
       jobs,
       events: services.events,
       secrets,
       srs: new Srs({ key: secrets.srsKey, maxAgeDays: config.inbound.srsMaxAgeDays }),
-      resolver: cachedResolver({
-        servers: config.dnsServers,
-        ...config.dns,
-        cacheMs: config.inbound.dnsCacheMs,
-      }),
+      resolver,
       hostname: config.hostname,
       log: log.child({ component: 'inbound' }),
     });
     registerInboundJobs(jobs, inbound);
-    // RCPT answers are cached: forget them when routing changes here (at once) or elsewhere (via the bus).
+    registerDeliveryJobs(jobs, services.outbound);
+    // RCPT answers, hosted domains and signing keys are cached: forget them when routing changes here
+    // (at once) or elsewhere (via the bus).
+    const forgetRouting = () => {
+      inbound.forgetRecipients();
+      services.outbound.forgetDomains();
+    };
     services.events.onEmit(async (_tx, records) => {
-      if (records.some((r) => ROUTING_EVENT.test(r.type))) inbound.forgetRecipients();
+      if (records.some((r) => ROUTING_EVENT.test(r.type))) forgetRouting();
     });
     await jobs.start({ work: options.workers });
     // Messages a crashed process accepted but never finished are queued again at once.
     if (options.workers) await inbound.recover(new Date());
     closers.unshift(() => jobs.stop(config.shutdownTimeoutSeconds));
+
+    let dispatcher: DeliveryDispatcher | null = null;
+    if (options.workers) {
+      const o = config.outbound;
+      const transport = new Transport({
+        resolver,
+        port: o.port,
+        heloName: config.hostname,
+        mtaStsPort: o.mtaStsPort,
+        ca: o.ca,
+        connectionsPerDomain: o.connectionsPerDomain,
+        messagesPerConnection: o.messagesPerConnection,
+        ratePerDomainPerMinute: o.ratePerDomainPerMinute,
+        connectTimeoutMs: o.connectTimeoutMs,
+        commandTimeoutMs: o.commandTimeoutMs,
+        idleTimeoutMs: o.idleTimeoutMs,
+        log: log.child({ component: 'transport' }),
+      });
+      const started = new DeliveryDispatcher({
+        db: database.db,
+        blobs: services.blobs,
+        remote: transport,
+        local: {
+          isLocal: (domain) => services.outbound.isHosted(domain),
+          deliver: (envelope) => inbound.deliverLocally(envelope),
+        },
+        record: (reports) => services.outbound.record(reports),
+        concurrency: o.concurrency,
+        // Longer than an attempt can take: connecting to each MX address, then every command.
+        lockMs: 4 * o.connectTimeoutMs + 6 * o.commandTimeoutMs,
+        log: log.child({ component: 'delivery' }),
+      });
+      dispatcher = started;
+      services.outbound.onQueued(() => started.wake());
+      started.start();
+      closers.unshift(async () => {
+        await started.stop();
+        await transport.close();
+      });
+    }
 
     let bus: EventBus | null = null;
     if (options.http || options.workers || options.smtp) {
@@ -177,9 +251,14 @@ export async function createMailroom(config: Config, options: MailroomOptions): 
       bus = started;
       closers.unshift(() => started.close());
       started.on((event) => {
-        if (ROUTING_EVENT.test(event.type)) inbound.forgetRecipients();
+        if (ROUTING_EVENT.test(event.type)) forgetRouting();
+        // Mail queued by another process (an API or submission node): deliver it now.
+        if (event.type === 'message.queued') dispatcher?.wake();
       });
-      started.onResync(() => inbound.forgetRecipients());
+      started.onResync(() => {
+        forgetRouting();
+        dispatcher?.wake();
+      });
       // A committed event may have queued webhook deliveries: this process's workers send them now.
       if (options.workers) {
         closers.unshift(() => services.webhooks.stop());
@@ -202,16 +281,40 @@ export async function createMailroom(config: Config, options: MailroomOptions): 
       });
     }
 
+    // One certificate for every mail server, loaded (or generated) once.
+    let tlsMaterial: Promise<TlsMaterial> | undefined;
+    const tls = () => {
+      tlsMaterial ??= loadTls(config.tls, dataDir, config.hostname);
+      return tlsMaterial;
+    };
+
     let smtp: MxServer | null = null;
     if (options.smtp) {
       const mx = new MxServer(inbound, limiter, log.child({ component: 'mx' }), {
         ...config.inbound,
         hostname: config.hostname,
         port: config.smtpPort,
-        tls: await loadTls(config.tls, dataDir, config.hostname),
+        tls: await tls(),
       });
       smtp = mx;
       closers.unshift(() => mx.close());
+    }
+
+    let submission: SubmissionServer | null = null;
+    if (options.submission) {
+      const backend: SubmissionBackend = {
+        authenticate: (username, password, ip, sessionId) =>
+          services.submission.authenticate(username, password, ip, sessionId),
+        checkSender: (identity, address) => services.outbound.checkSender(identity, address),
+        submit: (input) => services.outbound.submit(input),
+      };
+      const server = new SubmissionServer(backend, log.child({ component: 'submission' }), {
+        ...config.submission,
+        hostname: config.hostname,
+        tls: await tls(),
+      });
+      submission = server;
+      closers.unshift(() => server.close());
     }
 
     return {
@@ -224,9 +327,15 @@ export async function createMailroom(config: Config, options: MailroomOptions): 
       http,
       inbound,
       smtp,
+      submission,
       async listen() {
-        const ports: { http?: number; smtp?: number } = {};
+        const ports: ListeningPorts = {};
         if (smtp) ports.smtp = await smtp.listen();
+        if (submission) {
+          const bound = await submission.listen();
+          ports.submission = bound.port;
+          if (bound.tlsPort !== undefined) ports.submissionTls = bound.tlsPort;
+        }
         if (!http) return ports;
         await http.listen({ host: config.http.host, port: config.http.port });
         const port = (http.server.address() as AddressInfo).port;
@@ -309,7 +418,39 @@ function createServices(
   const aliases = new AliasesService({ db, events, domains, mailboxes });
   const rules = new RulesService({ db, events, domains });
   const blobs = new DatabaseBlobStore(db);
-  const messages = new MessagesService({ db, blobs, events, domains });
+  const suppressions = new SuppressionsService({ db, events });
+  const outbound = new OutboundService({
+    db,
+    blobs,
+    events,
+    suppressions,
+    secrets,
+    verp: new Verp({ key: secrets.verpKey }),
+    hostname: config.hostname,
+    limits: {
+      mailboxPerDay: config.outbound.mailboxPerDay,
+      organizationPerHour: config.outbound.organizationPerHour,
+    },
+    maxMessageSize: config.inbound.maxMessageSize,
+    retryScheduleMs: config.outbound.retryScheduleMs,
+    maxAgeMs: config.outbound.maxAgeMs,
+    log: log.child({ component: 'outbound' }),
+  });
+  const messages = new MessagesService({
+    db,
+    blobs,
+    events,
+    domains,
+    recipientsOf: (organizationId, messageId) => outbound.recipientsOf(organizationId, messageId),
+  });
+  const submission = new SubmissionService({
+    db,
+    events,
+    audit,
+    domains,
+    limiter,
+    authFailuresPerHour: config.submission.authFailuresPerHour,
+  });
   return {
     events,
     webhooks,
@@ -323,6 +464,9 @@ function createServices(
     aliases,
     rules,
     messages,
+    submission,
+    suppressions,
+    outbound,
     blobs,
   };
 }
@@ -389,6 +533,9 @@ async function buildHttp(
   await app.register(aliasRoutes(services.aliases));
   await app.register(ruleRoutes(services.rules));
   await app.register(messagesRoutes(services.messages));
+  await app.register(deliveryRoutes(services.outbound, { maxMessageSize: config.inbound.maxMessageSize }));
+  await app.register(suppressionRoutes(services.suppressions));
+  await app.register(smtpCredentialRoutes(services.submission));
   await app.ready();
   return app;
 }

@@ -29,6 +29,9 @@ export const SCOPE_RESOURCES = [
   'aliases',
   'rules',
   'messages',
+  'suppressions',
+  'queue',
+  'smtp_credentials',
 ] as const;
 /** How long a verified key is trusted in this process; revocations here apply at once. */
 const KEY_CACHE_MS = 5_000;

@@ -455,7 +455,9 @@ export class DomainsService {
     const pending = keys.find((k) => k.state === 'pending');
     const seen = pending && checks.find((c) => c.purpose === 'dkim' && c.selector === pending.selector);
     if (!pending || seen?.status !== 'verified') return null;
-    const previous = keys.find((k) => k.state === 'active');
+    // One active key per algorithm: a new key replaces its own kind, and a key of the other kind
+    // signs alongside it (RSA and Ed25519 together, as RFC 8463 recommends while Ed25519 support grows).
+    const previous = keys.find((k) => k.state === 'active' && k.algorithm === pending.algorithm);
     if (previous) {
       await store.updateKey(tx, previous.id, {
         state: 'retiring',

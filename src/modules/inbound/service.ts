@@ -23,6 +23,8 @@ import { isSrsLocalPart, parseRecipient, type Recipient } from './address.ts';
 import { authenticateMessage } from './authenticate.ts';
 import { type Accepted, CommitQueue, PROCESS_QUEUE } from './commit-queue.ts';
 import { messageReceived } from './events.ts';
+import type { ParsedBounce } from '../delivery/bounce-parse.ts';
+import type { AttemptResult, OutboundEnvelope, RecipientOutcome } from '../delivery/transport/transport.ts';
 import { parseMessage, type ParsedMessage } from './parse.ts';
 import type { MailauthResolver } from './resolver.ts';
 import { type Delivery, type RouteDecision, Router, type RoutingLookups } from './routing.ts';
@@ -45,8 +47,27 @@ import {
 } from './store.ts';
 import { traceHeaders, withoutForgedResults } from './trace.ts';
 
+/** What inbound needs from the outbound side (the delivery module's OutboundService provides it). */
+export interface OutboundHooks {
+  /** The original message a VERP return address names, when the address is genuine. */
+  verpTarget(address: string): { messageId: string; domain: string } | null;
+  parseReport(raw: Buffer): Promise<ParsedBounce | null>;
+  recordReportIn(
+    tx: Db,
+    organizationId: string,
+    originalMessageId: string,
+    reportMessageId: string,
+    report: ParsedBounce,
+  ): Promise<number>;
+  /** Queues forwarded copies (stored as outbound messages) for delivery, inside processing's transaction. */
+  queueForwardsIn(tx: Db, copies: { id: string; organizationId: string; rcptTo: string[] }[]): Promise<void>;
+  /** After a commit that queued copies: the local dispatcher looks at the queue. */
+  notifyQueued(): void;
+}
+
 export interface InboundServiceOptions {
   db: Db;
+  outbound: OutboundHooks;
   blobs: BlobStore;
   jobs: Jobs;
   events: EventsService;
@@ -113,6 +134,8 @@ export class InboundService {
       code: 550,
       message: `5.1.1 <${address}>: recipient address rejected: no such user here`,
     };
+    const bounce = await this.#checkBounceAddress(address);
+    if (bounce) return bounce;
     const recipient = parseRecipient(address);
     if (!recipient) return unknown;
     const entry = await this.#cached(`d:${recipient.address}`, () =>
@@ -131,6 +154,27 @@ export class InboundService {
     if (isSrsLocalPart(recipient.localPart) && this.#o.srs.reverse(recipient.localPart))
       return { accepted: true, recipient, entry };
     return unknown;
+  }
+
+  /**
+   * A VERP return address (`b+<token>@bounces.<domain>`) of a hosted domain takes bounces for the
+   * message it names; a forged or foreign token is an unknown user like any other.
+   */
+  async #checkBounceAddress(address: string): Promise<RecipientCheck | null> {
+    const target = this.#o.outbound.verpTarget(address);
+    if (!target) return null;
+    const entry = await this.#cached(`d:@${target.domain}`, () =>
+      directoryEntry(this.#o.db, target.domain, ''),
+    );
+    if (!entry) return null;
+    const at = address.lastIndexOf('@');
+    const recipient: Recipient = {
+      localPart: address.slice(0, at).toLowerCase(),
+      tag: null,
+      domain: address.slice(at + 1).toLowerCase(),
+      address: address.toLowerCase(),
+    };
+    return { accepted: true, recipient, entry: { ...entry, mailbox: null, aliasId: null, hasRule: false } };
   }
 
   /** Drops every cached RCPT answer: called whenever routing configuration changes, in any process. */
@@ -173,6 +217,11 @@ export class InboundService {
         message: '5.7.1 Rejected: the sender domain’s DMARC policy says reject',
       };
     }
+    return this.#store(input, auth);
+  }
+
+  /** Stamps the trace headers and commits the message for processing, one record per organisation. */
+  async #store(input: AcceptInput, auth: MessageAuth): Promise<AcceptResult> {
     const queueId = newId();
     const stamped = Buffer.concat([
       traceHeaders(input, auth, this.#o.hostname, queueId),
@@ -211,6 +260,53 @@ export class InboundService {
     return { accepted: true, messageIds: rows.map((r) => r.id), queueId };
   }
 
+  /**
+   * Delivers an outbound message to recipients on domains hosted here, as the MX would accept it from
+   * this server itself: each recipient is checked as at RCPT time, and the accepted ones are committed
+   * for processing. The message comes from our own queue (signed by us or a DSN we wrote), so the
+   * SPF/DKIM/DMARC checks that guard the MX against the outside world are not run.
+   */
+  async deliverLocally(envelope: OutboundEnvelope): Promise<AttemptResult> {
+    const startedAt = new Date();
+    const checks = await Promise.all(envelope.recipients.map((r) => this.checkRecipient(r)));
+    const accepted = checks.flatMap((c) => (c.accepted ? [{ recipient: c.recipient, entry: c.entry }] : []));
+    const stored = accepted.length
+      ? await this.#store(
+          {
+            raw: envelope.raw,
+            mailFrom: envelope.mailFrom,
+            recipients: accepted,
+            remoteIp: '127.0.0.1',
+            helo: this.#o.hostname,
+            tls: false,
+            sessionId: newId(),
+          },
+          LOCAL_AUTH(this.#o.hostname),
+        )
+      : null;
+    const reply = (address: string, code: number, text: string) => {
+      const enhanced = /^\d\.\d{1,3}\.\d{1,3}/.exec(text)?.[0] ?? null;
+      const outcome = code < 300 ? 'delivered' : code >= 500 ? 'bounced' : 'deferred';
+      return { address, outcome: outcome as RecipientOutcome, code, enhanced, response: `${code} ${text}` };
+    };
+    return {
+      recipients: envelope.recipients.map((address, i) => {
+        const check = checks[i];
+        if (!check.accepted) return reply(address, check.code, check.message);
+        if (!stored?.accepted)
+          return reply(address, stored?.code ?? 451, stored?.message ?? '4.3.0 not stored');
+        return reply(address, 250, `2.0.0 delivered locally as ${stored.queueId}`);
+      }),
+      mx: this.#o.hostname,
+      ip: null,
+      port: 0,
+      tls: null,
+      mtaSts: 'none',
+      startedAt,
+      durationMs: Date.now() - startedAt.getTime(),
+    };
+  }
+
   async process(messageId: string): Promise<void> {
     const message = await claimForProcessing(this.#o.db, messageId);
     if (!message) return;
@@ -228,7 +324,12 @@ export class InboundService {
     });
     const quarantine = message.auth?.action === 'quarantine';
     const decisions: RouteDecision[] = [];
-    for (const rcpt of message.rcptTo) decisions.push(...(await router.route(rcpt, quarantine)));
+    const reports: BounceReport[] = [];
+    for (const rcpt of message.rcptTo) {
+      const target = this.#o.outbound.verpTarget(rcpt);
+      if (target) reports.push({ rcpt, ...target, parsed: await this.#o.outbound.parseReport(raw) });
+      else decisions.push(...(await router.route(rcpt, quarantine)));
+    }
     const forwards = await this.#prepareForwards(message, raw, parsed, decisions);
     const status = statusOf(decisions, quarantine);
     try {
@@ -263,6 +364,7 @@ export class InboundService {
             .join(' '),
         });
         if (!finished) throw new AlreadyProcessed();
+        decisions.push(...(await this.#recordBounceReports(tx, message, reports)));
         await this.#commitDecisions(tx, message, decisions, forwards);
         await this.#o.events.emit(tx, messageReceived, message.organizationId, {
           message_id: message.id,
@@ -282,6 +384,39 @@ export class InboundService {
       if (err instanceof AlreadyProcessed) return;
       throw err;
     }
+    if (forwards.length) this.#o.outbound.notifyQueued();
+  }
+
+  /** Attaches bounce reports that reached VERP addresses to the messages they name, as routes. */
+  async #recordBounceReports(tx: Db, message: MessageRow, reports: BounceReport[]): Promise<RouteDecision[]> {
+    const decisions: RouteDecision[] = [];
+    for (const report of reports) {
+      const concerned = report.parsed
+        ? await this.#o.outbound.recordReportIn(
+            tx,
+            message.organizationId,
+            report.messageId,
+            message.id,
+            report.parsed,
+          )
+        : 0;
+      decisions.push({
+        recipient: report.rcpt.toLowerCase(),
+        route: 'bounce',
+        targetId: report.messageId,
+        action: 'drop',
+        destination: report.messageId,
+        detail: !report.parsed
+          ? 'not a bounce report (an auto-reply or other mail to a return path): dropped'
+          : concerned
+            ? `bounce report (${report.parsed.kind}) for ${concerned} recipient(s) of the message`
+            : 'bounce report naming no recipient of the message',
+        delivery: null,
+        domainId: message.domainId ?? '',
+        domain: report.domain,
+      });
+    }
+    return decisions;
   }
 
   /** Gives up on a message whose processing failed every attempt, so it shows as failed, not stuck. */
@@ -389,6 +524,10 @@ export class InboundService {
       tx,
       forwards.map((f) => f.row),
     );
+    await this.#o.outbound.queueForwardsIn(
+      tx,
+      forwards.map((f) => f.row),
+    );
   }
 
   async #fileInMailboxes(tx: Db, message: MessageRow, decisions: RouteDecision[]) {
@@ -409,11 +548,28 @@ export class InboundService {
   }
 }
 
+interface BounceReport {
+  rcpt: string;
+  messageId: string;
+  domain: string;
+  parsed: ParsedBounce | null;
+}
+
 interface NewForward {
   decision: RouteDecision;
   raw: Buffer;
   row: NewMessage & { blobId: string };
 }
+
+/** Mail from this server's own queue: nothing to check, and the header says so. */
+const LOCAL_AUTH = (hostname: string): MessageAuth => ({
+  spf: 'none',
+  dkim: [],
+  dmarc: { result: 'none', policy: null, domain: null },
+  arc: 'none',
+  authentication_results: `${hostname}; local delivery from this server`,
+  action: 'accept',
+});
 
 /**
  * A DMARC reject applies when every recipient's domain chooses to reject such mail; when any chooses

@@ -1,3 +1,4 @@
+import { recipientSchema, recipientView } from '../delivery/views.ts';
 import type { FastifyInstance } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
@@ -41,7 +42,11 @@ const summarySchema = z.object({
   in_reply_to: z.string().nullable(),
   references: z.array(z.string()),
   thread_id: z.uuid().nullable(),
-  parent_id: z.uuid().nullable().describe('For a forwarded copy: the message it was made from'),
+  parent_id: z
+    .uuid()
+    .nullable()
+    .describe('For a forwarded copy: the message it was made from; for a DSN: the message that failed'),
+  tags: z.array(z.string()).describe('Tags given to the send API'),
   from_address: z.string().nullable(),
   from_name: z.string().nullable(),
   to_addresses: z.array(z.string()),
@@ -91,7 +96,7 @@ const detailSchema = summarySchema.extend({
     .array(
       z.object({
         recipient: z.string(),
-        route: z.enum(['mailbox', 'alias', 'rule', 'catch_all', 'srs', 'none']),
+        route: z.enum(['mailbox', 'alias', 'rule', 'catch_all', 'srs', 'bounce', 'none']),
         target_id: z.uuid().nullable().describe('The mailbox, alias or rule'),
         action: z.string(),
         destination: z.string().nullable().describe('The mailbox folder or the external address'),
@@ -113,6 +118,9 @@ const detailSchema = summarySchema.extend({
       }),
     )
     .describe('The outbound copies it was forwarded as'),
+  recipients: z
+    .array(recipientSchema)
+    .describe('For an outbound message: each recipient’s delivery state, every attempt, and bounce reports'),
 });
 
 const statusCountsSchema = z.object(
@@ -135,6 +143,7 @@ function summaryView(m: MessageSummaryRow) {
     references: m.references,
     thread_id: m.threadId,
     parent_id: m.parentId,
+    tags: m.tags,
     from_address: m.fromAddress,
     from_name: m.fromName,
     to_addresses: m.toAddresses,
@@ -324,11 +333,11 @@ export function messagesRoutes(messages: MessagesService) {
         config: { access: read },
       },
       async (request) => {
-        const { message, routes, forwards } = await messages.detail(
+        const { message, routes, forwards, recipients } = await messages.detail(
           authOf(request).organizationId,
           request.params.id,
         );
-        return detailView(message, routes, forwards);
+        return { ...detailView(message, routes, forwards), recipients: recipients.map(recipientView) };
       },
     );
 

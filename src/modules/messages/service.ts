@@ -20,6 +20,7 @@ import type { BlobStore } from '../../core/blobs.ts';
 import type { Db } from '../../core/db.ts';
 import { notFound, validationFailed } from '../../core/errors.ts';
 import { offsetOf, type Page, type PageRequest, toPage } from '../../core/pagination.ts';
+import type { OutboundService } from '../delivery/service.ts';
 import type { DomainsService } from '../domains/service.ts';
 import type { EventsService } from '../events/service.ts';
 import { messageDeleted, messageStatusChanged } from './events.ts';
@@ -51,6 +52,8 @@ export interface MessagesOptions {
   events: EventsService;
   /** For the domain statistics: the domain must be the organisation's. */
   domains: DomainsService;
+  /** An outbound message's recipients with their delivery attempts (the delivery module's). */
+  recipientsOf: OutboundService['recipientsOf'];
 }
 
 export interface SearchPage extends Page<store.MessageSummaryRow> {
@@ -159,14 +162,15 @@ export class MessagesService {
     return message;
   }
 
-  /** The message with what routing did with it and the copies it was forwarded as. */
+  /** The message with what routing did with it, the copies it was forwarded as, and its deliveries. */
   async detail(organizationId: string, id: string) {
     const message = await this.get(organizationId, id);
-    const [routes, forwards] = await Promise.all([
+    const [routes, forwards, recipients] = await Promise.all([
       store.routesOf(this.#o.db, organizationId, id),
       store.forwardsOf(this.#o.db, organizationId, id),
+      message.direction === 'outbound' ? this.#o.recipientsOf(organizationId, id) : [],
     ]);
-    return { message, routes, forwards };
+    return { message, routes, forwards, recipients };
   }
 
   /** The message as received, byte for byte. */

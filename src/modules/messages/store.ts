@@ -44,6 +44,7 @@ export const summaryColumns = {
   sentAt: messages.sentAt,
   hasAttachments: messages.hasAttachments,
   parentId: messages.parentId,
+  tags: messages.tags,
   error: messages.error,
   receivedAt: messages.receivedAt,
   processedAt: messages.processedAt,

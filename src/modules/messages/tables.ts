@@ -64,6 +64,7 @@ export const messages = pgTable('messages', {
   details: jsonb('details').$type<MessageDetails>(),
   auth: jsonb('auth').$type<MessageAuth>(),
   parentId: uuid('parent_id'),
+  tags: text('tags').array().notNull().default([]),
   error: text('error'),
   receivedAt: timestamptz('received_at').notNull().defaultNow(),
   processedAt: timestamptz('processed_at'),
@@ -71,7 +72,7 @@ export const messages = pgTable('messages', {
 });
 export type MessageRow = typeof messages.$inferSelect;
 
-export type RouteKind = 'mailbox' | 'alias' | 'rule' | 'catch_all' | 'srs' | 'none';
+export type RouteKind = 'mailbox' | 'alias' | 'rule' | 'catch_all' | 'srs' | 'bounce' | 'none';
 export type RouteAction =
   | 'store'
   | 'forward'

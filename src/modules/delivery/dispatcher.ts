@@ -1,0 +1,255 @@
+// The delivery queue's worker loop. It claims due recipients in batches (SKIP LOCKED: any number of
+// workers share the queue), groups them into one SMTP transaction per message and destination domain,
+// sends through the transport (which pools connections per domain and applies per-domain limits), and
+// writes results back in batches. Recipients on domains this installation hosts are delivered locally.
+import type { Logger } from 'pino';
+import type { BlobStore } from '../../core/blobs.ts';
+import type { Db } from '../../core/db.ts';
+import type { AttemptReport } from './service.ts';
+import * as store from './store.ts';
+import type { AttemptResult, OutboundEnvelope } from './transport/transport.ts';
+
+export interface Sender {
+  deliver(envelope: OutboundEnvelope): Promise<AttemptResult>;
+}
+
+export interface LocalDelivery extends Sender {
+  /** Whether mail for this domain stays on this installation. */
+  isLocal(domain: string): Promise<boolean>;
+}
+
+export interface DispatcherOptions {
+  db: Db;
+  blobs: BlobStore;
+  remote: Sender;
+  local: LocalDelivery;
+  record: (reports: AttemptReport[]) => Promise<void>;
+  /** Transactions in flight at once (across all destinations). */
+  concurrency: number;
+  /** How long a claim lasts: longer than any attempt can take. */
+  lockMs: number;
+  log: Logger;
+  /** Longest idle sleep between looks at the queue (another process may have queued mail). */
+  pollMs?: number;
+}
+
+/** Results are written when this many are waiting, or after FLUSH_MS. */
+const FLUSH_SIZE = 200;
+const FLUSH_MS = 10;
+const CLAIM_MAX = 500;
+const RELEASE_CLAIMS_EVERY_MS = 5_000;
+
+interface Transaction {
+  envelope: OutboundEnvelope;
+  deliveries: store.ClaimedDelivery[];
+}
+
+export class DeliveryDispatcher {
+  readonly #o: DispatcherOptions;
+  #running = false;
+  #loop: Promise<void> | null = null;
+  #inFlight = 0;
+  #wake: (() => void) | null = null;
+  #woken = false;
+  #pending: AttemptReport[] = [];
+  #flushTimer: NodeJS.Timeout | null = null;
+  #flushing: Promise<void> = Promise.resolve();
+  #lastClaimRelease = 0;
+
+  constructor(options: DispatcherOptions) {
+    this.#o = options;
+  }
+
+  start(): void {
+    if (this.#running) return;
+    this.#running = true;
+    this.#loop = this.#run().catch((err) => this.#o.log.error({ err }, 'delivery dispatcher stopped'));
+  }
+
+  /** Look at the queue now (mail was queued, or a held recipient released). */
+  wake(): void {
+    this.#woken = true;
+    this.#wake?.();
+  }
+
+  /** Stops claiming, lets every transaction in flight finish, and writes its results. */
+  async stop(): Promise<void> {
+    if (!this.#running) return;
+    this.#running = false;
+    this.wake();
+    await this.#loop;
+    while (this.#inFlight > 0) await this.#sleep(20);
+    await this.#flush();
+  }
+
+  async #run(): Promise<void> {
+    while (this.#running) {
+      const free = this.#o.concurrency - this.#inFlight;
+      if (free <= 0) {
+        await this.#sleep(this.#o.pollMs ?? 1_000);
+        continue;
+      }
+      this.#woken = false;
+      let claimed: store.ClaimedDelivery[];
+      try {
+        await this.#releaseExpiredClaims();
+        claimed = await store.claimDue(this.#o.db, Math.min(free, CLAIM_MAX), this.#o.lockMs);
+      } catch (err) {
+        this.#o.log.error({ err }, 'could not claim due deliveries');
+        await this.#sleep(1_000);
+        continue;
+      }
+      if (!claimed.length) {
+        if (!this.#woken) await this.#sleep(await this.#idleFor());
+        continue;
+      }
+      const transactions = await this.#transactionsOf(claimed);
+      for (const t of transactions) {
+        this.#inFlight++;
+        this.#send(t).finally(() => {
+          this.#inFlight--;
+          this.#wake?.();
+        });
+      }
+    }
+  }
+
+  /** Until the next scheduled or retried recipient is due, within the poll interval. */
+  async #idleFor(): Promise<number> {
+    const poll = this.#o.pollMs ?? 1_000;
+    const next = await store.nextDueAt(this.#o.db).catch(() => null);
+    if (!next) return poll;
+    return Math.max(5, Math.min(poll, next.getTime() - Date.now()));
+  }
+
+  async #releaseExpiredClaims(): Promise<void> {
+    const now = Date.now();
+    if (now - this.#lastClaimRelease < RELEASE_CLAIMS_EVERY_MS) return;
+    this.#lastClaimRelease = now;
+    const released = await store.releaseExpiredClaims(this.#o.db);
+    if (released) this.#o.log.warn({ released }, 'requeued deliveries whose worker stopped mid-attempt');
+  }
+
+  /** One transaction per message and destination domain, with the message's bytes. */
+  async #transactionsOf(claimed: store.ClaimedDelivery[]): Promise<Transaction[]> {
+    const blobs = await this.#o.blobs.getMany([
+      ...new Map(claimed.map((c) => [c.blobId, { organizationId: c.organizationId, id: c.blobId }])).values(),
+    ]);
+    const groups = new Map<string, Transaction>();
+    for (const c of claimed) {
+      const raw = blobs.get(c.blobId);
+      if (!raw) {
+        // The message was deleted while queued: nothing is left to send.
+        this.#report([c], failure(`the message's content is gone`, 'bounced', 554, '5.3.0'), Buffer.alloc(0));
+        continue;
+      }
+      const key = `${c.messageId}\n${c.domain}`;
+      const group = groups.get(key);
+      if (group) {
+        group.deliveries.push(c);
+        group.envelope.recipients.push(c.recipient);
+      } else {
+        groups.set(key, {
+          envelope: { domain: c.domain, mailFrom: c.mailFrom, recipients: [c.recipient], raw },
+          deliveries: [c],
+        });
+      }
+    }
+    return [...groups.values()];
+  }
+
+  async #send(t: Transaction): Promise<void> {
+    let attempt: AttemptResult;
+    try {
+      const sender = (await this.#o.local.isLocal(t.envelope.domain)) ? this.#o.local : this.#o.remote;
+      attempt = await sender.deliver(t.envelope);
+    } catch (err) {
+      this.#o.log.error({ err, domain: t.envelope.domain }, 'delivery attempt failed unexpectedly');
+      attempt = failure(`4.3.0 local error: ${(err as Error).message}`, 'deferred', null, '4.3.0');
+      attempt.recipients = t.envelope.recipients.map((address) => ({ ...attempt.recipients[0], address }));
+    }
+    this.#reportAttempt(t, attempt);
+  }
+
+  #reportAttempt(t: Transaction, attempt: AttemptResult): void {
+    t.deliveries.forEach((delivery, i) => {
+      const result = attempt.recipients[i];
+      this.#pending.push({ delivery, result, attempt, raw: t.envelope.raw });
+    });
+    this.#scheduleFlush();
+  }
+
+  #report(deliveries: store.ClaimedDelivery[], attempt: AttemptResult, raw: Buffer): void {
+    for (const delivery of deliveries) {
+      this.#pending.push({
+        delivery,
+        result: { ...attempt.recipients[0], address: delivery.recipient },
+        attempt,
+        raw,
+      });
+    }
+    this.#scheduleFlush();
+  }
+
+  #scheduleFlush(): void {
+    if (this.#pending.length >= FLUSH_SIZE) {
+      void this.#flush();
+      return;
+    }
+    this.#flushTimer ??= setTimeout(() => void this.#flush(), FLUSH_MS);
+  }
+
+  /** Writes waiting results, one batch at a time; a failed write is retried, never dropped. */
+  #flush(): Promise<void> {
+    if (this.#flushTimer) clearTimeout(this.#flushTimer);
+    this.#flushTimer = null;
+    this.#flushing = this.#flushing.then(async () => {
+      while (this.#pending.length) {
+        const batch = this.#pending.splice(0, FLUSH_SIZE);
+        try {
+          await this.#o.record(batch);
+        } catch (err) {
+          // Unrecorded results are not lost mail: the claims expire and the recipients are tried again.
+          this.#o.log.error({ err, results: batch.length }, 'could not record delivery results');
+          if (!this.#running) return;
+          this.#pending.unshift(...batch);
+          await new Promise((resolve) => setTimeout(resolve, 1_000));
+        }
+      }
+    });
+    return this.#flushing;
+  }
+
+  #sleep(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const timer = setTimeout(done, ms);
+      function done() {
+        clearTimeout(timer);
+        resolve();
+      }
+      this.#wake = () => {
+        this.#wake = null;
+        done();
+      };
+    });
+  }
+}
+
+/** An attempt that never reached a server. */
+function failure(
+  response: string,
+  outcome: 'deferred' | 'bounced',
+  code: number | null,
+  enhanced: string,
+): AttemptResult {
+  return {
+    recipients: [{ address: '', outcome, code, enhanced, response }],
+    mx: null,
+    ip: null,
+    port: 0,
+    tls: null,
+    mtaSts: 'none',
+    startedAt: new Date(),
+    durationMs: 0,
+  };
+}

@@ -1,0 +1,225 @@
+import type { FastifyInstance } from 'fastify';
+import type { ZodTypeProvider } from 'fastify-type-provider-zod';
+import { z } from 'zod';
+import { authOf } from '../../core/auth.ts';
+import { validationFailed } from '../../core/errors.ts';
+import { uuidParam } from '../../core/ids.ts';
+import { pageOf, pageQuery } from '../../core/pagination.ts';
+import type { OutboundService, QueueSelection } from './service.ts';
+import type { DeliveryRow } from './tables.ts';
+import { changedView, deliveryView, holdReason } from './views.ts';
+
+const address = z.string().min(3).max(320);
+const addressList = z.array(address).max(1_000);
+
+const sendBody = z.strictObject({
+  from: z
+    .union([address, z.strictObject({ address, name: z.string().max(200).nullish() })])
+    .describe('An address on a verified domain of the organisation, or {address, name}'),
+  to: addressList.nullish(),
+  cc: addressList.nullish(),
+  bcc: addressList.nullish().describe('Envelope recipients only: no Bcc header is written'),
+  reply_to: addressList.max(10).nullish(),
+  subject: z.string().max(998),
+  text: z.string().max(10_000_000).nullish(),
+  html: z.string().max(10_000_000).nullish(),
+  attachments: z
+    .array(
+      z.strictObject({
+        filename: z.string().min(1).max(255),
+        content: z.string().describe('Base64'),
+        content_type: z.string().max(255).nullish(),
+        content_id: z.string().max(255).nullish().describe('For inline images referenced as cid: in html'),
+      }),
+    )
+    .max(100)
+    .nullish(),
+  headers: z
+    .record(z.string(), z.string().max(998))
+    .nullish()
+    .describe('Extra headers, e.g. List-Unsubscribe'),
+  tags: z.array(z.string().min(1).max(100)).max(20).nullish(),
+  send_at: z.iso.datetime({ offset: true }).nullish().describe('Schedule the message (up to 30 days ahead)'),
+});
+
+const sendResult = z.object({
+  id: z.uuid().describe('The message; GET /v1/messages/:id shows its recipients and every attempt'),
+  message_id: z.string().describe('The Message-ID header'),
+  status: z.enum(['queued', 'scheduled', 'held']),
+  send_at: z.string().nullable(),
+  recipients: z.array(
+    z.object({
+      delivery_id: z.uuid(),
+      address: z.string(),
+      status: z.enum(['queued', 'held']),
+      hold_reason: holdReason.nullable(),
+    }),
+  ),
+});
+
+const queueItem = z.object({
+  id: z.uuid().describe('The delivery (one recipient of a message)'),
+  message_id: z.uuid(),
+  recipient: z.string(),
+  domain: z.string(),
+  status: z.enum(['queued', 'held', 'sending']),
+  scheduled: z.boolean().describe('Queued for a time that has not come (send_at, or the next retry)'),
+  hold_reason: holdReason.nullable(),
+  hold_detail: z.string().nullable(),
+  attempts: z.number().int(),
+  next_attempt_at: z.string(),
+  last_code: z.number().int().nullable(),
+  last_response: z.string().nullable(),
+  mail_from: z.string(),
+  from: z.string().nullable(),
+  subject: z.string().nullable(),
+  created_at: z.string(),
+});
+
+function queueView(row: {
+  delivery: DeliveryRow;
+  mailFrom: string;
+  subject: string | null;
+  fromAddress: string | null;
+}) {
+  const d = row.delivery;
+  return {
+    id: d.id,
+    message_id: d.messageId,
+    recipient: d.recipient,
+    domain: d.domain,
+    status: d.status as 'queued' | 'held' | 'sending',
+    scheduled: d.status === 'queued' && d.nextAttemptAt.getTime() > Date.now(),
+    hold_reason: d.holdReason,
+    hold_detail: d.holdDetail,
+    attempts: d.attempts,
+    next_attempt_at: d.nextAttemptAt.toISOString(),
+    last_code: d.lastCode,
+    last_response: d.lastResponse,
+    mail_from: row.mailFrom,
+    from: row.fromAddress,
+    subject: row.subject,
+    created_at: d.createdAt.toISOString(),
+  };
+}
+
+export function deliveryRoutes(outbound: OutboundService, options: { maxMessageSize: number }) {
+  // Attachments arrive base64-encoded in JSON: a third larger than the message they make.
+  const sendBodyLimit = Math.ceil((options.maxMessageSize * 4) / 3) + 1_048_576;
+  return async (fastify: FastifyInstance) => {
+    const app = fastify.withTypeProvider<ZodTypeProvider>();
+    const send = { level: 'org', role: 'member', scope: 'messages:write' } as const;
+    const read = { level: 'org', role: 'member', scope: 'queue:read' } as const;
+    const write = { level: 'org', role: 'admin', scope: 'queue:write' } as const;
+
+    app.post(
+      '/v1/messages/send',
+      {
+        schema: {
+          tags: ['sending'],
+          summary: 'Send a message: checked, signed with DKIM and queued for delivery',
+          description:
+            'Answers 202 once the message is stored and queued. With an `Idempotency-Key` header, a retried request (same key, same body) within a day gets the first answer again (200, `Idempotent-Replayed: true`) and sends nothing more; the same key with another body is refused (422).',
+          headers: z.object({ 'idempotency-key': z.string().min(1).max(255).optional() }),
+          body: sendBody,
+          response: { 200: sendResult, 202: sendResult },
+        },
+        bodyLimit: sendBodyLimit,
+        config: { access: send, audit: { action: 'message.send', targetType: 'message' } },
+      },
+      async (request, reply) => {
+        const key = request.headers['idempotency-key'];
+        const { result, replayed } = await outbound.send(authOf(request).organizationId, request.body, key);
+        request.auditTarget = { id: result.id };
+        if (replayed) return reply.status(200).header('idempotent-replayed', 'true').send(result);
+        return reply.status(202).send(result);
+      },
+    );
+
+    app.get(
+      '/v1/queue',
+      {
+        schema: {
+          tags: ['queue'],
+          summary:
+            'Recipients waiting for delivery: queued (due, scheduled or deferred), held, or being sent',
+          querystring: z.strictObject({
+            ...pageQuery,
+            status: z.enum(['queued', 'held', 'sending']).optional(),
+            domain: z.string().max(253).optional().describe('Recipient domain'),
+            message_id: z.uuid().optional(),
+            hold_reason: holdReason.optional(),
+          }),
+          response: { 200: pageOf(queueItem) },
+        },
+        config: { access: read },
+      },
+      async (request) => {
+        const { page, page_size, status, domain, message_id, hold_reason } = request.query;
+        const found = await outbound.listQueue(
+          authOf(request).organizationId,
+          { status, domain: domain?.toLowerCase(), messageId: message_id, holdReason: hold_reason },
+          { page, page_size },
+        );
+        return { ...found, items: found.items.map(queueView) };
+      },
+    );
+
+    const actions = {
+      retry: { summary: 'Try queued recipients now (deferred or scheduled)', run: outbound.retry },
+      release: {
+        summary: 'Send held recipients (suppressed or over a send limit) now',
+        run: outbound.release,
+      },
+      cancel: { summary: 'Cancel queued or held recipients', run: outbound.cancel },
+    } as const;
+    for (const [action, { summary, run }] of Object.entries(actions)) {
+      const perform = (organizationId: string, selection: QueueSelection) =>
+        run.call(outbound, organizationId, selection);
+      app.post(
+        `/v1/queue/:id/${action}`,
+        {
+          schema: {
+            tags: ['queue'],
+            summary: `${summary}: one recipient`,
+            params: z.strictObject({ id: uuidParam }),
+            response: { 200: z.object({ items: z.array(deliveryView) }) },
+          },
+          config: {
+            access: write,
+            audit: { action: `queue.${action}`, targetType: 'delivery', targetParam: 'id' },
+          },
+        },
+        async (request) => {
+          const changed = await perform(authOf(request).organizationId, { deliveryIds: [request.params.id] });
+          return { items: changed.map(changedView) };
+        },
+      );
+      app.post(
+        `/v1/queue/${action}`,
+        {
+          schema: {
+            tags: ['queue'],
+            summary: `${summary}: every recipient of a message, or the listed ones`,
+            body: z.strictObject({
+              message_id: z.uuid().optional(),
+              delivery_ids: z.array(z.uuid()).min(1).max(1_000).optional(),
+            }),
+            response: { 200: z.object({ items: z.array(deliveryView) }) },
+          },
+          config: { access: write, audit: { action: `queue.${action}`, targetType: 'message' } },
+        },
+        async (request) => {
+          const { message_id, delivery_ids } = request.body;
+          if (Boolean(message_id) === Boolean(delivery_ids))
+            throw validationFailed('body', 'give message_id or delivery_ids');
+          const selection: QueueSelection = message_id
+            ? { messageId: message_id }
+            : { deliveryIds: delivery_ids! };
+          const changed = await perform(authOf(request).organizationId, selection);
+          return { items: changed.map(changedView) };
+        },
+      );
+    }
+  };
+}

@@ -1,0 +1,1109 @@
+// Outbound mail: the rules between a sender (the send API, SMTP submission, inbound forwarding) and the
+// delivery queue, and what happens with each delivery attempt's result.
+//
+// Queueing a message, step by step (as Postal's outgoing processor reads):
+//   check sender      the envelope sender and From are on a proven, active domain the identity may use
+//   recipients        plain addresses only, each once
+//   headers           Message-ID and Date when missing; the envelope sender becomes a VERP address
+//   sign              DKIM-Signature per active key of the sender's domain (RSA and Ed25519)
+//   suppression       recipients on the suppression list are held, with the reason
+//   send limits       per sending address per day and per organisation per hour: over a limit, held
+//   commit            blob, message, one delivery per recipient, events: one transaction
+// The dispatcher (dispatcher.ts) then delivers due recipients and hands each result to `record`.
+import { createHash } from 'node:crypto';
+import type { Logger } from 'pino';
+import type { BlobStore } from '../../core/blobs.ts';
+import type { Secrets } from '../../core/crypto.ts';
+import type { Db } from '../../core/db.ts';
+import { AppError, notFound, validationFailed } from '../../core/errors.ts';
+import { newId } from '../../core/ids.ts';
+import { type PageRequest, toPage } from '../../core/pagination.ts';
+import type { EventsService } from '../events/service.ts';
+import { type MessageRow, messages as messagesTable } from '../messages/tables.ts';
+import type { SuppressionsService } from '../suppressions/service.ts';
+import { type ParsedBounce, parseBounce } from './bounce-parse.ts';
+import {
+  completeHeaders,
+  composeMessage,
+  fromAddresses,
+  type OutboundAddress,
+  parseAddress,
+  readHeaders,
+  type SigningKey,
+  signMessage,
+} from './compose.ts';
+import { buildDsn } from './dsn.ts';
+import {
+  messageBounced,
+  messageCancelled,
+  messageDeferred,
+  messageDelivered,
+  messageHeld,
+  messageQueued,
+} from './events.ts';
+import type { SendRefusal, SenderIdentity } from './identity.ts';
+import * as store from './store.ts';
+import type { DeliveryRow, HoldReason } from './tables.ts';
+import type { AttemptResult, RecipientResult } from './transport/transport.ts';
+import { Verp } from './verp.ts';
+
+export interface OutboundServiceOptions {
+  db: Db;
+  blobs: BlobStore;
+  events: EventsService;
+  suppressions: SuppressionsService;
+  secrets: Secrets;
+  verp: Verp;
+  hostname: string;
+  limits: { mailboxPerDay: number; organizationPerHour: number };
+  /** The largest message accepted for sending (the MX's limit: what remote servers commonly take). */
+  maxMessageSize: number;
+  retryScheduleMs: number[];
+  maxAgeMs: number;
+  log: Logger;
+}
+
+export interface SendInput {
+  from: string | { address: string; name?: string | null };
+  to?: string[] | null;
+  cc?: string[] | null;
+  bcc?: string[] | null;
+  reply_to?: string[] | null;
+  subject: string;
+  text?: string | null;
+  html?: string | null;
+  attachments?:
+    | { filename: string; content: string; content_type?: string | null; content_id?: string | null }[]
+    | null;
+  headers?: Record<string, string> | null;
+  tags?: string[] | null;
+  send_at?: string | null;
+}
+
+export interface SendResult {
+  id: string;
+  message_id: string;
+  status: 'queued' | 'scheduled' | 'held';
+  send_at: string | null;
+  recipients: {
+    delivery_id: string;
+    address: string;
+    status: 'queued' | 'held';
+    hold_reason: HoldReason | null;
+  }[];
+}
+
+/** What the submission server hands over after DATA. */
+export interface SubmitInput {
+  identity: SenderIdentity;
+  mailFrom: string;
+  rcptTo: string[];
+  raw: Buffer;
+  remoteIp: string;
+  helo: string;
+  tls: boolean;
+}
+
+/** One recipient's result of one attempt, as the dispatcher reports it. */
+export interface AttemptReport {
+  delivery: store.ClaimedDelivery;
+  result: RecipientResult;
+  attempt: AttemptResult;
+  /** The message as sent, for the headers a DSN returns. */
+  raw: Buffer;
+}
+
+/** Headers the send API sets itself; `headers` may not override them. */
+const RESERVED_HEADERS = new Set([
+  'from',
+  'to',
+  'cc',
+  'bcc',
+  'reply-to',
+  'subject',
+  'date',
+  'message-id',
+  'mime-version',
+  'content-type',
+  'content-transfer-encoding',
+  'dkim-signature',
+  'return-path',
+  'received',
+  'sender',
+]);
+const HEADER_NAME = /^[\x21-\x39\x3b-\x7e]{1,76}$/;
+const MAX_RECIPIENTS = 1_000;
+const SIGNING_KEY_CACHE_MS = 60_000;
+const DOMAIN_CACHE_MS = 30_000;
+/** A permanent failure whose enhanced code says the address itself is bad (not the message or policy). */
+const HARD_BOUNCE = /^5\.1\.\d+$|^5\.2\.1$|^5\.0\.0$/;
+
+class IdempotencyRace extends Error {}
+
+export class OutboundService {
+  readonly #o: OutboundServiceOptions;
+  readonly #keys = new Map<string, { until: number; keys: Promise<SigningKey[]> }>();
+  readonly #hosted = new Map<string, { until: number; hosted: Promise<boolean> }>();
+  #onQueued: () => void = () => {};
+
+  constructor(options: OutboundServiceOptions) {
+    this.#o = options;
+  }
+
+  /** Called after every commit that queued mail (the local dispatcher wakes up). */
+  onQueued(listener: () => void): void {
+    this.#onQueued = listener;
+  }
+
+  // ---- check sender --------------------------------------------------------------------------------
+
+  /** May `identity` send as `address`? The envelope sender and every From address must pass. */
+  async checkSender(identity: SenderIdentity, address: string): Promise<{ ok: true } | SendRefusal> {
+    const refused = (why: string): SendRefusal => ({
+      ok: false,
+      code: 553,
+      message: `5.7.1 <${address}>: ${why}`,
+    });
+    const parsed = parseAddress(address);
+    if (!parsed) return refused('not a valid sender address');
+    const domain = await store.sendingDomain(this.#o.db, identity.organizationId, parsed.domain);
+    if (!domain) return refused('sender domain is not a verified domain of this organisation');
+    const normalized = parsed.address.toLowerCase();
+    if (identity.kind === 'mailbox') {
+      if (normalized === identity.address.toLowerCase()) return { ok: true };
+      if (
+        await store.aliasTargets(
+          this.#o.db,
+          identity.organizationId,
+          normalized,
+          identity.address.toLowerCase(),
+        )
+      )
+        return { ok: true };
+      return refused('this mailbox may send only as itself or an alias that delivers to it');
+    }
+    if (identity.kind === 'credential' && identity.domainId && identity.domainId !== domain.id)
+      return refused('this credential may not send for that domain');
+    return { ok: true };
+  }
+
+  // ---- SMTP submission -------------------------------------------------------------------------------
+
+  async submit(input: SubmitInput): Promise<{ ok: true; messageId: string } | SendRefusal> {
+    const headers = readHeaders(input.raw);
+    const authors = fromAddresses(headers);
+    if (!authors.length)
+      return { ok: false, code: 550, message: '5.6.0 The message needs exactly one From header' };
+    for (const author of authors) {
+      const check = await this.checkSender(input.identity, author);
+      if (!check.ok) return check;
+    }
+    const envelope = await this.checkSender(input.identity, input.mailFrom);
+    if (!envelope.ok) return envelope;
+    const recipients = uniqueRecipients(input.rcptTo);
+    if ('error' in recipients) return { ok: false, code: 550, message: `5.1.3 ${recipients.error}` };
+    const sender = parseAddress(authors[0])!;
+    const domain = (await store.sendingDomain(this.#o.db, input.identity.organizationId, sender.domain))!;
+    const id = newId();
+    const completed = completeHeaders(input.raw, headers, () => `<${id}@${domain.name}>`, new Date());
+    const queued = await this.#queue({
+      id,
+      organizationId: input.identity.organizationId,
+      domain,
+      senderAddress: input.identity.kind === 'mailbox' ? input.identity.address : sender.address,
+      fromAddress: sender.address,
+      fromName: null,
+      recipients: recipients.list,
+      raw: completed.raw,
+      messageIdHeader: completed.messageId,
+      subject: headers.find((h) => h.name === 'subject')?.value ?? null,
+      to: [],
+      cc: [],
+      tags: [],
+      sendAt: null,
+      client: { remoteIp: input.remoteIp, helo: input.helo, tls: input.tls },
+      hasAttachments: false,
+    });
+    return { ok: true, messageId: queued.id };
+  }
+
+  // ---- the send API -------------------------------------------------------------------------------
+
+  async send(
+    organizationId: string,
+    input: SendInput,
+    idempotencyKey?: string,
+  ): Promise<{ result: SendResult; replayed: boolean }> {
+    const requestHash = createHash('sha256').update(JSON.stringify(input)).digest('hex');
+    if (idempotencyKey) {
+      const earlier = await this.#replay(organizationId, idempotencyKey, requestHash);
+      if (earlier) return { result: earlier, replayed: true };
+    }
+    const prepared = await this.#prepareApiMessage(organizationId, input);
+    try {
+      const result = await this.#queue({
+        ...prepared,
+        idempotency: idempotencyKey ? { key: idempotencyKey, requestHash } : undefined,
+      });
+      return { result, replayed: false };
+    } catch (err) {
+      if (!(err instanceof IdempotencyRace) || !idempotencyKey) throw err;
+      const earlier = await this.#replay(organizationId, idempotencyKey, requestHash);
+      if (!earlier) throw err;
+      return { result: earlier, replayed: true };
+    }
+  }
+
+  async #replay(organizationId: string, key: string, requestHash: string): Promise<SendResult | null> {
+    const earlier = await store.sendRequest(this.#o.db, organizationId, key);
+    if (!earlier) return null;
+    if (earlier.requestHash !== requestHash) {
+      throw new AppError(
+        422,
+        'idempotency_key_reused',
+        'This Idempotency-Key was used with a different request',
+      );
+    }
+    return earlier.response as SendResult;
+  }
+
+  async #prepareApiMessage(organizationId: string, input: SendInput): Promise<QueueInput> {
+    const fromField = typeof input.from === 'string' ? { address: input.from, name: null } : input.from;
+    const from = parseAddress(fromField.address);
+    if (!from) throw validationFailed('from', 'must be a plain address such as news@example.com');
+    const check = await this.checkSender({ kind: 'api', organizationId }, from.address);
+    if (!check.ok) throw validationFailed('from', check.message.replace(/^5\.7\.1 /, ''));
+    const domain = (await store.sendingDomain(this.#o.db, organizationId, from.domain))!;
+    const to = addressList('to', input.to);
+    const cc = addressList('cc', input.cc);
+    const bcc = addressList('bcc', input.bcc);
+    const replyTo = addressList('reply_to', input.reply_to);
+    const recipients = uniqueRecipients([...to, ...cc, ...bcc].map((a) => a.address));
+    if ('error' in recipients) throw validationFailed('to', recipients.error);
+    if (!input.text && !input.html) throw validationFailed('text', 'give text, html or both');
+    const headers = customHeaders(input.headers ?? {});
+    const sendAt = input.send_at ? new Date(input.send_at) : null;
+    if (sendAt && sendAt.getTime() > Date.now() + 30 * 86_400_000)
+      throw validationFailed('send_at', 'may be at most 30 days ahead');
+    const id = newId();
+    const messageIdHeader = `<${id}@${domain.name}>`;
+    const attachments = (input.attachments ?? []).map((a, i) => ({
+      filename: a.filename,
+      content: decodeBase64(a.content, `attachments.${i}.content`),
+      contentType: a.content_type,
+      contentId: a.content_id,
+    }));
+    const raw = await composeMessage({
+      from: { address: from.address, name: fromField.name },
+      to: to.map((a) => a.address),
+      cc: cc.map((a) => a.address),
+      replyTo: replyTo.map((a) => a.address),
+      subject: input.subject,
+      text: input.text,
+      html: input.html,
+      attachments,
+      headers,
+      messageId: messageIdHeader,
+      date: sendAt && sendAt > new Date() ? sendAt : new Date(),
+    });
+    if (raw.length > this.#o.maxMessageSize) {
+      throw new AppError(
+        413,
+        'message_too_large',
+        `The message is ${raw.length} bytes; at most ${this.#o.maxMessageSize} can be sent`,
+      );
+    }
+    return {
+      id,
+      organizationId,
+      domain,
+      senderAddress: from.address,
+      fromAddress: from.address,
+      fromName: fromField.name ?? null,
+      recipients: recipients.list,
+      raw,
+      messageIdHeader,
+      subject: input.subject,
+      to: to.map((a) => a.address),
+      cc: cc.map((a) => a.address),
+      tags: [...new Set(input.tags ?? [])],
+      sendAt: sendAt && sendAt > new Date() ? sendAt : null,
+      client: null,
+      hasAttachments: attachments.length > 0,
+      text: input.text ?? null,
+    };
+  }
+
+  // ---- queueing ---------------------------------------------------------------------------------------
+
+  async #queue(input: QueueInput): Promise<SendResult> {
+    const signed = await signMessage(input.raw, input.domain.name, await this.#signingKeys(input.domain.id));
+    const mailFrom = this.#o.verp.address(input.id, input.domain.name);
+    const blobId = newId();
+    const now = new Date();
+    const result = await this.#o.db.transaction(async (tx) => {
+      const holds = await this.#holds(tx, input);
+      const deliveries = input.recipients.map((r) => {
+        const hold = holds.get(r.address.toLowerCase()) ?? null;
+        return {
+          id: newId(),
+          organizationId: input.organizationId,
+          messageId: input.id,
+          recipient: r.address,
+          domain: r.domain,
+          status: hold ? ('held' as const) : ('queued' as const),
+          holdReason: hold?.reason ?? null,
+          holdDetail: hold?.detail ?? null,
+          nextAttemptAt: input.sendAt ?? now,
+        };
+      });
+      await this.#o.blobs.put(tx, [{ organizationId: input.organizationId, id: blobId, data: signed }]);
+      await tx.insert(messagesTable).values({
+        id: input.id,
+        organizationId: input.organizationId,
+        domainId: input.domain.id,
+        direction: 'outbound',
+        status: 'pending',
+        blobId,
+        size: signed.length,
+        mailFrom,
+        rcptTo: input.recipients.map((r) => r.address),
+        remoteIp: input.client?.remoteIp ?? null,
+        helo: input.client?.helo ?? null,
+        tls: input.client?.tls ?? false,
+        messageIdHeader: input.messageIdHeader,
+        threadId: input.id,
+        fromAddress: input.fromAddress.toLowerCase(),
+        fromName: input.fromName,
+        toAddresses: input.to,
+        ccAddresses: input.cc,
+        subject: input.subject,
+        sentAt: input.sendAt ?? now,
+        hasAttachments: input.hasAttachments,
+        bodyText: input.text?.slice(0, 100_000) ?? null,
+        tags: input.tags,
+      });
+      await store.insertDeliveries(tx, deliveries);
+      const held = deliveries.filter((d) => d.status === 'held');
+      await this.#o.events.emitMany(tx, [
+        {
+          definition: messageQueued,
+          organizationId: input.organizationId,
+          data: {
+            message_id: input.id,
+            message_id_header: input.messageIdHeader,
+            from: input.fromAddress,
+            recipients: input.recipients.map((r) => r.address),
+            held: held.length,
+            send_at: input.sendAt?.toISOString() ?? null,
+            tags: input.tags,
+          },
+        },
+        ...held.map((d) => ({
+          definition: messageHeld,
+          organizationId: input.organizationId,
+          data: {
+            message_id: input.id,
+            delivery_id: d.id,
+            recipient: d.recipient,
+            reason: d.holdReason!,
+            detail: d.holdDetail,
+          },
+        })),
+      ]);
+      const result: SendResult = {
+        id: input.id,
+        message_id: input.messageIdHeader,
+        status: held.length === deliveries.length ? 'held' : input.sendAt ? 'scheduled' : 'queued',
+        send_at: input.sendAt?.toISOString() ?? null,
+        recipients: deliveries.map((d) => ({
+          delivery_id: d.id,
+          address: d.recipient,
+          status: d.status,
+          hold_reason: d.holdReason,
+        })),
+      };
+      if (input.idempotency) {
+        const first = await store.recordSendRequest(tx, {
+          organizationId: input.organizationId,
+          idempotencyKey: input.idempotency.key,
+          requestHash: input.idempotency.requestHash,
+          messageId: input.id,
+          response: result,
+        });
+        if (!first) throw new IdempotencyRace();
+      }
+      return result;
+    });
+    this.#onQueued();
+    return result;
+  }
+
+  /** Why each held recipient is held: suppression first, then the send limits (which hold them all). */
+  async #holds(
+    tx: Db,
+    input: QueueInput,
+  ): Promise<Map<string, { reason: HoldReason; detail: string | null }>> {
+    const holds = new Map<string, { reason: HoldReason; detail: string | null }>();
+    const suppressed = await this.#o.suppressions.suppressedAmong(
+      tx,
+      input.organizationId,
+      input.recipients.map((r) => r.address),
+    );
+    for (const [address, row] of suppressed) holds.set(address, { reason: 'suppressed', detail: row.reason });
+    const sending = input.recipients.filter((r) => !holds.has(r.address.toLowerCase()));
+    const over = await this.#countAgainstLimits(tx, input, sending.length);
+    if (over) for (const r of sending) holds.set(r.address.toLowerCase(), over);
+    return holds;
+  }
+
+  /** Counts `n` recipients against both limits; the limit it would pass, or null. */
+  async #countAgainstLimits(
+    tx: Db,
+    input: QueueInput,
+    n: number,
+  ): Promise<{ reason: HoldReason; detail: string } | null> {
+    if (n === 0) return null;
+    const now = Date.now();
+    const { mailboxPerDay, organizationPerHour } = this.#o.limits;
+    const day = new Date(now - (now % 86_400_000));
+    const hour = new Date(now - (now % 3_600_000));
+    const mailbox: store.CounterHit = {
+      scope: 'mailbox_day',
+      subject: input.senderAddress.toLowerCase(),
+      windowStart: day,
+      limit: mailboxPerDay,
+      n,
+    };
+    if (mailboxPerDay > 0 && !(await store.countSend(tx, input.organizationId, mailbox))) {
+      return {
+        reason: 'mailbox_daily_limit',
+        detail: `${input.senderAddress} may send to ${mailboxPerDay} recipients a day`,
+      };
+    }
+    const organization: store.CounterHit = {
+      scope: 'organization_hour',
+      subject: '',
+      windowStart: hour,
+      limit: organizationPerHour,
+      n,
+    };
+    if (organizationPerHour > 0 && !(await store.countSend(tx, input.organizationId, organization))) {
+      if (mailboxPerDay > 0)
+        await store.countSend(tx, input.organizationId, {
+          ...mailbox,
+          n: -n,
+          limit: Number.MAX_SAFE_INTEGER,
+        });
+      return {
+        reason: 'organization_hourly_limit',
+        detail: `the organisation may send to ${organizationPerHour} recipients an hour`,
+      };
+    }
+    return null;
+  }
+
+  async #signingKeys(domainId: string): Promise<SigningKey[]> {
+    const now = Date.now();
+    const hit = this.#keys.get(domainId);
+    if (hit && hit.until > now) return hit.keys;
+    const keys = store.signingKeysOf(this.#o.db, domainId).then((rows) =>
+      rows.map((k) => ({
+        selector: k.selector,
+        algorithm: k.algorithm as SigningKey['algorithm'],
+        privateKey: this.#o.secrets.decrypt(k.privateKey),
+      })),
+    );
+    this.#keys.set(domainId, { until: now + SIGNING_KEY_CACHE_MS, keys });
+    keys.catch(() => this.#keys.delete(domainId));
+    return keys;
+  }
+
+  /**
+   * Whether mail for `domain` stays on this installation: a hosted domain, or the VERP return-path
+   * host under one. Cached briefly; any domain event clears it (`forgetDomains`).
+   */
+  isHosted(domain: string): Promise<boolean> {
+    const name = domain.startsWith(`${Verp.LABEL}.`) ? domain.slice(Verp.LABEL.length + 1) : domain;
+    const now = Date.now();
+    const hit = this.#hosted.get(name);
+    if (hit && hit.until > now) return hit.hosted;
+    if (this.#hosted.size > 10_000) this.#hosted.clear();
+    const hosted = store.isHostedDomain(this.#o.db, name);
+    this.#hosted.set(name, { until: now + DOMAIN_CACHE_MS, hosted });
+    hosted.catch(() => this.#hosted.delete(name));
+    return hosted;
+  }
+
+  /** Forgets cached hosted domains and signing keys (a domain or its DKIM keys changed). */
+  forgetDomains(): void {
+    this.#keys.clear();
+    this.#hosted.clear();
+  }
+
+  /** Queues inbound forwarding's copies (already stored as outbound messages) inside its transaction. */
+  async queueForwardsIn(
+    tx: Db,
+    copies: Pick<MessageRow, 'id' | 'organizationId' | 'rcptTo'>[],
+  ): Promise<void> {
+    const rows: store.NewDelivery[] = [];
+    for (const copy of copies) {
+      for (const rcpt of copy.rcptTo) {
+        const address = parseAddress(rcpt);
+        rows.push({
+          id: newId(),
+          organizationId: copy.organizationId,
+          messageId: copy.id,
+          recipient: address?.address ?? rcpt,
+          domain: address?.domain ?? rcpt.slice(rcpt.lastIndexOf('@') + 1).toLowerCase(),
+          status: 'queued',
+        });
+      }
+    }
+    await store.insertDeliveries(tx, rows);
+  }
+
+  /** Wakes this process's dispatcher after a commit that queued forwards. */
+  notifyQueued(): void {
+    this.#onQueued();
+  }
+
+  // ---- recording attempts -------------------------------------------------------------------------
+
+  /** Writes a batch of attempt results: attempts, recipient states, message states, events, DSNs. */
+  async record(reports: AttemptReport[]): Promise<void> {
+    if (!reports.length) return;
+    const now = new Date();
+    const decided = reports.map((r) => ({ report: r, ...this.#decide(r, now) }));
+    await this.#o.db.transaction(async (tx) => {
+      await store.insertAttempts(
+        tx,
+        decided.map(({ report: { delivery, result, attempt } }) => ({
+          id: newId(),
+          organizationId: delivery.organizationId,
+          deliveryId: delivery.id,
+          messageId: delivery.messageId,
+          attemptedAt: attempt.startedAt,
+          durationMs: Math.round(attempt.durationMs),
+          outcome: result.outcome,
+          mxHost: attempt.mx,
+          ip: attempt.ip,
+          port: attempt.mx ? attempt.port : null,
+          tls: attempt.tls,
+          mtaSts: attempt.mtaSts,
+          code: result.code,
+          enhancedCode: result.enhanced,
+          response: result.response,
+        })),
+      );
+      const applied = new Set(
+        await store.applyResults(
+          tx,
+          decided.map((d) => d.update),
+        ),
+      );
+      // A delivery cancelled while it was being sent keeps its cancellation.
+      const changed = decided.filter((d) => applied.has(d.report.delivery.id));
+      await store.refreshMessageStatus(tx, [...new Set(changed.map((d) => d.report.delivery.messageId))]);
+      const suppressed = await this.#suppressHardBounces(tx, changed);
+      await this.#unsuppressDelivered(tx, changed);
+      await this.#emitResults(tx, changed, suppressed);
+      await this.#queueDsns(
+        tx,
+        changed.filter((d) => d.final && d.update.status !== 'delivered'),
+      );
+    });
+  }
+
+  #decide(report: AttemptReport, now: Date): Omit<Decided, 'report'> {
+    const { delivery, result } = report;
+    const base = {
+      id: delivery.id,
+      lastCode: result.code,
+      lastResponse: result.response,
+      nextAttemptAt: null,
+    };
+    if (result.outcome === 'delivered')
+      return {
+        final: true,
+        expired: false,
+        update: { ...base, status: 'delivered' as const, finished: true },
+      };
+    if (result.outcome === 'bounced')
+      return { final: true, expired: false, update: { ...base, status: 'bounced' as const, finished: true } };
+    const schedule = this.#o.retryScheduleMs;
+    const delay = schedule[Math.min(delivery.attempts - 1, schedule.length - 1)];
+    const next = new Date(now.getTime() + delay);
+    if (next.getTime() - delivery.createdAt.getTime() > this.#o.maxAgeMs)
+      return { final: true, expired: true, update: { ...base, status: 'failed' as const, finished: true } };
+    return {
+      final: false,
+      expired: false,
+      update: { ...base, status: 'queued' as const, nextAttemptAt: next, finished: false },
+    };
+  }
+
+  async #suppressHardBounces(tx: Db, decided: Decided[]): Promise<Set<string>> {
+    const byOrganization = new Map<string, { address: string; detail: string | null; messageId: string }[]>();
+    for (const d of decided) {
+      const { delivery, result } = d.report;
+      if (d.update.status !== 'bounced' || !isHardBounce(result.enhanced, result.code)) continue;
+      const list = byOrganization.get(delivery.organizationId) ?? [];
+      list.push({ address: delivery.recipient, detail: result.response, messageId: delivery.messageId });
+      byOrganization.set(delivery.organizationId, list);
+    }
+    const suppressed = new Set<string>();
+    for (const [organizationId, list] of byOrganization) {
+      await this.#o.suppressions.addHardBouncesIn(tx, organizationId, list);
+      for (const b of list) suppressed.add(`${organizationId}:${b.address.toLowerCase()}`);
+    }
+    return suppressed;
+  }
+
+  /** A delivered recipient is reachable: a suppression (released by hand) no longer applies. */
+  async #unsuppressDelivered(tx: Db, decided: Decided[]): Promise<void> {
+    const byOrganization = new Map<string, string[]>();
+    for (const d of decided) {
+      if (d.update.status !== 'delivered') continue;
+      const list = byOrganization.get(d.report.delivery.organizationId) ?? [];
+      list.push(d.report.delivery.recipient);
+      byOrganization.set(d.report.delivery.organizationId, list);
+    }
+    for (const [organizationId, addresses] of byOrganization)
+      await this.#o.suppressions.removeIn(tx, organizationId, addresses);
+  }
+
+  async #emitResults(tx: Db, decided: Decided[], suppressed: Set<string>): Promise<void> {
+    await this.#o.events.emitMany(
+      tx,
+      decided.map(({ report: { delivery, result, attempt }, update, expired }) => {
+        const common = {
+          message_id: delivery.messageId,
+          delivery_id: delivery.id,
+          recipient: delivery.recipient,
+          attempt: delivery.attempts,
+          mx: attempt.mx,
+          code: result.code,
+          response: result.response,
+        };
+        const organizationId = delivery.organizationId;
+        if (update.status === 'delivered')
+          return {
+            definition: messageDelivered,
+            organizationId,
+            data: { ...common, tls: Boolean(attempt.tls) },
+          };
+        if (update.status === 'queued')
+          return {
+            definition: messageDeferred,
+            organizationId,
+            data: { ...common, next_attempt_at: update.nextAttemptAt!.toISOString() },
+          };
+        return {
+          definition: messageBounced,
+          organizationId,
+          data: {
+            ...common,
+            source: expired ? ('expired' as const) : ('smtp' as const),
+            status: result.enhanced,
+            suppressed: suppressed.has(`${organizationId}:${delivery.recipient.toLowerCase()}`),
+          },
+        };
+      }),
+    );
+  }
+
+  // ---- DSNs ------------------------------------------------------------------------------------------
+
+  /** One DSN per message for its recipients that failed for good, to whoever should hear of it. */
+  async #queueDsns(tx: Db, failed: Decided[]): Promise<void> {
+    const byMessage = new Map<string, Decided[]>();
+    for (const d of failed) {
+      const list = byMessage.get(d.report.delivery.messageId) ?? [];
+      list.push(d);
+      byMessage.set(d.report.delivery.messageId, list);
+    }
+    for (const group of byMessage.values()) {
+      const { delivery, raw } = group[0].report;
+      const notify = dsnRecipient(delivery);
+      if (!notify) continue;
+      const dsnId = newId();
+      const dsn = buildDsn({
+        reportingMta: this.#o.hostname,
+        from: `MAILER-DAEMON@${this.#o.hostname}`,
+        to: notify.address,
+        originalMessageId: delivery.messageIdHeader,
+        arrivalDate: delivery.receivedAt,
+        recipients: group.map(({ report: { result, attempt, delivery: d }, expired }) => ({
+          address: d.recipient,
+          action: 'failed' as const,
+          status: result.enhanced ?? (expired ? '4.4.7' : '5.0.0'),
+          remoteMta: attempt.mx,
+          diagnostic: result.code ? `smtp; ${result.response}` : result.response,
+          lastAttemptAt: attempt.startedAt,
+        })),
+        original: raw,
+        messageId: `<${dsnId}@${this.#o.hostname}>`,
+      });
+      await this.#queueSystemMessage(tx, {
+        id: dsnId,
+        organizationId: delivery.organizationId,
+        domainId: delivery.domainId,
+        recipient: notify,
+        raw: dsn,
+        subject: 'Undelivered Mail Returned to Sender',
+        messageIdHeader: `<${dsnId}@${this.#o.hostname}>`,
+        parentId: delivery.messageId,
+      });
+      await store.updateDeliveries(
+        tx,
+        group.map((d) => d.report.delivery.id),
+        { dsnMessageId: dsnId },
+      );
+    }
+  }
+
+  /** A message from this server itself (a DSN): null envelope sender, never signed, never bounced. */
+  async #queueSystemMessage(
+    tx: Db,
+    m: {
+      id: string;
+      organizationId: string;
+      domainId: string | null;
+      recipient: OutboundAddress;
+      raw: Buffer;
+      subject: string;
+      messageIdHeader: string;
+      parentId: string;
+    },
+  ): Promise<void> {
+    const blobId = newId();
+    await this.#o.blobs.put(tx, [{ organizationId: m.organizationId, id: blobId, data: m.raw }]);
+    await tx.insert(messagesTable).values({
+      id: m.id,
+      organizationId: m.organizationId,
+      domainId: m.domainId,
+      direction: 'outbound',
+      status: 'pending',
+      blobId,
+      size: m.raw.length,
+      mailFrom: '',
+      rcptTo: [m.recipient.address],
+      messageIdHeader: m.messageIdHeader,
+      threadId: m.id,
+      fromAddress: `mailer-daemon@${this.#o.hostname}`,
+      toAddresses: [m.recipient.address],
+      subject: m.subject,
+      sentAt: new Date(),
+      parentId: m.parentId,
+    });
+    await store.insertDeliveries(tx, [
+      {
+        id: newId(),
+        organizationId: m.organizationId,
+        messageId: m.id,
+        recipient: m.recipient.address,
+        domain: m.recipient.domain,
+        status: 'queued',
+      },
+    ]);
+  }
+
+  // ---- bounces arriving at a VERP address --------------------------------------------------------------
+
+  /** Parses a message that reached a VERP return path; null when it is no bounce (an auto-reply, spam). */
+  parseReport(raw: Buffer): Promise<ParsedBounce | null> {
+    return parseBounce(raw).catch(() => null);
+  }
+
+  /** The organisation and message a VERP address names, when it is genuine. */
+  verpTarget(address: string): { messageId: string; domain: string } | null {
+    const parsed = this.#o.verp.parse(address);
+    return parsed ? { messageId: parsed.deliveryId, domain: parsed.domain } : null;
+  }
+
+  /**
+   * Attaches a parsed bounce to the original message's recipients, inside inbound processing's
+   * transaction: each named recipient gets a bounce record, and a permanent one marks it bounced, puts
+   * the address on the suppression list when the address itself is bad, and emits message.bounced.
+   * Returns how many recipients it concerned.
+   */
+  async recordReportIn(
+    tx: Db,
+    organizationId: string,
+    originalMessageId: string,
+    reportMessageId: string,
+    report: ParsedBounce,
+  ): Promise<number> {
+    const candidates = (await store.deliveriesForBounce(tx, originalMessageId)).filter(
+      (d) => d.organizationId === organizationId,
+    );
+    if (!candidates.length) return 0;
+    const matched: { delivery: DeliveryRow; entry: ParsedBounce['recipients'][number] | null }[] = [];
+    for (const entry of report.recipients) {
+      const delivery = candidates.find((d) => d.recipient.toLowerCase() === entry.address.toLowerCase());
+      if (delivery) matched.push({ delivery, entry });
+    }
+    // A bounce that names no recipient we know still concerns a message sent to one address only.
+    if (!matched.length && candidates.length === 1) {
+      matched.push({ delivery: candidates[0], entry: report.recipients[0] ?? null });
+    }
+    if (!matched.length) return 0;
+    await store.insertBounces(
+      tx,
+      matched.map(({ delivery, entry }) => ({
+        id: newId(),
+        organizationId,
+        deliveryId: delivery.id,
+        messageId: originalMessageId,
+        reportMessageId,
+        recipient: delivery.recipient,
+        kind: report.kind,
+        permanent: isPermanent(entry, report),
+        status: entry?.status ?? null,
+        action: entry?.action ?? null,
+        diagnostic: entry?.diagnostic ?? null,
+        remoteMta: entry?.remoteMta ?? null,
+      })),
+    );
+    const permanent = matched.filter(({ entry }) => isPermanent(entry, report));
+    if (!permanent.length) return matched.length;
+    for (const { delivery, entry } of permanent) {
+      await store.updateDeliveries(tx, [delivery.id], {
+        status: 'bounced',
+        finishedAt: new Date(),
+        lockedUntil: null,
+        lastCode: codeOf(entry?.diagnostic ?? null),
+        lastResponse: entry?.diagnostic ?? 'bounce report',
+      });
+    }
+    await store.refreshMessageStatus(tx, [originalMessageId]);
+    const hard = permanent.filter(({ entry }) =>
+      isHardBounce(entry?.status ?? null, codeOf(entry?.diagnostic ?? null)),
+    );
+    const added = await this.#o.suppressions.addHardBouncesIn(
+      tx,
+      organizationId,
+      hard.map((p) => ({
+        address: p.delivery.recipient,
+        detail: p.entry?.diagnostic ?? null,
+        messageId: originalMessageId,
+      })),
+    );
+    const addedSet = new Set(added.map((a) => a.address));
+    await this.#o.events.emitMany(
+      tx,
+      permanent.map(({ delivery, entry }) => ({
+        definition: messageBounced,
+        organizationId,
+        data: {
+          message_id: originalMessageId,
+          delivery_id: delivery.id,
+          recipient: delivery.recipient,
+          attempt: delivery.attempts,
+          mx: entry?.remoteMta ?? null,
+          code: codeOf(entry?.diagnostic ?? null),
+          response: entry?.diagnostic ?? 'bounce report',
+          source: 'report' as const,
+          status: entry?.status ?? null,
+          suppressed: addedSet.has(delivery.recipient.toLowerCase()),
+        },
+      })),
+    );
+    return matched.length;
+  }
+
+  // ---- the queue API -----------------------------------------------------------------------------------
+
+  async listQueue(organizationId: string, filter: store.QueueFilter, page: PageRequest) {
+    const { rows, total } = await store.listQueue(this.#o.db, organizationId, filter, page);
+    return toPage(rows, total, page);
+  }
+
+  /** A message's recipients, each with its attempts and bounce reports, for GET /v1/messages/:id. */
+  async recipientsOf(organizationId: string, messageId: string) {
+    const [deliveries, attempts, reports] = await Promise.all([
+      store.deliveriesOfMessage(this.#o.db, organizationId, messageId),
+      store.attemptsOf(this.#o.db, organizationId, messageId),
+      store.bouncesOf(this.#o.db, organizationId, messageId),
+    ]);
+    return deliveries.map((delivery) => ({
+      delivery,
+      attempts: attempts.filter((a) => a.deliveryId === delivery.id),
+      bounces: reports.filter((b) => b.deliveryId === delivery.id),
+    }));
+  }
+
+  /** Tries queued (deferred or scheduled) recipients now. */
+  retry(organizationId: string, ids: QueueSelection) {
+    return this.#change(organizationId, ids, ['queued'], { nextAttemptAt: new Date() }, null);
+  }
+
+  /** Sends held recipients now, past suppression and send limits: the operator decided. */
+  release(organizationId: string, ids: QueueSelection) {
+    return this.#change(
+      organizationId,
+      ids,
+      ['held'],
+      { status: 'queued', holdReason: null, holdDetail: null, nextAttemptAt: new Date() },
+      null,
+    );
+  }
+
+  /** Gives up on queued or held recipients. */
+  cancel(organizationId: string, ids: QueueSelection) {
+    return this.#change(
+      organizationId,
+      ids,
+      ['queued', 'held'],
+      { status: 'cancelled', finishedAt: new Date(), lastResponse: 'cancelled through the queue API' },
+      messageCancelled,
+    );
+  }
+
+  async #change(
+    organizationId: string,
+    selection: QueueSelection,
+    from: DeliveryRow['status'][],
+    changes: Partial<store.NewDelivery>,
+    event: typeof messageCancelled | null,
+  ): Promise<DeliveryRow[]> {
+    const changed = await this.#o.db.transaction(async (tx) => {
+      const ids =
+        'messageId' in selection
+          ? (await store.deliveriesOfMessage(tx, organizationId, selection.messageId)).map((d) => d.id)
+          : selection.deliveryIds;
+      const rows = await store.lockDeliveries(tx, organizationId, ids);
+      if (!rows.length) throw notFound('Queued message');
+      const eligible = rows.filter((r) => from.includes(r.status));
+      if (!eligible.length) {
+        throw new AppError(409, 'conflict', `Nothing to do: the recipients are not ${from.join(' or ')}`);
+      }
+      await store.updateDeliveries(
+        tx,
+        eligible.map((r) => r.id),
+        changes,
+      );
+      await store.refreshMessageStatus(tx, [...new Set(eligible.map((r) => r.messageId))]);
+      if (event) {
+        await this.#o.events.emitMany(
+          tx,
+          eligible.map((r) => ({
+            definition: event,
+            organizationId,
+            data: { message_id: r.messageId, delivery_id: r.id, recipient: r.recipient },
+          })),
+        );
+      }
+      return eligible.map((r) => ({ ...r, ...changes }) as DeliveryRow);
+    });
+    this.#onQueued();
+    return changed;
+  }
+
+  /** Idempotency keys are kept a day, as Stripe does. */
+  forgetOldSendRequests(): Promise<number> {
+    return store.forgetSendRequests(this.#o.db, new Date(Date.now() - 86_400_000));
+  }
+}
+
+export type QueueSelection = { messageId: string } | { deliveryIds: string[] };
+
+interface QueueInput {
+  id: string;
+  organizationId: string;
+  domain: { id: string; name: string };
+  /** Whose daily limit the message counts against: the mailbox, or the From address. */
+  senderAddress: string;
+  fromAddress: string;
+  fromName: string | null;
+  recipients: OutboundAddress[];
+  raw: Buffer;
+  messageIdHeader: string;
+  subject: string | null;
+  to: string[];
+  cc: string[];
+  tags: string[];
+  sendAt: Date | null;
+  client: { remoteIp: string; helo: string; tls: boolean } | null;
+  hasAttachments: boolean;
+  text?: string | null;
+  idempotency?: { key: string; requestHash: string };
+}
+
+/** An attempt's result and what it means for the recipient. */
+interface Decided {
+  report: AttemptReport;
+  /** No further attempt will be made. */
+  final: boolean;
+  /** Retries ran out (the maximum age passed). */
+  expired: boolean;
+  update: store.DeliveryUpdate;
+}
+
+function uniqueRecipients(addresses: string[]): { list: OutboundAddress[] } | { error: string } {
+  const seen = new Map<string, OutboundAddress>();
+  for (const raw of addresses) {
+    const parsed = parseAddress(raw);
+    if (!parsed) return { error: `"${raw}" is not a plain email address` };
+    if (!seen.has(parsed.address.toLowerCase())) seen.set(parsed.address.toLowerCase(), parsed);
+  }
+  if (!seen.size) return { error: 'give at least one recipient' };
+  if (seen.size > MAX_RECIPIENTS) return { error: `at most ${MAX_RECIPIENTS} recipients per message` };
+  return { list: [...seen.values()] };
+}
+
+function addressList(field: string, list: string[] | null | undefined): OutboundAddress[] {
+  return (list ?? []).map((raw, i) => {
+    const parsed = parseAddress(raw);
+    if (!parsed) throw validationFailed(`${field}.${i}`, `"${raw}" is not a plain email address`);
+    return parsed;
+  });
+}
+
+function customHeaders(headers: Record<string, string>): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [name, value] of Object.entries(headers)) {
+    if (!HEADER_NAME.test(name)) throw validationFailed(`headers.${name}`, 'is not a valid header name');
+    if (RESERVED_HEADERS.has(name.toLowerCase()))
+      throw validationFailed(`headers.${name}`, 'is set from the request fields and may not be given here');
+    if (/[\r\n]/.test(value)) throw validationFailed(`headers.${name}`, 'may not contain line breaks');
+    out[name] = value;
+  }
+  return out;
+}
+
+function decodeBase64(value: string, field: string): Buffer {
+  const compact = value.replace(/\s+/g, '');
+  if (!/^[A-Za-z0-9+/]*={0,2}$/.test(compact) || compact.length % 4 === 1)
+    throw validationFailed(field, 'must be base64');
+  return Buffer.from(compact, 'base64');
+}
+
+/** Who hears of a failure: a forwarded copy's SRS sender (routed back by our MX), else the author. */
+function dsnRecipient(delivery: store.ClaimedDelivery): OutboundAddress | null {
+  if (delivery.mailFrom === '') return null;
+  if (delivery.parentId) return parseAddress(delivery.mailFrom);
+  return delivery.fromAddress ? parseAddress(delivery.fromAddress) : null;
+}
+
+/**
+ * A permanent failure that says the address itself is bad (unknown user, bad domain, disabled
+ * mailbox), not the message (too big, mailbox full) or a policy (spam, authentication).
+ */
+function isHardBounce(enhanced: string | null, code: number | null): boolean {
+  if (enhanced) return HARD_BOUNCE.test(enhanced);
+  return code === 550 || code === 551 || code === 553;
+}
+
+function isPermanent(entry: ParsedBounce['recipients'][number] | null, report: ParsedBounce): boolean {
+  if (!entry) return report.permanent;
+  if (entry.action) return entry.action.toLowerCase() === 'failed';
+  if (entry.status) return entry.status.startsWith('5');
+  return report.permanent;
+}
+
+function codeOf(diagnostic: string | null): number | null {
+  const m = /\b([245]\d\d)\b/.exec(diagnostic ?? '');
+  return m ? Number(m[1]) : null;
+}

@@ -1,0 +1,417 @@
+// The outbound queue's queries. The queue itself is the deliveries table (one row per recipient):
+// workers claim due rows with SKIP LOCKED, so any number of them share it without a broker, and the
+// results of many attempts are written back in one statement each.
+import type { SQL } from 'drizzle-orm';
+import type { Db } from '../../core/db.ts';
+import { and, asc, count, desc, eq, inArray, sql } from '../../core/orm.ts';
+import { offsetOf, type PageRequest } from '../../core/pagination.ts';
+import { aliases } from '../aliases/tables.ts';
+import { dkimKeys, domains } from '../domains/tables.ts';
+import { messages } from '../messages/tables.ts';
+import {
+  type AttemptOutcome,
+  type AttemptTls,
+  bounces,
+  type DeliveryRow,
+  type DeliveryStatus,
+  deliveries,
+  deliveryAttempts,
+  type HoldReason,
+  sendRequests,
+} from './tables.ts';
+
+type Rows<T> = { rows: T[] };
+
+// ---- sending: who may send what -------------------------------------------------------------------
+
+/** The organisation's domain of this name when it may send: active and its ownership proven. */
+export async function sendingDomain(db: Db, organizationId: string, name: string) {
+  const [row] = await db
+    .select({ id: domains.id, name: domains.name })
+    .from(domains)
+    .where(
+      and(
+        eq(domains.organizationId, organizationId),
+        eq(domains.name, name),
+        eq(domains.isActive, true),
+        eq(domains.ownershipVerified, true),
+      ),
+    );
+  return row ?? null;
+}
+
+/** Whether an enabled alias at `address` delivers to `target` (a mailbox may send as such aliases). */
+export async function aliasTargets(db: Db, organizationId: string, address: string, target: string) {
+  const [row] = await db
+    .select({ id: aliases.id })
+    .from(aliases)
+    .where(
+      and(
+        eq(aliases.organizationId, organizationId),
+        eq(aliases.address, address),
+        eq(aliases.isEnabled, true),
+        sql`${target} = any(${aliases.targets})`,
+      ),
+    );
+  return Boolean(row);
+}
+
+export async function signingKeysOf(db: Db, domainId: string) {
+  return db
+    .select({ selector: dkimKeys.selector, algorithm: dkimKeys.algorithm, privateKey: dkimKeys.privateKey })
+    .from(dkimKeys)
+    .where(and(eq(dkimKeys.domainId, domainId), eq(dkimKeys.state, 'active')))
+    .orderBy(desc(dkimKeys.algorithm));
+}
+
+/** Whether `name` is a domain this installation receives mail for (any organisation). */
+export async function isHostedDomain(db: Db, name: string): Promise<boolean> {
+  const result = (await db.execute(sql`
+    select exists (select 1 from domains where name = ${name} and is_active and ownership_verified) as hosted`)) as unknown as Rows<{
+    hosted: boolean;
+  }>;
+  return result.rows[0]?.hosted ?? false;
+}
+
+// ---- send limits ------------------------------------------------------------------------------------
+
+export interface CounterHit {
+  scope: 'mailbox_day' | 'organization_hour';
+  subject: string;
+  windowStart: Date;
+  limit: number;
+  n: number;
+}
+
+/**
+ * Counts `n` more messages in the window unless that would pass the limit; false when it would (and
+ * nothing is counted). The row lock serialises concurrent senders of one organisation per window.
+ */
+export async function countSend(tx: Db, organizationId: string, hit: CounterHit): Promise<boolean> {
+  if (hit.n > hit.limit) return false;
+  const result = (await tx.execute(sql`
+    insert into send_counters (organization_id, scope, subject, window_start, count)
+    values (${organizationId}, ${hit.scope}, ${hit.subject}, ${hit.windowStart.toISOString()}, ${hit.n})
+    on conflict (organization_id, scope, subject, window_start)
+      do update set count = send_counters.count + excluded.count
+      where send_counters.count + excluded.count <= ${hit.limit}
+    returning count`)) as unknown as Rows<{ count: number }>;
+  return result.rows.length > 0;
+}
+
+// ---- idempotency --------------------------------------------------------------------------------------
+
+export async function sendRequest(db: Db, organizationId: string, key: string) {
+  const [row] = await db
+    .select()
+    .from(sendRequests)
+    .where(and(eq(sendRequests.organizationId, organizationId), eq(sendRequests.idempotencyKey, key)));
+  return row ?? null;
+}
+
+/** Records the answer to a keyed request; false when a concurrent request with the key got there first. */
+export async function recordSendRequest(tx: Db, row: typeof sendRequests.$inferInsert): Promise<boolean> {
+  const inserted = await tx
+    .insert(sendRequests)
+    .values(row)
+    .onConflictDoNothing()
+    .returning({ key: sendRequests.idempotencyKey });
+  return inserted.length > 0;
+}
+
+export async function forgetSendRequests(db: Db, before: Date): Promise<number> {
+  const result = (await db.execute(
+    sql`delete from send_requests where created_at < ${before.toISOString()}`,
+  )) as unknown as { affectedRows?: number; rowCount?: number };
+  return result.affectedRows ?? result.rowCount ?? 0;
+}
+
+// ---- queueing ---------------------------------------------------------------------------------------
+
+export type NewDelivery = typeof deliveries.$inferInsert;
+
+export async function insertDeliveries(tx: Db, rows: NewDelivery[]): Promise<void> {
+  if (rows.length) await tx.insert(deliveries).values(rows);
+}
+
+// ---- the dispatcher's side ---------------------------------------------------------------------------
+
+/** A claimed delivery with what sending it needs from its message. */
+export interface ClaimedDelivery {
+  id: string;
+  organizationId: string;
+  messageId: string;
+  recipient: string;
+  domain: string;
+  attempts: number;
+  createdAt: Date;
+  mailFrom: string;
+  blobId: string;
+  messageIdHeader: string | null;
+  parentId: string | null;
+  fromAddress: string | null;
+  domainId: string | null;
+  receivedAt: Date;
+}
+
+/**
+ * Claims up to `limit` due deliveries for `lockMs`: their status becomes 'sending' and their attempt
+ * count goes up, so a crash mid-attempt shows as an attempt and the claim expires by itself.
+ */
+export async function claimDue(db: Db, limit: number, lockMs: number): Promise<ClaimedDelivery[]> {
+  const result = (await db.execute(sql`
+    with due as (
+      select id from deliveries
+       where status = 'queued' and next_attempt_at <= now()
+       order by next_attempt_at
+       limit ${limit}
+       for update skip locked
+    ), claimed as (
+      update deliveries d
+         set status = 'sending', attempts = d.attempts + 1,
+             locked_until = now() + make_interval(secs => ${lockMs / 1000}), updated_at = now()
+        from due where d.id = due.id
+      returning d.id, d.organization_id, d.message_id, d.recipient, d.domain, d.attempts, d.created_at
+    )
+    select c.*, m.mail_from, m.blob_id, m.message_id_header, m.parent_id, m.from_address, m.domain_id,
+           m.received_at
+      from claimed c join messages m on m.id = c.message_id`)) as unknown as Rows<Record<string, any>>;
+  return result.rows.map((r) => ({
+    id: r.id,
+    organizationId: r.organization_id,
+    messageId: r.message_id,
+    recipient: r.recipient,
+    domain: r.domain,
+    attempts: r.attempts,
+    createdAt: new Date(r.created_at),
+    mailFrom: r.mail_from,
+    blobId: r.blob_id,
+    messageIdHeader: r.message_id_header,
+    parentId: r.parent_id,
+    fromAddress: r.from_address,
+    domainId: r.domain_id,
+    receivedAt: new Date(r.received_at),
+  }));
+}
+
+/** When the next delivery falls due (null: none queued), so an idle dispatcher sleeps just that long. */
+export async function nextDueAt(db: Db): Promise<Date | null> {
+  const result = (await db.execute(
+    sql`select min(next_attempt_at) as at from deliveries where status = 'queued'`,
+  )) as unknown as Rows<{ at: string | Date | null }>;
+  const at = result.rows[0]?.at;
+  return at ? new Date(at) : null;
+}
+
+/** Puts deliveries whose claim expired (their worker died mid-attempt) back in the queue. */
+export async function releaseExpiredClaims(db: Db): Promise<number> {
+  const result = (await db.execute(sql`
+    update deliveries set status = 'queued', locked_until = null, next_attempt_at = now(), updated_at = now()
+     where status = 'sending' and locked_until < now()
+    returning id`)) as unknown as Rows<{ id: string }>;
+  return result.rows.length;
+}
+
+export interface AttemptRecord {
+  id: string;
+  organizationId: string;
+  deliveryId: string;
+  messageId: string;
+  attemptedAt: Date;
+  durationMs: number;
+  outcome: AttemptOutcome;
+  mxHost: string | null;
+  ip: string | null;
+  port: number | null;
+  tls: AttemptTls | null;
+  mtaSts: string | null;
+  code: number | null;
+  enhancedCode: string | null;
+  response: string;
+}
+
+export interface DeliveryUpdate {
+  id: string;
+  status: DeliveryStatus;
+  nextAttemptAt: Date | null;
+  lastCode: number | null;
+  lastResponse: string;
+  finished: boolean;
+}
+
+/** Every attempt of a batch in one statement; the single parameter is the rows as JSON. */
+export async function insertAttempts(tx: Db, rows: AttemptRecord[]): Promise<void> {
+  if (!rows.length) return;
+  const json = JSON.stringify(
+    rows.map((r) => ({
+      id: r.id,
+      organization_id: r.organizationId,
+      delivery_id: r.deliveryId,
+      message_id: r.messageId,
+      attempted_at: r.attemptedAt.toISOString(),
+      duration_ms: r.durationMs,
+      outcome: r.outcome,
+      mx_host: r.mxHost,
+      ip: r.ip,
+      port: r.port,
+      tls: r.tls,
+      mta_sts: r.mtaSts,
+      code: r.code,
+      enhanced_code: r.enhancedCode,
+      response: r.response,
+    })),
+  );
+  await tx.execute(sql`
+    insert into delivery_attempts (id, organization_id, delivery_id, message_id, attempted_at, duration_ms,
+                                   outcome, mx_host, ip, port, tls, mta_sts, code, enhanced_code, response)
+    select id, organization_id, delivery_id, message_id, attempted_at, duration_ms, outcome, mx_host, ip,
+           port, tls, mta_sts, code, enhanced_code, response
+      from jsonb_to_recordset(${json}::jsonb) as r(id uuid, organization_id uuid, delivery_id uuid,
+           message_id uuid, attempted_at timestamptz, duration_ms integer, outcome text, mx_host text,
+           ip text, port integer, tls jsonb, mta_sts text, code integer, enhanced_code text, response text)`);
+}
+
+/** Writes a batch of results back; only rows still claimed ('sending') change. Returns those changed. */
+export async function applyResults(tx: Db, updates: DeliveryUpdate[]): Promise<string[]> {
+  if (!updates.length) return [];
+  const json = JSON.stringify(
+    updates.map((u) => ({
+      id: u.id,
+      status: u.status,
+      next_attempt_at: u.nextAttemptAt?.toISOString() ?? null,
+      last_code: u.lastCode,
+      last_response: u.lastResponse,
+      finished: u.finished,
+    })),
+  );
+  const result = (await tx.execute(sql`
+    update deliveries d
+       set status = r.status, next_attempt_at = coalesce(r.next_attempt_at, d.next_attempt_at),
+           last_code = r.last_code, last_response = r.last_response, locked_until = null,
+           finished_at = case when r.finished then now() else null end, updated_at = now()
+      from jsonb_to_recordset(${json}::jsonb) as r(id uuid, status text, next_attempt_at timestamptz,
+           last_code integer, last_response text, finished boolean)
+     where d.id = r.id and d.status = 'sending'
+    returning d.id`)) as unknown as Rows<{ id: string }>;
+  return result.rows.map((r) => r.id);
+}
+
+/**
+ * Sets each message's status from its recipients: pending while any is queued, held or sending;
+ * delivered when all were; bounced when any bounced; failed otherwise (expired or cancelled).
+ */
+export async function refreshMessageStatus(tx: Db, messageIds: string[]): Promise<void> {
+  if (!messageIds.length) return;
+  await tx.execute(sql`
+    update messages m
+       set status = s.status, processed_at = coalesce(m.processed_at, now()), updated_at = now(),
+           error = s.error
+      from (
+        select d.message_id,
+               case when bool_or(d.status in ('queued', 'held', 'sending')) then 'pending'
+                    when bool_and(d.status = 'delivered') then 'delivered'
+                    when bool_or(d.status = 'bounced') then 'bounced'
+                    else 'failed' end as status,
+               string_agg(case when d.status in ('bounced', 'failed')
+                               then d.recipient || ': ' || coalesce(d.last_response, d.status) end, '; ') as error
+          from deliveries d
+         where d.message_id in (select jsonb_array_elements_text(${JSON.stringify(messageIds)}::jsonb)::uuid)
+         group by d.message_id
+      ) s
+     where m.id = s.message_id and (m.status is distinct from s.status or m.error is distinct from s.error)`);
+}
+
+// ---- the queue API --------------------------------------------------------------------------------
+
+export interface QueueFilter {
+  status?: 'queued' | 'held' | 'sending';
+  domain?: string;
+  messageId?: string;
+  holdReason?: HoldReason;
+}
+
+export async function listQueue(db: Db, organizationId: string, filter: QueueFilter, page: PageRequest) {
+  const conditions: SQL[] = [
+    eq(deliveries.organizationId, organizationId),
+    filter.status
+      ? eq(deliveries.status, filter.status)
+      : inArray(deliveries.status, ['queued', 'held', 'sending']),
+  ];
+  if (filter.domain) conditions.push(eq(deliveries.domain, filter.domain));
+  if (filter.messageId) conditions.push(eq(deliveries.messageId, filter.messageId));
+  if (filter.holdReason) conditions.push(eq(deliveries.holdReason, filter.holdReason));
+  const where = and(...conditions);
+  const [rows, [{ total }]] = await Promise.all([
+    db
+      .select({
+        delivery: deliveries,
+        mailFrom: messages.mailFrom,
+        subject: messages.subject,
+        fromAddress: messages.fromAddress,
+      })
+      .from(deliveries)
+      .innerJoin(messages, eq(messages.id, deliveries.messageId))
+      .where(where)
+      .orderBy(asc(deliveries.nextAttemptAt), asc(deliveries.id))
+      .limit(page.page_size)
+      .offset(offsetOf(page)),
+    db.select({ total: count() }).from(deliveries).where(where),
+  ]);
+  return { rows, total };
+}
+
+export async function lockDeliveries(tx: Db, organizationId: string, ids: string[]): Promise<DeliveryRow[]> {
+  if (!ids.length) return [];
+  return tx
+    .select()
+    .from(deliveries)
+    .where(and(eq(deliveries.organizationId, organizationId), inArray(deliveries.id, ids)))
+    .for('update');
+}
+
+export async function deliveriesOfMessage(db: Db, organizationId: string, messageId: string) {
+  return db
+    .select()
+    .from(deliveries)
+    .where(and(eq(deliveries.organizationId, organizationId), eq(deliveries.messageId, messageId)))
+    .orderBy(asc(deliveries.recipient));
+}
+
+export async function updateDeliveries(
+  tx: Db,
+  ids: string[],
+  changes: Partial<typeof deliveries.$inferInsert>,
+): Promise<void> {
+  if (!ids.length) return;
+  await tx
+    .update(deliveries)
+    .set({ ...changes, updatedAt: new Date() })
+    .where(inArray(deliveries.id, ids));
+}
+
+export async function attemptsOf(db: Db, organizationId: string, messageId: string) {
+  return db
+    .select()
+    .from(deliveryAttempts)
+    .where(
+      and(eq(deliveryAttempts.organizationId, organizationId), eq(deliveryAttempts.messageId, messageId)),
+    )
+    .orderBy(asc(deliveryAttempts.attemptedAt));
+}
+
+export async function bouncesOf(db: Db, organizationId: string, messageId: string) {
+  return db
+    .select()
+    .from(bounces)
+    .where(and(eq(bounces.organizationId, organizationId), eq(bounces.messageId, messageId)))
+    .orderBy(asc(bounces.createdAt));
+}
+
+export async function insertBounces(tx: Db, rows: (typeof bounces.$inferInsert)[]): Promise<void> {
+  if (rows.length) await tx.insert(bounces).values(rows);
+}
+
+/** The delivery a VERP bounce names (the message) for this recipient; the only one when unnamed. */
+export async function deliveriesForBounce(tx: Db, messageId: string) {
+  return tx.select().from(deliveries).where(eq(deliveries.messageId, messageId)).for('update');
+}
