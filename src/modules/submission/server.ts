@@ -22,6 +22,7 @@ import {
 } from '../../core/smtp.ts';
 import type { TlsMaterial } from '../../core/tls.ts';
 import type { SenderIdentity, SendRefusal } from '../delivery/identity.ts';
+import type { SubmitInput } from '../delivery/service.ts';
 import type { AuthResult } from './service.ts';
 
 export interface SubmissionBackend {
@@ -30,17 +31,6 @@ export interface SubmissionBackend {
   checkSender(identity: SenderIdentity, address: string): Promise<{ ok: true } | SendRefusal>;
   /** After DATA: queue the message (checks the From header itself too). */
   submit(input: SubmitInput): Promise<{ ok: true; messageId: string } | SendRefusal>;
-}
-
-export interface SubmitInput {
-  identity: SenderIdentity;
-  mailFrom: string;
-  rcptTo: string[];
-  /** The message as the client sent it, whole. */
-  raw: Buffer;
-  remoteIp: string;
-  helo: string;
-  tls: boolean;
 }
 
 export interface SubmissionServerOptions {
