@@ -466,3 +466,76 @@ describe(`outbound mail on ${engine}`, () => {
     assert.match(copy.raw.toString(), /^ARC-Seal:/m);
   });
 });
+
+describe(`outbound retries running out on ${engine}`, () => {
+  let t: TestApp;
+  let dns: TestDnsServer[];
+  let sink: SmtpSink;
+  let org: Org;
+
+  before(async () => {
+    dns = [await startDnsServer()];
+    sink = await startSmtpSink();
+    dns[0].set('remote.test', { MX: [{ exchange: 'mx.remote.test', priority: 10 }] });
+    dns[0].set('mx.remote.test', { A: ['127.0.0.1'] });
+    t = await startTestApp({
+      workers: true,
+      env: {
+        MAILROOM_HOSTNAME: HOST,
+        MAILROOM_DNS_SERVERS: dns[0].address,
+        MAILROOM_DNS_TIMEOUT: '300ms',
+        MAILROOM_DNS_TRIES: '1',
+        MAILROOM_OUTBOUND_PORT: String(sink.port),
+        MAILROOM_OUTBOUND_RETRY_SCHEDULE: '200ms',
+        MAILROOM_OUTBOUND_MAX_AGE: '1s',
+      },
+    });
+    org = await orgMaker('expiry')(t);
+    await verifiedDomain(t, org.token, 'expiry.test', dns);
+    const created = await t.call('POST', '/v1/mailboxes', {
+      token: org.token,
+      body: { address: 'author@expiry.test', password: 'author password 123' },
+    });
+    assert.equal(created.status, 201, JSON.stringify(created.body));
+  });
+  after(async () => {
+    await t?.close();
+    await sink?.close();
+    for (const d of dns ?? []) await d.close();
+  });
+
+  test('a recipient still deferred at the maximum age fails, and the author gets a DSN', async () => {
+    sink.onRecipient('never@remote.test', { code: 452, message: '4.2.2 mailbox over quota, try later' });
+    const sent = await t.call('POST', '/v1/messages/send', {
+      token: org.token,
+      body: { from: 'author@expiry.test', to: ['never@remote.test'], subject: 'Will expire', text: 'x' },
+    });
+    assert.equal(sent.status, 202, JSON.stringify(sent.body));
+    const failed = await until(
+      () => t.call('GET', `/v1/messages/${sent.body.id}`, { token: org.token }).then((r) => r.body),
+      (m) => m.status === 'failed',
+    );
+    const r = failed.recipients[0];
+    assert.equal(r.status, 'failed');
+    assert.ok(r.attempts_detail.length >= 2, `${r.attempts_detail.length} attempts`);
+    assert.ok(r.attempts_detail.every((a: any) => a.outcome === 'deferred' && a.code === 452));
+    const event = (await eventsOf(t, org, 'message.bounced')).find((e) => e.data.message_id === sent.body.id);
+    assert.equal(event.data.source, 'expired');
+    assert.equal(event.data.suppressed, false);
+    // The DSN reached the author's mailbox, reporting the last temporary status.
+    const dsn = await until(
+      () =>
+        t.app.database.query<any>(
+          `select id from messages where direction = 'inbound' and rcpt_to = '{author@expiry.test}' and processed_at is not null`,
+        ),
+      (res) => res.rows.length === 1,
+    );
+    const raw = await t.call('GET', `/v1/messages/${dsn.rows[0].id}/raw`, { token: org.token });
+    assert.match(raw.body, /Action: failed/);
+    assert.match(raw.body, /Status: 4\.2\.2/);
+    assert.equal(
+      (await t.call('GET', '/v1/suppressions/never@remote.test', { token: org.token })).status,
+      404,
+    );
+  });
+});
