@@ -232,8 +232,9 @@ export async function createMailroom(config: Config, options: MailroomOptions): 
         },
         record: (reports) => services.outbound.record(reports),
         concurrency: o.concurrency,
-        // Longer than an attempt can take: connecting to each MX address, then every command.
-        lockMs: 4 * o.connectTimeoutMs + 6 * o.commandTimeoutMs,
+        // Renewed while held, so it only bounds how long a dead worker's mail waits to be taken over.
+        lockMs: Math.min(60_000, Math.max(5_000, 2 * o.connectTimeoutMs)),
+        soleWorker: !config.databaseUrl,
         log: log.child({ component: 'delivery' }),
       });
       dispatcher = started;

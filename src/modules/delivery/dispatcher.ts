@@ -26,8 +26,13 @@ export interface DispatcherOptions {
   record: (reports: AttemptReport[]) => Promise<void>;
   /** Transactions in flight at once (across all destinations). */
   concurrency: number;
-  /** How long a claim lasts: longer than any attempt can take. */
+  /**
+   * How long a claim lasts without renewal. Claims of deliveries still in this worker are renewed every
+   * third of it, so only a dead worker's claims expire.
+   */
   lockMs: number;
+  /** No other worker can exist (the embedded database): claims left from before are taken back at once. */
+  soleWorker: boolean;
   log: Logger;
   /** Longest idle sleep between looks at the queue (another process may have queued mail). */
   pollMs?: number;
@@ -55,6 +60,9 @@ export class DeliveryDispatcher {
   #flushTimer: NodeJS.Timeout | null = null;
   #flushing: Promise<void> = Promise.resolve();
   #lastClaimRelease = 0;
+  /** Deliveries this worker holds (claimed, not yet reported), with their claim's attempt number. */
+  readonly #held = new Map<string, number>();
+  #renewer: NodeJS.Timeout | null = null;
 
   constructor(options: DispatcherOptions) {
     this.#o = options;
@@ -63,6 +71,7 @@ export class DeliveryDispatcher {
   start(): void {
     if (this.#running) return;
     this.#running = true;
+    this.#renewer = setInterval(() => void this.#renewClaims(), Math.max(100, this.#o.lockMs / 3));
     this.#loop = this.#run().catch((err) => this.#o.log.error({ err }, 'delivery dispatcher stopped'));
   }
 
@@ -80,6 +89,15 @@ export class DeliveryDispatcher {
     await this.#loop;
     while (this.#inFlight > 0) await this.#sleep(20);
     await this.#flush();
+    if (this.#renewer) clearInterval(this.#renewer);
+  }
+
+  async #renewClaims(): Promise<void> {
+    if (!this.#held.size) return;
+    const claims = [...this.#held].map(([id, attempts]) => ({ id, attempts }));
+    await store
+      .extendClaims(this.#o.db, claims, this.#o.lockMs)
+      .catch((err) => this.#o.log.error({ err }, 'could not renew delivery claims'));
   }
 
   async #run(): Promise<void> {
@@ -94,6 +112,7 @@ export class DeliveryDispatcher {
       try {
         await this.#releaseExpiredClaims();
         claimed = await store.claimDue(this.#o.db, Math.min(free, CLAIM_MAX), this.#o.lockMs);
+        for (const c of claimed) this.#held.set(c.id, c.attempts);
       } catch (err) {
         this.#o.log.error({ err }, 'could not claim due deliveries');
         await this.#sleep(1_000);
@@ -124,9 +143,10 @@ export class DeliveryDispatcher {
 
   async #releaseExpiredClaims(): Promise<void> {
     const now = Date.now();
-    if (now - this.#lastClaimRelease < RELEASE_CLAIMS_EVERY_MS) return;
+    const first = this.#lastClaimRelease === 0;
+    if (now - this.#lastClaimRelease < Math.min(RELEASE_CLAIMS_EVERY_MS, this.#o.lockMs / 2)) return;
     this.#lastClaimRelease = now;
-    const released = await store.releaseExpiredClaims(this.#o.db);
+    const released = await store.releaseExpiredClaims(this.#o.db, first && this.#o.soleWorker);
     if (released) this.#o.log.warn({ released }, 'requeued deliveries whose worker stopped mid-attempt');
   }
 
@@ -172,6 +192,10 @@ export class DeliveryDispatcher {
   }
 
   #reportAttempt(t: Transaction, attempt: AttemptResult): void {
+    if (attempt.notAttempted) {
+      void this.#giveBack(t.deliveries);
+      return;
+    }
     t.deliveries.forEach((delivery, i) => {
       const result = attempt.recipients[i];
       this.#pending.push({ delivery, result, attempt, raw: t.envelope.raw });
@@ -191,6 +215,17 @@ export class DeliveryDispatcher {
     this.#scheduleFlush();
   }
 
+  /** Deliveries this worker will not start (it is stopping) go back to the queue, their attempt uncounted. */
+  async #giveBack(deliveries: store.ClaimedDelivery[]): Promise<void> {
+    const claims = deliveries.map((d) => ({ id: d.id, attempts: d.attempts }));
+    try {
+      await store.returnClaims(this.#o.db, claims);
+    } catch (err) {
+      this.#o.log.error({ err }, 'could not return delivery claims; they expire instead');
+    }
+    for (const d of deliveries) this.#held.delete(d.id);
+  }
+
   #scheduleFlush(): void {
     if (this.#pending.length >= FLUSH_SIZE) {
       void this.#flush();
@@ -208,6 +243,7 @@ export class DeliveryDispatcher {
         const batch = this.#pending.splice(0, FLUSH_SIZE);
         try {
           await this.#o.record(batch);
+          for (const r of batch) this.#held.delete(r.delivery.id);
         } catch (err) {
           // Unrecorded results are not lost mail: the claims expire and the recipients are tried again.
           this.#o.log.error({ err, results: batch.length }, 'could not record delivery results');

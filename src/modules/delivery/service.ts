@@ -619,6 +619,7 @@ export class OutboundService {
     const { delivery, result } = report;
     const base = {
       id: delivery.id,
+      attempts: delivery.attempts,
       lastCode: result.code,
       lastResponse: result.response,
       nextAttemptAt: null,

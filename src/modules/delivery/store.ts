@@ -203,13 +203,35 @@ export async function nextDueAt(db: Db): Promise<Date | null> {
   return at ? new Date(at) : null;
 }
 
-/** Puts deliveries whose claim expired (their worker died mid-attempt) back in the queue. */
-export async function releaseExpiredClaims(db: Db): Promise<number> {
+/**
+ * Puts deliveries whose claim expired (their worker died mid-attempt) back in the queue; with `all`,
+ * every claim (a single-process installation starting up: no other worker can hold one).
+ */
+export async function releaseExpiredClaims(db: Db, all = false): Promise<number> {
   const result = (await db.execute(sql`
     update deliveries set status = 'queued', locked_until = null, next_attempt_at = now(), updated_at = now()
-     where status = 'sending' and locked_until < now()
+     where status = 'sending' and (${all} or locked_until < now())
     returning id`)) as unknown as Rows<{ id: string }>;
   return result.rows.length;
+}
+
+/** Keeps claims alive while their deliveries wait in this worker (for a connection, or the rate limit). */
+export async function extendClaims(db: Db, claims: { id: string; attempts: number }[], lockMs: number) {
+  if (!claims.length) return;
+  await db.execute(sql`
+    update deliveries d set locked_until = now() + make_interval(secs => ${lockMs / 1000})
+      from jsonb_to_recordset(${JSON.stringify(claims)}::jsonb) as c(id uuid, attempts integer)
+     where d.id = c.id and d.status = 'sending' and d.attempts = c.attempts`);
+}
+
+/** Hands claims back untried (this worker stops before starting them): the attempt does not count. */
+export async function returnClaims(db: Db, claims: { id: string; attempts: number }[]): Promise<void> {
+  if (!claims.length) return;
+  await db.execute(sql`
+    update deliveries d
+       set status = 'queued', attempts = d.attempts - 1, locked_until = null, updated_at = now()
+      from jsonb_to_recordset(${JSON.stringify(claims)}::jsonb) as c(id uuid, attempts integer)
+     where d.id = c.id and d.status = 'sending' and d.attempts = c.attempts`);
 }
 
 export interface AttemptRecord {
@@ -232,6 +254,8 @@ export interface AttemptRecord {
 
 export interface DeliveryUpdate {
   id: string;
+  /** The claim's attempt number: a result only lands on the claim it belongs to. */
+  attempts: number;
   status: DeliveryStatus;
   nextAttemptAt: Date | null;
   lastCode: number | null;
@@ -277,6 +301,7 @@ export async function applyResults(tx: Db, updates: DeliveryUpdate[]): Promise<s
   const json = JSON.stringify(
     updates.map((u) => ({
       id: u.id,
+      attempts: u.attempts,
       status: u.status,
       next_attempt_at: u.nextAttemptAt?.toISOString() ?? null,
       last_code: u.lastCode,
@@ -289,9 +314,9 @@ export async function applyResults(tx: Db, updates: DeliveryUpdate[]): Promise<s
        set status = r.status, next_attempt_at = coalesce(r.next_attempt_at, d.next_attempt_at),
            last_code = r.last_code, last_response = r.last_response, locked_until = null,
            finished_at = case when r.finished then now() else null end, updated_at = now()
-      from jsonb_to_recordset(${json}::jsonb) as r(id uuid, status text, next_attempt_at timestamptz,
-           last_code integer, last_response text, finished boolean)
-     where d.id = r.id and d.status = 'sending'
+      from jsonb_to_recordset(${json}::jsonb) as r(id uuid, attempts integer, status text,
+           next_attempt_at timestamptz, last_code integer, last_response text, finished boolean)
+     where d.id = r.id and d.status = 'sending' and d.attempts = r.attempts
     returning d.id`)) as unknown as Rows<{ id: string }>;
   return result.rows.map((r) => r.id);
 }

@@ -24,7 +24,7 @@ export class DomainPool<T extends Poolable> {
   readonly #track: (quit: Promise<void>) => void;
   #open = 0;
   readonly #idle: Idle<T>[] = [];
-  readonly #waiters: { key: string; grant: (lease: Lease<T>) => void }[] = [];
+  readonly #waiters: { key: string; grant: (lease: Lease<T>) => void; refuse: (err: Error) => void }[] = [];
 
   constructor(limit: number, idleMs: number, track: (quit: Promise<void>) => void) {
     this.#limit = Math.max(1, limit);
@@ -42,7 +42,7 @@ export class DomainPool<T extends Poolable> {
       const lease = this.#take(key);
       if (lease !== undefined) return Promise.resolve(lease);
     }
-    return new Promise((grant) => this.#waiters.push({ key, grant }));
+    return new Promise((grant, refuse) => this.#waiters.push({ key, grant, refuse }));
   }
 
   /**
@@ -64,6 +64,11 @@ export class DomainPool<T extends Poolable> {
     this.#idle.splice(at, 1);
     this.#open--;
     this.#serve();
+  }
+
+  /** Everyone waiting for a connection gives up (shutting down): their messages were not started. */
+  refuseWaiters(reason: Error): void {
+    for (const waiter of this.#waiters.splice(0)) waiter.refuse(reason);
   }
 
   /** QUITs every idle connection. */

@@ -9,6 +9,7 @@ export class RateGate {
   readonly #starts: number[] = [];
   #tail: Promise<void> = Promise.resolve();
   #waiting = 0;
+  readonly #closed = new AbortController();
 
   /** `limit` 0 lets everything through. */
   constructor(limit: number, windowMs: number) {
@@ -16,8 +17,9 @@ export class RateGate {
     this.#windowMs = windowMs;
   }
 
-  /** Resolves when the caller may start a message (and counts it). */
+  /** Resolves when the caller may start a message (and counts it); rejects once the gate is closed. */
   take(): Promise<void> {
+    if (this.#closed.signal.aborted) return Promise.reject(this.#closed.signal.reason);
     if (!this.#limit) return Promise.resolve();
     this.#waiting++;
     const turn = this.#tail.then(() => this.#next());
@@ -39,8 +41,13 @@ export class RateGate {
         this.#starts.push(now);
         return;
       }
-      await sleep(this.#starts[0] + this.#windowMs - now);
+      await sleep(this.#starts[0] + this.#windowMs - now, undefined, { signal: this.#closed.signal });
     }
+  }
+
+  /** Everyone waiting gives up (shutting down): their messages were not started. */
+  close(reason: Error): void {
+    this.#closed.abort(reason);
   }
 
   #expire(now: number): void {

@@ -61,12 +61,16 @@ export interface AttemptResult {
   mtaSts: 'enforce' | 'testing' | 'none';
   startedAt: Date;
   durationMs: number;
+  /** Set when the transport shut down before the message was started: no attempt was made. */
+  notAttempted?: true;
 }
 
 /** Internal knobs, for tests: the rate limit window (a minute) in milliseconds. */
 export interface TransportTuning {
   rateWindowMs?: number;
 }
+
+const SHUTTING_DOWN = new Error('outbound transport is shutting down');
 
 /** At most this many addresses are tried per attempt, over all MX hosts (Postfix: smtp_mx_address_limit). */
 const MAX_ADDRESSES = 10;
@@ -110,9 +114,14 @@ export class Transport {
     return run;
   }
 
-  /** Waits for every delivery in flight (queued ones included), then QUITs the pooled connections. */
+  /**
+   * Lets every delivery that has started finish; those still waiting for the rate limit or a
+   * connection give up (`notAttempted`). Then QUITs the pooled connections.
+   */
   async close(): Promise<void> {
     this.#closing = true;
+    for (const gate of this.#gates.values()) gate.close(SHUTTING_DOWN);
+    for (const pool of this.#pools.values()) pool.refuseWaiters(SHUTTING_DOWN);
     while (this.#inFlight.size) await Promise.allSettled([...this.#inFlight]);
     for (const pool of this.#pools.values()) pool.closeIdle();
     this.#pools.clear();
@@ -124,8 +133,7 @@ export class Transport {
    * the whole envelope for one of them); the rest go on.
    */
   async #checked(envelope: OutboundEnvelope, attempt: Attempt): Promise<AttemptResult> {
-    if (this.#closing)
-      return attempt.finish(verdict('deferred', null, '4.3.2', 'outbound transport is shutting down'));
+    if (this.#closing) return attempt.notStarted();
     if (envelope.mailFrom !== '' && !usableAddress(envelope.mailFrom)) {
       return attempt.finish(
         verdict('bounced', 553, '5.1.7', `bad sender address syntax: ${JSON.stringify(envelope.mailFrom)}`),
@@ -159,11 +167,16 @@ export class Transport {
 
     const policy = await this.#policies.policyFor(domain);
     attempt.mtaSts = policy?.mode ?? 'none';
-    await this.#gate(domain).take();
-
     const key = securityKey(policy);
     const pool = this.#pool(domain);
-    let session = await pool.acquire(key);
+    let session: SmtpSession | null;
+    try {
+      await this.#gate(domain).take();
+      session = await pool.acquire(key);
+    } catch (err) {
+      if (err === SHUTTING_DOWN) return attempt.notStarted();
+      throw err;
+    }
     let reusable = false;
     try {
       for (let tries = 1; ; tries++) {
@@ -328,6 +341,14 @@ class Attempt {
 
   reached(session: SmtpSession): void {
     this.#session = session;
+  }
+
+  /** The transport shut down before this message was started. */
+  notStarted(): AttemptResult {
+    return {
+      ...this.finish(verdict('deferred', null, '4.3.2', 'outbound transport is shutting down')),
+      notAttempted: true,
+    };
   }
 
   finish(outcome: Verdict | RecipientResult[] | null): AttemptResult {
