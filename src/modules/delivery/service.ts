@@ -341,8 +341,8 @@ export class OutboundService {
     const mailFrom = this.#o.verp.address(input.id, input.domain.name);
     const blobId = newId();
     const now = new Date();
-    const result = await this.#o.db.transaction(async (tx) => {
-      const holds = await this.#holds(tx, input);
+    const { holds, counted } = await this.#holds(input);
+    const queueing = this.#o.db.transaction(async (tx) => {
       const deliveries = input.recipients.map((r) => {
         const hold = holds.get(r.address.toLowerCase()) ?? null;
         return {
@@ -435,72 +435,90 @@ export class OutboundService {
       }
       return result;
     });
+    const result = await queueing.catch(async (err) => {
+      await this.#uncount(input.organizationId, counted);
+      throw err;
+    });
     this.#onQueued();
     return result;
   }
 
-  /** Why each held recipient is held: suppression first, then the send limits (which hold them all). */
-  async #holds(
-    tx: Db,
-    input: QueueInput,
-  ): Promise<Map<string, { reason: HoldReason; detail: string | null }>> {
-    const holds = new Map<string, { reason: HoldReason; detail: string | null }>();
+  /**
+   * Why each held recipient is held: suppression first, then the send limits (which hold them all).
+   * The counters are bumped in statements of their own, before the queueing transaction: inside it,
+   * the organisation's counter row would stay locked until its commit and serialise every send of
+   * the organisation. A failed transaction takes its count back.
+   */
+  async #holds(input: QueueInput): Promise<{ holds: Map<string, Hold>; counted: store.CounterHit[] }> {
+    const holds = new Map<string, Hold>();
     const suppressed = await this.#o.suppressions.suppressedAmong(
-      tx,
+      this.#o.db,
       input.organizationId,
       input.recipients.map((r) => r.address),
     );
     for (const [address, row] of suppressed) holds.set(address, { reason: 'suppressed', detail: row.reason });
     const sending = input.recipients.filter((r) => !holds.has(r.address.toLowerCase()));
-    const over = await this.#countAgainstLimits(tx, input, sending.length);
+    const { over, counted } = await this.#countAgainstLimits(input, sending.length);
     if (over) for (const r of sending) holds.set(r.address.toLowerCase(), over);
-    return holds;
+    return { holds, counted };
   }
 
-  /** Counts `n` recipients against both limits; the limit it would pass, or null. */
+  /** Counts `n` recipients against both limits; the limit it would pass (nothing counted then), or null. */
   async #countAgainstLimits(
-    tx: Db,
     input: QueueInput,
     n: number,
-  ): Promise<{ reason: HoldReason; detail: string } | null> {
-    if (n === 0) return null;
+  ): Promise<{ over: Hold | null; counted: store.CounterHit[] }> {
+    if (n === 0) return { over: null, counted: [] };
     const now = Date.now();
     const { mailboxPerDay, organizationPerHour } = this.#o.limits;
-    const day = new Date(now - (now % 86_400_000));
-    const hour = new Date(now - (now % 3_600_000));
-    const mailbox: store.CounterHit = {
-      scope: 'mailbox_day',
-      subject: input.senderAddress.toLowerCase(),
-      windowStart: day,
-      limit: mailboxPerDay,
-      n,
-    };
-    if (mailboxPerDay > 0 && !(await store.countSend(tx, input.organizationId, mailbox))) {
-      return {
-        reason: 'mailbox_daily_limit',
-        detail: `${input.senderAddress} may send to ${mailboxPerDay} recipients a day`,
-      };
+    const limits: { hit: store.CounterHit; over: Hold }[] = [];
+    if (mailboxPerDay > 0) {
+      limits.push({
+        hit: {
+          scope: 'mailbox_day',
+          subject: input.senderAddress.toLowerCase(),
+          windowStart: new Date(now - (now % 86_400_000)),
+          limit: mailboxPerDay,
+          n,
+        },
+        over: {
+          reason: 'mailbox_daily_limit',
+          detail: `${input.senderAddress} may send to ${mailboxPerDay} recipients a day`,
+        },
+      });
     }
-    const organization: store.CounterHit = {
-      scope: 'organization_hour',
-      subject: '',
-      windowStart: hour,
-      limit: organizationPerHour,
-      n,
-    };
-    if (organizationPerHour > 0 && !(await store.countSend(tx, input.organizationId, organization))) {
-      if (mailboxPerDay > 0)
-        await store.countSend(tx, input.organizationId, {
-          ...mailbox,
-          n: -n,
-          limit: Number.MAX_SAFE_INTEGER,
-        });
-      return {
-        reason: 'organization_hourly_limit',
-        detail: `the organisation may send to ${organizationPerHour} recipients an hour`,
-      };
+    if (organizationPerHour > 0) {
+      limits.push({
+        hit: {
+          scope: 'organization_hour',
+          subject: '',
+          windowStart: new Date(now - (now % 3_600_000)),
+          limit: organizationPerHour,
+          n,
+        },
+        over: {
+          reason: 'organization_hourly_limit',
+          detail: `the organisation may send to ${organizationPerHour} recipients an hour`,
+        },
+      });
     }
-    return null;
+    const counted: store.CounterHit[] = [];
+    for (const { hit, over } of limits) {
+      if (!(await store.countSend(this.#o.db, input.organizationId, hit))) {
+        await this.#uncount(input.organizationId, counted);
+        return { over, counted: [] };
+      }
+      counted.push(hit);
+    }
+    return { over: null, counted };
+  }
+
+  async #uncount(organizationId: string, counted: store.CounterHit[]): Promise<void> {
+    for (const hit of counted) {
+      await store
+        .countSend(this.#o.db, organizationId, { ...hit, n: -hit.n, limit: Number.MAX_SAFE_INTEGER })
+        .catch((err) => this.#o.log.error({ err }, 'could not take back a send count'));
+    }
   }
 
   async #signingKeys(domainId: string): Promise<SigningKey[]> {
@@ -1030,6 +1048,11 @@ interface QueueInput {
   hasAttachments: boolean;
   text?: string | null;
   idempotency?: { key: string; requestHash: string };
+}
+
+interface Hold {
+  reason: HoldReason;
+  detail: string | null;
 }
 
 /** An attempt's result and what it means for the recipient. */
