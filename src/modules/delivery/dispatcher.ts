@@ -43,6 +43,7 @@ const FLUSH_SIZE = 200;
 const FLUSH_MS = 10;
 const CLAIM_MAX = 500;
 const RELEASE_CLAIMS_EVERY_MS = 5_000;
+const GATHER_MS = 10;
 
 interface Transaction {
   envelope: OutboundEnvelope;
@@ -63,6 +64,9 @@ export class DeliveryDispatcher {
   /** Deliveries this worker holds (claimed, not yet reported), with their claim's attempt number. */
   readonly #held = new Map<string, number>();
   #renewer: NodeJS.Timeout | null = null;
+  #wakeSoon: NodeJS.Timeout | null = null;
+  /** The loop waits for a transaction to finish (every slot is taken). */
+  #full = false;
 
   constructor(options: DispatcherOptions) {
     this.#o = options;
@@ -75,17 +79,25 @@ export class DeliveryDispatcher {
     this.#loop = this.#run().catch((err) => this.#o.log.error({ err }, 'delivery dispatcher stopped'));
   }
 
-  /** Look at the queue now (mail was queued, or a held recipient released). */
+  /**
+   * Look at the queue soon (mail was queued, or a held recipient released). Wake-ups within
+   * GATHER_MS become one look, so mail trickling in is claimed, sent and recorded in batches.
+   */
   wake(): void {
-    this.#woken = true;
-    this.#wake?.();
+    this.#wakeSoon ??= setTimeout(() => {
+      this.#wakeSoon = null;
+      this.#woken = true;
+      this.#wake?.();
+    }, GATHER_MS);
   }
 
   /** Stops claiming, lets every transaction in flight finish, and writes its results. */
   async stop(): Promise<void> {
     if (!this.#running) return;
     this.#running = false;
-    this.wake();
+    if (this.#wakeSoon) clearTimeout(this.#wakeSoon);
+    this.#wakeSoon = null;
+    this.#wake?.();
     await this.#loop;
     while (this.#inFlight > 0) await this.#sleep(20);
     await this.#flush();
@@ -104,7 +116,9 @@ export class DeliveryDispatcher {
     while (this.#running) {
       const free = this.#o.concurrency - this.#inFlight;
       if (free <= 0) {
+        this.#full = true;
         await this.#sleep(this.#o.pollMs ?? 1_000);
+        this.#full = false;
         continue;
       }
       this.#woken = false;
@@ -127,7 +141,7 @@ export class DeliveryDispatcher {
         this.#inFlight++;
         this.#send(t).finally(() => {
           this.#inFlight--;
-          this.#wake?.();
+          if (this.#full) this.#wake?.();
         });
       }
     }

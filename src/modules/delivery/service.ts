@@ -144,6 +144,7 @@ export class OutboundService {
   readonly #o: OutboundServiceOptions;
   readonly #keys = new Map<string, { until: number; keys: Promise<SigningKey[]> }>();
   readonly #hosted = new Map<string, { until: number; hosted: Promise<boolean> }>();
+  readonly #domains = new Map<string, { until: number; domain: Promise<SendingDomain | null> }>();
   #onQueued: () => void = () => {};
 
   constructor(options: OutboundServiceOptions) {
@@ -158,7 +159,10 @@ export class OutboundService {
   // ---- check sender --------------------------------------------------------------------------------
 
   /** May `identity` send as `address`? The envelope sender and every From address must pass. */
-  async checkSender(identity: SenderIdentity, address: string): Promise<{ ok: true } | SendRefusal> {
+  async checkSender(
+    identity: SenderIdentity,
+    address: string,
+  ): Promise<{ ok: true; domain: SendingDomain } | SendRefusal> {
     const refused = (why: string): SendRefusal => ({
       ok: false,
       code: 553,
@@ -166,11 +170,11 @@ export class OutboundService {
     });
     const parsed = parseAddress(address);
     if (!parsed) return refused('not a valid sender address');
-    const domain = await store.sendingDomain(this.#o.db, identity.organizationId, parsed.domain);
+    const domain = await this.#sendingDomain(identity.organizationId, parsed.domain);
     if (!domain) return refused('sender domain is not a verified domain of this organisation');
     const normalized = parsed.address.toLowerCase();
     if (identity.kind === 'mailbox') {
-      if (normalized === identity.address.toLowerCase()) return { ok: true };
+      if (normalized === identity.address.toLowerCase()) return { ok: true, domain };
       if (
         await store.aliasTargets(
           this.#o.db,
@@ -179,12 +183,25 @@ export class OutboundService {
           identity.address.toLowerCase(),
         )
       )
-        return { ok: true };
+        return { ok: true, domain };
       return refused('this mailbox may send only as itself or an alias that delivers to it');
     }
     if (identity.kind === 'credential' && identity.domainId && identity.domainId !== domain.id)
       return refused('this credential may not send for that domain');
-    return { ok: true };
+    return { ok: true, domain };
+  }
+
+  /** The organisation's sending domain of this name (cached briefly; domain events clear it). */
+  #sendingDomain(organizationId: string, name: string): Promise<SendingDomain | null> {
+    const key = `${organizationId}:${name}`;
+    const now = Date.now();
+    const hit = this.#domains.get(key);
+    if (hit && hit.until > now) return hit.domain;
+    if (this.#domains.size > 10_000) this.#domains.clear();
+    const domain = store.sendingDomain(this.#o.db, organizationId, name);
+    this.#domains.set(key, { until: now + DOMAIN_CACHE_MS, domain });
+    domain.catch(() => this.#domains.delete(key));
+    return domain;
   }
 
   // ---- SMTP submission -------------------------------------------------------------------------------
@@ -194,16 +211,19 @@ export class OutboundService {
     const authors = fromAddresses(headers);
     if (!authors.length)
       return { ok: false, code: 550, message: '5.6.0 The message needs exactly one From header' };
+    const checks = [];
     for (const author of authors) {
       const check = await this.checkSender(input.identity, author);
       if (!check.ok) return check;
+      checks.push(check);
     }
+    // The first author's domain signs (RFC 5322 allows several authors; DMARC aligns with the first).
+    const { domain } = checks[0];
     const envelope = await this.checkSender(input.identity, input.mailFrom);
     if (!envelope.ok) return envelope;
     const recipients = uniqueRecipients(input.rcptTo);
     if ('error' in recipients) return { ok: false, code: 550, message: `5.1.3 ${recipients.error}` };
     const sender = parseAddress(authors[0])!;
-    const domain = (await store.sendingDomain(this.#o.db, input.identity.organizationId, sender.domain))!;
     const id = newId();
     const completed = completeHeaders(input.raw, headers, () => `<${id}@${domain.name}>`, new Date());
     const queued = await this.#queue({
@@ -273,7 +293,7 @@ export class OutboundService {
     if (!from) throw validationFailed('from', 'must be a plain address such as news@example.com');
     const check = await this.checkSender({ kind: 'api', organizationId }, from.address);
     if (!check.ok) throw validationFailed('from', check.message.replace(/^5\.7\.1 /, ''));
-    const domain = (await store.sendingDomain(this.#o.db, organizationId, from.domain))!;
+    const { domain } = check;
     const to = addressList('to', input.to);
     const cc = addressList('cc', input.cc);
     const bcc = addressList('bcc', input.bcc);
@@ -557,6 +577,7 @@ export class OutboundService {
   forgetDomains(): void {
     this.#keys.clear();
     this.#hosted.clear();
+    this.#domains.clear();
   }
 
   /** Queues inbound forwarding's copies (already stored as outbound messages) inside its transaction. */
@@ -1049,6 +1070,8 @@ interface QueueInput {
   text?: string | null;
   idempotency?: { key: string; requestHash: string };
 }
+
+type SendingDomain = { id: string; name: string };
 
 interface Hold {
   reason: HoldReason;

@@ -327,6 +327,8 @@ export async function applyResults(tx: Db, updates: DeliveryUpdate[]): Promise<s
  */
 export async function refreshMessageStatus(tx: Db, messageIds: string[]): Promise<void> {
   if (!messageIds.length) return;
+  // One array literal (drizzle would spread an array into parameters): planned for a handful of ids,
+  // so both tables are read through their indexes.
   await tx.execute(sql`
     update messages m
        set status = s.status, processed_at = coalesce(m.processed_at, now()), updated_at = now(),
@@ -340,7 +342,7 @@ export async function refreshMessageStatus(tx: Db, messageIds: string[]): Promis
                string_agg(case when d.status in ('bounced', 'failed')
                                then d.recipient || ': ' || coalesce(d.last_response, d.status) end, '; ') as error
           from deliveries d
-         where d.message_id in (select jsonb_array_elements_text(${JSON.stringify(messageIds)}::jsonb)::uuid)
+         where d.message_id = any(${`{${messageIds.join(',')}}`}::uuid[])
          group by d.message_id
       ) s
      where m.id = s.message_id and (m.status is distinct from s.status or m.error is distinct from s.error)`);

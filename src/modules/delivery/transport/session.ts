@@ -7,6 +7,7 @@ import { Readable } from 'node:stream';
 import type { SecureContext, TLSSocket } from 'node:tls';
 import type { NodemailerError } from 'nodemailer/lib/errors.js';
 import SMTPConnection from 'nodemailer/lib/smtp-connection/index.js';
+import { useFastDataStream } from './data-stream.ts';
 import { resultsFromError, resultsFromInfo } from './results.ts';
 import type { AttemptResult, OutboundEnvelope, RecipientResult } from './transport.ts';
 
@@ -85,6 +86,7 @@ export class SmtpSession {
         secureContext: options.secureContext,
       },
     });
+    useFastDataStream(conn);
     const session = new SmtpSession(conn, options);
     return new Promise((resolve, reject) => {
       const fail = (err: Error) => {

@@ -1,0 +1,781 @@
+// Outbound delivery: BENCH_OUTBOUND_MESSAGES (10,000; 2,000 on the embedded engine) messages of about
+// 20 KB, each to one recipient at one of BENCH_OUTBOUND_DOMAINS (10) remote domains whose MX (found in a
+// loopback DNS server in its own process) is a minimal SMTP sink in this process. The messages come in
+// through POST /v1/messages/send, BENCH_OUTBOUND_CONCURRENCY (50) requests at a time, and are signed with
+// the sending domain's DKIM key and queued by a `mailroom api` process; `mailroom worker` delivers them.
+// - steady: API and worker together. Throughput is messages over first request to last receipt at the
+//   sink. Latency is receipt minus the message row's received_at (the queueing transaction's start, on
+//   this machine's clock); receipt minus the 202 is in the notes, and mostly negative: the API answers
+//   after writing its audit entry, by when the worker has usually delivered the message.
+// - send API accept: the same run seen by the client: accepted messages/s and request latency.
+// - drain: the API queues everything with no worker running, and stops; then BENCH_OUTBOUND_DRAIN_WORKERS
+//   (1) worker processes start: messages over worker spawn to last receipt.
+// Each phase checks that every message arrived exactly once and carries a DKIM-Signature (the first is
+// verified against the published key). On PostgreSQL the notes also give the CPU time of the Mailroom
+// processes, of the database backends serving each (told apart by client port) and of this process, and
+// what the backends were doing (sampled every 250 ms). BENCH_OUTBOUND_PHASES=steady|drain runs one phase;
+// BENCH_OUTBOUND_SEND_LIMITS=off turns the send limits off (they are raised, not off, by default);
+// BENCH_PROF=worker (or 1), api or worker,api writes V8 CPU profiles of those processes to
+// /tmp/prof-outbound/<phase>-<role>/; BENCH_OUTBOUND_PG_LOG=1 logs every statement of the bench database
+// with its duration to the PostgreSQL server log (needs a superuser). The embedded engine serves one
+// process at a time: there the steady phase runs `mailroom start` instead of api + worker.
+import { fork } from 'node:child_process';
+import { Resolver } from 'node:dns/promises';
+import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
+import net from 'node:net';
+import path from 'node:path';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
+import { dkimVerify } from 'mailauth';
+import pg from 'pg';
+import { createMailroom } from '../src/app.ts';
+import { loadConfig } from '../src/config.ts';
+import type { TestRecords } from '../test/support/dns-server.ts';
+import { zoneOf } from '../test/support/domains.ts';
+import {
+  ask,
+  benchEngines,
+  benchInstallation,
+  type Engine,
+  json,
+  peakRssMb,
+  percentile,
+  type Row,
+  type Server,
+  startServer,
+} from './support.ts';
+
+const CONCURRENCY = Number(process.env.BENCH_OUTBOUND_CONCURRENCY ?? 50);
+const DOMAINS = Number(process.env.BENCH_OUTBOUND_DOMAINS ?? 10);
+/** No new message at the sink for this long: the phase is reported as it stands. */
+const STALL_MS = Number(process.env.BENCH_OUTBOUND_STALL_MS ?? 60_000);
+const PROFILE = new Set(
+  (process.env.BENCH_PROF ?? '')
+    .split(',')
+    .filter(Boolean)
+    .map((p) => (p === '1' ? 'worker' : p)),
+);
+const PROFILE_DIR = '/tmp/prof-outbound';
+const DRAIN_WORKERS = Number(process.env.BENCH_OUTBOUND_DRAIN_WORKERS ?? 1);
+const PHASES = new Set((process.env.BENCH_OUTBOUND_PHASES ?? 'steady,drain').split(','));
+const HOST = 'mx.mailroom.bench.example';
+const SENDER_DOMAIN = 'sender.bench.example';
+const REMOTE_MX = 'mx.remote.bench.example';
+const remoteDomain = (i: number) => `r${i}.remote.bench.example`;
+
+function messagesFor(engine: Engine): number {
+  const n = process.env.BENCH_OUTBOUND_MESSAGES;
+  return n ? Number(n) : engine === 'postgres' ? 10_000 : 2_000;
+}
+
+/** A text body of words, about 20 KB once composed, like a newsletter-sized mail. */
+const BODY = (() => {
+  const words = ['delivery', 'invoice', 'meeting', 'report', 'quarter', 'update', 'schedule', 'team'];
+  let body = '';
+  for (let line = 0; body.length < 19_600; line++) {
+    body += `${Array.from({ length: 10 }, (_, i) => words[(line + i * 7) % words.length]).join(' ')}\r\n`;
+  }
+  return body;
+})();
+const BODY_JSON = JSON.stringify(BODY);
+
+function requestBody(phase: string, n: number): string {
+  const to = `user${n % 100}@${remoteDomain(n % DOMAINS)}`;
+  return (
+    `{"from":{"address":"news@${SENDER_DOMAIN}","name":"Bench News"},"to":["${to}"],` +
+    `"subject":"bench ${phase} ${n}","text":${BODY_JSON},"headers":{"X-Bench-Seq":"${phase}-${n}"}}`
+  );
+}
+
+// ---- the remote MX: a minimal SMTP server that takes everything -----------------------------------
+
+interface Received {
+  at: number;
+  bytes: number;
+  rcpt: string[];
+  signed: boolean;
+}
+
+interface Sink {
+  port: number;
+  /** By X-Bench-Seq. */
+  received: Map<string, Received>;
+  total: number;
+  duplicates: number;
+  unsigned: number;
+  unknown: number;
+  connections: number;
+  maxOpen: number;
+  first: number;
+  last: number;
+  /** The first message's bytes, to verify its signature. */
+  sample: Buffer | null;
+  reset(): void;
+  close(): Promise<void>;
+}
+
+const TERMINATOR = Buffer.from('\r\n.\r\n');
+const SEQ = /^X-Bench-Seq:[ \t]*(\S+)/im;
+const DKIM = /^DKIM-Signature:/im;
+
+/**
+ * Greets at once, advertises PIPELINING and 8BITMIME, answers every command 250 and takes DATA until
+ * the terminating dot. Cheap enough to share this process with the HTTP client.
+ */
+async function startSink(): Promise<Sink> {
+  let open = 0;
+  const sink: Sink = {
+    port: 0,
+    received: new Map(),
+    total: 0,
+    duplicates: 0,
+    unsigned: 0,
+    unknown: 0,
+    connections: 0,
+    maxOpen: 0,
+    first: 0,
+    last: 0,
+    sample: null,
+    reset() {
+      sink.received = new Map();
+      sink.total = sink.duplicates = sink.unsigned = sink.unknown = 0;
+      sink.connections = sink.maxOpen = sink.first = sink.last = 0;
+      sink.sample = null;
+    },
+    close: () => new Promise((resolve) => server.close(() => resolve())),
+  };
+
+  const accept = (raw: Buffer, rcpt: string[]) => {
+    const at = performance.now();
+    const end = raw.indexOf('\r\n\r\n');
+    const header = raw.toString('latin1', 0, end < 0 ? Math.min(raw.length, 8192) : end);
+    const seq = SEQ.exec(header)?.[1];
+    const signed = DKIM.test(header);
+    sink.total++;
+    if (!signed) sink.unsigned++;
+    if (!sink.first) sink.first = at;
+    sink.last = at;
+    sink.sample ??= raw;
+    if (!seq) {
+      sink.unknown++;
+      return;
+    }
+    if (sink.received.has(seq)) sink.duplicates++;
+    else sink.received.set(seq, { at, bytes: raw.length, rcpt, signed });
+  };
+
+  const server = net.createServer((socket) => {
+    sink.connections++;
+    sink.maxOpen = Math.max(sink.maxOpen, ++open);
+    socket.setNoDelay(true);
+    socket.once('close', () => open--);
+    socket.on('error', () => {});
+    let line = '';
+    let inData = false;
+    let chunks: Buffer[] = [];
+    let tail: Buffer = Buffer.alloc(0);
+    let rcpt: string[] = [];
+
+    const command = (text: string) => {
+      const verb = text.slice(0, 4).toUpperCase();
+      if (verb === 'EHLO')
+        socket.write('250-sink.bench\r\n250-PIPELINING\r\n250-8BITMIME\r\n250 SIZE 104857600\r\n');
+      else if (verb === 'HELO') socket.write('250 sink.bench\r\n');
+      else if (verb === 'MAIL') {
+        rcpt = [];
+        socket.write('250 2.1.0 Ok\r\n');
+      } else if (verb === 'RCPT') {
+        rcpt.push(/<([^>]*)>/.exec(text)?.[1] ?? '');
+        socket.write('250 2.1.5 Ok\r\n');
+      } else if (verb === 'DATA') {
+        inData = true;
+        chunks = [];
+        tail = Buffer.alloc(0);
+        socket.write('354 End data with <CR><LF>.<CR><LF>\r\n');
+      } else if (verb === 'RSET' || verb === 'NOOP') socket.write('250 2.0.0 Ok\r\n');
+      else if (verb === 'QUIT') {
+        socket.end('221 2.0.0 Bye\r\n');
+      } else socket.write('502 5.5.2 Command not recognized\r\n');
+    };
+
+    /** Feeds message bytes; returns what follows the terminating dot (commands again), or null. */
+    const data = (chunk: Buffer): Buffer | null => {
+      // The terminator may straddle the previous chunk and this one.
+      let end = -1;
+      if (tail.length) {
+        const joint = Buffer.concat([tail, chunk.subarray(0, TERMINATOR.length)]);
+        const at = joint.indexOf(TERMINATOR);
+        if (at >= 0) end = at + TERMINATOR.length - tail.length;
+      }
+      if (end < 0) {
+        const at = chunk.indexOf(TERMINATOR);
+        if (at >= 0) end = at + TERMINATOR.length;
+      }
+      if (end < 0) {
+        chunks.push(chunk);
+        tail = (chunk.length >= 4 ? chunk : Buffer.concat([tail, chunk])).subarray(-4);
+        return null;
+      }
+      chunks.push(chunk.subarray(0, end));
+      const all = Buffer.concat(chunks);
+      // The message ends with its last CRLF; ".\r\n" is the terminator's own.
+      accept(all.subarray(0, all.length - 3), rcpt);
+      inData = false;
+      chunks = [];
+      socket.write('250 2.0.0 Ok: queued\r\n');
+      return chunk.subarray(end);
+    };
+
+    socket.on('data', (input: Buffer) => {
+      socket.cork();
+      let chunk: Buffer | null = input;
+      while (chunk?.length) {
+        if (inData) {
+          chunk = data(chunk);
+          continue;
+        }
+        const text = chunk.toString('latin1');
+        let at = 0;
+        let rest: Buffer | null = null;
+        for (;;) {
+          const eol = text.indexOf('\r\n', at);
+          if (eol < 0) {
+            line += text.slice(at);
+            break;
+          }
+          command(line + text.slice(at, eol));
+          line = '';
+          at = eol + 2;
+          if (inData) {
+            rest = chunk.subarray(at);
+            break;
+          }
+        }
+        chunk = rest;
+      }
+      socket.uncork();
+    });
+    socket.write('220 sink.bench ESMTP\r\n');
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  sink.port = (server.address() as net.AddressInfo).port;
+  return sink;
+}
+
+// ---- the client: POST /v1/messages/send ------------------------------------------------------------
+
+interface Sent {
+  /** performance.now() of each message's 202, by X-Bench-Seq. */
+  accepted: Map<string, number>;
+  /** performance.now() of each request's start. */
+  requested: Map<string, number>;
+  requestMs: number[];
+  began: number;
+  lastAccepted: number;
+}
+
+async function sendAll(port: number, key: string, phase: string, n: number): Promise<Sent> {
+  const sent: Sent = {
+    accepted: new Map(),
+    requested: new Map(),
+    requestMs: [],
+    began: performance.now(),
+    lastAccepted: 0,
+  };
+  let next = 0;
+  const url = `http://127.0.0.1:${port}/v1/messages/send`;
+  const headers = { 'content-type': 'application/json', authorization: `Bearer ${key}` };
+  const client = async () => {
+    for (let i = next++; i < n; i = next++) {
+      const began = performance.now();
+      const res = await fetch(url, { method: 'POST', headers, body: requestBody(phase, i) });
+      const at = performance.now();
+      const body = await res.text();
+      if (res.status !== 202) throw new Error(`send ${i}: ${res.status} ${body}`);
+      sent.accepted.set(`${phase}-${i}`, at);
+      sent.requested.set(`${phase}-${i}`, began);
+      sent.requestMs.push(at - began);
+      sent.lastAccepted = Math.max(sent.lastAccepted, at);
+    }
+  };
+  await Promise.all(Array.from({ length: CONCURRENCY }, client));
+  sent.requestMs.sort((a, b) => a - b);
+  return sent;
+}
+
+/** Until the sink has `n` distinct messages of the phase (or nothing new came for STALL_MS). */
+async function arrivals(sink: Sink, n: number): Promise<boolean> {
+  let seen = -1;
+  let progress = performance.now();
+  while (sink.received.size < n) {
+    if (sink.total !== seen) {
+      seen = sink.total;
+      progress = performance.now();
+    } else if (performance.now() - progress > STALL_MS) {
+      return false;
+    }
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  // Late duplicates (a claim that expired and was sent again) would come within moments.
+  await new Promise((r) => setTimeout(r, 500));
+  return true;
+}
+
+// ---- CPU time: Mailroom processes and the database backends serving each --------------------------
+
+const CLOCK_TICKS = 100;
+
+function cpuSeconds(pid: number): number | null {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return (Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS;
+  } catch {
+    return null;
+  }
+}
+
+/** The sockets a process holds open (their inodes), for telling which process a database backend serves. */
+function socketInodes(pid: number): Set<string> {
+  const inodes = new Set<string>();
+  try {
+    for (const fd of readdirSync(`/proc/${pid}/fd`)) {
+      const link = (() => {
+        try {
+          return readlinkSync(`/proc/${pid}/fd/${fd}`);
+        } catch {
+          return '';
+        }
+      })();
+      const m = /^socket:\[(\d+)\]$/.exec(link);
+      if (m) inodes.add(m[1]);
+    }
+  } catch {}
+  return inodes;
+}
+
+/** Socket inode → local TCP port, for every TCP socket on the machine. */
+function localPortsByInode(): Map<string, number> {
+  const ports = new Map<string, number>();
+  for (const file of ['/proc/net/tcp', '/proc/net/tcp6']) {
+    let text = '';
+    try {
+      text = readFileSync(file, 'utf8');
+    } catch {
+      continue;
+    }
+    for (const row of text.split('\n').slice(1)) {
+      const cols = row.trim().split(/\s+/);
+      if (cols.length < 10) continue;
+      ports.set(cols[9], Number.parseInt(cols[1].split(':')[1], 16));
+    }
+  }
+  return ports;
+}
+
+interface Usage {
+  seconds: number;
+  /** CPU seconds by component: the Mailroom processes, their backends, the rest of PostgreSQL. */
+  cpu: Map<string, number>;
+  /** Samples of non-idle backends by owner, state and wait event. */
+  waits: Map<string, number>;
+  samples: number;
+}
+
+/** Samples every 250 ms while a phase runs; `stop` returns the CPU used during it. */
+function watchUsage(db: pg.Client | null, roles: Record<string, number>) {
+  const began = performance.now();
+  const startCpu = new Map<string, number>();
+  for (const [role, pid] of Object.entries(roles)) startCpu.set(role, cpuSeconds(pid) ?? 0);
+  const bench = process.cpuUsage();
+  /** Every postgres process: first and last CPU reading; backends of this database: whose they are. */
+  const pgFirst = new Map<number, number>();
+  const pgLast = new Map<number, number>();
+  const owner = new Map<number, string>();
+  const waits = new Map<string, number>();
+  let samples = 0;
+  let self = 0;
+  const postgresPids = () =>
+    readdirSync('/proc')
+      .filter((p) => /^\d+$/.test(p))
+      .map(Number)
+      .filter((p) => {
+        try {
+          return readFileSync(`/proc/${p}/comm`, 'utf8').trim() === 'postgres';
+        } catch {
+          return false;
+        }
+      });
+  const readPostgres = (initial: boolean) => {
+    for (const pid of postgresPids()) {
+      const s = cpuSeconds(pid);
+      if (s === null) continue;
+      // A process started during the phase counts from zero.
+      if (!pgFirst.has(pid)) pgFirst.set(pid, initial ? s : 0);
+      pgLast.set(pid, s);
+    }
+  };
+  readPostgres(true);
+  let ports = new Map<string, number>();
+  const whose = (port: number): string => {
+    for (const [role, pid] of Object.entries(roles)) {
+      for (const inode of socketInodes(pid)) if (ports.get(inode) === port) return role;
+    }
+    return 'other';
+  };
+  let busy = false;
+  const sample = async () => {
+    if (busy || !db) return;
+    busy = true;
+    try {
+      if (!self) self = (await db.query('select pg_backend_pid() as pid')).rows[0].pid;
+      const { rows } = await db.query(
+        `select pid, client_port, state, wait_event_type, wait_event,
+                left(regexp_replace(query, '\\s+', ' ', 'g'), 90) as query
+           from pg_stat_activity
+          where datname = current_database() and pid <> pg_backend_pid() and backend_type = 'client backend'`,
+      );
+      samples++;
+      for (const r of rows) {
+        if (!owner.has(r.pid)) {
+          ports = localPortsByInode();
+          owner.set(r.pid, whose(r.client_port));
+        }
+        if (r.state === 'idle') continue;
+        const waiting = r.wait_event_type ? `${r.wait_event_type}/${r.wait_event}` : 'on CPU';
+        // What a backend waits for a lock in says which rows are contended.
+        const what = r.wait_event_type === 'Lock' ? ` in: ${r.query}` : '';
+        const key = `${owner.get(r.pid)}: ${r.state}, ${waiting}${what}`;
+        waits.set(key, (waits.get(key) ?? 0) + 1);
+      }
+      readPostgres(false);
+    } catch {
+    } finally {
+      busy = false;
+    }
+  };
+  const timer = setInterval(() => void sample(), 250);
+  void sample();
+  return {
+    async stop(): Promise<Usage> {
+      clearInterval(timer);
+      while (busy) await new Promise((r) => setTimeout(r, 5));
+      await sample();
+      const cpu = new Map<string, number>();
+      for (const [role, pid] of Object.entries(roles))
+        cpu.set(role, (cpuSeconds(pid) ?? 0) - (startCpu.get(role) ?? 0));
+      const used = process.cpuUsage(bench);
+      cpu.set('bench (client + sink)', (used.user + used.system) / 1e6);
+      let rest = 0;
+      for (const [pid, last] of pgLast) {
+        const delta = last - (pgFirst.get(pid) ?? 0);
+        const who = owner.get(pid);
+        if (pid === self) continue;
+        if (who && who !== 'other') {
+          cpu.set(`postgres for ${who}`, (cpu.get(`postgres for ${who}`) ?? 0) + delta);
+        } else rest += delta;
+      }
+      if (db) cpu.set('postgres, the rest (WAL writer, checkpointer, others)', rest);
+      return { seconds: (performance.now() - began) / 1000, cpu, waits, samples };
+    },
+  };
+}
+
+function describeUsage(title: string, u: Usage): string {
+  const lines = [`  ${title}: ${u.seconds.toFixed(1)} s wall, 2 cores = ${(2 * u.seconds).toFixed(1)} CPU-s`];
+  const total = [...u.cpu.values()].reduce((a, b) => a + b, 0);
+  for (const [k, v] of [...u.cpu].sort((a, b) => b[1] - a[1]))
+    lines.push(
+      `    ${k.padEnd(58)} ${v.toFixed(1).padStart(6)} CPU-s  ${((100 * v) / u.seconds).toFixed(0)}% of a core`,
+    );
+  lines.push(
+    `    ${'total'.padEnd(58)} ${total.toFixed(1).padStart(6)} CPU-s  ${((100 * total) / u.seconds).toFixed(0)}% of a core`,
+  );
+  if (u.samples) {
+    lines.push(`    database backends not idle, ${u.samples} samples (average backends in each state):`);
+    for (const [k, v] of [...u.waits].sort((a, b) => b[1] - a[1]).slice(0, 10))
+      lines.push(`      ${(v / u.samples).toFixed(2).padStart(6)}  ${k}`);
+  }
+  return lines.join('\n');
+}
+
+// ---- the benchmark ------------------------------------------------------------------------------------
+
+function check(sink: Sink, phase: string, n: number): string {
+  let missing = 0;
+  for (let i = 0; i < n; i++) if (!sink.received.has(`${phase}-${i}`)) missing++;
+  const parts = [`${n - missing}/${n} arrived`];
+  if (sink.duplicates) parts.push(`${sink.duplicates} DUPLICATES`);
+  else parts.push('each once');
+  parts.push(sink.unsigned ? `${sink.unsigned} UNSIGNED` : 'all DKIM-signed');
+  if (sink.unknown) parts.push(`${sink.unknown} unknown`);
+  return parts.join(', ');
+}
+
+async function verifySample(sink: Sink, dnsAddress: string): Promise<string> {
+  if (!sink.sample) return 'no message to verify';
+  const resolver = new Resolver();
+  resolver.setServers([dnsAddress]);
+  const verified = await dkimVerify(sink.sample, {
+    resolver: (name: string, type: string) => resolver.resolve(name, type as 'TXT'),
+  } as never);
+  return verified.results.map((r: any) => `${r.signingDomain} ${r.algo} ${r.status.result}`).join(', ');
+}
+
+async function outbound(engine: Engine): Promise<Row[]> {
+  const messages = messagesFor(engine);
+  const { env, cleanup } = await benchInstallation(engine);
+  const dns = fork(path.resolve('bench/dns-server.ts'), { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+  const { address } = await new Promise<{ address: string }>((r) =>
+    dns.once('message', (m) => r(m as never)),
+  );
+  const sink = await startSink();
+  const settings: Record<string, string> = {
+    ...env,
+    MAILROOM_HTTP_PORT: '0',
+    MAILROOM_SMTP_PORT: '0',
+    MAILROOM_SUBMISSION_PORT: '0',
+    MAILROOM_IMAP_PORT: '0',
+    MAILROOM_HOSTNAME: HOST,
+    MAILROOM_DNS_SERVERS: address,
+    MAILROOM_OUTBOUND_PORT: String(sink.port),
+    // Raised, not off: the counters are still kept, as in production.
+    MAILROOM_SEND_LIMIT_MAILBOX_PER_DAY: process.env.BENCH_OUTBOUND_SEND_LIMITS === 'off' ? '0' : '100000000',
+    MAILROOM_SEND_LIMIT_ORGANIZATION_PER_HOUR:
+      process.env.BENCH_OUTBOUND_SEND_LIMITS === 'off' ? '0' : '100000000',
+  };
+  const withProfile = (role: string, phase: string): Record<string, string> =>
+    PROFILE.has(role)
+      ? { ...settings, NODE_OPTIONS: `--cpu-prof --cpu-prof-dir=${PROFILE_DIR}/${phase}-${role}` }
+      : settings;
+  const servers: Server[] = [];
+  const start = async (role: string, phase: string) => {
+    const s = await startServer(withProfile(role, phase), role);
+    servers.push(s);
+    return s;
+  };
+  const stop = async (s: Server) => {
+    servers.splice(servers.indexOf(s), 1);
+    await s.stop();
+  };
+  let db: pg.Client | null = null;
+  const notes: string[] = [];
+  try {
+    // Set-up through the API: a verified sending domain with its DKIM key, an API key to send with, and
+    // remote domains whose MX is the sink.
+    const app = await createMailroom(loadConfig({ ...settings, MAILROOM_LOG_LEVEL: 'warn' }, null), {
+      http: true,
+      workers: false,
+    });
+    let key: string;
+    try {
+      const { http: port } = await app.listen();
+      const user = await json(port!, 'POST', '/v1/auth/register', {
+        email: 'bench@example.com',
+        password: 'benchmark passphrase',
+      });
+      const token = user.tokens.access_token;
+      const org = await json(port!, 'POST', '/v1/organizations', { name: 'Bench' }, token);
+      const domain = await json(port!, 'POST', '/v1/domains', { name: SENDER_DOMAIN }, token);
+      const { records } = await json(port!, 'GET', `/v1/domains/${domain.id}/dns-records`, undefined, token);
+      const zone: [string, TestRecords][] = [
+        ...zoneOf(records),
+        [REMOTE_MX, { A: ['127.0.0.1'] }],
+        ...Array.from({ length: DOMAINS }, (_, i): [string, TestRecords] => [
+          remoteDomain(i),
+          { MX: [{ exchange: REMOTE_MX, priority: 10 }] },
+        ]),
+      ];
+      await ask(dns, { zone });
+      const verified = await json(port!, 'POST', `/v1/domains/${domain.id}/verify`, {}, token);
+      if (verified.status !== 'verified') throw new Error(`domain not verified: ${JSON.stringify(verified)}`);
+      const created = await json(
+        port!,
+        'POST',
+        `/v1/organizations/${org.id}/api-keys`,
+        { name: 'bench sender', scopes: ['messages:write'] },
+        token,
+      );
+      if (!created.key) throw new Error(`no API key: ${JSON.stringify(created)}`);
+      key = created.key;
+    } finally {
+      await app.close();
+    }
+    if (engine === 'postgres') {
+      db = new pg.Client({ connectionString: settings.DATABASE_URL });
+      await db.connect();
+      // Diagnostics: every statement of this database, with its duration, in the server's log.
+      if (process.env.BENCH_OUTBOUND_PG_LOG)
+        await db.query(`do $$ begin execute format('alter database %I set log_min_duration_statement = 0',
+          current_database()); end $$`);
+    }
+    const lag = monitorEventLoopDelay({ resolution: 10 });
+    const rows: Row[] = [];
+
+    // ---- steady: API and worker together ----
+    if (PHASES.has('steady')) {
+      const separate = engine === 'postgres';
+      const api = await start(separate ? 'api' : 'start', 'steady');
+      const worker = separate ? await start('worker', 'steady') : null;
+      sink.reset();
+      lag.reset();
+      lag.enable();
+      const usage = watchUsage(
+        db,
+        worker ? { api: api.child.pid!, worker: worker.child.pid! } : { start: api.child.pid! },
+      );
+      const sent = await sendAll(api.port, key, 'steady', messages);
+      const complete = await arrivals(sink, messages);
+      const used = await usage.stop();
+      lag.disable();
+      const recorded = db ? await recordedAfter(db, sink.last, messages) : null;
+      const latencies: number[] = [];
+      const endToEnd: number[] = [];
+      for (const [seq, r] of sink.received) {
+        const accepted = sent.accepted.get(seq);
+        if (accepted !== undefined) latencies.push(r.at - accepted);
+        const requested = sent.requested.get(seq);
+        if (requested !== undefined) endToEnd.push(r.at - requested);
+      }
+      latencies.sort((a, b) => a - b);
+      endToEnd.sort((a, b) => a - b);
+      const early = latencies.filter((l) => l < 0).length;
+      // Queued → delivered: from the queueing transaction (the message row's received_at, on the database's
+      // clock, which is this machine's) to the sink's receipt. The 202 is no stand-in for "queued": the API
+      // answers only after writing its audit entry, by when the worker has usually delivered the message.
+      const queued = db ? await queuedToSink(db, sink, 'steady') : [];
+      const apiRss = peakRssMb(api.child.pid!);
+      const workerRss = worker ? peakRssMb(worker.child.pid!) : 0;
+      const seconds = (sink.last - sent.began) / 1000;
+      const acceptSeconds = (sent.lastAccepted - sent.began) / 1000;
+      const dkim = await verifySample(sink, address);
+      if (worker) await stop(worker);
+      await stop(api);
+      const rate = (n: number, s: number) => `${Math.round(n / s).toLocaleString('en')} msg/s`;
+      rows.push({
+        benchmark: `outbound delivery, steady (${engine})`,
+        workload:
+          `${messages} × ${kb(sink)} via send API (${CONCURRENCY} concurrent) to ${DOMAINS} domains, ` +
+          `${worker ? 'api + worker' : 'start'}, latency ${queued.length ? 'queued' : '202'} → sink; ${check(sink, 'steady', messages)}${complete ? '' : ' (STALLED)'}`,
+        throughput: rate(sink.received.size, seconds),
+        p50: ms(percentile(queued.length ? queued : latencies, 50)),
+        p99: ms(percentile(queued.length ? queued : latencies, 99)),
+        peakRss: worker
+          ? `${Math.round(apiRss)} MB (api), ${Math.round(workerRss)} MB (worker)`
+          : `${Math.round(apiRss)} MB (start)`,
+        target: engine === 'postgres' ? '≥ 1,000 msg/s' : '–',
+      });
+      rows.push({
+        benchmark: `send API accept (${engine})`,
+        workload: `the steady run seen by the client: 202 once signed and queued; ${CONCURRENCY} concurrent`,
+        throughput: rate(messages, acceptSeconds),
+        p50: ms(percentile(sent.requestMs, 50)),
+        p99: ms(percentile(sent.requestMs, 99)),
+        peakRss: `${Math.round(apiRss)} MB (${worker ? 'api' : 'start'})`,
+        target: '–',
+      });
+      notes.push(
+        `outbound steady (${engine}): accepted in ${acceptSeconds.toFixed(1)} s, last at sink ${seconds.toFixed(1)} s` +
+          (recorded !== null ? `, all recorded delivered +${recorded} ms after the last receipt` : '') +
+          `; sink: ${sink.connections} connections (${sink.maxOpen} at once); ` +
+          `202 → sink p50 ${ms(percentile(latencies, 50))}, p99 ${ms(percentile(latencies, 99))}, ` +
+          `${early} of ${latencies.length} arrived before their 202; ` +
+          `request start → sink p50 ${ms(percentile(endToEnd, 50))}, p99 ${ms(percentile(endToEnd, 99))}; ` +
+          `bench event-loop delay p99 ${(lag.percentile(99) / 1e6).toFixed(1)} ms; DKIM of the first: ${dkim}`,
+        describeUsage('CPU during the steady phase', used),
+      );
+    }
+
+    // ---- drain: queue with no worker, then deliver ----
+    if (PHASES.has('drain')) {
+      const api = await start('api', 'drain');
+      sink.reset();
+      const sent = await sendAll(api.port, key, 'drain', messages);
+      const acceptSeconds = (sent.lastAccepted - sent.began) / 1000;
+      const apiRss = peakRssMb(api.child.pid!);
+      await stop(api);
+      if (sink.total) throw new Error('mail was delivered with no worker running');
+      const before = db
+        ? (await db.query(`select count(*)::int as n from deliveries where status = 'delivered'`)).rows[0].n
+        : 0;
+      const spawned = performance.now();
+      // More than one worker process shares the queue (SKIP LOCKED); the embedded engine allows one.
+      const count = engine === 'postgres' ? DRAIN_WORKERS : 1;
+      const workers = await Promise.all(Array.from({ length: count }, () => start('worker', 'drain')));
+      const names = workers.map((_, i) => (count === 1 ? 'worker' : `worker ${i + 1}`));
+      const usage = watchUsage(db, Object.fromEntries(workers.map((w, i) => [names[i], w.child.pid!])));
+      const complete = await arrivals(sink, messages);
+      const used = await usage.stop();
+      const recorded = db ? await recordedAfter(db, sink.last, before + messages) : null;
+      const workerRss = workers.map((w) => Math.round(peakRssMb(w.child.pid!)));
+      for (const w of workers) await stop(w);
+      const seconds = (sink.last - spawned) / 1000;
+      const delivering = (sink.last - sink.first) / 1000;
+      rows.push({
+        benchmark: `outbound delivery, drain (${engine})`,
+        workload:
+          `${messages} queued with no worker (API alone: ${Math.round(messages / acceptSeconds)} msg/s), ` +
+          `then ${count === 1 ? 'worker' : `${count} workers`} spawn → last at sink; ${check(sink, 'drain', messages)}${complete ? '' : ' (STALLED)'}`,
+        throughput: `${Math.round(sink.received.size / seconds).toLocaleString('en')} msg/s`,
+        p50: '–',
+        p99: '–',
+        peakRss: `${workerRss.join(', ')} MB (${count === 1 ? 'worker' : `${count} workers`})`,
+        target: '–',
+      });
+      notes.push(
+        `outbound drain (${engine}): worker ready in ${Math.round(Math.max(...workers.map((w) => w.readyMs)))} ms, first at sink after ` +
+          `${Math.round(sink.first - spawned)} ms; first → last ${Math.round(sink.received.size / delivering)} msg/s` +
+          (recorded !== null ? `; all recorded delivered +${recorded} ms after the last receipt` : '') +
+          `; sink: ${sink.connections} connections (${sink.maxOpen} at once); api peak RSS ${Math.round(apiRss)} MB`,
+        describeUsage('CPU during the drain (from worker ready)', used),
+      );
+    }
+    console.log(notes.join('\n'));
+    return rows;
+  } finally {
+    for (const s of [...servers]) await s.stop();
+    await db?.end();
+    await sink.close();
+    dns.kill();
+    await cleanup();
+  }
+}
+
+/** Per message of the phase: the sink's receipt minus its message row's received_at (when queueing began), in ms. */
+async function queuedToSink(db: pg.Client, sink: Sink, phase: string): Promise<number[]> {
+  const { rows } = await db.query(
+    `select subject, extract(epoch from received_at) * 1000 as at from messages where subject like $1`,
+    [`bench ${phase} %`],
+  );
+  const latencies: number[] = [];
+  for (const r of rows) {
+    const got = sink.received.get(`${phase}-${r.subject.slice(`bench ${phase} `.length)}`);
+    if (got) latencies.push(performance.timeOrigin + got.at - Number(r.at));
+  }
+  return latencies.sort((a, b) => a - b);
+}
+
+/** Milliseconds from `last` (the last receipt) until the database shows `n` deliveries delivered. */
+async function recordedAfter(db: pg.Client, last: number, n: number): Promise<number | null> {
+  for (;;) {
+    const { rows } = await db.query(`select count(*)::int as n from deliveries where status = 'delivered'`);
+    if (rows[0].n >= n) return Math.max(0, Math.round(performance.now() - last));
+    if (performance.now() - last > 60_000) return null;
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
+
+function ms(value: number): string {
+  if (!Number.isFinite(value)) return '–';
+  return value >= 1000 ? `${(value / 1000).toFixed(2)} s` : `${value.toFixed(1)} ms`;
+}
+
+function kb(sink: Sink): string {
+  const first = sink.received.values().next().value;
+  return first ? `${(first.bytes / 1024).toFixed(1)} KB` : '20 KB';
+}
+
+export async function run(): Promise<Row[]> {
+  const rows: Row[] = [];
+  for (const engine of benchEngines()) rows.push(...(await outbound(engine)));
+  return rows;
+}
