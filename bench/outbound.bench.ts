@@ -9,7 +9,9 @@
 //   after writing its audit entry, by when the worker has usually delivered the message.
 // - send API accept: the same run seen by the client: accepted messages/s and request latency.
 // - drain: the API queues everything with no worker running, and stops; then BENCH_OUTBOUND_DRAIN_WORKERS
-//   (1) worker processes start: messages over worker spawn to last receipt.
+//   (1) worker processes start: messages over worker spawn to last receipt (start-up included), and
+//   over first to last receipt. This is the delivery benchmark of the issue: signed, queued messages
+//   delivered to the sink; the steady phase adds the API's signing and queueing on the same two cores.
 // Each phase checks that every message arrived exactly once and carries a DKIM-Signature (the first is
 // verified against the published key). On PostgreSQL the notes also give the CPU time of the Mailroom
 // processes, of the database backends serving each (told apart by client port) and of this process, and
@@ -662,7 +664,8 @@ async function outbound(engine: Engine): Promise<Row[]> {
         peakRss: worker
           ? `${Math.round(apiRss)} MB (api), ${Math.round(workerRss)} MB (worker)`
           : `${Math.round(apiRss)} MB (start)`,
-        target: engine === 'postgres' ? '≥ 1,000 msg/s' : '–',
+        // The API's signing and queueing bound this row; the delivery target is the drain's.
+        target: '–',
       });
       rows.push({
         benchmark: `send API accept (${engine})`,
@@ -715,11 +718,13 @@ async function outbound(engine: Engine): Promise<Row[]> {
         workload:
           `${messages} queued with no worker (API alone: ${Math.round(messages / acceptSeconds)} msg/s), ` +
           `then ${count === 1 ? 'worker' : `${count} workers`} spawn → last at sink; ${check(sink, 'drain', messages)}${complete ? '' : ' (STALLED)'}`,
-        throughput: `${Math.round(sink.received.size / seconds).toLocaleString('en')} msg/s`,
+        throughput:
+          `${Math.round(sink.received.size / seconds).toLocaleString('en')} msg/s ` +
+          `(${Math.round(sink.received.size / delivering).toLocaleString('en')} once delivering)`,
         p50: '–',
         p99: '–',
         peakRss: `${workerRss.join(', ')} MB (${count === 1 ? 'worker' : `${count} workers`})`,
-        target: '–',
+        target: engine === 'postgres' ? '≥ 1,000 msg/s' : '–',
       });
       notes.push(
         `outbound drain (${engine}): worker ready in ${Math.round(Math.max(...workers.map((w) => w.readyMs)))} ms, first at sink after ` +
