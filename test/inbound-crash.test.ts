@@ -4,13 +4,11 @@
 // message.received event.
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { existsSync, readFileSync } from 'node:fs';
-import path from 'node:path';
 import { after, describe, test } from 'node:test';
 import { engine, signUpWithOrg, startTestApp } from './support/app.ts';
 import { startDnsServer, type TestDnsServer } from './support/dns-server.ts';
 import { verifiedDomain } from './support/domains.ts';
-import { serve } from './support/process.ts';
+import { exited, serve } from './support/process.ts';
 import { sendMail } from './support/smtp.ts';
 import { until } from './support/until.ts';
 
@@ -86,26 +84,7 @@ describe(`crash safety on ${engine}`, () => {
     };
     await Promise.all([sender(), sender(), sender(), sender()]);
     assert.ok(killed && accepted.size >= 40, `accepted ${accepted.size}; first error: ${String(firstError)}`);
-    // The killed server must be gone before its data is opened again (the embedded engine's lock file
-    // names its pid).
-    if (first.child.exitCode === null && first.child.signalCode === null) {
-      await new Promise((resolve) => first.child.once('exit', resolve));
-    }
-    const lock = path.join(setup.env.MAILROOM_DATA_DIR ?? '', 'pgdata.lock');
-    if (engine === 'pglite' && existsSync(lock)) {
-      const holder = Number(readFileSync(lock, 'utf8'));
-      await until(
-        async () => {
-          try {
-            process.kill(holder, 0);
-            return true;
-          } catch {
-            return false;
-          }
-        },
-        (alive) => !alive,
-      );
-    }
+    await exited(first.child, engine === 'pglite' ? setup.env.MAILROOM_DATA_DIR : undefined);
 
     const second = await serve(['start'], processEnv, cleanups);
     const query = async (sql: string) => {

@@ -4,16 +4,12 @@
 // the remote MX and end 'delivered'. A message the remote took just before the kill, whose result was
 // not recorded yet, may be sent twice: that is allowed (and counted), a lost message is not.
 import assert from 'node:assert/strict';
-import type { ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { cpSync, existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import path from 'node:path';
 import { after, describe, test } from 'node:test';
-import { createPostgresDatabase, engine } from './support/app.ts';
+import { createPostgresDatabase, engine, preparePgliteDir } from './support/app.ts';
 import { startDnsServer, type TestDnsServer } from './support/dns-server.ts';
 import { type DnsRecordView, publish } from './support/domains.ts';
-import { serve } from './support/process.ts';
+import { exited, serve } from './support/process.ts';
 import { type SinkMessage, type SmtpSink, startSmtpSink } from './support/smtp-sink.ts';
 import { until } from './support/until.ts';
 
@@ -61,7 +57,7 @@ describe(`outbound crash safety on ${engine}`, () => {
       ...(process.env as Record<string, string>),
       ...(engine === 'postgres'
         ? { DATABASE_URL: await createPostgresDatabase(cleanups) }
-        : { MAILROOM_DATA_DIR: embeddedDataDir() }),
+        : { MAILROOM_DATA_DIR: preparePgliteDir(cleanups) }),
       MAILROOM_SECRET_KEY: randomBytes(32).toString('hex'),
       MAILROOM_HTTP_PORT: '0',
       MAILROOM_SMTP_PORT: '0',
@@ -141,7 +137,7 @@ describe(`outbound crash safety on ${engine}`, () => {
     const killedAt = Date.now();
     assert.equal(firstError, null, `a send failed before the kill: ${String(firstError)}`);
     await Promise.all(senders);
-    await gone(first.child, env.MAILROOM_DATA_DIR);
+    await exited(first.child, env.MAILROOM_DATA_DIR);
     await until(
       async () => remote.delayed.length,
       (held) => held === 0,
@@ -288,37 +284,4 @@ function messageIdOf(m: SinkMessage): string {
   const raw = m.raw.toString('latin1');
   const head = raw.slice(0, raw.indexOf('\r\n\r\n')).replace(/\r\n[ \t]+/g, ' ');
   return /^message-id:\s*(<[^>\r\n]+>)/im.exec(head)?.[1] ?? '';
-}
-
-/** A copy of the migrated template that scripts/test.ts prepared (or an empty dir when run alone). */
-function embeddedDataDir(): string {
-  const dir = mkdtempSync(path.join(tmpdir(), 'mailroom-outbound-crash-'));
-  cleanups.push(async () => rmSync(dir, { recursive: true, force: true }));
-  const template = process.env.MAILROOM_TEST_PGLITE_TEMPLATE;
-  if (template && existsSync(path.join(template, 'pgdata')))
-    cpSync(path.join(template, 'pgdata'), path.join(dir, 'pgdata'), { recursive: true });
-  return dir;
-}
-
-/**
- * Resolves once the killed process is gone, and on the embedded engine once the process named in the
- * database's lock file is too (it must be before the data is opened again).
- */
-async function gone(child: ChildProcess, dataDir: string | undefined) {
-  if (child.exitCode === null && child.signalCode === null)
-    await new Promise((resolve) => child.once('exit', resolve));
-  const lock = path.join(dataDir ?? '', 'pgdata.lock');
-  if (!dataDir || !existsSync(lock)) return;
-  const holder = Number(readFileSync(lock, 'utf8'));
-  await until(
-    async () => {
-      try {
-        process.kill(holder, 0);
-        return true;
-      } catch {
-        return false;
-      }
-    },
-    (alive) => !alive,
-  );
 }

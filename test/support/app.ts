@@ -120,7 +120,7 @@ export async function startTestApp(options: StartOptions = {}): Promise<TestApp>
 }
 
 /** A copy of the migrated template that scripts/test.ts prepared, or an empty dir when run alone. */
-function preparePgliteDir(cleanups: (() => Promise<void>)[]): string {
+export function preparePgliteDir(cleanups: (() => Promise<void>)[]): string {
   const dir = mkdtempSync(path.join(tmpdir(), 'mailroom-test-'));
   cleanups.push(async () => rmSync(dir, { recursive: true, force: true }));
   const template = process.env.MAILROOM_TEST_PGLITE_TEMPLATE;

@@ -1,6 +1,8 @@
 // Mailroom as an operator runs it: the real `mailroom` command in a child process.
 import { type ChildProcess, spawn } from 'node:child_process';
+import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
+import { until } from './until.ts';
 
 export const BIN = path.resolve('bin/mailroom.js');
 
@@ -53,4 +55,27 @@ export function serve(
     child.stderr!.on('data', (chunk: Buffer) => logs.push(chunk.toString()));
     child.once('exit', (code) => reject(new Error(`exited ${code} before serving: ${logs.join('\n')}`)));
   });
+}
+
+/**
+ * Resolves once a (killed) child is gone, and on the embedded engine once the process named in the
+ * database's lock file is too: the data may not be opened again before.
+ */
+export async function exited(child: ChildProcess, dataDir?: string): Promise<void> {
+  if (child.exitCode === null && child.signalCode === null)
+    await new Promise((resolve) => child.once('exit', resolve));
+  const lock = path.join(dataDir ?? '', 'pgdata.lock');
+  if (!dataDir || !existsSync(lock)) return;
+  const holder = Number(readFileSync(lock, 'utf8'));
+  await until(
+    async () => {
+      try {
+        process.kill(holder, 0);
+        return true;
+      } catch {
+        return false;
+      }
+    },
+    (alive) => !alive,
+  );
 }
