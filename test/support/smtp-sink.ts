@@ -3,8 +3,8 @@
 // the most open at once, so tests can see connection reuse and concurrency limits.
 import type { AddressInfo } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { SMTPServer, type SMTPServerDataStream, type SMTPServerSession } from 'smtp-server';
-import { SMTPConnection } from 'smtp-server/lib/smtp-connection.js';
+import { SMTPServer, type SMTPServerSession } from 'smtp-server';
+import { readMessage, smtpError, useOwnEnhancedCodes } from '../../src/core/smtp.ts';
 import { until } from './until.ts';
 
 export interface SinkMessage {
@@ -92,7 +92,7 @@ export async function startSmtpSink(options: SmtpSinkOptions = {}): Promise<Smtp
       callback(replyError(recipientReplies.get(address.address.toLowerCase())));
     },
     onData: (stream, session, callback) => {
-      readAll(stream)
+      readMessage(stream)
         .then(async (raw) => {
           const message: SinkMessage = {
             mailFrom: session.envelope.mailFrom ? session.envelope.mailFrom.address : '',
@@ -181,34 +181,5 @@ export async function startSmtpSink(options: SmtpSinkOptions = {}): Promise<Smtp
 /** The error smtp-server answers a command with; a 2xx reply is no error (the command is accepted). */
 function replyError(reply: SinkReply | undefined): Error | null {
   if (!reply || reply.code < 400) return null;
-  return Object.assign(new Error(reply.message), { responseCode: reply.code });
-}
-
-function readAll(stream: SMTPServerDataStream): Promise<Buffer> {
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    stream.on('data', (chunk: Buffer) => chunks.push(chunk));
-    stream.once('end', () => resolve(Buffer.concat(chunks)));
-    stream.once('error', reject);
-  });
-}
-
-let patched = false;
-
-/**
- * smtp-server derives the enhanced status code from the reply code alone (550 is always 5.1.1); a
- * reply that starts with its own is sent as it is, as src/modules/inbound/server.ts does for the MX.
- */
-function useOwnEnhancedCodes(): void {
-  if (patched) return;
-  patched = true;
-  const proto = SMTPConnection.prototype as unknown as {
-    send(code: number, data: unknown, context?: unknown): void;
-  };
-  const send = proto.send;
-  proto.send = function (this: unknown, code: number, data: unknown, context?: unknown) {
-    if (typeof data === 'string' && /^[245]\.\d{1,3}\.\d{1,3} /.test(data))
-      return send.call(this, code, data, false);
-    return send.call(this, code, data, context);
-  };
+  return smtpError(reply.code, reply.message);
 }
