@@ -5,7 +5,7 @@
 import type { Logger } from 'pino';
 import type { BlobStore } from '../../core/blobs.ts';
 import type { Db } from '../../core/db.ts';
-import type { AttemptReport } from './service.ts';
+import type { AttemptReport } from './outcomes.ts';
 import * as store from './store.ts';
 import type { AttemptResult, OutboundEnvelope } from './transport/transport.ts';
 
