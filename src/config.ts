@@ -253,7 +253,6 @@ function finish(c: z.output<typeof schema>) {
     submissionPort: c.MAILROOM_SUBMISSION_PORT,
     imapPort: c.MAILROOM_IMAP_PORT,
     dnsServers: c.MAILROOM_DNS_SERVERS ?? [],
-    outboundPort: c.MAILROOM_OUTBOUND_PORT,
     secretKey: c.MAILROOM_SECRET_KEY ? decodeKey(c.MAILROOM_SECRET_KEY) : null,
     tls:
       c.MAILROOM_TLS_CERT && c.MAILROOM_TLS_KEY

@@ -14,7 +14,7 @@ describe('settings', () => {
     assert.equal(c.smtpPort, 2525);
     assert.equal(c.submissionPort, 2587);
     assert.equal(c.imapPort, 2143);
-    assert.equal(c.outboundPort, 25);
+    assert.equal(c.outbound.port, 25);
     assert.deepEqual(c.dnsServers, []);
     assert.equal(c.databaseUrl, undefined);
     assert.equal(c.redisUrl, undefined);
