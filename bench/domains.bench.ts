@@ -10,7 +10,16 @@ import { createMailroom } from '../src/app.ts';
 import { loadConfig } from '../src/config.ts';
 import type { TestRecords } from '../test/support/dns-server.ts';
 import { zoneOf } from '../test/support/domains.ts';
-import { ask, benchEngines, benchInstallation, type Engine, json, peakRssMb, type Row } from './support.ts';
+import {
+  ask,
+  benchAccount,
+  benchEngines,
+  benchInstallation,
+  type Engine,
+  json,
+  peakRssMb,
+  type Row,
+} from './support.ts';
 
 const DOMAINS = Number(process.env.BENCH_DOMAINS ?? 1000);
 const CONCURRENCY = process.env.MAILROOM_DNS_VERIFY_CONCURRENCY ?? '8';
@@ -36,12 +45,7 @@ async function verifyDomains(engine: Engine): Promise<Row> {
   const app = await createMailroom(config, { http: true, workers: false });
   try {
     const { http: port } = await app.listen();
-    const user = await json(port!, 'POST', '/v1/auth/register', {
-      email: 'bench@example.com',
-      password: 'benchmark passphrase',
-    });
-    const token = user.tokens.access_token;
-    await json(port!, 'POST', '/v1/organizations', { name: 'Bench' }, token);
+    const { token } = await benchAccount(port!);
 
     // Set up: the domains, and their records on the DNS server.
     const zone: [string, TestRecords][] = [];

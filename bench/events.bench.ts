@@ -15,6 +15,7 @@ import { loadConfig } from '../src/config.ts';
 import { organizationUpdated } from '../src/modules/organizations/events.ts';
 import { eventOf } from '../src/modules/events/service.ts';
 import {
+  benchAccount,
   benchEngines,
   benchInstallation,
   type Engine,
@@ -183,12 +184,7 @@ async function liveStream(engine: Engine): Promise<Row> {
   const server = await startServer(env);
   const sockets: WebSocket[] = [];
   try {
-    const reg = await json(server.port, 'POST', '/v1/auth/register', {
-      email: 'bench@example.com',
-      password: 'benchmark passphrase',
-    });
-    const token = reg.tokens.access_token as string;
-    const org = await json(server.port, 'POST', '/v1/organizations', { name: 'Bench' }, token);
+    const { token, org } = await benchAccount(server.port);
     const latencies: number[] = [];
     for (let i = 0; i < CLIENTS; i++) {
       const socket = new WebSocket(`ws://127.0.0.1:${server.port}/v1/events/stream`, {

@@ -2,6 +2,8 @@
 // and authenticated reads at 50 connections, on PGlite and on PostgreSQL.
 import autocannon from 'autocannon';
 import {
+  BENCH_CREDENTIALS,
+  benchAccount,
   benchEngines,
   type Engine,
   benchInstallation,
@@ -20,26 +22,13 @@ async function benchEngine(engine: Engine): Promise<Row[]> {
   try {
     // First start creates the database; the measured start is the second, on existing data.
     const first = await startServer(env);
-    const reg = await json(first.port, 'POST', '/v1/auth/register', {
-      email: 'bench@example.com',
-      password: 'benchmark passphrase',
-    });
-    const org = await json(
-      first.port,
-      'POST',
-      '/v1/organizations',
-      { name: 'Bench' },
-      reg.tokens.access_token,
-    );
+    const { org } = await benchAccount(first.port);
     await first.stop();
 
     const server = await startServer(env);
     await new Promise((r) => setTimeout(r, 3000));
     const idle = rssMb(server.child.pid!);
-    const login = await json(server.port, 'POST', '/v1/auth/login', {
-      email: 'bench@example.com',
-      password: 'benchmark passphrase',
-    });
+    const login = await json(server.port, 'POST', '/v1/auth/login', BENCH_CREDENTIALS);
     // Warm-up, not measured: V8 keeps optimising the request path for ~10 s (measured: 2 s windows
     // climb from ~4,000 to ~8,000 req/s), and every pool connection prepares its statements once.
     await autocannon({

@@ -13,6 +13,7 @@ import type { TestRecords } from '../test/support/dns-server.ts';
 import { zoneOf } from '../test/support/domains.ts';
 import {
   ask,
+  benchAccount,
   benchEngines,
   benchInstallation,
   type Engine,
@@ -112,12 +113,7 @@ async function acceptMessages(engine: Engine): Promise<Row[]> {
     let token: string;
     try {
       const { http: port } = await app.listen();
-      const user = await json(port!, 'POST', '/v1/auth/register', {
-        email: 'bench@example.com',
-        password: 'benchmark passphrase',
-      });
-      token = user.tokens.access_token;
-      await json(port!, 'POST', '/v1/organizations', { name: 'Bench' }, token);
+      ({ token } = await benchAccount(port!));
       const domain = await json(port!, 'POST', '/v1/domains', { name: DOMAIN }, token);
       const { records } = await json(port!, 'GET', `/v1/domains/${domain.id}/dns-records`, undefined, token);
       const zone: [string, TestRecords][] = [

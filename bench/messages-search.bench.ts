@@ -14,6 +14,8 @@
 // as autovacuum would do on a live table.
 import { openDatabase } from '../src/core/db.ts';
 import {
+  BENCH_CREDENTIALS,
+  benchAccount,
   benchEngines,
   benchInstallation,
   type Engine,
@@ -174,15 +176,7 @@ async function searchBench(engine: Engine): Promise<Row> {
   };
   try {
     const first = await startServer(env);
-    const credentials = { email: 'bench@example.com', password: 'benchmark passphrase' };
-    const reg = await json(first.port, 'POST', '/v1/auth/register', credentials);
-    const org = await json(
-      first.port,
-      'POST',
-      '/v1/organizations',
-      { name: 'Bench' },
-      reg.tokens.access_token,
-    );
+    const { org } = await benchAccount(first.port);
     await first.stop();
 
     const database = await openDatabase({
@@ -200,7 +194,7 @@ async function searchBench(engine: Engine): Promise<Row> {
 
     const server = await startServer(env);
     try {
-      const login = await json(server.port, 'POST', '/v1/auth/login', credentials);
+      const login = await json(server.port, 'POST', '/v1/auth/login', BENCH_CREDENTIALS);
       const headers = { authorization: `Bearer ${login.access_token}`, 'x-organization-id': org.id };
       const search = async (q: string) => {
         const began = performance.now();

@@ -35,6 +35,7 @@ import type { TestRecords } from '../test/support/dns-server.ts';
 import { zoneOf } from '../test/support/domains.ts';
 import {
   ask,
+  benchAccount,
   benchEngines,
   benchInstallation,
   type Engine,
@@ -571,12 +572,7 @@ async function outbound(engine: Engine): Promise<Row[]> {
     let key: string;
     try {
       const { http: port } = await app.listen();
-      const user = await json(port!, 'POST', '/v1/auth/register', {
-        email: 'bench@example.com',
-        password: 'benchmark passphrase',
-      });
-      const token = user.tokens.access_token;
-      const org = await json(port!, 'POST', '/v1/organizations', { name: 'Bench' }, token);
+      const { token, org } = await benchAccount(port!);
       const domain = await json(port!, 'POST', '/v1/domains', { name: SENDER_DOMAIN }, token);
       const { records } = await json(port!, 'GET', `/v1/domains/${domain.id}/dns-records`, undefined, token);
       const zone: [string, TestRecords][] = [

@@ -152,6 +152,16 @@ export async function benchInstallation(
   };
 }
 
+export const BENCH_CREDENTIALS = { email: 'bench@example.com', password: 'benchmark passphrase' };
+
+/** Registers the bench user with an organisation of its own; its access token and the organisation. */
+export async function benchAccount(port: number): Promise<{ token: string; org: any }> {
+  const user = await json(port, 'POST', '/v1/auth/register', BENCH_CREDENTIALS);
+  const token: string = user.tokens.access_token;
+  const org = await json(port, 'POST', '/v1/organizations', { name: 'Bench' }, token);
+  return { token, org };
+}
+
 export async function json(port: number, method: string, url: string, body?: unknown, token?: string) {
   const res = await fetch(`http://127.0.0.1:${port}${url}`, {
     method,
