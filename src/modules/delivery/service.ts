@@ -16,6 +16,7 @@ import type { Logger } from 'pino';
 import type { BlobStore } from '../../core/blobs.ts';
 import type { Secrets } from '../../core/crypto.ts';
 import type { Db } from '../../core/db.ts';
+import { TtlCache } from '../../core/cache.ts';
 import { AppError, notFound, validationFailed } from '../../core/errors.ts';
 import { newId } from '../../core/ids.ts';
 import { type PageRequest, toPage } from '../../core/pagination.ts';
@@ -124,9 +125,9 @@ class IdempotencyRace extends Error {}
 
 export class OutboundService {
   readonly #o: OutboundServiceOptions;
-  readonly #keys = new Map<string, { until: number; keys: Promise<SigningKey[]> }>();
-  readonly #hosted = new Map<string, { until: number; hosted: Promise<boolean> }>();
-  readonly #domains = new Map<string, { until: number; domain: Promise<SendingDomain | null> }>();
+  readonly #keys = new TtlCache<SigningKey[]>(SIGNING_KEY_CACHE_MS);
+  readonly #hosted = new TtlCache<boolean>(DOMAIN_CACHE_MS);
+  readonly #domains = new TtlCache<SendingDomain | null>(DOMAIN_CACHE_MS);
   #onQueued: () => void = () => {};
   readonly #outcomes: DeliveryOutcomes;
 
@@ -177,15 +178,9 @@ export class OutboundService {
 
   /** The organisation's sending domain of this name (cached briefly; domain events clear it). */
   #sendingDomain(organizationId: string, name: string): Promise<SendingDomain | null> {
-    const key = `${organizationId}:${name}`;
-    const now = Date.now();
-    const hit = this.#domains.get(key);
-    if (hit && hit.until > now) return hit.domain;
-    if (this.#domains.size > 10_000) this.#domains.clear();
-    const domain = store.sendingDomain(this.#o.db, organizationId, name);
-    this.#domains.set(key, { until: now + DOMAIN_CACHE_MS, domain });
-    domain.catch(() => this.#domains.delete(key));
-    return domain;
+    return this.#domains.get(`${organizationId}:${name}`, () =>
+      store.sendingDomain(this.#o.db, organizationId, name),
+    );
   }
 
   // ---- SMTP submission -------------------------------------------------------------------------------
@@ -525,20 +520,14 @@ export class OutboundService {
     }
   }
 
-  async #signingKeys(domainId: string): Promise<SigningKey[]> {
-    const now = Date.now();
-    const hit = this.#keys.get(domainId);
-    if (hit && hit.until > now) return hit.keys;
-    const keys = store.signingKeysOf(this.#o.db, domainId).then((rows) =>
-      rows.map((k) => ({
+  #signingKeys(domainId: string): Promise<SigningKey[]> {
+    return this.#keys.get(domainId, async () =>
+      (await store.signingKeysOf(this.#o.db, domainId)).map((k) => ({
         selector: k.selector,
         algorithm: k.algorithm as SigningKey['algorithm'],
         privateKey: this.#o.secrets.decrypt(k.privateKey),
       })),
     );
-    this.#keys.set(domainId, { until: now + SIGNING_KEY_CACHE_MS, keys });
-    keys.catch(() => this.#keys.delete(domainId));
-    return keys;
   }
 
   /**
@@ -547,14 +536,7 @@ export class OutboundService {
    */
   isHosted(domain: string): Promise<boolean> {
     const name = domain.startsWith(`${Verp.LABEL}.`) ? domain.slice(Verp.LABEL.length + 1) : domain;
-    const now = Date.now();
-    const hit = this.#hosted.get(name);
-    if (hit && hit.until > now) return hit.hosted;
-    if (this.#hosted.size > 10_000) this.#hosted.clear();
-    const hosted = store.isHostedDomain(this.#o.db, name);
-    this.#hosted.set(name, { until: now + DOMAIN_CACHE_MS, hosted });
-    hosted.catch(() => this.#hosted.delete(name));
-    return hosted;
+    return this.#hosted.get(name, () => store.isHostedDomain(this.#o.db, name));
   }
 
   /** Forgets cached hosted domains and signing keys (a domain or its DKIM keys changed). */

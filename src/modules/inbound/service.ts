@@ -13,6 +13,7 @@
 import type { Logger } from 'pino';
 import { sealMessage } from 'mailauth';
 import type { BlobStore } from '../../core/blobs.ts';
+import { TtlCache } from '../../core/cache.ts';
 import type { Secrets } from '../../core/crypto.ts';
 import type { Db } from '../../core/db.ts';
 import { newId } from '../../core/ids.ts';
@@ -114,13 +115,13 @@ export class InboundService {
    * mailboxes, aliases or rules clears it (see `forgetRecipients`), so it only ever delays quota
    * accounting.
    */
-  readonly #lookupCache = new Map<string, { until: number; value: Promise<unknown> }>();
+  readonly #lookupCache = new TtlCache(DIRECTORY_CACHE_MS, DIRECTORY_CACHE_SIZE);
   readonly #lookups: RoutingLookups = {
     localTarget: (organizationId, domain, localPart) =>
-      this.#cached(`t:${organizationId}:${localPart}@${domain}`, () =>
+      this.#lookupCache.get(`t:${organizationId}:${localPart}@${domain}`, () =>
         localTarget(this.#o.db, organizationId, domain, localPart),
       ),
-    rules: (domainId) => this.#cached(`r:${domainId}`, () => rulesFor(this.#o.db, [domainId])),
+    rules: (domainId) => this.#lookupCache.get(`r:${domainId}`, () => rulesFor(this.#o.db, [domainId])),
   };
 
   constructor(options: InboundServiceOptions) {
@@ -138,7 +139,7 @@ export class InboundService {
     if (bounce) return bounce;
     const recipient = parseRecipient(address);
     if (!recipient) return unknown;
-    const entry = await this.#cached(`d:${recipient.address}`, () =>
+    const entry = await this.#lookupCache.get(`d:${recipient.address}`, () =>
       directoryEntry(this.#o.db, recipient.domain, recipient.localPart),
     );
     if (!entry) return unknown;
@@ -163,7 +164,7 @@ export class InboundService {
   async #checkBounceAddress(address: string): Promise<RecipientCheck | null> {
     const target = this.#o.outbound.verpTarget(address);
     if (!target) return null;
-    const entry = await this.#cached(`d:@${target.domain}`, () =>
+    const entry = await this.#lookupCache.get(`d:@${target.domain}`, () =>
       directoryEntry(this.#o.db, target.domain, ''),
     );
     if (!entry) return null;
@@ -180,17 +181,6 @@ export class InboundService {
   /** Drops every cached RCPT answer: called whenever routing configuration changes, in any process. */
   forgetRecipients(): void {
     this.#lookupCache.clear();
-  }
-
-  #cached<T>(key: string, load: () => Promise<T>): Promise<T> {
-    const now = Date.now();
-    const hit = this.#lookupCache.get(key);
-    if (hit && hit.until > now) return hit.value as Promise<T>;
-    if (this.#lookupCache.size >= DIRECTORY_CACHE_SIZE) this.#lookupCache.clear();
-    const value = load();
-    this.#lookupCache.set(key, { until: now + DIRECTORY_CACHE_MS, value });
-    value.catch(() => this.#lookupCache.delete(key));
-    return value;
   }
 
   /** Authenticates and commits an accepted message; resolves only once it is durable. */
