@@ -3,6 +3,7 @@
 // carry, and DKIM signatures.
 import { domainToASCII } from 'node:url';
 import { dkimSign } from 'mailauth';
+import { headerLength } from '../../core/message.ts';
 import addressparser from 'nodemailer/lib/addressparser';
 import MailComposer from 'nodemailer/lib/mail-composer';
 
@@ -76,8 +77,7 @@ export function parseAddress(raw: string): OutboundAddress | null {
 
 /** The header block of a message (up to the first empty line), unfolded into name/value pairs. */
 export function readHeaders(raw: Buffer): { name: string; value: string }[] {
-  const end = headerEnd(raw);
-  const block = raw.subarray(0, end).toString('latin1');
+  const block = raw.subarray(0, headerLength(raw)).toString('latin1');
   const headers: { name: string; value: string }[] = [];
   for (const line of block.split(/\r?\n(?![ \t])/)) {
     const colon = line.indexOf(':');
@@ -91,15 +91,6 @@ export function readHeaders(raw: Buffer): { name: string; value: string }[] {
     });
   }
   return headers;
-}
-
-function headerEnd(raw: Buffer): number {
-  const crlf = raw.indexOf('\r\n\r\n');
-  const lf = raw.indexOf('\n\n');
-  if (crlf < 0 && lf < 0) return raw.length;
-  if (crlf < 0) return lf;
-  if (lf < 0) return crlf;
-  return Math.min(crlf, lf);
 }
 
 /** The addresses of the From header (a header may name several authors, RFC 5322 3.6.2). */

@@ -8,6 +8,7 @@
 // The caller sends it with the null envelope sender so it can never cause a bounce loop.
 import { randomBytes } from 'node:crypto';
 import { domainToASCII } from 'node:url';
+import { headerLength } from '../../core/message.ts';
 
 export interface DsnRecipient {
   /** Final-Recipient: rfc822;<address> */
@@ -240,9 +241,10 @@ function utf8AddressXtext(address: string): string {
 
 /** The header block of a message, CRLF line endings, cut at a line boundary when very large. */
 function headerBlockOf(original: Buffer): Buffer {
-  const text = original.toString('latin1').replace(/\r\n|\r|\n/g, CRLF);
-  const end = text.indexOf(CRLF + CRLF);
-  let block = end < 0 ? text : text.slice(0, end + CRLF.length);
+  let block = original
+    .subarray(0, headerLength(original))
+    .toString('latin1')
+    .replace(/\r\n|\r|\n/g, CRLF);
   if (block.startsWith(CRLF)) block = '';
   if (block.length > MAX_RETURNED_HEADERS)
     block = block.slice(0, block.lastIndexOf(CRLF, MAX_RETURNED_HEADERS) + CRLF.length);

@@ -1,6 +1,7 @@
 // Trace headers the MX adds on acceptance (RFC 5321 §4.4 Received, RFC 8601 Authentication-Results), and
 // removal of Authentication-Results that claim to come from us: a sender must not be able to forge our
 // verdict (RFC 8601 §5).
+import { headerLength } from '../../core/message.ts';
 import type { MessageAuth } from '../messages/tables.ts';
 
 export function traceHeaders(
@@ -25,7 +26,7 @@ export function traceHeaders(
 
 /** The message without header fields of the form `Authentication-Results: <hostname>; …`. */
 export function withoutForgedResults(raw: Buffer, hostname: string): Buffer {
-  const headerEnd = endOfHeader(raw);
+  const headerEnd = headerLength(raw);
   const header = raw.subarray(0, headerEnd).toString('latin1');
   if (!/^authentication-results:/im.test(header)) return raw;
   const lines = header.split(/(?<=\n)(?=[^ \t])/);
@@ -33,13 +34,4 @@ export function withoutForgedResults(raw: Buffer, hostname: string): Buffer {
   const kept = lines.filter((field) => !own.test(field));
   if (kept.length === lines.length) return raw;
   return Buffer.concat([Buffer.from(kept.join(''), 'latin1'), raw.subarray(headerEnd)]);
-}
-
-function endOfHeader(raw: Buffer): number {
-  const crlf = raw.indexOf('\r\n\r\n');
-  const lf = raw.indexOf('\n\n');
-  if (crlf === -1 && lf === -1) return raw.length;
-  if (crlf === -1) return lf + 1;
-  if (lf === -1) return crlf + 2;
-  return Math.min(crlf + 2, lf + 1);
 }
