@@ -18,12 +18,11 @@
 // what the backends were doing (sampled every 250 ms). BENCH_OUTBOUND_PHASES=steady|drain runs one phase;
 // BENCH_OUTBOUND_SEND_LIMITS=off turns the send limits off (they are raised, not off, by default);
 // BENCH_PROF=worker (or 1), api or worker,api writes V8 CPU profiles of those processes to
-// /tmp/prof-outbound/<phase>-<role>/; BENCH_OUTBOUND_PG_LOG=1 logs every statement of the bench database
+// /tmp/prof-outbound/<phase>-<role>/; BENCH_PG_LOG=1 logs every statement of the bench database
 // with its duration to the PostgreSQL server log (needs a superuser). The embedded engine serves one
 // process at a time: there the steady phase runs `mailroom start` instead of api + worker.
 import { fork } from 'node:child_process';
 import { Resolver } from 'node:dns/promises';
-import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
@@ -40,12 +39,14 @@ import {
   benchInstallation,
   type Engine,
   json,
+  logStatements,
   peakRssMb,
   percentile,
   type Row,
   type Server,
   startServer,
 } from './support.ts';
+import { describeUsage, watchUsage } from './usage.ts';
 
 const CONCURRENCY = Number(process.env.BENCH_OUTBOUND_CONCURRENCY ?? 50);
 const DOMAINS = Number(process.env.BENCH_OUTBOUND_DOMAINS ?? 10);
@@ -323,184 +324,6 @@ async function arrivals(sink: Sink, n: number): Promise<boolean> {
   return true;
 }
 
-// ---- CPU time: Mailroom processes and the database backends serving each --------------------------
-
-const CLOCK_TICKS = 100;
-
-function cpuSeconds(pid: number): number | null {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    return (Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS;
-  } catch {
-    return null;
-  }
-}
-
-/** The sockets a process holds open (their inodes), for telling which process a database backend serves. */
-function socketInodes(pid: number): Set<string> {
-  const inodes = new Set<string>();
-  try {
-    for (const fd of readdirSync(`/proc/${pid}/fd`)) {
-      const link = (() => {
-        try {
-          return readlinkSync(`/proc/${pid}/fd/${fd}`);
-        } catch {
-          return '';
-        }
-      })();
-      const m = /^socket:\[(\d+)\]$/.exec(link);
-      if (m) inodes.add(m[1]);
-    }
-  } catch {}
-  return inodes;
-}
-
-/** Socket inode → local TCP port, for every TCP socket on the machine. */
-function localPortsByInode(): Map<string, number> {
-  const ports = new Map<string, number>();
-  for (const file of ['/proc/net/tcp', '/proc/net/tcp6']) {
-    let text = '';
-    try {
-      text = readFileSync(file, 'utf8');
-    } catch {
-      continue;
-    }
-    for (const row of text.split('\n').slice(1)) {
-      const cols = row.trim().split(/\s+/);
-      if (cols.length < 10) continue;
-      ports.set(cols[9], Number.parseInt(cols[1].split(':')[1], 16));
-    }
-  }
-  return ports;
-}
-
-interface Usage {
-  seconds: number;
-  /** CPU seconds by component: the Mailroom processes, their backends, the rest of PostgreSQL. */
-  cpu: Map<string, number>;
-  /** Samples of non-idle backends by owner, state and wait event. */
-  waits: Map<string, number>;
-  samples: number;
-}
-
-/** Samples every 250 ms while a phase runs; `stop` returns the CPU used during it. */
-function watchUsage(db: pg.Client | null, roles: Record<string, number>) {
-  const began = performance.now();
-  const startCpu = new Map<string, number>();
-  for (const [role, pid] of Object.entries(roles)) startCpu.set(role, cpuSeconds(pid) ?? 0);
-  const bench = process.cpuUsage();
-  /** Every postgres process: first and last CPU reading; backends of this database: whose they are. */
-  const pgFirst = new Map<number, number>();
-  const pgLast = new Map<number, number>();
-  const owner = new Map<number, string>();
-  const waits = new Map<string, number>();
-  let samples = 0;
-  let self = 0;
-  const postgresPids = () =>
-    readdirSync('/proc')
-      .filter((p) => /^\d+$/.test(p))
-      .map(Number)
-      .filter((p) => {
-        try {
-          return readFileSync(`/proc/${p}/comm`, 'utf8').trim() === 'postgres';
-        } catch {
-          return false;
-        }
-      });
-  const readPostgres = (initial: boolean) => {
-    for (const pid of postgresPids()) {
-      const s = cpuSeconds(pid);
-      if (s === null) continue;
-      // A process started during the phase counts from zero.
-      if (!pgFirst.has(pid)) pgFirst.set(pid, initial ? s : 0);
-      pgLast.set(pid, s);
-    }
-  };
-  readPostgres(true);
-  let ports = new Map<string, number>();
-  const whose = (port: number): string => {
-    for (const [role, pid] of Object.entries(roles)) {
-      for (const inode of socketInodes(pid)) if (ports.get(inode) === port) return role;
-    }
-    return 'other';
-  };
-  let busy = false;
-  const sample = async () => {
-    if (busy || !db) return;
-    busy = true;
-    try {
-      if (!self) self = (await db.query('select pg_backend_pid() as pid')).rows[0].pid;
-      const { rows } = await db.query(
-        `select pid, client_port, state, wait_event_type, wait_event,
-                left(regexp_replace(query, '\\s+', ' ', 'g'), 90) as query
-           from pg_stat_activity
-          where datname = current_database() and pid <> pg_backend_pid() and backend_type = 'client backend'`,
-      );
-      samples++;
-      for (const r of rows) {
-        if (!owner.has(r.pid)) {
-          ports = localPortsByInode();
-          owner.set(r.pid, whose(r.client_port));
-        }
-        if (r.state === 'idle') continue;
-        const waiting = r.wait_event_type ? `${r.wait_event_type}/${r.wait_event}` : 'on CPU';
-        // What a backend waits for a lock in says which rows are contended.
-        const what = r.wait_event_type === 'Lock' ? ` in: ${r.query}` : '';
-        const key = `${owner.get(r.pid)}: ${r.state}, ${waiting}${what}`;
-        waits.set(key, (waits.get(key) ?? 0) + 1);
-      }
-      readPostgres(false);
-    } catch {
-    } finally {
-      busy = false;
-    }
-  };
-  const timer = setInterval(() => void sample(), 250);
-  void sample();
-  return {
-    async stop(): Promise<Usage> {
-      clearInterval(timer);
-      while (busy) await new Promise((r) => setTimeout(r, 5));
-      await sample();
-      const cpu = new Map<string, number>();
-      for (const [role, pid] of Object.entries(roles))
-        cpu.set(role, (cpuSeconds(pid) ?? 0) - (startCpu.get(role) ?? 0));
-      const used = process.cpuUsage(bench);
-      cpu.set('bench (client + sink)', (used.user + used.system) / 1e6);
-      let rest = 0;
-      for (const [pid, last] of pgLast) {
-        const delta = last - (pgFirst.get(pid) ?? 0);
-        const who = owner.get(pid);
-        if (pid === self) continue;
-        if (who && who !== 'other') {
-          cpu.set(`postgres for ${who}`, (cpu.get(`postgres for ${who}`) ?? 0) + delta);
-        } else rest += delta;
-      }
-      if (db) cpu.set('postgres, the rest (WAL writer, checkpointer, others)', rest);
-      return { seconds: (performance.now() - began) / 1000, cpu, waits, samples };
-    },
-  };
-}
-
-function describeUsage(title: string, u: Usage): string {
-  const lines = [`  ${title}: ${u.seconds.toFixed(1)} s wall, 2 cores = ${(2 * u.seconds).toFixed(1)} CPU-s`];
-  const total = [...u.cpu.values()].reduce((a, b) => a + b, 0);
-  for (const [k, v] of [...u.cpu].sort((a, b) => b[1] - a[1]))
-    lines.push(
-      `    ${k.padEnd(58)} ${v.toFixed(1).padStart(6)} CPU-s  ${((100 * v) / u.seconds).toFixed(0)}% of a core`,
-    );
-  lines.push(
-    `    ${'total'.padEnd(58)} ${total.toFixed(1).padStart(6)} CPU-s  ${((100 * total) / u.seconds).toFixed(0)}% of a core`,
-  );
-  if (u.samples) {
-    lines.push(`    database backends not idle, ${u.samples} samples (average backends in each state):`);
-    for (const [k, v] of [...u.waits].sort((a, b) => b[1] - a[1]).slice(0, 10))
-      lines.push(`      ${(v / u.samples).toFixed(2).padStart(6)}  ${k}`);
-  }
-  return lines.join('\n');
-}
-
 // ---- the benchmark ------------------------------------------------------------------------------------
 
 function check(sink: Sink, phase: string, n: number): string {
@@ -601,10 +424,7 @@ async function outbound(engine: Engine): Promise<Row[]> {
     if (engine === 'postgres') {
       db = new pg.Client({ connectionString: settings.DATABASE_URL });
       await db.connect();
-      // Diagnostics: every statement of this database, with its duration, in the server's log.
-      if (process.env.BENCH_OUTBOUND_PG_LOG)
-        await db.query(`do $$ begin execute format('alter database %I set log_min_duration_statement = 0',
-          current_database()); end $$`);
+      await logStatements(settings.DATABASE_URL);
     }
     const lag = monitorEventLoopDelay({ resolution: 10 });
     const rows: Row[] = [];

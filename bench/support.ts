@@ -26,6 +26,8 @@ export interface Server {
   port: number;
   /** Milliseconds from spawn to the first 200 from /ready. */
   readyMs: number;
+  /** The first group of `pattern` in what the server logged until it was ready, or null. */
+  logged(pattern: RegExp): string | null;
   stop(): Promise<void>;
 }
 
@@ -40,8 +42,8 @@ export async function startServer(env: Record<string, string>, role = 'start'): 
     env: { ...process.env, MAILROOM_HTTP_PORT: '0', MAILROOM_LOG_LEVEL: 'info', ...env },
     stdio: ['ignore', 'pipe', 'inherit'],
   });
+  let buffer = '';
   const port = await new Promise<number>((resolve, reject) => {
-    let buffer = '';
     child.stdout!.on('data', (chunk: Buffer) => {
       buffer += chunk.toString();
       const match = /"port":(\d+),"msg":"HTTP API listening"/.exec(buffer);
@@ -52,6 +54,7 @@ export async function startServer(env: Record<string, string>, role = 'start'): 
     });
     child.once('exit', (code) => reject(new Error(`server exited ${code}`)));
   });
+  child.stdout!.removeAllListeners('data');
   child.stdout!.resume();
   for (; port !== 0 && role !== 'smtp'; ) {
     const res = await fetch(`http://127.0.0.1:${port}/ready`).catch(() => null);
@@ -63,12 +66,26 @@ export async function startServer(env: Record<string, string>, role = 'start'): 
     child,
     port,
     readyMs,
+    logged: (pattern) => pattern.exec(buffer)?.[1] ?? null,
     stop: () =>
       new Promise((resolve) => {
         child.once('exit', () => resolve());
         child.kill('SIGTERM');
       }),
   };
+}
+
+/**
+ * The settings with Node's CPU profiler on when BENCH_PROF names `role` (a comma-separated list of roles,
+ * or 1 for worker): a V8 profile of that process is written to `dir` when it exits.
+ */
+export function profiled(
+  settings: Record<string, string>,
+  role: string,
+  dir: string,
+): Record<string, string> {
+  const roles = (process.env.BENCH_PROF ?? '').split(',').map((p) => (p === '1' ? 'worker' : p));
+  return roles.includes(role) ? { ...settings, NODE_OPTIONS: `--cpu-prof --cpu-prof-dir=${dir}` } : settings;
 }
 
 /** Sends `message` to a forked helper process and resolves with its next reply. */
@@ -150,6 +167,19 @@ export async function benchInstallation(
       await dropDb?.();
     },
   };
+}
+
+/**
+ * With BENCH_PG_LOG=1, every statement of the database at `url` is written with its duration to the
+ * PostgreSQL server's log (needs a superuser), for finding where the database's time goes.
+ */
+export async function logStatements(url: string): Promise<void> {
+  if (!process.env.BENCH_PG_LOG) return;
+  const c = new pg.Client({ connectionString: url });
+  await c.connect();
+  await c.query(`do $$ begin execute format('alter database %I set log_min_duration_statement = 0',
+    current_database()); end $$`);
+  await c.end();
 }
 
 export const BENCH_CREDENTIALS = { email: 'bench@example.com', password: 'benchmark passphrase' };

@@ -11,6 +11,8 @@ import { dnsServers } from './core/dns.ts';
 import { type Database, openDatabase } from './core/db.ts';
 import { createHttp, metaOf } from './core/http.ts';
 import { Jobs } from './core/jobs.ts';
+import { listen } from './core/listen.ts';
+import { ThreadPool } from './core/threads.ts';
 import { type Mailer, OutboxMailer } from './core/mailer.ts';
 import { Metrics } from './core/metrics.ts';
 import { migrate } from './core/migrate.ts';
@@ -54,10 +56,11 @@ import { Transport } from './modules/delivery/transport/transport.ts';
 import { Verp } from './modules/delivery/verp.ts';
 import { suppressionRoutes } from './modules/suppressions/routes.ts';
 import { SuppressionsService } from './modules/suppressions/service.ts';
-import { registerInboundJobs } from './modules/inbound/jobs.ts';
 import { cachedResolver } from './modules/inbound/resolver.ts';
 import { MxServer } from './modules/inbound/server.ts';
+import { InboundProcessor } from './modules/inbound/processing.ts';
 import { InboundService, ROUTING_EVENT } from './modules/inbound/service.ts';
+import { INBOUND_CHANNEL } from './modules/inbound/store.ts';
 import { Srs } from './modules/inbound/srs.ts';
 import { providerAccountRoutes } from './modules/provider-accounts/routes.ts';
 import { ProviderAccountsService } from './modules/provider-accounts/service.ts';
@@ -177,19 +180,16 @@ export async function createMailroom(config: Config, options: MailroomOptions): 
       ...config.dns,
       cacheMs: config.inbound.dnsCacheMs,
     });
+    const srs = new Srs({ key: secrets.srsKey, maxAgeDays: config.inbound.srsMaxAgeDays });
     const inbound = new InboundService({
       db: database.db,
       outbound: services.outbound,
       blobs: services.blobs,
-      jobs,
-      events: services.events,
-      secrets,
-      srs: new Srs({ key: secrets.srsKey, maxAgeDays: config.inbound.srsMaxAgeDays }),
+      srs,
       resolver,
       hostname: config.hostname,
       log: log.child({ component: 'inbound' }),
     });
-    registerInboundJobs(jobs, inbound);
     registerDeliveryJobs(jobs, services.outbound);
     // RCPT answers, hosted domains and signing keys are cached: forget them when routing changes here
     // (at once) or elsewhere (via the bus).
@@ -201,9 +201,46 @@ export async function createMailroom(config: Config, options: MailroomOptions): 
       if (records.some((r) => ROUTING_EVENT.test(r.type))) forgetRouting();
     });
     await jobs.start({ work: options.workers });
-    // Messages a crashed process accepted but never finished are queued again at once.
-    if (options.workers) await inbound.recover(new Date());
     closers.unshift(() => jobs.stop(config.shutdownTimeoutSeconds));
+
+    // One LISTEN connection per process: committed events, and wake-ups for the processing queue.
+    const listener =
+      options.http || options.workers || options.smtp
+        ? await listen(database, log.child({ component: 'listen' }))
+        : null;
+    if (listener) closers.unshift(() => listener.close());
+
+    if (options.workers && listener) {
+      const p = config.processing;
+      const parser = new ThreadPool(
+        new URL('./modules/inbound/parse-thread.ts', import.meta.url),
+        p.threads,
+        async () => (await import('./modules/inbound/parse.ts')).parseTasks,
+      );
+      const processor = new InboundProcessor({
+        db: database.db,
+        blobs: services.blobs,
+        outbound: services.outbound,
+        events: services.events,
+        secrets,
+        srs,
+        hostname: config.hostname,
+        lookups: inbound.lookups,
+        parser,
+        batchSize: p.batchSize,
+        concurrency: p.concurrency,
+        soleWorker: !config.databaseUrl,
+        log: log.child({ component: 'processing' }),
+      });
+      inbound.onCommitted(() => processor.wake());
+      await listener.subscribe(INBOUND_CHANNEL, () => processor.wake());
+      listener.onReconnect(() => processor.wake());
+      await processor.start();
+      closers.unshift(async () => {
+        await processor.stop();
+        await parser.close();
+      });
+    }
 
     let dispatcher: DeliveryDispatcher | null = null;
     if (options.workers) {
@@ -247,10 +284,9 @@ export async function createMailroom(config: Config, options: MailroomOptions): 
     }
 
     let bus: EventBus | null = null;
-    if (options.http || options.workers || options.smtp) {
-      const started = await EventBus.start(database, services.events, log.child({ component: 'events' }));
+    if (listener) {
+      const started = await EventBus.start(listener, services.events, log.child({ component: 'events' }));
       bus = started;
-      closers.unshift(() => started.close());
       started.on((event) => {
         if (ROUTING_EVENT.test(event.type)) forgetRouting();
         // Mail queued by another process (an API or submission node): deliver it now.

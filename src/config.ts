@@ -2,6 +2,7 @@
 // in the working directory (the environment wins). See .env.example and docs/configuration.md.
 import { existsSync, readFileSync } from 'node:fs';
 import { isIP } from 'node:net';
+import { availableParallelism } from 'node:os';
 import path from 'node:path';
 import { parse as parseDotenv } from 'dotenv';
 import { z } from 'zod';
@@ -164,6 +165,14 @@ const schema = z.object({
       return entries;
     }),
   MAILROOM_SRS_MAX_AGE: duration.default(21 * 86_400_000),
+  MAILROOM_PROCESSING_THREADS: z.coerce
+    .number({ error: 'must be a number' })
+    .int('must be a whole number')
+    .min(0)
+    .max(64)
+    .default(Math.max(1, Math.min(4, availableParallelism() - 1))),
+  MAILROOM_PROCESSING_BATCH: positiveInt.max(1_000).default(64),
+  MAILROOM_PROCESSING_CONCURRENCY: positiveInt.max(64).default(2),
   MAILROOM_INBOUND_DNS_CACHE: duration.default(60_000),
   MAILROOM_SUBMISSION_TLS_PORT: optionalString.pipe(
     z.coerce
@@ -307,6 +316,11 @@ function finish(c: z.output<typeof schema>) {
       proxy: c.MAILROOM_SMTP_PROXY,
       srsMaxAgeDays: Math.max(1, Math.round(c.MAILROOM_SRS_MAX_AGE / 86_400_000)),
       dnsCacheMs: c.MAILROOM_INBOUND_DNS_CACHE,
+    },
+    processing: {
+      threads: c.MAILROOM_PROCESSING_THREADS,
+      batchSize: c.MAILROOM_PROCESSING_BATCH,
+      concurrency: c.MAILROOM_PROCESSING_CONCURRENCY,
     },
     submission: {
       host: c.MAILROOM_SMTP_HOST,

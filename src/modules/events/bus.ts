@@ -2,8 +2,7 @@
 // which is transactional (an event is announced only when its transaction commits), so subscribers
 // never see an event that was rolled back, whichever process wrote it.
 import type { Logger } from 'pino';
-import type { Database } from '../../core/db.ts';
-import { listen, type Listener } from '../../core/listen.ts';
+import type { Listener } from '../../core/listen.ts';
 import { type EventRecord, type EventsService, parseNotification } from './service.ts';
 import { NOTIFY_CHANNEL } from './store.ts';
 
@@ -12,7 +11,6 @@ export class EventBus {
   readonly #resyncListeners = new Set<() => void>();
   readonly #events: EventsService;
   readonly #log: Logger;
-  #listener: Listener | null = null;
   // Events announced by reference are loaded from the database; the chain keeps delivery in order.
   #chain: Promise<void> = Promise.resolve();
 
@@ -21,15 +19,12 @@ export class EventBus {
     this.#log = log;
   }
 
-  static async start(database: Database, events: EventsService, log: Logger): Promise<EventBus> {
+  /** Listens for committed events on the process's LISTEN connection. */
+  static async start(listener: Listener, events: EventsService, log: Logger): Promise<EventBus> {
     const bus = new EventBus(events, log);
-    bus.#listener = await listen(database, {
-      channel: NOTIFY_CHANNEL,
-      onPayload: (payload) => bus.#receive(payload),
-      onReconnect: () => {
-        for (const fn of bus.#resyncListeners) fn();
-      },
-      log,
+    await listener.subscribe(NOTIFY_CHANNEL, (payload) => bus.#receive(payload));
+    listener.onReconnect(() => {
+      for (const fn of bus.#resyncListeners) fn();
     });
     return bus;
   }
@@ -71,10 +66,5 @@ export class EventBus {
         this.#log.error({ err }, 'event listener failed');
       }
     }
-  }
-
-  async close(): Promise<void> {
-    await this.#listener?.close();
-    this.#listener = null;
   }
 }

@@ -1,14 +1,12 @@
 // Group commit for accepted messages. Each SMTP session waits for its message to be durable before it
 // answers 250, and many sessions do so at once: rather than one transaction each, the messages that
-// arrive while a transaction commits go together in the next one (raw bytes, envelopes and processing
-// jobs as three multi-row statements). A session's 250 still waits for the commit that holds its message,
-// so the guarantee is unchanged; what is saved is per-transaction round trips and flushes.
+// arrive while a transaction commits go together in the next one (raw bytes, then envelopes with their
+// places in the processing queue, as two multi-row statements). A session's 250 still waits for the
+// commit that holds its message, so the guarantee is unchanged; what is saved is per-transaction round
+// trips and flushes.
 import type { BlobStore, NewBlob } from '../../core/blobs.ts';
 import type { Db } from '../../core/db.ts';
-import type { Jobs } from '../../core/jobs.ts';
 import { type AcceptedMessage, insertAccepted } from './store.ts';
-
-export const PROCESS_QUEUE = 'inbound.process';
 
 export interface Accepted {
   rows: AcceptedMessage[];
@@ -28,17 +26,18 @@ const MAX_FLUSHES = 1;
 export class CommitQueue {
   readonly #db: Db;
   readonly #blobs: BlobStore;
-  readonly #jobs: Jobs;
+  readonly #committed: () => void;
   #waiting: Waiting[] = [];
   #flushing = 0;
 
-  constructor(db: Db, blobs: BlobStore, jobs: Jobs) {
+  /** `committed` is called after each commit (processing in this process can start at once). */
+  constructor(db: Db, blobs: BlobStore, committed: () => void) {
     this.#db = db;
     this.#blobs = blobs;
-    this.#jobs = jobs;
+    this.#committed = committed;
   }
 
-  /** Resolves once the message and its processing job are committed. */
+  /** Resolves once the message and its place in the processing queue are committed. */
   commit(accepted: Accepted): Promise<void> {
     return new Promise((resolve, reject) => {
       this.#waiting.push({ ...accepted, resolve, reject });
@@ -54,6 +53,7 @@ export class CommitQueue {
         try {
           await this.#write(batch);
           for (const w of batch) w.resolve();
+          this.#committed();
         } catch (err) {
           for (const w of batch) w.reject(err);
         }
@@ -61,7 +61,6 @@ export class CommitQueue {
     } finally {
       this.#flushing--;
     }
-    this.#jobs.wake(PROCESS_QUEUE);
   }
 
   async #write(batch: Waiting[]): Promise<void> {
@@ -72,11 +71,6 @@ export class CommitQueue {
     await this.#db.transaction(async (tx) => {
       await this.#blobs.put(tx, blobs);
       await insertAccepted(tx, rows);
-      await this.#jobs.sendMany(
-        PROCESS_QUEUE,
-        rows.map((r) => ({ message_id: r.id })),
-        { tx },
-      );
     });
   }
 }

@@ -2,6 +2,7 @@
 // search, and the parts and attachments the API shows. mailparser tolerates broken structure; whatever
 // it cannot make sense of is simply absent here.
 import { type AddressObject, simpleParser } from 'mailparser';
+import { type SearchPiece, searchPieces } from '../messages/search-vector.ts';
 import type { MessageDetails } from '../messages/tables.ts';
 
 /** Text kept per message for search and preview. */
@@ -25,6 +26,37 @@ export interface ParsedMessage {
   deliveredTo: Set<string>;
   receivedHops: number;
 }
+
+/** What filing needs of a message, computed off the event loop (see parse-thread.ts). */
+export interface PreparedMessage {
+  parsed: ParsedMessage;
+  /** The search vector's pieces: header fields, envelope and body text (search-vector.ts). */
+  search: SearchPiece[];
+}
+
+/** Parses a message and builds its search pieces; `envelope` holds MAIL FROM and the RCPT TO addresses. */
+export async function prepareMessage(input: {
+  raw: Uint8Array;
+  envelope: string[];
+}): Promise<PreparedMessage> {
+  const raw = Buffer.from(input.raw.buffer, input.raw.byteOffset, input.raw.byteLength);
+  const parsed = storable(await parseMessage(raw));
+  const header = [
+    parsed.subject,
+    parsed.fromName,
+    parsed.fromAddress,
+    input.envelope[0],
+    ...parsed.to,
+    ...parsed.cc,
+    ...input.envelope.slice(1),
+  ]
+    .filter(Boolean)
+    .join(' ');
+  return { parsed, search: searchPieces(header, parsed.text) };
+}
+
+/** The tasks parse-thread.ts serves. */
+export const parseTasks = { prepare: prepareMessage };
 
 export async function parseMessage(raw: Buffer): Promise<ParsedMessage> {
   const mail = await simpleParser(raw, {
@@ -92,6 +124,22 @@ export async function parseMessage(raw: Buffer): Promise<ParsedMessage> {
     deliveredTo,
     receivedHops,
   };
+}
+
+/**
+ * Every string made storable: PostgreSQL text and jsonb hold neither NUL nor unpaired surrogates, and one
+ * such character in a broken message must not keep it (and its batch) from being filed.
+ */
+function storable<T>(value: T): T {
+  if (typeof value === 'string') return value.replace(/\0/g, '\uFFFD').toWellFormed() as T;
+  if (Array.isArray(value)) return value.map(storable) as T;
+  if (value instanceof Set) return new Set([...value].map(storable)) as T;
+  if (value && typeof value === 'object' && !(value instanceof Date)) {
+    const out: Record<string, unknown> = {};
+    for (const [k, v] of Object.entries(value)) out[k] = storable(v);
+    return out as T;
+  }
+  return value;
 }
 
 function addressesOf(

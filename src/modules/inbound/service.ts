@@ -1,51 +1,21 @@
 // Inbound mail: the rules behind the MX. Recipients are checked at RCPT time; an accepted message is
-// authenticated, committed with its envelope and its processing job in one transaction (only then does
-// the MX answer 250), and processed afterwards. Processing is idempotent: its effects commit together
-// with the mark that it ran, so a crash at any point repeats the work at most, never its effects.
-//
-// Processing, step by step:
-//   claim     mark the message processing (skipped when another run already finished it)
-//   read      fetch the raw bytes and parse the MIME structure
-//   thread    join the thread its In-Reply-To/References name
-//   route     decide per recipient (see routing.ts)
-//   forward   prepare each external copy: SRS envelope sender, Delivered-To, ARC seal
-//   commit    status, routes, mailbox copies, queued forwards, rule counters, event: one transaction
+// authenticated, committed with its envelope and its place in the processing queue in one transaction
+// (only then does the MX answer 250), and processed afterwards, in batches (processing.ts).
 import type { Logger } from 'pino';
-import { sealMessage } from 'mailauth';
 import type { BlobStore } from '../../core/blobs.ts';
 import { TtlCache } from '../../core/cache.ts';
-import type { Secrets } from '../../core/crypto.ts';
 import type { Db } from '../../core/db.ts';
 import { newId } from '../../core/ids.ts';
-import type { Jobs } from '../../core/jobs.ts';
-import type { EventsService } from '../events/service.ts';
-import type { MessageAuth, MessageRow, MessageStatus } from '../messages/tables.ts';
-import { isSrsLocalPart, parseRecipient, type Recipient } from './address.ts';
-import { authenticateMessage } from './authenticate.ts';
-import { type Accepted, CommitQueue, PROCESS_QUEUE } from './commit-queue.ts';
-import { messageReceived } from './events.ts';
 import type { ParsedBounce } from '../delivery/bounce-parse.ts';
 import type { AttemptResult, OutboundEnvelope, RecipientOutcome } from '../delivery/transport/transport.ts';
-import { parseMessage, type ParsedMessage } from './parse.ts';
+import type { MessageAuth } from '../messages/tables.ts';
+import { isSrsLocalPart, parseRecipient, type Recipient } from './address.ts';
+import { authenticateMessage } from './authenticate.ts';
+import { type Accepted, CommitQueue } from './commit-queue.ts';
 import type { MailauthResolver } from './resolver.ts';
-import { type Delivery, type RouteDecision, Router, type RoutingLookups } from './routing.ts';
+import type { RoutingLookups } from './routing.ts';
 import type { Srs } from './srs.ts';
-import {
-  activeKeyOf,
-  claimForProcessing,
-  countRuleMatches,
-  type DirectoryEntry,
-  directoryEntry,
-  fileInMailbox,
-  finishProcessing,
-  insertMessages,
-  insertRoutes,
-  localTarget,
-  rulesFor,
-  type NewMessage,
-  threadOf,
-  unprocessedIds,
-} from './store.ts';
+import { type DirectoryEntry, directoryEntry, localTarget, rulesFor } from './store.ts';
 import { traceHeaders, withoutForgedResults } from './trace.ts';
 
 /** What inbound needs from the outbound side (the delivery module's OutboundService provides it). */
@@ -70,9 +40,6 @@ export interface InboundServiceOptions {
   db: Db;
   outbound: OutboundHooks;
   blobs: BlobStore;
-  jobs: Jobs;
-  events: EventsService;
-  secrets: Secrets;
   srs: Srs;
   resolver: MailauthResolver;
   hostname: string;
@@ -99,8 +66,6 @@ export type AcceptResult =
   | { accepted: true; messageIds: string[]; queueId: string }
   | { accepted: false; code: number; message: string };
 
-class AlreadyProcessed extends Error {}
-
 const DIRECTORY_CACHE_MS = 30_000;
 const DIRECTORY_CACHE_SIZE = 100_000;
 /** Events after which RCPT answers may differ. */
@@ -116,7 +81,8 @@ export class InboundService {
    * accounting.
    */
   readonly #lookupCache = new TtlCache(DIRECTORY_CACHE_MS, DIRECTORY_CACHE_SIZE);
-  readonly #lookups: RoutingLookups = {
+  /** Routing's lookups, through the same cache (the processor routes with them). */
+  readonly lookups: RoutingLookups = {
     localTarget: (organizationId, domain, localPart) =>
       this.#lookupCache.get(`t:${organizationId}:${localPart}@${domain}`, () =>
         localTarget(this.#o.db, organizationId, domain, localPart),
@@ -126,7 +92,14 @@ export class InboundService {
 
   constructor(options: InboundServiceOptions) {
     this.#o = options;
-    this.#commits = new CommitQueue(options.db, options.blobs, options.jobs);
+    this.#commits = new CommitQueue(options.db, options.blobs, () => this.#committed());
+  }
+
+  #committed: () => void = () => {};
+
+  /** Called after every commit that queued messages for processing (this process's processor wakes). */
+  onCommitted(listener: () => void): void {
+    this.#committed = listener;
   }
 
   async checkRecipient(address: string): Promise<RecipientCheck> {
@@ -296,259 +269,6 @@ export class InboundService {
       durationMs: Date.now() - startedAt.getTime(),
     };
   }
-
-  async process(messageId: string): Promise<void> {
-    const message = await claimForProcessing(this.#o.db, messageId);
-    if (!message) return;
-    const raw = await this.#o.blobs.get(message.organizationId, message.blobId);
-    if (!raw) throw new Error(`message ${messageId} has no stored body`);
-    const parsed = await parseMessage(raw);
-    const threadId = await this.#threadOf(message, parsed);
-    const router = new Router(this.#lookups, message.organizationId, this.#o.srs, {
-      sender: parsed.fromAddress ?? message.mailFrom,
-      subject: parsed.subject ?? '',
-      size: message.size,
-      hasAttachments: parsed.hasAttachments,
-      deliveredTo: parsed.deliveredTo,
-      receivedHops: parsed.receivedHops,
-    });
-    const quarantine = message.auth?.action === 'quarantine';
-    const decisions: RouteDecision[] = [];
-    const reports: BounceReport[] = [];
-    for (const rcpt of message.rcptTo) {
-      const target = this.#o.outbound.verpTarget(rcpt);
-      if (target) reports.push({ rcpt, ...target, parsed: await this.#o.outbound.parseReport(raw) });
-      else decisions.push(...(await router.route(rcpt, quarantine)));
-    }
-    const forwards = await this.#prepareForwards(message, raw, parsed, decisions);
-    const status = statusOf(decisions, quarantine);
-    try {
-      await this.#o.db.transaction(async (tx) => {
-        const finished = await finishProcessing(tx, message.id, {
-          status,
-          error: failureOf(decisions),
-          messageIdHeader: parsed.messageId,
-          inReplyTo: parsed.inReplyTo,
-          references: parsed.references,
-          threadId,
-          fromAddress: parsed.fromAddress,
-          fromName: parsed.fromName,
-          toAddresses: parsed.to,
-          ccAddresses: parsed.cc,
-          subject: parsed.subject,
-          sentAt: parsed.date,
-          hasAttachments: parsed.hasAttachments,
-          bodyText: parsed.text,
-          details: parsed.details,
-          searchText: [
-            parsed.subject,
-            parsed.fromName,
-            parsed.fromAddress,
-            message.mailFrom,
-            ...parsed.to,
-            ...parsed.cc,
-            ...message.rcptTo,
-            parsed.text,
-          ]
-            .filter(Boolean)
-            .join(' '),
-        });
-        if (!finished) throw new AlreadyProcessed();
-        decisions.push(...(await this.#recordBounceReports(tx, message, reports)));
-        await this.#commitDecisions(tx, message, decisions, forwards);
-        await this.#o.events.emit(tx, messageReceived, message.organizationId, {
-          message_id: message.id,
-          domain_id: message.domainId,
-          status,
-          mail_from: message.mailFrom,
-          rcpt_to: message.rcptTo,
-          from: parsed.fromAddress,
-          subject: parsed.subject,
-          size: message.size,
-          forwarded: forwards.length,
-        });
-        await countRuleMatches(tx, [...router.matchedRules].sort());
-        await this.#fileInMailboxes(tx, message, decisions);
-      });
-    } catch (err) {
-      if (err instanceof AlreadyProcessed) return;
-      throw err;
-    }
-    if (forwards.length) this.#o.outbound.notifyQueued();
-  }
-
-  /** Attaches bounce reports that reached VERP addresses to the messages they name, as routes. */
-  async #recordBounceReports(tx: Db, message: MessageRow, reports: BounceReport[]): Promise<RouteDecision[]> {
-    const decisions: RouteDecision[] = [];
-    for (const report of reports) {
-      const concerned = report.parsed
-        ? await this.#o.outbound.recordReportIn(
-            tx,
-            message.organizationId,
-            report.messageId,
-            message.id,
-            report.parsed,
-          )
-        : 0;
-      decisions.push({
-        recipient: report.rcpt.toLowerCase(),
-        route: 'bounce',
-        targetId: report.messageId,
-        action: 'drop',
-        destination: report.messageId,
-        detail: !report.parsed
-          ? 'not a bounce report (an auto-reply or other mail to a return path): dropped'
-          : concerned
-            ? `bounce report (${report.parsed.kind}) for ${concerned} recipient(s) of the message`
-            : 'bounce report naming no recipient of the message',
-        delivery: null,
-        domainId: message.domainId ?? '',
-        domain: report.domain,
-      });
-    }
-    return decisions;
-  }
-
-  /** Gives up on a message whose processing failed every attempt, so it shows as failed, not stuck. */
-  async markFailed(messageId: string, error: string): Promise<void> {
-    await this.#o.db.transaction(async (tx) => {
-      await finishProcessingFailed(tx, messageId, error);
-    });
-  }
-
-  /** Queues processing again for accepted messages whose job was lost (a crash between steps). */
-  async recover(olderThan: Date): Promise<number> {
-    const ids = await unprocessedIds(this.#o.db, olderThan, 1_000);
-    for (const id of ids) await this.#o.jobs.send(PROCESS_QUEUE, { message_id: id });
-    return ids.length;
-  }
-
-  async #threadOf(message: MessageRow, parsed: ParsedMessage): Promise<string> {
-    const parents = [...new Set([parsed.inReplyTo, ...parsed.references].filter((id): id is string => !!id))];
-    return (await threadOf(this.#o.db, message.organizationId, parsed.messageId, parents)) ?? message.id;
-  }
-
-  /** One outbound copy per forward target, sealed for the hosted domain that forwards it. */
-  async #prepareForwards(
-    message: MessageRow,
-    raw: Buffer,
-    parsed: ParsedMessage,
-    decisions: RouteDecision[],
-  ): Promise<NewForward[]> {
-    const forwards: NewForward[] = [];
-    const seen = new Set<string>();
-    for (const d of decisions) {
-      if (d.delivery?.kind !== 'forward') continue;
-      const key = `${d.delivery.address}`;
-      if (seen.has(key)) continue;
-      seen.add(key);
-      const deliveredTo = Buffer.from(`Delivered-To: ${d.recipient}\r\n`);
-      const body = Buffer.concat([deliveredTo, raw]);
-      const seal = await this.#seal(d.domainId, d.domain, body, message.auth);
-      const copy = Buffer.concat([seal, body]);
-      forwards.push({
-        decision: d,
-        raw: copy,
-        row: {
-          id: newId(),
-          organizationId: message.organizationId,
-          domainId: d.domainId,
-          direction: 'outbound',
-          status: 'pending',
-          blobId: newId(),
-          size: copy.length,
-          mailFrom: d.delivery.bounce ? '' : this.#o.srs.rewrite(message.mailFrom, d.domain),
-          rcptTo: [d.delivery.address],
-          parentId: message.id,
-          messageIdHeader: parsed.messageId,
-          fromAddress: parsed.fromAddress,
-          fromName: parsed.fromName,
-          toAddresses: parsed.to,
-          subject: parsed.subject,
-        },
-      });
-    }
-    return forwards;
-  }
-
-  async #seal(domainId: string, domain: string, body: Buffer, auth: MessageAuth | null): Promise<Buffer> {
-    const key = await activeKeyOf(this.#o.db, domainId);
-    if (!key) return Buffer.alloc(0);
-    const cv = auth?.arc === 'pass' ? 'pass' : auth?.arc === 'none' || !auth ? 'none' : 'fail';
-    return sealMessage(body, {
-      signingDomain: domain,
-      selector: key.selector,
-      privateKey: this.#o.secrets.decrypt(key.privateKey),
-      algorithm: key.algorithm === 'ed25519' ? 'ed25519-sha256' : 'rsa-sha256',
-      authResults: auth?.authentication_results ?? `${this.#o.hostname}; none`,
-      cv,
-    } as never);
-  }
-
-  /**
-   * Routes, queued forwards, the event and rule counters first; mailbox filing last. Filing takes the
-   * folder's and the mailbox's row locks (next UID, used bytes), which every message to that mailbox
-   * needs: taken last, they are held only until the commit right after. Mailboxes are filed in id order
-   * so two messages to the same pair of mailboxes cannot deadlock.
-   */
-  async #commitDecisions(tx: Db, message: MessageRow, decisions: RouteDecision[], forwards: NewForward[]) {
-    await insertRoutes(
-      tx,
-      decisions.map((d) => ({
-        id: newId(),
-        organizationId: message.organizationId,
-        messageId: message.id,
-        recipient: d.recipient,
-        route: d.route,
-        targetId: d.targetId,
-        action: d.action,
-        destination: d.destination,
-        detail: d.detail,
-      })),
-    );
-    await this.#o.blobs.put(
-      tx,
-      forwards.map((f) => ({ organizationId: message.organizationId, id: f.row.blobId, data: f.raw })),
-    );
-    await insertMessages(
-      tx,
-      forwards.map((f) => f.row),
-    );
-    await this.#o.outbound.queueForwardsIn(
-      tx,
-      forwards.map((f) => f.row),
-    );
-  }
-
-  async #fileInMailboxes(tx: Db, message: MessageRow, decisions: RouteDecision[]) {
-    const filings = decisions
-      .map((d) => d.delivery)
-      .filter((d): d is Extract<Delivery, { kind: 'mailbox' }> => d?.kind === 'mailbox')
-      .sort((a, b) => a.mailboxId.localeCompare(b.mailboxId) || a.folder.localeCompare(b.folder));
-    for (const d of filings) {
-      await fileInMailbox(tx, {
-        id: newId(),
-        organizationId: message.organizationId,
-        mailboxId: d.mailboxId,
-        folder: d.folder,
-        messageId: message.id,
-        size: message.size,
-      });
-    }
-  }
-}
-
-interface BounceReport {
-  rcpt: string;
-  messageId: string;
-  domain: string;
-  parsed: ParsedBounce | null;
-}
-
-interface NewForward {
-  decision: RouteDecision;
-  raw: Buffer;
-  row: NewMessage & { blobId: string };
 }
 
 /** Mail from this server's own queue: nothing to check, and the header says so. */
@@ -573,41 +293,4 @@ function dmarcAction(
   return recipients.every((r) => (r.entry.dmarcRejectAction ?? 'reject') === 'reject')
     ? 'reject'
     : 'quarantine';
-}
-
-/** What processing can conclude; pending, processing and bounced belong to other stages. */
-type ProcessedStatus = Extract<MessageStatus, 'delivered' | 'failed' | 'rejected' | 'quarantined'>;
-
-function statusOf(decisions: RouteDecision[], quarantine: boolean): ProcessedStatus {
-  if (quarantine) return 'quarantined';
-  const delivered = decisions.some((d) => ['store', 'forward', 'redirect', 'drop'].includes(d.action));
-  if (delivered) return 'delivered';
-  if (decisions.length && decisions.every((d) => d.action === 'block')) return 'rejected';
-  return 'failed';
-}
-
-function failureOf(decisions: RouteDecision[]): string | null {
-  const failures = decisions.filter((d) => d.action === 'fail' || d.action === 'loop');
-  return failures.length ? failures.map((d) => `${d.recipient}: ${d.detail}`).join('; ') : null;
-}
-
-async function finishProcessingFailed(tx: Db, id: string, error: string): Promise<void> {
-  await finishProcessing(tx, id, {
-    status: 'failed',
-    error,
-    messageIdHeader: null,
-    inReplyTo: null,
-    references: [],
-    threadId: id,
-    fromAddress: null,
-    fromName: null,
-    toAddresses: [],
-    ccAddresses: [],
-    subject: null,
-    sentAt: null,
-    hasAttachments: false,
-    bodyText: '',
-    details: { headers: [], parts: [], attachments: [] },
-    searchText: '',
-  });
 }

@@ -1,19 +1,17 @@
 // The inbound pipeline's queries. The directory reads the routing tables (domains, mailboxes, aliases,
 // rules) in one statement per recipient, because the MX asks it at RCPT time for every address.
+import { bulkInsert } from '../../core/bulk.ts';
 import type { Db } from '../../core/db.ts';
+import { newId } from '../../core/ids.ts';
 import { and, asc, desc, eq, inArray, isNull, or, sql } from '../../core/orm.ts';
 import { aliases } from '../aliases/tables.ts';
 import { dkimKeys, domains } from '../domains/tables.ts';
 import { mailboxes } from '../mailboxes/tables.ts';
-import {
-  type MessageAuth,
-  type MessageDetails,
-  type MessageRow,
-  type MessageStatus,
-  messageRoutes,
-  messages,
-} from '../messages/tables.ts';
+import { type MessageAuth, type MessageDetails, type MessageStatus, messages } from '../messages/tables.ts';
 import { rules } from '../rules/tables.ts';
+import { SEARCH_VECTOR_SQL, type SearchPiece } from '../messages/search-vector.ts';
+
+type Rows<T> = { rows: T[] };
 
 /** What a hosted address resolves to, as far as the RCPT check needs to know. */
 export interface DirectoryEntry {
@@ -111,25 +109,124 @@ export async function insertAccepted(tx: Db, rows: AcceptedMessage[]): Promise<v
     })),
   );
   await tx.execute(sql`
-    insert into messages (id, organization_id, domain_id, direction, status, blob_id, size, mail_from, rcpt_to,
-                          remote_ip, helo, tls, auth)
-    select id, organization_id, domain_id, 'inbound', 'pending', blob_id, size, mail_from, rcpt_to,
-           remote_ip, helo, tls, auth
-      from jsonb_to_recordset(${json}::jsonb) as r(id uuid, organization_id uuid, domain_id uuid, blob_id uuid,
-           size integer, mail_from text, rcpt_to text[], remote_ip text, helo text, tls boolean, auth jsonb)`);
+    with accepted as (
+      insert into messages (id, organization_id, domain_id, direction, status, blob_id, size, mail_from, rcpt_to,
+                            remote_ip, helo, tls, auth)
+      select id, organization_id, domain_id, 'inbound', 'pending', blob_id, size, mail_from, rcpt_to,
+             remote_ip, helo, tls, auth
+        from jsonb_to_recordset(${json}::jsonb) as r(id uuid, organization_id uuid, domain_id uuid, blob_id uuid,
+             size integer, mail_from text, rcpt_to text[], remote_ip text, helo text, tls boolean, auth jsonb)
+      returning id, organization_id
+    )
+    insert into inbound_queue (message_id, organization_id) select id, organization_id from accepted`);
+  // Workers in other processes look at the queue when this commits (identical notifications of one
+  // transaction are delivered once).
+  await tx.execute(sql`select pg_notify(${INBOUND_CHANNEL}, '')`);
 }
 
-/** Marks the message as being processed, unless processing already finished. */
-export async function claimForProcessing(db: Db, id: string): Promise<MessageRow | null> {
-  const [row] = await db
-    .update(messages)
-    .set({ status: 'processing', updatedAt: new Date() })
-    .where(and(eq(messages.id, id), isNull(messages.processedAt)))
-    .returning();
-  return row ?? null;
+// ---- the processing queue ------------------------------------------------------------------------------
+
+/** NOTIFY channel: accepted messages were committed to the processing queue. */
+export const INBOUND_CHANNEL = 'mailroom_inbound';
+
+/** A claimed message: what processing needs of its row, and which attempt this is. */
+export interface ClaimedMessage {
+  id: string;
+  organizationId: string;
+  domainId: string | null;
+  blobId: string;
+  size: number;
+  mailFrom: string;
+  rcptTo: string[];
+  auth: MessageAuth | null;
+  attempts: number;
+}
+
+/**
+ * Claims up to `limit` due messages for `leaseMs` (counting an attempt), oldest first. A claim that
+ * is neither finished nor given back falls due again when its lease runs out.
+ */
+export async function claimQueued(db: Db, limit: number, leaseMs: number): Promise<ClaimedMessage[]> {
+  const result = (await db.execute(sql`
+    with due as (
+      select message_id from inbound_queue where due_at <= now() order by due_at limit ${limit}
+      for update skip locked
+    ), claimed as (
+      update inbound_queue q
+         set due_at = now() + make_interval(secs => ${leaseMs / 1000}), attempts = q.attempts + 1
+        from due where q.message_id = due.message_id
+      returning q.message_id, q.attempts
+    )
+    select m.id, m.organization_id, m.domain_id, m.blob_id, m.size, m.mail_from, m.rcpt_to, m.auth, c.attempts
+      from claimed c join messages m on m.id = c.message_id
+     order by m.received_at, m.id`)) as unknown as Rows<Record<string, any>>;
+  return result.rows.map((r) => ({
+    id: r.id,
+    organizationId: r.organization_id,
+    domainId: r.domain_id,
+    blobId: r.blob_id,
+    size: r.size,
+    mailFrom: r.mail_from,
+    rcptTo: r.rcpt_to,
+    auth: r.auth,
+    attempts: r.attempts,
+  }));
+}
+
+/** When the next queued message falls due (null: none), so an idle processor sleeps just that long. */
+export async function nextQueuedAt(db: Db): Promise<Date | null> {
+  const result = (await db.execute(sql`select min(due_at) as at from inbound_queue`)) as unknown as Rows<{
+    at: string | Date | null;
+  }>;
+  const at = result.rows[0]?.at;
+  return at ? new Date(at) : null;
+}
+
+/** Keeps the claims of messages still being processed from expiring. */
+export async function extendClaims(db: Db, ids: string[], leaseMs: number): Promise<void> {
+  if (!ids.length) return;
+  await db.execute(sql`
+    update inbound_queue set due_at = now() + make_interval(secs => ${leaseMs / 1000})
+     where message_id = any(${uuidArray(ids)}::uuid[])`);
+}
+
+/** A failed attempt: the message is tried again after `delayMs`. */
+export async function deferQueued(db: Db, id: string, delayMs: number, error: string): Promise<void> {
+  await db.execute(sql`
+    update inbound_queue set due_at = now() + make_interval(secs => ${delayMs / 1000}), last_error = ${error}
+     where message_id = ${id}`);
+}
+
+/** Takes every message off the queue (inside the transaction that finishes them). */
+export async function dequeue(tx: Db, ids: string[]): Promise<void> {
+  if (!ids.length) return;
+  await tx.execute(sql`delete from inbound_queue where message_id = any(${uuidArray(ids)}::uuid[])`);
+}
+
+/** Every claim made due at once: a single-process installation starting up, where no other worker can hold one. */
+export async function releaseClaims(db: Db): Promise<number> {
+  const result = (await db.execute(
+    sql`update inbound_queue set due_at = now() where due_at > now() returning message_id`,
+  )) as unknown as Rows<unknown>;
+  return result.rows.length;
+}
+
+/** How many accepted messages wait for processing, and since when the oldest has waited. */
+export async function queueDepth(db: Db): Promise<{ depth: number; oldest: Date | null }> {
+  const result = (await db.execute(
+    sql`select count(*)::int as depth, min(queued_at) as oldest from inbound_queue`,
+  )) as unknown as Rows<{ depth: number; oldest: string | Date | null }>;
+  const row = result.rows[0];
+  return { depth: row?.depth ?? 0, oldest: row?.oldest ? new Date(row.oldest) : null };
+}
+
+/** An array parameter as one literal (the ORM would spread a JS array into a parameter list). */
+function uuidArray(ids: string[]): string {
+  return `{${ids.join(',')}}`;
 }
 
 export interface ProcessedFields {
+  id: string;
   status: MessageStatus;
   error: string | null;
   messageIdHeader: string | null;
@@ -145,72 +242,122 @@ export interface ProcessedFields {
   hasAttachments: boolean;
   bodyText: string;
   details: MessageDetails;
-  searchText: string;
+  /** The search vector's pieces (messages/search-vector.ts). */
+  search: SearchPiece[];
 }
 
 /**
- * Records the outcome of processing. Returns false when another run finished first: the caller's
- * transaction must then roll back, so nothing is delivered twice.
+ * Records the outcome of processing for a batch, in one statement; the search vector is built in the
+ * same statement. Returns the ids it finished: a message that another run finished first is not among
+ * them, and the caller must leave it alone (nothing is delivered twice).
  */
-export async function finishProcessing(tx: Db, id: string, f: ProcessedFields): Promise<boolean> {
-  // Written as SQL: the search vector is not a column the ORM knows (it is never read back). Arrays go as
-  // JSON: the ORM would spread a JS array into a parameter list.
-  const textArray = (values: string[]) =>
-    sql`array(select jsonb_array_elements_text(${JSON.stringify(values)}::jsonb))`;
+export async function finishProcessing(tx: Db, rows: ProcessedFields[]): Promise<Set<string>> {
+  if (!rows.length) return new Set();
+  const json = JSON.stringify(
+    rows.map((f) => ({
+      id: f.id,
+      status: f.status,
+      error: f.error,
+      message_id_header: f.messageIdHeader,
+      in_reply_to: f.inReplyTo,
+      references: f.references,
+      thread_id: f.threadId,
+      from_address: f.fromAddress,
+      from_name: f.fromName,
+      to_addresses: f.toAddresses,
+      cc_addresses: f.ccAddresses,
+      subject: f.subject,
+      sent_at: f.sentAt?.toISOString() ?? null,
+      has_attachments: f.hasAttachments,
+      body_text: f.bodyText,
+      details: f.details,
+      search: f.search,
+    })),
+  );
+  // Written as SQL: the search vector is not a column the ORM knows (it is never read back).
+  // The rows are read once (materialised: as the inner side of a join the function would parse the whole
+  // document again for every message), and the messages are found through their primary key (`= any`)
+  // whatever the planner guesses of how many are unprocessed.
   const result = (await tx.execute(sql`
-    update messages
-       set status = ${f.status}, error = ${f.error}, message_id_header = ${f.messageIdHeader},
-           in_reply_to = ${f.inReplyTo}, "references" = ${textArray(f.references)}, thread_id = ${f.threadId},
-           from_address = ${f.fromAddress}, from_name = ${f.fromName}, to_addresses = ${textArray(f.toAddresses)},
-           cc_addresses = ${textArray(f.ccAddresses)}, subject = ${f.subject}, sent_at = ${f.sentAt},
-           has_attachments = ${f.hasAttachments}, body_text = ${f.bodyText},
-           details = ${JSON.stringify(f.details)}::jsonb, search = to_tsvector('simple', ${f.searchText}),
-           processed_at = now(), updated_at = now()
+    with r as materialized (
+      select * from jsonb_to_recordset(${json}::jsonb) as r(id uuid, status text, error text,
+             message_id_header text, in_reply_to text, "references" text[], thread_id uuid, from_address text,
+             from_name text, to_addresses text[], cc_addresses text[], subject text, sent_at timestamptz,
+             has_attachments boolean, body_text text, details jsonb, search jsonb)
+    )
+    update messages m
+       set status = r.status, error = r.error, message_id_header = r.message_id_header,
+           in_reply_to = r.in_reply_to, "references" = r."references", thread_id = r.thread_id,
+           from_address = r.from_address, from_name = r.from_name, to_addresses = r.to_addresses,
+           cc_addresses = r.cc_addresses, subject = r.subject, sent_at = r.sent_at,
+           has_attachments = r.has_attachments, body_text = r.body_text, details = r.details,
+           search = ${sql.raw(SEARCH_VECTOR_SQL('r.search'))}, processed_at = now(), updated_at = now()
+      from r
+     where m.id = r.id and m.id = any(array(select id from r)) and m.processed_at is null
+    returning m.id`)) as unknown as Rows<{ id: string }>;
+  return new Set(result.rows.map((r) => r.id));
+}
+
+/** Gives up on a message whose processing failed every attempt, so it shows as failed, not stuck. */
+export async function markFailed(tx: Db, id: string, error: string): Promise<boolean> {
+  const result = (await tx.execute(sql`
+    update messages set status = 'failed', error = ${error}, thread_id = coalesce(thread_id, id),
+           search = ''::tsvector, processed_at = now(), updated_at = now()
      where id = ${id} and processed_at is null
-    returning id`)) as unknown as { rows: unknown[] };
+    returning id`)) as unknown as Rows<unknown>;
   return result.rows.length === 1;
 }
 
-/** The thread of the first known message this one replies to or is referenced by, if any. */
-export async function threadOf(
+export interface ThreadQuestion {
+  organizationId: string;
+  messageIdHeader: string | null;
+  /** In-Reply-To and References. */
+  parents: string[];
+}
+
+/**
+ * For each question, in one statement: the thread of a known message it replies to or cites, and the
+ * thread of a known message that replies to or cites it (a reply that arrived first).
+ */
+export async function threadsOf(
   db: Db,
-  organizationId: string,
-  messageIdHeader: string | null,
-  parents: string[],
-): Promise<string | null> {
-  if (parents.length) {
-    const [row] = await db
-      .select({ threadId: messages.threadId })
-      .from(messages)
-      .where(
-        and(
-          eq(messages.organizationId, organizationId),
-          inArray(messages.messageIdHeader, parents),
-          sql`${messages.threadId} is not null`,
-        ),
-      )
-      .limit(1);
-    if (row?.threadId) return row.threadId;
-  }
-  if (messageIdHeader) {
-    // A reply that arrived before the message it answers already started the thread.
-    const [row] = await db
-      .select({ threadId: messages.threadId })
-      .from(messages)
-      .where(
-        and(
-          eq(messages.organizationId, organizationId),
-          or(
-            eq(messages.inReplyTo, messageIdHeader),
-            sql`${messages.references} @> array[${messageIdHeader}]::text[]`,
-          ),
-          sql`${messages.threadId} is not null`,
-        ),
-      )
-      .limit(1);
-    if (row?.threadId) return row.threadId;
-  }
-  return null;
+  questions: ThreadQuestion[],
+): Promise<{ byParent: string | null; byReply: string | null }[]> {
+  if (!questions.length) return [];
+  const json = JSON.stringify(
+    questions.map((q, i) => ({
+      i,
+      organization_id: q.organizationId,
+      message_id_header: q.messageIdHeader,
+      parents: q.parents,
+    })),
+  );
+  // Each lookup has its own index (no OR across two indexes, which plans as a scan of every message).
+  // The References lookup reads all its matches (a LIMIT 1 there plans as a scan that hopes to stop
+  // early and, finding nothing, reads the whole table), and checks the organisation on what it found
+  // (as a condition it can plan as reading all of the organisation's messages from another index).
+  const result = (await db.execute(sql`
+    select q.i,
+           case when cardinality(q.parents) > 0 then
+             (select m.thread_id from messages m
+               where m.organization_id = q.organization_id and m.message_id_header = any(q.parents)
+                 and m.thread_id is not null limit 1) end as by_parent,
+           case when q.message_id_header is not null then coalesce(
+             (select m.thread_id from messages m
+               where m.organization_id = q.organization_id and m.in_reply_to = q.message_id_header
+                 and m.thread_id is not null limit 1),
+             (select (array_agg(m.thread_id) filter (where m.organization_id = q.organization_id))[1]
+                from messages m
+               where m."references" @> array[q.message_id_header] and m.thread_id is not null)) end as by_reply
+      from jsonb_to_recordset(${json}::jsonb) as q(i integer, organization_id uuid, message_id_header text,
+           parents text[])`)) as unknown as Rows<{
+    i: number;
+    by_parent: string | null;
+    by_reply: string | null;
+  }>;
+  const answers = questions.map(() => ({ byParent: null as string | null, byReply: null as string | null }));
+  for (const r of result.rows) answers[r.i] = { byParent: r.by_parent, byReply: r.by_reply };
+  return answers;
 }
 
 export async function rulesFor(db: Db, domainIds: string[]) {
@@ -222,12 +369,18 @@ export async function rulesFor(db: Db, domainIds: string[]) {
     .orderBy(asc(rules.priority), asc(rules.createdAt));
 }
 
-export async function countRuleMatches(tx: Db, ruleIds: string[]): Promise<void> {
-  if (!ruleIds.length) return;
-  await tx
-    .update(rules)
-    .set({ matchCount: sql`${rules.matchCount} + 1`, lastMatchedAt: new Date() })
-    .where(inArray(rules.id, ruleIds));
+/** Counts rule matches (rule id → messages), locking the rules in id order so batches cannot deadlock. */
+export async function countRuleMatches(tx: Db, matches: Map<string, number>): Promise<void> {
+  if (!matches.size) return;
+  const ids = [...matches.keys()].sort();
+  await tx.execute(
+    sql`select id from rules where id = any(${uuidArray(ids)}::uuid[]) order by id for update`,
+  );
+  const json = JSON.stringify(ids.map((id) => ({ id, n: matches.get(id) })));
+  await tx.execute(sql`
+    update rules set match_count = match_count + r.n, last_matched_at = now()
+      from jsonb_to_recordset(${json}::jsonb) as r(id uuid, n integer)
+     where rules.id = r.id`);
 }
 
 export interface LocalTarget {
@@ -290,60 +443,124 @@ export async function activeKeyOf(db: Db, domainId: string) {
   return row ?? null;
 }
 
-export type NewRoute = typeof messageRoutes.$inferInsert;
+export interface NewRoute {
+  id: string;
+  organizationId: string;
+  messageId: string;
+  recipient: string;
+  route: string;
+  targetId: string | null;
+  action: string;
+  destination: string | null;
+  detail: string | null;
+}
 
 export async function insertRoutes(tx: Db, rows: NewRoute[]): Promise<void> {
-  if (rows.length) await tx.insert(messageRoutes).values(rows);
+  await bulkInsert(
+    tx,
+    'message_routes',
+    {
+      id: 'uuid',
+      organization_id: 'uuid',
+      message_id: 'uuid',
+      recipient: 'text',
+      route: 'text',
+      target_id: 'uuid',
+      action: 'text',
+      destination: 'text',
+      detail: 'text',
+    },
+    rows.map((r) => ({
+      id: r.id,
+      organization_id: r.organizationId,
+      message_id: r.messageId,
+      recipient: r.recipient,
+      route: r.route,
+      target_id: r.targetId,
+      action: r.action,
+      destination: r.destination,
+      detail: r.detail,
+    })),
+  );
+}
+
+/** A message to file in a mailbox folder. */
+export interface Filing {
+  id: string;
+  organizationId: string;
+  mailboxId: string;
+  folder: string;
+  messageId: string;
+  size: number;
 }
 
 /**
- * Files the message in a mailbox folder with the folder's next UID and counts its size against the
- * mailbox, in one statement: the folder's row lock is held from here to the commit, so no round trip
- * sits inside it. A message already in the mailbox (two recipients resolving to one mailbox) is filed
- * once.
+ * Files a batch of messages: each folder's next UIDs are taken in one step (gap-free: they commit or
+ * roll back with the messages) and each mailbox's used bytes grow once. The mailbox rows are locked
+ * first, in id order, and a folder's row only by a transaction that holds its mailbox: two batches
+ * filing into the same mailboxes wait for each other instead of deadlocking. Called last in its
+ * transaction, so the locks are held only until the commit right after. A message already in a
+ * mailbox is not filed there again (one copy per mailbox).
  */
-export async function fileInMailbox(
-  tx: Db,
-  input: {
-    organizationId: string;
-    mailboxId: string;
-    folder: string;
-    messageId: string;
-    size: number;
-    id: string;
-  },
-): Promise<void> {
+export async function fileInMailboxes(tx: Db, filings: Filing[]): Promise<void> {
+  if (!filings.length) return;
+  const seen = new Set<string>();
+  const perFolder = new Map<string, number>();
+  const organizationOf = new Map<string, string>();
+  const rows: (Filing & { k: number })[] = [];
+  for (const f of filings) {
+    organizationOf.set(f.mailboxId, f.organizationId);
+    if (seen.has(`${f.mailboxId}:${f.messageId}`)) continue;
+    seen.add(`${f.mailboxId}:${f.messageId}`);
+    const key = `${f.mailboxId}\n${f.folder}`;
+    const k = perFolder.get(key) ?? 0;
+    perFolder.set(key, k + 1);
+    rows.push({ ...f, k });
+  }
+  const mailboxIds = [...new Set(rows.map((r) => r.mailboxId))].sort();
+  await tx.execute(
+    sql`select id from mailboxes where id = any(${uuidArray(mailboxIds)}::uuid[]) order by id for update`,
+  );
+  const folders = JSON.stringify(
+    [...perFolder].map(([key, n]) => {
+      const [mailbox_id, name] = key.split('\n');
+      return { id: newId(), organization_id: organizationOf.get(mailbox_id), mailbox_id, name, n };
+    }),
+  );
+  // A rule may store into a folder the mailbox does not have yet: it is made, as `fileinto :create` would.
   await tx.execute(sql`
-    with folder as (
-      update mailbox_folders set uid_next = uid_next + 1
-       where mailbox_id = ${input.mailboxId} and name = ${input.folder}
-      returning id, uid_next - 1 as uid
+    insert into mailbox_folders (id, organization_id, mailbox_id, name, uid_validity)
+    select w.id, w.organization_id, w.mailbox_id, w.name, extract(epoch from now())::bigint
+      from jsonb_to_recordset(${folders}::jsonb) as w(id uuid, organization_id uuid, mailbox_id uuid, name text)
+    on conflict (mailbox_id, name) do nothing`);
+  const messagesJson = JSON.stringify(
+    rows.map((r) => ({
+      id: r.id,
+      organization_id: r.organizationId,
+      mailbox_id: r.mailboxId,
+      name: r.folder,
+      message_id: r.messageId,
+      size: r.size,
+      k: r.k,
+    })),
+  );
+  await tx.execute(sql`
+    with wanted as (
+      select * from jsonb_to_recordset(${folders}::jsonb) as w(mailbox_id uuid, name text, n integer)
+    ), taken as (
+      update mailbox_folders f set uid_next = f.uid_next + w.n
+        from wanted w where f.mailbox_id = w.mailbox_id and f.name = w.name
+      returning f.id, f.mailbox_id, f.name, f.uid_next - w.n as first_uid
     ), filed as (
       insert into mailbox_messages (id, organization_id, mailbox_id, folder_id, message_id, uid, size)
-      select ${input.id}, ${input.organizationId}, ${input.mailboxId}, folder.id, ${input.messageId}, folder.uid,
-             ${input.size}
-        from folder
+      select r.id, r.organization_id, r.mailbox_id, t.id, r.message_id, t.first_uid + r.k, r.size
+        from jsonb_to_recordset(${messagesJson}::jsonb) as r(id uuid, organization_id uuid, mailbox_id uuid,
+             name text, message_id uuid, size integer, k integer)
+        join taken t on t.mailbox_id = r.mailbox_id and t.name = r.name
       on conflict (mailbox_id, message_id) do nothing
-      returning id
+      returning mailbox_id, size
     )
-    update mailboxes set used_bytes = used_bytes + ${input.size}
-     where id = ${input.mailboxId} and exists (select 1 from filed)`);
-}
-
-/** Messages accepted but not processed, older than `olderThan` (their job was lost in a crash). */
-export async function unprocessedIds(db: Db, olderThan: Date, limit: number): Promise<string[]> {
-  const rows = await db
-    .select({ id: messages.id })
-    .from(messages)
-    .where(
-      and(
-        inArray(messages.status, ['pending', 'processing']),
-        eq(messages.direction, 'inbound'),
-        isNull(messages.processedAt),
-        sql`${messages.receivedAt} < ${olderThan}`,
-      ),
-    )
-    .orderBy(asc(messages.receivedAt))
-    .limit(limit);
-  return rows.map((r) => r.id);
+    update mailboxes m set used_bytes = m.used_bytes + f.bytes
+      from (select mailbox_id, sum(size) as bytes from filed group by mailbox_id) f
+     where m.id = f.mailbox_id`);
 }
