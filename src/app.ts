@@ -52,6 +52,7 @@ import { DeliveryDispatcher } from './modules/delivery/dispatcher.ts';
 import { registerDeliveryJobs } from './modules/delivery/jobs.ts';
 import { deliveryRoutes } from './modules/delivery/routes.ts';
 import { OutboundService } from './modules/delivery/service.ts';
+import type { signingTasks } from './modules/delivery/signing.ts';
 import { Transport } from './modules/delivery/transport/transport.ts';
 import { Verp } from './modules/delivery/verp.ts';
 import { suppressionRoutes } from './modules/suppressions/routes.ts';
@@ -153,6 +154,7 @@ export function createLogger(config: Config): Logger {
 
 export async function createMailroom(config: Config, options: MailroomOptions): Promise<Mailroom> {
   const log = options.logger ?? createLogger(config);
+  const metrics = new Metrics({ defaults: true });
   const dataDir = options.inMemory ? null : config.dataDir;
   const secrets = new Secrets(loadSecretKey(config.secretKey, dataDir));
   const database = await openDatabase({ url: config.databaseUrl, dataDir, poolSize: config.dbPoolSize });
@@ -168,7 +170,13 @@ export async function createMailroom(config: Config, options: MailroomOptions): 
       config.webhooks.timeoutMs,
     );
     closers.unshift(async () => sender.close());
-    const services = createServices(config, database, secrets, limiter, jobs, mailer, sender, log);
+    const signer = new ThreadPool(
+      new URL('./modules/delivery/sign-thread.ts', import.meta.url),
+      config.threads,
+      async () => (await import('./modules/delivery/signing.ts')).signingTasks,
+    );
+    closers.unshift(() => signer.close());
+    const services = createServices(config, database, secrets, limiter, jobs, mailer, sender, signer, log);
     registerIdentityJobs(jobs, database.db, services.identity);
     registerDomainJobs(jobs, services.domains);
     registerWebhookJobs(jobs, services.webhooks, services.events, {
@@ -214,7 +222,7 @@ export async function createMailroom(config: Config, options: MailroomOptions): 
       const p = config.processing;
       const parser = new ThreadPool(
         new URL('./modules/inbound/parse-thread.ts', import.meta.url),
-        p.threads,
+        config.threads,
         async () => (await import('./modules/inbound/parse.ts')).parseTasks,
       );
       const processor = new InboundProcessor({
@@ -310,7 +318,7 @@ export async function createMailroom(config: Config, options: MailroomOptions): 
     let http: FastifyInstance | null = null;
     if (options.http) {
       const streams = new EventStreams(bus!, services.events, log.child({ component: 'streams' }));
-      const built = await buildHttp(config, log, database, jobs, services, limiter, streams);
+      const built = await buildHttp(config, log, metrics, database, jobs, services, limiter, streams);
       http = built;
       closers.unshift(async () => {
         streams.close();
@@ -399,6 +407,7 @@ function createServices(
   jobs: Jobs,
   mailer: Mailer,
   sender: WebhookSender,
+  signer: ThreadPool<typeof signingTasks>,
   log: Logger,
 ): Services {
   const db = database.db;
@@ -460,9 +469,11 @@ function createServices(
     db,
     blobs,
     events,
+    audit,
     suppressions,
     secrets,
     verp: new Verp({ key: secrets.verpKey }),
+    signer,
     hostname: config.hostname,
     limits: {
       mailboxPerDay: config.outbound.mailboxPerDay,
@@ -511,13 +522,13 @@ function createServices(
 async function buildHttp(
   config: Config,
   log: Logger,
+  metrics: Metrics,
   database: Database,
   jobs: Jobs,
   services: Services,
   limiter: RateLimiter,
   streams: EventStreams,
 ): Promise<FastifyInstance> {
-  const metrics = new Metrics({ defaults: true });
   const catalogue = eventOpenApi();
   const app = await createHttp({
     openapiWebhooks: catalogue.webhooks,
@@ -547,7 +558,7 @@ async function buildHttp(
       services.apiKeys.recordMisuse(principal, metaOf(request), reason),
   };
   registerAuthHooks(app, { backend, limiter, perMinute: config.rateLimitPerMinute });
-  registerAuditHooks(app, services.audit);
+  registerAuditHooks(app, services.audit, metrics);
   await app.register(
     identityRoutes({
       identity: services.identity,
@@ -570,7 +581,12 @@ async function buildHttp(
   await app.register(aliasRoutes(services.aliases));
   await app.register(ruleRoutes(services.rules));
   await app.register(messagesRoutes(services.messages));
-  await app.register(deliveryRoutes(services.outbound, { maxMessageSize: config.inbound.maxMessageSize }));
+  await app.register(
+    deliveryRoutes(services.outbound, {
+      maxMessageSize: config.inbound.maxMessageSize,
+      batchBodyLimit: config.outbound.batchBodyLimit,
+    }),
+  );
   await app.register(suppressionRoutes(services.suppressions));
   await app.register(smtpCredentialRoutes(services.submission));
   await app.ready();

@@ -165,7 +165,7 @@ const schema = z.object({
       return entries;
     }),
   MAILROOM_SRS_MAX_AGE: duration.default(21 * 86_400_000),
-  MAILROOM_PROCESSING_THREADS: z.coerce
+  MAILROOM_WORKER_THREADS: z.coerce
     .number({ error: 'must be a number' })
     .int('must be a whole number')
     .min(0)
@@ -197,6 +197,7 @@ const schema = z.object({
     z.string().refine(existsSync, 'file does not exist').optional(),
   ),
   MAILROOM_MTA_STS_PORT: port.default(443),
+  MAILROOM_SEND_BATCH_BODY_LIMIT: positiveInt.default(32 * 1_048_576),
   MAILROOM_SEND_LIMIT_MAILBOX_PER_DAY: z.coerce.number().int().min(0).default(2_000),
   MAILROOM_SEND_LIMIT_ORGANIZATION_PER_HOUR: z.coerce.number().int().min(0).default(10_000),
   MAILROOM_TRUST_PROXY: z
@@ -317,8 +318,9 @@ function finish(c: z.output<typeof schema>) {
       srsMaxAgeDays: Math.max(1, Math.round(c.MAILROOM_SRS_MAX_AGE / 86_400_000)),
       dnsCacheMs: c.MAILROOM_INBOUND_DNS_CACHE,
     },
+    /** Worker threads per pool of CPU work (MIME parsing; composing and signing). */
+    threads: c.MAILROOM_WORKER_THREADS,
     processing: {
-      threads: c.MAILROOM_PROCESSING_THREADS,
       batchSize: c.MAILROOM_PROCESSING_BATCH,
       concurrency: c.MAILROOM_PROCESSING_CONCURRENCY,
     },
@@ -344,6 +346,7 @@ function finish(c: z.output<typeof schema>) {
       idleTimeoutMs: c.MAILROOM_OUTBOUND_IDLE_TIMEOUT,
       ca: c.MAILROOM_OUTBOUND_TLS_CA ? [readFileSync(c.MAILROOM_OUTBOUND_TLS_CA, 'utf8')] : [],
       mtaStsPort: c.MAILROOM_MTA_STS_PORT,
+      batchBodyLimit: c.MAILROOM_SEND_BATCH_BODY_LIMIT,
       mailboxPerDay: c.MAILROOM_SEND_LIMIT_MAILBOX_PER_DAY,
       organizationPerHour: c.MAILROOM_SEND_LIMIT_ORGANIZATION_PER_HOUR,
     },

@@ -182,6 +182,24 @@ const TITLES: Record<number, string> = {
   503: 'Service Unavailable',
 };
 
+/** An RFC 9457 problem body (without the request id: a batch item's problem belongs to its request). */
+export function problemOf(
+  status: number,
+  code: string,
+  detail: string,
+  errors?: FieldError[],
+): Omit<Problem, 'request_id'> {
+  const body: Omit<Problem, 'request_id'> = {
+    type: `urn:mailroom:problem:${code}`,
+    title: TITLES[status] ?? 'Error',
+    status,
+    detail,
+    code,
+  };
+  if (errors?.length) body.errors = errors;
+  return body;
+}
+
 export function sendProblem(
   reply: FastifyReply,
   request: FastifyRequest,
@@ -190,15 +208,7 @@ export function sendProblem(
   detail: string,
   errors?: FieldError[],
 ): FastifyReply {
-  const body: Problem = {
-    type: `urn:mailroom:problem:${code}`,
-    title: TITLES[status] ?? 'Error',
-    status,
-    detail,
-    code,
-    request_id: request.id,
-  };
-  if (errors?.length) body.errors = errors;
+  const body: Problem = { ...problemOf(status, code, detail, errors), request_id: request.id };
   return reply.status(status).type('application/problem+json').serializer(JSON.stringify).send(body);
 }
 

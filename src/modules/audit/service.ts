@@ -61,18 +61,26 @@ export class AuditService {
   }
 
   async record(input: AuditInput): Promise<void> {
-    await store.insertAudit(this.#db, {
-      id: newId(),
-      organizationId: input.organizationId,
-      actorType: input.actorType,
-      actorId: input.actorId,
-      action: input.action,
-      targetType: input.targetType,
-      targetId: input.targetId,
-      status: input.status,
-      ip: input.meta.ip,
-      requestId: input.meta.requestId,
-    });
+    await this.recordIn(this.#db, [input]);
+  }
+
+  /** Audit entries written inside `tx` (the change they record commits or rolls back with them). */
+  async recordIn(tx: Db, inputs: AuditInput[]): Promise<void> {
+    await store.insertAudit(
+      tx,
+      inputs.map((input) => ({
+        id: newId(),
+        organizationId: input.organizationId,
+        actorType: input.actorType,
+        actorId: input.actorId,
+        action: input.action,
+        targetType: input.targetType,
+        targetId: storable(input.targetId),
+        status: input.status,
+        ip: storable(input.meta.ip),
+        requestId: storable(input.meta.requestId),
+      })),
+    );
   }
 
   /** Never throws: a failure to record must not turn a refused login into a 500. */
@@ -120,6 +128,20 @@ export class AuditService {
     const { rows, total } = await store.listSecurityEvents(this.#db, filter, page);
     return toPage(rows.map(securityEventView), total, page);
   }
+}
+
+/**
+ * What the audit trail keeps of a value taken from a request: PostgreSQL text holds neither NUL nor an
+ * unpaired surrogate, so those are written escaped (`\u0000`, `\ud800`) and the attempt is recorded.
+ */
+export function storable<T extends string | null>(value: T): T {
+  if (value === null || (value.isWellFormed() && !value.includes('\0'))) return value;
+  let out = '';
+  for (const ch of value as string) {
+    const code = ch.codePointAt(0)!;
+    out += code === 0 || (code >= 0xd800 && code <= 0xdfff) ? `\\u${code.toString(16).padStart(4, '0')}` : ch;
+  }
+  return out as T;
 }
 
 export function auditView(r: AuditRow) {

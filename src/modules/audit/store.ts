@@ -1,5 +1,6 @@
 import { and, count, desc, eq, gte, lte } from '../../core/orm.ts';
 import type { SQL } from 'drizzle-orm';
+import { bulkInsert } from '../../core/bulk.ts';
 import type { Db } from '../../core/db.ts';
 import { offsetOf, type PageRequest } from '../../core/pagination.ts';
 import { auditLog, securityEvents } from './tables.ts';
@@ -25,8 +26,36 @@ export interface SecurityEventFilter {
   until?: Date;
 }
 
-export async function insertAudit(db: Db, entry: NewAuditEntry): Promise<void> {
-  await db.insert(auditLog).values(entry);
+/** Entries in one statement (the send API writes one per message it queues). */
+export async function insertAudit(db: Db, entries: NewAuditEntry[]): Promise<void> {
+  await bulkInsert(
+    db,
+    'audit_log',
+    {
+      id: 'uuid',
+      organization_id: 'uuid',
+      actor_type: 'text',
+      actor_id: 'uuid',
+      action: 'text',
+      target_type: 'text',
+      target_id: 'text',
+      status: 'integer',
+      ip: 'text',
+      request_id: 'text',
+    },
+    entries.map((e) => ({
+      id: e.id,
+      organization_id: e.organizationId ?? null,
+      actor_type: e.actorType,
+      actor_id: e.actorId ?? null,
+      action: e.action,
+      target_type: e.targetType ?? null,
+      target_id: e.targetId ?? null,
+      status: e.status,
+      ip: e.ip ?? null,
+      request_id: e.requestId ?? null,
+    })),
+  );
 }
 
 export async function listAudit(db: Db, filter: AuditFilter, page: PageRequest) {

@@ -2,10 +2,13 @@ import type { FastifyInstance } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { authOf } from '../../core/auth.ts';
-import { validationFailed } from '../../core/errors.ts';
+import { AppError, validationFailed } from '../../core/errors.ts';
+import { problemOf } from '../../core/http.ts';
+import { auditEntryOf } from '../audit/hooks.ts';
 import { uuidParam } from '../../core/ids.ts';
 import { pageOf, pageQuery } from '../../core/pagination.ts';
 import type { OutboundService, QueueSelection } from './service.ts';
+export type { SendInput } from './service.ts';
 import type { DeliveryRow } from './tables.ts';
 import { changedView, deliveryView, holdReason } from './views.ts';
 
@@ -41,6 +44,19 @@ const sendBody = z.strictObject({
   tags: z.array(z.string().min(1).max(100)).max(20).nullish(),
   send_at: z.iso.datetime({ offset: true }).nullish().describe('Schedule the message (up to 30 days ahead)'),
 });
+
+/** A message of the batch endpoint: a send request, with its own idempotency key. */
+const batchItem = sendBody.extend({
+  idempotency_key: z
+    .string()
+    .min(1)
+    .max(255)
+    .optional()
+    .describe('As the Idempotency-Key header of a single send: a repeated item sends nothing more'),
+});
+
+/** Most messages one batch request carries. */
+export const MAX_BATCH = 500;
 
 const sendResult = z.object({
   id: z.uuid().describe('The message; GET /v1/messages/:id shows its recipients and every attempt'),
@@ -103,7 +119,36 @@ function queueView(row: {
   };
 }
 
-export function deliveryRoutes(outbound: OutboundService, options: { maxMessageSize: number }) {
+const problemSchema = z.object({
+  type: z.string(),
+  title: z.string(),
+  status: z.number().int(),
+  detail: z.string(),
+  code: z.string(),
+  errors: z.array(z.object({ field: z.string(), message: z.string() })).optional(),
+});
+
+const batchResult = z.object({
+  items: z.array(
+    z.object({
+      index: z.number().int().describe('The position of the message in the request'),
+      status: z
+        .number()
+        .int()
+        .describe('202 queued; 200 repeated (its idempotency key was used before); 4xx refused'),
+      result: sendResult.optional(),
+      problem: problemSchema.optional().describe('Why the message was refused (RFC 9457)'),
+    }),
+  ),
+  queued: z.number().int().describe('Messages queued by this request'),
+  repeated: z.number().int().describe('Messages whose idempotency key repeated an earlier request'),
+  refused: z.number().int(),
+});
+
+export function deliveryRoutes(
+  outbound: OutboundService,
+  options: { maxMessageSize: number; batchBodyLimit: number },
+) {
   // Attachments arrive base64-encoded in JSON: a third larger than the message they make.
   const sendBodyLimit = Math.ceil((options.maxMessageSize * 4) / 3) + 1_048_576;
   return async (fastify: FastifyInstance) => {
@@ -129,10 +174,93 @@ export function deliveryRoutes(outbound: OutboundService, options: { maxMessageS
       },
       async (request, reply) => {
         const key = request.headers['idempotency-key'];
-        const { result, replayed } = await outbound.send(authOf(request).organizationId, request.body, key);
+        const audit = auditEntryOf(request, 202) ?? undefined;
+        const { result, replayed } = await outbound.send(
+          authOf(request).organizationId,
+          request.body,
+          key,
+          audit,
+        );
         request.auditTarget = { id: result.id };
         if (replayed) return reply.status(200).header('idempotent-replayed', 'true').send(result);
+        // Its audit entry was written with the message, in the queueing transaction.
+        request.auditRecorded = audit !== undefined;
         return reply.status(202).send(result);
+      },
+    );
+
+    app.post(
+      '/v1/messages/send/batch',
+      {
+        schema: {
+          tags: ['sending'],
+          summary: `Send up to ${MAX_BATCH} messages in one request, each checked and answered on its own`,
+          description:
+            'Each message is what `POST /v1/messages/send` takes, with an optional `idempotency_key` of its own. Each is answered in `items` at its index: 202 with its result when queued, 200 when its key repeats an earlier request (the earlier result, nothing sent again), or a 4xx with the problem that refused it; one refused message does not stop the others. The accepted ones are queued together. Answers 200 when the request itself is well formed, whatever became of its messages.',
+          body: z.object({ messages: z.array(batchItem).min(1).max(MAX_BATCH) }),
+          response: { 200: batchResult },
+        },
+        // Each message is validated on its own (below), so one bad message does not refuse the request.
+        attachValidation: true,
+        bodyLimit: options.batchBodyLimit,
+        config: { access: send, audit: { action: 'message.send', targetType: 'message' } },
+      },
+      async (request) => {
+        const messages = (request.body as { messages?: unknown } | undefined)?.messages;
+        if (!Array.isArray(messages) || messages.length === 0 || messages.length > MAX_BATCH) {
+          throw validationFailed('body.messages', `must be a list of 1 to ${MAX_BATCH} messages`);
+        }
+        const items = messages.map((raw, index) => ({ index, parsed: batchItem.safeParse(raw) }));
+        const valid = items.flatMap((i) =>
+          i.parsed.success ? [{ index: i.index, data: i.parsed.data }] : [],
+        );
+        const audit = auditEntryOf(request, 202) ?? undefined;
+        const sent = await outbound.sendBatch(
+          authOf(request).organizationId,
+          valid.map(({ data: { idempotency_key, ...input } }) => ({
+            input,
+            idempotencyKey: idempotency_key,
+          })),
+          audit,
+        );
+        const answers = new Map(valid.map((v, i) => [v.index, sent[i]]));
+        const out = items.map((item) => {
+          if (!item.parsed.success) {
+            const errors = item.parsed.error.issues.map((issue) => ({
+              field: ['messages', item.index, ...issue.path].join('.'),
+              message: issue.message,
+            }));
+            return {
+              index: item.index,
+              status: 400,
+              problem: problemOf(
+                400,
+                'validation_failed',
+                errors.map((e) => `${e.field}: ${e.message}`).join('; '),
+                errors,
+              ),
+            };
+          }
+          const answer = answers.get(item.index)!;
+          if ('error' in answer) {
+            if (!(answer.error instanceof AppError)) throw answer.error;
+            const e = answer.error;
+            return {
+              index: item.index,
+              status: e.status,
+              problem: problemOf(e.status, e.code, e.message, e.errors),
+            };
+          }
+          return { index: item.index, status: answer.replayed ? 200 : 202, result: answer.result };
+        });
+        // Each queued message's audit entry was written with it; a request that queued none gets one here.
+        request.auditRecorded = audit !== undefined && out.some((o) => o.status === 202);
+        return {
+          items: out,
+          queued: out.filter((o) => o.status === 202).length,
+          repeated: out.filter((o) => o.status === 200).length,
+          refused: out.filter((o) => o.status >= 400).length,
+        };
       },
     );
 

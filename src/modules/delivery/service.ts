@@ -11,7 +11,7 @@
 //   commit            blob, message, one delivery per recipient, events: one transaction
 // The dispatcher (dispatcher.ts) then delivers due recipients and hands each result to `record`
 // (outcomes.ts: the recipient's next state, events, suppression, DSNs).
-import { createHash } from 'node:crypto';
+import { createHash, createPrivateKey } from 'node:crypto';
 import type { Logger } from 'pino';
 import type { BlobStore } from '../../core/blobs.ts';
 import type { Secrets } from '../../core/crypto.ts';
@@ -21,33 +21,39 @@ import { AppError, notFound, validationFailed } from '../../core/errors.ts';
 import { newId } from '../../core/ids.ts';
 import { type PageRequest, toPage } from '../../core/pagination.ts';
 import type { EventsService } from '../events/service.ts';
-import { type MessageRow, messages as messagesTable } from '../messages/tables.ts';
+import type { AuditService } from '../audit/service.ts';
+import type { MessageRow } from '../messages/tables.ts';
 import type { SuppressionsService } from '../suppressions/service.ts';
 import { type ParsedBounce, parseBounce } from './bounce-parse.ts';
+import type { ThreadPool } from '../../core/threads.ts';
 import {
+  type ComposeInput,
   completeHeaders,
-  composeMessage,
   fromAddresses,
   type OutboundAddress,
   parseAddress,
   readHeaders,
-  type SigningKey,
-  signMessage,
 } from './compose.ts';
-import { messageCancelled, messageHeld, messageQueued } from './events.ts';
+import type { SigningKey } from './dkim.ts';
+import type { signingTasks } from './signing.ts';
+import { messageCancelled } from './events.ts';
 import type { SendRefusal, SenderIdentity } from './identity.ts';
 import { type AttemptReport, DeliveryOutcomes } from './outcomes.ts';
+import { QueueWriter, type SendResult, type SignedMessage } from './queueing.ts';
 import * as store from './store.ts';
-import type { DeliveryRow, HoldReason } from './tables.ts';
+import type { DeliveryRow } from './tables.ts';
 import { Verp } from './verp.ts';
 
 export interface OutboundServiceOptions {
   db: Db;
   blobs: BlobStore;
   events: EventsService;
+  audit: AuditService;
   suppressions: SuppressionsService;
   secrets: Secrets;
   verp: Verp;
+  /** Composing and signing, in worker threads. */
+  signer: ThreadPool<typeof signingTasks>;
   hostname: string;
   limits: { mailboxPerDay: number; organizationPerHour: number };
   /** The largest message accepted for sending (the MX's limit: what remote servers commonly take). */
@@ -74,18 +80,7 @@ export interface SendInput {
   send_at?: string | null;
 }
 
-export interface SendResult {
-  id: string;
-  message_id: string;
-  status: 'queued' | 'scheduled' | 'held';
-  send_at: string | null;
-  recipients: {
-    delivery_id: string;
-    address: string;
-    status: 'queued' | 'held';
-    hold_reason: HoldReason | null;
-  }[];
-}
+export type { SendResult } from './queueing.ts';
 
 /** What the submission server hands over after DATA. */
 export interface SubmitInput {
@@ -121,8 +116,6 @@ const MAX_RECIPIENTS = 1_000;
 const SIGNING_KEY_CACHE_MS = 60_000;
 const DOMAIN_CACHE_MS = 30_000;
 
-class IdempotencyRace extends Error {}
-
 export class OutboundService {
   readonly #o: OutboundServiceOptions;
   readonly #keys = new TtlCache<SigningKey[]>(SIGNING_KEY_CACHE_MS);
@@ -130,10 +123,12 @@ export class OutboundService {
   readonly #domains = new TtlCache<SendingDomain | null>(DOMAIN_CACHE_MS);
   #onQueued: () => void = () => {};
   readonly #outcomes: DeliveryOutcomes;
+  readonly #writer: QueueWriter;
 
   constructor(options: OutboundServiceOptions) {
     this.#o = options;
     this.#outcomes = new DeliveryOutcomes(options);
+    this.#writer = new QueueWriter({ ...options, queued: () => this.#onQueued() });
   }
 
   /** Called after every commit that queued mail (the local dispatcher wakes up). */
@@ -213,7 +208,7 @@ export class OutboundService {
       fromAddress: sender.address,
       fromName: null,
       recipients: recipients.list,
-      raw: completed.raw,
+      content: { raw: completed.raw },
       messageIdHeader: completed.messageId,
       subject: headers.find((h) => h.name === 'subject')?.value ?? null,
       to: [],
@@ -223,34 +218,60 @@ export class OutboundService {
       client: { remoteIp: input.remoteIp, helo: input.helo, tls: input.tls },
       hasAttachments: false,
     });
-    return { ok: true, messageId: queued.id };
+    if (!queued.queued) throw new Error('a submitted message has no idempotency key to repeat');
+    return { ok: true, messageId: queued.result.id };
   }
 
   // ---- the send API -------------------------------------------------------------------------------
 
+  /**
+   * Queues one message. `audit` is the request's audit entry, written in the queueing transaction (the
+   * message is its target); a replayed request writes none here.
+   */
   async send(
     organizationId: string,
     input: SendInput,
     idempotencyKey?: string,
+    audit?: SignedMessage['audit'],
   ): Promise<{ result: SendResult; replayed: boolean }> {
-    const requestHash = createHash('sha256').update(JSON.stringify(input)).digest('hex');
+    // Only a keyed request is compared with an earlier one.
+    const requestHash = idempotencyKey
+      ? createHash('sha256').update(JSON.stringify(input)).digest('hex')
+      : '';
     if (idempotencyKey) {
       const earlier = await this.#replay(organizationId, idempotencyKey, requestHash);
       if (earlier) return { result: earlier, replayed: true };
     }
     const prepared = await this.#prepareApiMessage(organizationId, input);
-    try {
-      const result = await this.#queue({
-        ...prepared,
-        idempotency: idempotencyKey ? { key: idempotencyKey, requestHash } : undefined,
-      });
-      return { result, replayed: false };
-    } catch (err) {
-      if (!(err instanceof IdempotencyRace) || !idempotencyKey) throw err;
-      const earlier = await this.#replay(organizationId, idempotencyKey, requestHash);
-      if (!earlier) throw err;
-      return { result: earlier, replayed: true };
-    }
+    const outcome = await this.#queue({
+      ...prepared,
+      idempotency: idempotencyKey ? { key: idempotencyKey, requestHash } : undefined,
+      audit,
+    });
+    if (outcome.queued) return { result: outcome.result, replayed: false };
+    // A concurrent request with the same key was recorded first: its answer is this one's.
+    const earlier = await this.#replay(organizationId, idempotencyKey!, requestHash);
+    if (!earlier) throw new Error('an idempotency key was recorded but cannot be read back');
+    return { result: earlier, replayed: true };
+  }
+
+  /**
+   * Queues many messages, each checked and answered on its own: its result (202, or 200 when its
+   * idempotency key repeats an earlier request), or the problem that refused it. The accepted ones are
+   * queued together (the queue writer commits them in as few transactions as it can).
+   */
+  async sendBatch(
+    organizationId: string,
+    items: { input: SendInput; idempotencyKey?: string }[],
+    audit?: SignedMessage['audit'],
+  ): Promise<({ result: SendResult; replayed: boolean } | { error: unknown })[]> {
+    return Promise.all(
+      items.map((item) =>
+        this.send(organizationId, item.input, item.idempotencyKey, audit).catch((error: unknown) => ({
+          error,
+        })),
+      ),
+    );
   }
 
   async #replay(organizationId: string, key: string, requestHash: string): Promise<SendResult | null> {
@@ -292,7 +313,7 @@ export class OutboundService {
       contentType: a.content_type,
       contentId: a.content_id,
     }));
-    const raw = await composeMessage({
+    const message: ComposeInput = {
       from: { address: from.address, name: fromField.name },
       to: to.map((a) => a.address),
       cc: cc.map((a) => a.address),
@@ -304,14 +325,7 @@ export class OutboundService {
       headers,
       messageId: messageIdHeader,
       date: sendAt && sendAt > new Date() ? sendAt : new Date(),
-    });
-    if (raw.length > this.#o.maxMessageSize) {
-      throw new AppError(
-        413,
-        'message_too_large',
-        `The message is ${raw.length} bytes; at most ${this.#o.maxMessageSize} can be sent`,
-      );
-    }
+    };
     return {
       id,
       organizationId,
@@ -320,7 +334,7 @@ export class OutboundService {
       fromAddress: from.address,
       fromName: fromField.name ?? null,
       recipients: recipients.list,
-      raw,
+      content: { message },
       messageIdHeader,
       subject: input.subject,
       to: to.map((a) => a.address),
@@ -335,197 +349,43 @@ export class OutboundService {
 
   // ---- queueing ---------------------------------------------------------------------------------------
 
-  async #queue(input: QueueInput): Promise<SendResult> {
-    const signed = await signMessage(input.raw, input.domain.name, await this.#signingKeys(input.domain.id));
-    const mailFrom = this.#o.verp.address(input.id, input.domain.name);
-    const blobId = newId();
-    const now = new Date();
-    const { holds, counted } = await this.#holds(input);
-    const queueing = this.#o.db.transaction(async (tx) => {
-      const deliveries = input.recipients.map((r) => {
-        const hold = holds.get(r.address.toLowerCase()) ?? null;
-        return {
-          id: newId(),
-          organizationId: input.organizationId,
-          messageId: input.id,
-          recipient: r.address,
-          domain: r.domain,
-          status: hold ? ('held' as const) : ('queued' as const),
-          holdReason: hold?.reason ?? null,
-          holdDetail: hold?.detail ?? null,
-          nextAttemptAt: input.sendAt ?? now,
-        };
-      });
-      await this.#o.blobs.put(tx, [{ organizationId: input.organizationId, id: blobId, data: signed }]);
-      await tx.insert(messagesTable).values({
-        id: input.id,
-        organizationId: input.organizationId,
-        domainId: input.domain.id,
-        direction: 'outbound',
-        status: 'pending',
-        blobId,
-        size: signed.length,
-        mailFrom,
-        rcptTo: input.recipients.map((r) => r.address),
-        remoteIp: input.client?.remoteIp ?? null,
-        helo: input.client?.helo ?? null,
-        tls: input.client?.tls ?? false,
-        messageIdHeader: input.messageIdHeader,
-        threadId: input.id,
-        fromAddress: input.fromAddress.toLowerCase(),
-        fromName: input.fromName,
-        toAddresses: input.to,
-        ccAddresses: input.cc,
-        subject: input.subject,
-        sentAt: input.sendAt ?? now,
-        hasAttachments: input.hasAttachments,
-        bodyText: input.text?.slice(0, 100_000) ?? null,
-        tags: input.tags,
-      });
-      await store.insertDeliveries(tx, deliveries);
-      const held = deliveries.filter((d) => d.status === 'held');
-      await this.#o.events.emitMany(tx, [
-        {
-          definition: messageQueued,
-          organizationId: input.organizationId,
-          data: {
-            message_id: input.id,
-            message_id_header: input.messageIdHeader,
-            from: input.fromAddress,
-            recipients: input.recipients.map((r) => r.address),
-            held: held.length,
-            send_at: input.sendAt?.toISOString() ?? null,
-            tags: input.tags,
-          },
-        },
-        ...held.map((d) => ({
-          definition: messageHeld,
-          organizationId: input.organizationId,
-          data: {
-            message_id: input.id,
-            delivery_id: d.id,
-            recipient: d.recipient,
-            reason: d.holdReason!,
-            detail: d.holdDetail,
-          },
-        })),
-      ]);
-      const result: SendResult = {
-        id: input.id,
-        message_id: input.messageIdHeader,
-        status: held.length === deliveries.length ? 'held' : input.sendAt ? 'scheduled' : 'queued',
-        send_at: input.sendAt?.toISOString() ?? null,
-        recipients: deliveries.map((d) => ({
-          delivery_id: d.id,
-          address: d.recipient,
-          status: d.status,
-          hold_reason: d.holdReason,
-        })),
-      };
-      if (input.idempotency) {
-        const first = await store.recordSendRequest(tx, {
-          organizationId: input.organizationId,
-          idempotencyKey: input.idempotency.key,
-          requestHash: input.idempotency.requestHash,
-          messageId: input.id,
-          response: result,
-        });
-        if (!first) throw new IdempotencyRace();
-      }
-      return result;
-    });
-    const result = await queueing.catch(async (err) => {
-      await this.#uncount(input.organizationId, counted);
-      throw err;
-    });
-    this.#onQueued();
-    return result;
-  }
-
   /**
-   * Why each held recipient is held: suppression first, then the send limits (which hold them all).
-   * The counters are bumped in statements of their own, before the queueing transaction: inside it,
-   * the organisation's counter row would stay locked until its commit and serialise every send of
-   * the organisation. A failed transaction takes its count back.
+   * Composes (send API) and signs (DKIM, one signature per active key) the message in a signing thread,
+   * then hands it to the queue writer.
    */
-  async #holds(input: QueueInput): Promise<{ holds: Map<string, Hold>; counted: store.CounterHit[] }> {
-    const holds = new Map<string, Hold>();
-    const suppressed = await this.#o.suppressions.suppressedAmong(
-      this.#o.db,
-      input.organizationId,
-      input.recipients.map((r) => r.address),
-    );
-    for (const [address, row] of suppressed) holds.set(address, { reason: 'suppressed', detail: row.reason });
-    const sending = input.recipients.filter((r) => !holds.has(r.address.toLowerCase()));
-    const { over, counted } = await this.#countAgainstLimits(input, sending.length);
-    if (over) for (const r of sending) holds.set(r.address.toLowerCase(), over);
-    return { holds, counted };
-  }
-
-  /** Counts `n` recipients against both limits; the limit it would pass (nothing counted then), or null. */
-  async #countAgainstLimits(
-    input: QueueInput,
-    n: number,
-  ): Promise<{ over: Hold | null; counted: store.CounterHit[] }> {
-    if (n === 0) return { over: null, counted: [] };
-    const now = Date.now();
-    const { mailboxPerDay, organizationPerHour } = this.#o.limits;
-    const limits: { hit: store.CounterHit; over: Hold }[] = [];
-    if (mailboxPerDay > 0) {
-      limits.push({
-        hit: {
-          scope: 'mailbox_day',
-          subject: input.senderAddress.toLowerCase(),
-          windowStart: new Date(now - (now % 86_400_000)),
-          limit: mailboxPerDay,
-          n,
-        },
-        over: {
-          reason: 'mailbox_daily_limit',
-          detail: `${input.senderAddress} may send to ${mailboxPerDay} recipients a day`,
-        },
-      });
-    }
-    if (organizationPerHour > 0) {
-      limits.push({
-        hit: {
-          scope: 'organization_hour',
-          subject: '',
-          windowStart: new Date(now - (now % 3_600_000)),
-          limit: organizationPerHour,
-          n,
-        },
-        over: {
-          reason: 'organization_hourly_limit',
-          detail: `the organisation may send to ${organizationPerHour} recipients an hour`,
-        },
-      });
-    }
-    const counted: store.CounterHit[] = [];
-    for (const { hit, over } of limits) {
-      if (!(await store.countSend(this.#o.db, input.organizationId, hit))) {
-        await this.#uncount(input.organizationId, counted);
-        return { over, counted: [] };
+  async #queue(input: QueueInput) {
+    const keys = await this.#signingKeys(input.domain.id);
+    const sign = { domain: input.domain.name, keys };
+    let raw: Buffer;
+    if ('message' in input.content) {
+      const composed = await this.#o.signer.run('compose', { ...sign, message: input.content.message });
+      if (composed.size > this.#o.maxMessageSize) {
+        throw new AppError(
+          413,
+          'message_too_large',
+          `The message is ${composed.size} bytes; at most ${this.#o.maxMessageSize} can be sent`,
+        );
       }
-      counted.push(hit);
+      raw = asBuffer(composed.raw);
+    } else {
+      // A thread gets a copy of just these bytes (a view would carry its whole underlying buffer).
+      const bytes = this.#o.signer.size > 0 ? new Uint8Array(input.content.raw) : input.content.raw;
+      raw = asBuffer(await this.#o.signer.run('sign', { ...sign, raw: bytes }));
     }
-    return { over: null, counted };
+    return this.#writer.queue({
+      ...input,
+      raw,
+      mailFrom: this.#o.verp.address(input.id, input.domain.name),
+    });
   }
 
-  async #uncount(organizationId: string, counted: store.CounterHit[]): Promise<void> {
-    for (const hit of counted) {
-      await store
-        .countSend(this.#o.db, organizationId, { ...hit, n: -hit.n, limit: Number.MAX_SAFE_INTEGER })
-        .catch((err) => this.#o.log.error({ err }, 'could not take back a send count'));
-    }
-  }
-
+  /** The domain's active keys, decrypted and parsed into key objects once (cached briefly). */
   #signingKeys(domainId: string): Promise<SigningKey[]> {
     return this.#keys.get(domainId, async () =>
       (await store.signingKeysOf(this.#o.db, domainId)).map((k) => ({
         selector: k.selector,
         algorithm: k.algorithm as SigningKey['algorithm'],
-        privateKey: this.#o.secrets.decrypt(k.privateKey),
+        key: createPrivateKey(this.#o.secrets.decrypt(k.privateKey)),
       })),
     );
   }
@@ -641,13 +501,19 @@ export class OutboundService {
     );
   }
 
-  /** Gives up on queued or held recipients. */
+  /** Gives up on queued or held recipients; what they counted against the send limits is given back. */
   cancel(organizationId: string, ids: QueueSelection) {
     return this.#change(
       organizationId,
       ids,
       ['queued', 'held'],
-      { status: 'cancelled', finishedAt: new Date(), lastResponse: 'cancelled through the queue API' },
+      {
+        status: 'cancelled',
+        finishedAt: new Date(),
+        lastResponse: 'cancelled through the queue API',
+        countedSubject: null,
+        countedAt: null,
+      },
       messageCancelled,
     );
   }
@@ -675,6 +541,7 @@ export class OutboundService {
         eligible.map((r) => r.id),
         changes,
       );
+      if (event === messageCancelled) await store.giveBackSendCounts(tx, countsOf(organizationId, eligible));
       await store.refreshMessageStatus(tx, [...new Set(eligible.map((r) => r.messageId))]);
       if (event) {
         await this.#o.events.emitMany(
@@ -700,6 +567,24 @@ export class OutboundService {
 
 export type QueueSelection = { messageId: string } | { deliveryIds: string[] };
 
+/** What counted recipients took from the send limits' windows (daily per address, hourly per organisation). */
+function countsOf(organizationId: string, rows: DeliveryRow[]): store.CounterHit[] {
+  return rows.flatMap((r) => {
+    if (!r.countedSubject || !r.countedAt) return [];
+    const at = r.countedAt.getTime();
+    const base = { organizationId, limit: 0, n: 1 };
+    return [
+      {
+        ...base,
+        scope: 'mailbox_day',
+        subject: r.countedSubject,
+        windowStart: new Date(at - (at % 86_400_000)),
+      },
+      { ...base, scope: 'organization_hour', subject: '', windowStart: new Date(at - (at % 3_600_000)) },
+    ];
+  });
+}
+
 interface QueueInput {
   id: string;
   organizationId: string;
@@ -709,7 +594,8 @@ interface QueueInput {
   fromAddress: string;
   fromName: string | null;
   recipients: OutboundAddress[];
-  raw: Buffer;
+  /** What to sign: a send request's fields to compose, or a submitted message as it is. */
+  content: { message: ComposeInput } | { raw: Buffer };
   messageIdHeader: string;
   subject: string | null;
   to: string[];
@@ -720,14 +606,12 @@ interface QueueInput {
   hasAttachments: boolean;
   text?: string | null;
   idempotency?: { key: string; requestHash: string };
+  audit?: SignedMessage['audit'];
 }
 
 type SendingDomain = { id: string; name: string };
 
-interface Hold {
-  reason: HoldReason;
-  detail: string | null;
-}
+const asBuffer = (data: Uint8Array) => Buffer.from(data.buffer, data.byteOffset, data.byteLength);
 
 function uniqueRecipients(addresses: string[]): { list: OutboundAddress[] } | { error: string } {
   const seen = new Map<string, OutboundAddress>();

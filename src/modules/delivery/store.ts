@@ -4,6 +4,7 @@
 import type { SQL } from 'drizzle-orm';
 import type { Db } from '../../core/db.ts';
 import { and, asc, count, desc, eq, inArray, sql } from '../../core/orm.ts';
+import { bulkInsert } from '../../core/bulk.ts';
 import { offsetOf, type PageRequest } from '../../core/pagination.ts';
 import { aliases } from '../aliases/tables.ts';
 import { dkimKeys, domains } from '../domains/tables.ts';
@@ -76,6 +77,7 @@ export async function isHostedDomain(db: Db, name: string): Promise<boolean> {
 // ---- send limits ------------------------------------------------------------------------------------
 
 export interface CounterHit {
+  organizationId: string;
   scope: 'mailbox_day' | 'organization_hour';
   subject: string;
   windowStart: Date;
@@ -83,20 +85,79 @@ export interface CounterHit {
   n: number;
 }
 
+export const counterKey = (h: CounterHit) =>
+  `${h.organizationId}\n${h.scope}\n${h.subject}\n${h.windowStart.toISOString()}`;
+
+const counterJson = (hits: CounterHit[]) =>
+  JSON.stringify(
+    hits.map((h) => ({
+      organization_id: h.organizationId,
+      scope: h.scope,
+      subject: h.subject,
+      window_start: h.windowStart.toISOString(),
+      n: h.n,
+    })),
+  );
+
 /**
- * Counts `n` more messages in the window unless that would pass the limit; false when it would (and
- * nothing is counted). The row lock serialises concurrent senders of one organisation per window.
+ * Locks the counters of `hits` (creating missing ones at zero) in key order, so that concurrent batches
+ * wait for each other instead of deadlocking; their counts by counterKey. Inside a short transaction.
  */
-export async function countSend(tx: Db, organizationId: string, hit: CounterHit): Promise<boolean> {
-  if (hit.n > hit.limit) return false;
-  const result = (await tx.execute(sql`
+export async function lockSendCounters(tx: Db, hits: CounterHit[]): Promise<Map<string, number>> {
+  const json = counterJson([...new Map(hits.map((h) => [counterKey(h), h])).values()]);
+  await tx.execute(sql`
     insert into send_counters (organization_id, scope, subject, window_start, count)
-    values (${organizationId}, ${hit.scope}, ${hit.subject}, ${hit.windowStart.toISOString()}, ${hit.n})
-    on conflict (organization_id, scope, subject, window_start)
-      do update set count = send_counters.count + excluded.count
-      where send_counters.count + excluded.count <= ${hit.limit}
-    returning count`)) as unknown as Rows<{ count: number }>;
-  return result.rows.length > 0;
+    select organization_id, scope, subject, window_start, 0
+      from jsonb_to_recordset(${json}::jsonb) as r(organization_id uuid, scope text, subject text,
+           window_start timestamptz)
+    on conflict do nothing`);
+  const result = (await tx.execute(sql`
+    select c.organization_id, c.scope, c.subject, c.window_start, c.count
+      from send_counters c
+      join jsonb_to_recordset(${json}::jsonb) as r(organization_id uuid, scope text, subject text,
+           window_start timestamptz)
+        on (c.organization_id, c.scope, c.subject, c.window_start) = (r.organization_id, r.scope, r.subject, r.window_start)
+     order by c.organization_id, c.scope, c.subject, c.window_start
+       for update of c`)) as unknown as Rows<Record<string, any>>;
+  return new Map(
+    result.rows.map((r) => [
+      counterKey({
+        organizationId: r.organization_id,
+        scope: r.scope,
+        subject: r.subject,
+        windowStart: new Date(r.window_start),
+        limit: 0,
+        n: 0,
+      }),
+      Number(r.count),
+    ]),
+  );
+}
+
+/** Adds each hit's n to its (locked) counter. */
+export async function addToSendCounters(tx: Db, hits: CounterHit[]): Promise<void> {
+  if (!hits.length) return;
+  await tx.execute(sql`
+    update send_counters c set count = c.count + r.n
+      from jsonb_to_recordset(${counterJson(hits)}::jsonb) as r(organization_id uuid, scope text, subject text,
+           window_start timestamptz, n integer)
+     where (c.organization_id, c.scope, c.subject, c.window_start) = (r.organization_id, r.scope, r.subject, r.window_start)`);
+}
+
+/** Takes back counts of sends that did not happen (never below zero). */
+export async function giveBackSendCounts(db: Db, hits: CounterHit[]): Promise<void> {
+  if (!hits.length) return;
+  const sums = new Map<string, CounterHit>();
+  for (const h of hits) {
+    const key = counterKey(h);
+    const sum = sums.get(key);
+    sums.set(key, sum ? { ...sum, n: sum.n + h.n } : { ...h });
+  }
+  await db.execute(sql`
+    update send_counters c set count = greatest(0, c.count - r.n)
+      from jsonb_to_recordset(${counterJson([...sums.values()])}::jsonb) as r(organization_id uuid, scope text,
+           subject text, window_start timestamptz, n integer)
+     where (c.organization_id, c.scope, c.subject, c.window_start) = (r.organization_id, r.scope, r.subject, r.window_start)`);
 }
 
 // ---- idempotency --------------------------------------------------------------------------------------
@@ -109,14 +170,34 @@ export async function sendRequest(db: Db, organizationId: string, key: string) {
   return row ?? null;
 }
 
-/** Records the answer to a keyed request; false when a concurrent request with the key got there first. */
-export async function recordSendRequest(tx: Db, row: typeof sendRequests.$inferInsert): Promise<boolean> {
-  const inserted = await tx
-    .insert(sendRequests)
-    .values(row)
-    .onConflictDoNothing()
-    .returning({ key: sendRequests.idempotencyKey });
-  return inserted.length > 0;
+export type NewSendRequest = Omit<typeof sendRequests.$inferInsert, 'createdAt'>;
+
+/**
+ * Records the answers to keyed requests; returns the keys recorded now (`organization\nkey`). A key
+ * that a concurrent request is recording waits for it, and is not recorded again if it commits.
+ */
+export async function recordSendRequests(tx: Db, rows: NewSendRequest[]): Promise<Set<string>> {
+  if (!rows.length) return new Set();
+  const json = JSON.stringify(
+    rows.map((r) => ({
+      organization_id: r.organizationId,
+      idempotency_key: r.idempotencyKey,
+      request_hash: r.requestHash,
+      message_id: r.messageId,
+      response: r.response,
+    })),
+  );
+  const result = (await tx.execute(sql`
+    insert into send_requests (organization_id, idempotency_key, request_hash, message_id, response)
+    select organization_id, idempotency_key, request_hash, message_id, response
+      from jsonb_to_recordset(${json}::jsonb) as r(organization_id uuid, idempotency_key text, request_hash text,
+           message_id uuid, response jsonb)
+    on conflict do nothing
+    returning organization_id, idempotency_key`)) as unknown as Rows<{
+    organization_id: string;
+    idempotency_key: string;
+  }>;
+  return new Set(result.rows.map((r) => `${r.organization_id}\n${r.idempotency_key}`));
 }
 
 export async function forgetSendRequests(db: Db, before: Date): Promise<number> {
@@ -128,10 +209,121 @@ export async function forgetSendRequests(db: Db, before: Date): Promise<number> 
 
 // ---- queueing ---------------------------------------------------------------------------------------
 
+export interface NewOutboundMessage {
+  id: string;
+  organizationId: string;
+  domainId: string;
+  blobId: string;
+  size: number;
+  mailFrom: string;
+  rcptTo: string[];
+  remoteIp: string | null;
+  helo: string | null;
+  tls: boolean;
+  messageIdHeader: string;
+  fromAddress: string;
+  fromName: string | null;
+  toAddresses: string[];
+  ccAddresses: string[];
+  subject: string | null;
+  sentAt: Date;
+  hasAttachments: boolean;
+  bodyText: string | null;
+  tags: string[];
+}
+
+/** Outbound messages as the queue takes them (pending; a thread of their own), in one statement. */
+export async function insertOutboundMessages(tx: Db, rows: NewOutboundMessage[]): Promise<void> {
+  await bulkInsert(
+    tx,
+    'messages',
+    {
+      id: 'uuid',
+      organization_id: 'uuid',
+      domain_id: 'uuid',
+      direction: 'text',
+      status: 'text',
+      blob_id: 'uuid',
+      size: 'integer',
+      mail_from: 'text',
+      rcpt_to: 'text[]',
+      remote_ip: 'text',
+      helo: 'text',
+      tls: 'boolean',
+      message_id_header: 'text',
+      thread_id: 'uuid',
+      from_address: 'text',
+      from_name: 'text',
+      to_addresses: 'text[]',
+      cc_addresses: 'text[]',
+      subject: 'text',
+      sent_at: 'timestamptz',
+      has_attachments: 'boolean',
+      body_text: 'text',
+      tags: 'text[]',
+    },
+    rows.map((r) => ({
+      id: r.id,
+      organization_id: r.organizationId,
+      domain_id: r.domainId,
+      direction: 'outbound',
+      status: 'pending',
+      blob_id: r.blobId,
+      size: r.size,
+      mail_from: r.mailFrom,
+      rcpt_to: r.rcptTo,
+      remote_ip: r.remoteIp,
+      helo: r.helo,
+      tls: r.tls,
+      message_id_header: r.messageIdHeader,
+      thread_id: r.id,
+      from_address: r.fromAddress,
+      from_name: r.fromName,
+      to_addresses: r.toAddresses,
+      cc_addresses: r.ccAddresses,
+      subject: r.subject,
+      sent_at: r.sentAt,
+      has_attachments: r.hasAttachments,
+      body_text: r.bodyText,
+      tags: r.tags,
+    })),
+  );
+}
+
 export type NewDelivery = typeof deliveries.$inferInsert;
 
+/** Deliveries in one statement (the queue's hot path: one row per recipient). */
 export async function insertDeliveries(tx: Db, rows: NewDelivery[]): Promise<void> {
-  if (rows.length) await tx.insert(deliveries).values(rows);
+  await bulkInsert(
+    tx,
+    'deliveries',
+    {
+      id: 'uuid',
+      organization_id: 'uuid',
+      message_id: 'uuid',
+      recipient: 'text',
+      domain: 'text',
+      status: 'text',
+      hold_reason: 'text',
+      hold_detail: 'text',
+      next_attempt_at: 'timestamptz',
+      counted_subject: 'text',
+      counted_at: 'timestamptz',
+    },
+    rows.map((r) => ({
+      id: r.id,
+      organization_id: r.organizationId,
+      message_id: r.messageId,
+      recipient: r.recipient,
+      domain: r.domain,
+      status: r.status,
+      hold_reason: r.holdReason ?? null,
+      hold_detail: r.holdDetail ?? null,
+      next_attempt_at: r.nextAttemptAt ?? new Date(),
+      counted_subject: r.countedSubject ?? null,
+      counted_at: r.countedAt ?? null,
+    })),
+  );
 }
 
 // ---- the dispatcher's side ---------------------------------------------------------------------------

@@ -28,6 +28,9 @@ export const deliveries = pgTable('deliveries', {
   lastCode: integer('last_code'),
   lastResponse: text('last_response'),
   dsnMessageId: uuid('dsn_message_id'),
+  /** The sending address whose limits counted this recipient, and when (null: not counted). */
+  countedSubject: text('counted_subject'),
+  countedAt: timestamptz('counted_at'),
   createdAt: timestamptz('created_at').notNull().defaultNow(),
   updatedAt: timestamptz('updated_at').notNull().defaultNow(),
   finishedAt: timestamptz('finished_at'),

@@ -7,7 +7,7 @@
 // base32: remote MTAs may change the case of a local part, and without the MAC anyone could send us
 // forged bounces that suppress a real recipient. The MAC binds the domain, so a token is refused when
 // moved to another domain.
-import { createHmac, timingSafeEqual } from 'node:crypto';
+import { createHmac, createSecretKey, type KeyObject, timingSafeEqual } from 'node:crypto';
 
 const BASE32 = 'abcdefghijklmnopqrstuvwxyz234567';
 const ID_BYTES = 16;
@@ -28,11 +28,12 @@ export interface VerpOptions {
 /** VERP return-path addresses: `b+<token>@bounces.<domain>`; the token names one outbound delivery and carries an HMAC so forged bounces are refused at RCPT time. */
 export class Verp {
   static readonly LABEL = 'bounces';
-  readonly #key: Buffer;
+  /** Imported once: an HMAC set up from raw key bytes costs more than the MAC itself. */
+  readonly #key: KeyObject;
 
   constructor(options: VerpOptions) {
     if (options.key.length < MIN_KEY_BYTES) throw new RangeError(`VERP key must be ${MIN_KEY_BYTES} bytes`);
-    this.#key = options.key;
+    this.#key = createSecretKey(options.key);
   }
 
   /** The envelope sender for delivery `deliveryId` (a UUID) sent from hosted `domain` (already lower-case, A-label). */
