@@ -59,6 +59,7 @@ import { suppressionRoutes } from './modules/suppressions/routes.ts';
 import { SuppressionsService } from './modules/suppressions/service.ts';
 import { cachedResolver } from './modules/inbound/resolver.ts';
 import { MxServer } from './modules/inbound/server.ts';
+import { Backlog } from './modules/inbound/backlog.ts';
 import { InboundProcessor } from './modules/inbound/processing.ts';
 import { InboundService, ROUTING_EVENT } from './modules/inbound/service.ts';
 import { INBOUND_CHANNEL } from './modules/inbound/store.ts';
@@ -315,10 +316,27 @@ export async function createMailroom(config: Config, options: MailroomOptions): 
       }
     }
 
+    // Back-pressure: read where mail is accepted (the MX refuses while behind) or the API shows it.
+    let backlog: Backlog | null = null;
+    if (options.smtp || options.http) {
+      const started = new Backlog({
+        processing: () => inbound.queueDepth(),
+        delivery: () => services.outbound.dueDepth(),
+        ...config.backlog,
+        log: log.child({ component: 'backlog' }),
+      });
+      await started.start();
+      backlog = started;
+      closers.unshift(async () => started.stop());
+    }
+
     let http: FastifyInstance | null = null;
     if (options.http) {
       const streams = new EventStreams(bus!, services.events, log.child({ component: 'streams' }));
-      const built = await buildHttp(config, log, metrics, database, jobs, services, limiter, streams);
+      const built = await buildHttp(config, log, metrics, database, jobs, services, limiter, streams, {
+        backlog: backlog!,
+        mx: Boolean(options.smtp),
+      });
       http = built;
       closers.unshift(async () => {
         streams.close();
@@ -340,6 +358,7 @@ export async function createMailroom(config: Config, options: MailroomOptions): 
         hostname: config.hostname,
         port: config.smtpPort,
         tls: await tls(),
+        backlog,
       });
       smtp = mx;
       closers.unshift(() => mx.close());
@@ -528,6 +547,7 @@ async function buildHttp(
   services: Services,
   limiter: RateLimiter,
   streams: EventStreams,
+  mail: { backlog: Backlog; mx: boolean },
 ): Promise<FastifyInstance> {
   const catalogue = eventOpenApi();
   const app = await createHttp({
@@ -536,6 +556,8 @@ async function buildHttp(
     logger: log,
     metrics,
     bodyLimit: config.bodyLimit,
+    headerTimeoutMs: config.headerTimeoutMs,
+    requestTimeoutMs: config.requestTimeoutMs,
     corsOrigins: config.corsOrigins,
     trustProxy: config.trustProxy,
     version: packageJson.version,
@@ -546,7 +568,29 @@ async function buildHttp(
         .catch(() => false),
       queue: await jobs.ping(),
     }),
+    // A process that runs the MX shows at /ready whether it takes new mail, and why not.
+    mail: mail.mx ? () => mail.backlog.state : undefined,
   });
+  metrics.gauge(
+    'mailroom_backlog_depth',
+    'Accepted messages waiting for processing, and queued recipients due for delivery',
+    ['queue'],
+    (gauge) => {
+      const state = mail.backlog.state;
+      gauge.set({ queue: 'processing' }, state.processing.depth);
+      gauge.set({ queue: 'delivery' }, state.delivery.depth);
+    },
+  );
+  metrics.gauge(
+    'mailroom_backlog_oldest_seconds',
+    'How long the oldest message waiting for processing, and the longest-due recipient, have waited',
+    ['queue'],
+    (gauge) => {
+      const state = mail.backlog.state;
+      gauge.set({ queue: 'processing' }, state.processing.oldest_age_seconds ?? 0);
+      gauge.set({ queue: 'delivery' }, state.delivery.oldest_age_seconds ?? 0);
+    },
+  );
   const backend: AuthBackend = {
     authenticate: (token, request) =>
       ApiKeysService.looksLikeKey(token)

@@ -141,6 +141,8 @@ const schema = z.object({
     ),
   MAILROOM_REGISTRATION: z.enum(['open', 'invite', 'closed']).default('open'),
   MAILROOM_BODY_LIMIT: positiveInt.default(1_048_576),
+  MAILROOM_HTTP_HEADER_TIMEOUT: duration.default(10_000),
+  MAILROOM_HTTP_REQUEST_TIMEOUT: duration.default(300_000),
   MAILROOM_ACCESS_TOKEN_TTL: positiveInt.default(900),
   MAILROOM_REFRESH_TOKEN_TTL: positiveInt.default(30 * 24 * 3600),
   MAILROOM_RATE_LIMIT_PER_MINUTE: positiveInt.default(1200),
@@ -171,6 +173,9 @@ const schema = z.object({
     .min(0)
     .max(64)
     .default(Math.max(1, Math.min(4, availableParallelism() - 1))),
+  MAILROOM_BACKLOG_MAX_PROCESSING: z.coerce.number().int().min(0).default(50_000),
+  MAILROOM_BACKLOG_MAX_DELIVERY: z.coerce.number().int().min(0).default(200_000),
+  MAILROOM_BACKLOG_CHECK_INTERVAL: duration.default(1_000),
   MAILROOM_PROCESSING_BATCH: positiveInt.max(1_000).default(64),
   MAILROOM_PROCESSING_CONCURRENCY: positiveInt.max(64).default(2),
   MAILROOM_INBOUND_DNS_CACHE: duration.default(60_000),
@@ -301,6 +306,9 @@ function finish(c: z.output<typeof schema>) {
     corsOrigins: c.MAILROOM_CORS_ORIGINS,
     registration: c.MAILROOM_REGISTRATION,
     bodyLimit: c.MAILROOM_BODY_LIMIT,
+    /** A request's headers must arrive within this, its whole body within the request timeout. */
+    headerTimeoutMs: Math.min(c.MAILROOM_HTTP_HEADER_TIMEOUT, c.MAILROOM_HTTP_REQUEST_TIMEOUT),
+    requestTimeoutMs: c.MAILROOM_HTTP_REQUEST_TIMEOUT,
     accessTokenTtl: c.MAILROOM_ACCESS_TOKEN_TTL,
     refreshTokenTtl: c.MAILROOM_REFRESH_TOKEN_TTL,
     rateLimitPerMinute: c.MAILROOM_RATE_LIMIT_PER_MINUTE,
@@ -320,6 +328,11 @@ function finish(c: z.output<typeof schema>) {
     },
     /** Worker threads per pool of CPU work (MIME parsing; composing and signing). */
     threads: c.MAILROOM_WORKER_THREADS,
+    backlog: {
+      maxProcessing: c.MAILROOM_BACKLOG_MAX_PROCESSING,
+      maxDelivery: c.MAILROOM_BACKLOG_MAX_DELIVERY,
+      checkMs: c.MAILROOM_BACKLOG_CHECK_INTERVAL,
+    },
     processing: {
       batchSize: c.MAILROOM_PROCESSING_BATCH,
       concurrency: c.MAILROOM_PROCESSING_CONCURRENCY,

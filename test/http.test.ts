@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import net from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { signUp, startTestApp, type TestApp } from './support/app.ts';
 
@@ -164,5 +165,61 @@ describe('conventions', () => {
     } finally {
       await limited.close();
     }
+  });
+});
+
+describe('the HTTP front door', () => {
+  let door: TestApp;
+  let port: number;
+  before(async () => {
+    door = await startTestApp({ env: { MAILROOM_HTTP_HEADER_TIMEOUT: '300ms' } });
+    ({ http: port } = (await door.app.listen()) as { http: number });
+  });
+  after(() => door.close());
+
+  /** Writes `request` to a fresh connection and reads until the server closes it. */
+  function raw(request: string): Promise<{ head: string; body: any; ms: number }> {
+    return new Promise((resolve, reject) => {
+      const began = performance.now();
+      const socket = net.connect(port, '127.0.0.1');
+      const chunks: Buffer[] = [];
+      socket.on('data', (c) => chunks.push(c));
+      socket.on('error', reject);
+      socket.on('close', () => {
+        const text = Buffer.concat(chunks).toString();
+        const at = text.indexOf('\r\n\r\n');
+        resolve({
+          head: text.slice(0, at),
+          body: JSON.parse(text.slice(at + 4)),
+          ms: performance.now() - began,
+        });
+      });
+      socket.write(request);
+    });
+  }
+
+  it('answers headers larger than Node accepts with problem+json 431, and closes', async () => {
+    const res = await raw(`GET /health HTTP/1.1\r\nHost: x\r\nX-Big: ${'a'.repeat(20_000)}\r\n\r\n`);
+    assert.match(res.head, /^HTTP\/1\.1 431 /);
+    assert.match(res.head, /content-type: application\/problem\+json/i);
+    assert.equal(res.body.status, 431);
+    assert.equal(res.body.code, 'headers_too_large');
+    assert.match(res.body.request_id, /^[0-9a-f-]{36}$/);
+    const long = await raw(`GET /health?${'q'.repeat(20_000)} HTTP/1.1\r\nHost: x\r\n\r\n`);
+    assert.equal(long.body.status, 431);
+  });
+
+  it('answers a request that never finishes its headers with problem+json 408, soon', async () => {
+    const res = await raw('GET /health HTTP/1.1\r\n');
+    assert.match(res.head, /^HTTP\/1\.1 408 /);
+    assert.equal(res.body.code, 'request_timeout');
+    // The configured 300 ms, checked at least every 150 ms: nowhere near Node's default of a minute.
+    assert.ok(res.ms < 3_000, `closed after ${Math.round(res.ms)} ms`);
+  });
+
+  it('answers bytes that are not HTTP with problem+json 400', async () => {
+    const res = await raw('\x00\x01\x02 not http at all\r\n\r\n');
+    assert.match(res.head, /^HTTP\/1\.1 400 /);
+    assert.equal(res.body.code, 'bad_request');
   });
 });

@@ -192,3 +192,20 @@ it('a refused request writes nothing', async () => {
   ).body.total;
   assert.equal(afterCount, before);
 });
+
+it('a NUL byte in a path parameter is refused, and the attempt is in the audit trail, escaped', async () => {
+  for (const url of ['/v1/mailboxes/%00', '/v1/mailboxes/a%00b', '/v1/suppressions/x%00%40y.test']) {
+    const res = await t.call('DELETE', url, { token: owner.token });
+    assert.ok(res.status >= 400 && res.status < 500, `${url} answered ${res.status}`);
+  }
+  // Read from the table: refusals before the organisation was resolved are filed under none.
+  const rows = await t.app.database.query<{ target_id: string }>(
+    `select target_id from audit_log where action in ('mailbox.delete', 'suppression.delete') and status >= 400`,
+  );
+  const targets = rows.rows.map((r) => r.target_id);
+  assert.ok(targets.includes('\\u0000'), JSON.stringify(targets));
+  assert.ok(targets.includes('a\\u0000b'), JSON.stringify(targets));
+  assert.ok(targets.includes('x\\u0000@y.test'), JSON.stringify(targets));
+  const metrics = await t.call('GET', '/metrics');
+  assert.match(metrics.body, /^mailroom_audit_write_failures_total 0$/m);
+});

@@ -5,6 +5,7 @@ import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import websocket from '@fastify/websocket';
 import { randomUUID } from 'node:crypto';
+import type { Duplex } from 'node:stream';
 import Fastify, {
   LogController,
   type FastifyError,
@@ -31,16 +32,37 @@ export interface HttpOptions {
   logger: Logger;
   metrics: Metrics;
   bodyLimit: number;
+  /** Slow or incomplete requests (slowloris) are answered 408 and closed after these. */
+  headerTimeoutMs: number;
+  requestTimeoutMs: number;
   corsOrigins: string[];
   version: string;
   /** Whose X-Forwarded-For to believe for the client address (rate limits, audit). */
   trustProxy: boolean | number | string[];
   /** Database and queue reachable. */
   ready: () => Promise<Record<string, boolean>>;
+  /** In a process that runs the MX: whether it takes new mail (back-pressure), shown at /ready. */
+  mail?: () => MailReadiness;
   /** OpenAPI 3.1 `webhooks` (what Mailroom POSTs to receivers) and extra component schemas. */
   openapiWebhooks?: Record<string, unknown>;
   openapiSchemas?: Record<string, unknown>;
 }
+
+const queueState = z.object({
+  depth: z.number().int(),
+  oldest_age_seconds: z.number().int().nullable(),
+  limit: z.number().int().nullable().describe('Above this depth the MX refuses new mail; null: no limit'),
+  over: z.boolean(),
+});
+const mailReadiness = z
+  .object({
+    processing: queueState.describe('Accepted messages waiting to be processed'),
+    delivery: queueState.describe('Queued recipients due for delivery'),
+    accepting_mail: z.boolean().describe('False while a backlog is over its limit: the MX answers 451 4.3.1'),
+    checked_at: z.string().nullable(),
+  })
+  .describe('Back-pressure: the backlogs and whether the MX takes new mail');
+export type MailReadiness = z.infer<typeof mailReadiness>;
 
 /** Browsers cannot set headers on a WebSocket: they offer this subprotocol and the token as another. */
 export const BEARER_SUBPROTOCOL = 'mailroom.bearer';
@@ -64,6 +86,14 @@ export async function createHttp(options: HttpOptions): Promise<FastifyInstance>
     // Errors raised before routing (bad URL encoding, over-long path parameters) are problems too.
     frameworkErrors: (error, request, reply) =>
       sendProblem(reply, request, error.statusCode ?? 400, codeForFastifyError(error), error.message),
+    // Node checks the timeouts every connectionsCheckingInterval: often enough to keep them short.
+    http: {
+      headersTimeout: options.headerTimeoutMs,
+      connectionsCheckingInterval: Math.max(100, Math.min(1_000, options.headerTimeoutMs / 2)),
+    },
+    requestTimeout: options.requestTimeoutMs,
+    // What the HTTP parser refuses (headers too large, a request that stalls) is a problem as well.
+    clientErrorHandler: answerClientError,
   }) as unknown as FastifyInstance;
   app.setValidatorCompiler(validatorCompiler);
   app.setSerializerCompiler(serializerCompiler);
@@ -171,6 +201,7 @@ const TITLES: Record<number, string> = {
   403: 'Forbidden',
   404: 'Not Found',
   405: 'Method Not Allowed',
+  408: 'Request Timeout',
   409: 'Conflict',
   410: 'Gone',
   413: 'Content Too Large',
@@ -178,6 +209,7 @@ const TITLES: Record<number, string> = {
   415: 'Unsupported Media Type',
   422: 'Unprocessable Content',
   429: 'Too Many Requests',
+  431: 'Request Header Fields Too Large',
   500: 'Internal Server Error',
   503: 'Service Unavailable',
 };
@@ -210,6 +242,29 @@ export function sendProblem(
 ): FastifyReply {
   const body: Problem = { ...problemOf(status, code, detail, errors), request_id: request.id };
   return reply.status(status).type('application/problem+json').serializer(JSON.stringify).send(body);
+}
+
+/**
+ * The answer to a request Node's HTTP parser refused before Fastify saw it: problem+json like every
+ * other error (not Node's own body), and the connection closed once it is written.
+ */
+function answerClientError(err: NodeJS.ErrnoException, socket: Duplex): void {
+  if (err.code === 'ECONNRESET' || socket.destroyed || !socket.writable) {
+    socket.destroy();
+    return;
+  }
+  const [status, code, detail] =
+    err.code === 'ERR_HTTP_REQUEST_TIMEOUT'
+      ? [408, 'request_timeout', 'The request did not arrive in time']
+      : err.code === 'HPE_HEADER_OVERFLOW'
+        ? [431, 'headers_too_large', 'The request line and headers are larger than the server accepts']
+        : [400, 'bad_request', 'The request is not valid HTTP'];
+  const body = JSON.stringify({ ...problemOf(status, code, detail), request_id: randomUUID() });
+  socket.end(
+    `HTTP/1.1 ${status} ${TITLES[status]}\r\nContent-Type: application/problem+json\r\n` +
+      `Content-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
+    () => socket.destroy(),
+  );
 }
 
 function registerErrorHandling(app: FastifyInstance): void {
@@ -291,15 +346,26 @@ function registerOperationalRoutes(app: FastifyInstance, options: HttpOptions): 
     },
     async () => ({ status: 'ok' as const }),
   );
+  const backlogSchema = mailReadiness;
   z_.get(
     '/ready',
     {
       schema: {
         tags: ['operations'],
         summary: 'Readiness: database and job queue reachable',
+        description:
+          'In a process that runs the MX, `mail` also shows the processing and delivery backlogs and whether the MX takes new mail; that does not change readiness (see /ready/mail).',
         response: {
-          200: z.object({ status: z.literal('ready'), checks: z.record(z.string(), z.boolean()) }),
-          503: z.object({ status: z.literal('unavailable'), checks: z.record(z.string(), z.boolean()) }),
+          200: z.object({
+            status: z.literal('ready'),
+            checks: z.record(z.string(), z.boolean()),
+            mail: backlogSchema.optional(),
+          }),
+          503: z.object({
+            status: z.literal('unavailable'),
+            checks: z.record(z.string(), z.boolean()),
+            mail: backlogSchema.optional(),
+          }),
         },
       },
       config: { access: { level: 'public' } },
@@ -307,10 +373,35 @@ function registerOperationalRoutes(app: FastifyInstance, options: HttpOptions): 
     async (_request, reply) => {
       const checks = await options.ready();
       const ok = Object.values(checks).every(Boolean);
-      if (ok) return { status: 'ready' as const, checks };
-      return reply.status(503).send({ status: 'unavailable' as const, checks });
+      const mail = options.mail?.();
+      const body = mail ? { checks, mail } : { checks };
+      if (ok) return { status: 'ready' as const, ...body };
+      return reply.status(503).send({ status: 'unavailable' as const, ...body });
     },
   );
+  if (options.mail) {
+    const mail = options.mail;
+    z_.get(
+      '/ready/mail',
+      {
+        schema: {
+          tags: ['operations'],
+          summary:
+            'Whether the MX takes new mail: 503 while a backlog is over its limit (for load balancers)',
+          response: {
+            200: z.object({ status: z.literal('accepting'), mail: backlogSchema }),
+            503: z.object({ status: z.literal('deferring'), mail: backlogSchema }),
+          },
+        },
+        config: { access: { level: 'public' } },
+      },
+      async (_request, reply) => {
+        const state = mail();
+        if (state.accepting_mail) return { status: 'accepting' as const, mail: state };
+        return reply.status(503).send({ status: 'deferring' as const, mail: state });
+      },
+    );
+  }
   app.get(
     '/metrics',
     { schema: { hide: true }, config: { access: { level: 'public' } } },

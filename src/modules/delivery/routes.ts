@@ -208,7 +208,10 @@ export function deliveryRoutes(
       async (request) => {
         const messages = (request.body as { messages?: unknown } | undefined)?.messages;
         if (!Array.isArray(messages) || messages.length === 0 || messages.length > MAX_BATCH) {
-          throw validationFailed('body.messages', `must be a list of 1 to ${MAX_BATCH} messages`);
+          const message = `must be a list of 1 to ${MAX_BATCH} messages`;
+          throw new AppError(400, 'validation_failed', `body.messages: ${message}`, {
+            errors: [{ field: 'body.messages', message }],
+          });
         }
         const items = messages.map((raw, index) => ({ index, parsed: batchItem.safeParse(raw) }));
         const valid = items.flatMap((i) =>

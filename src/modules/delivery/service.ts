@@ -471,6 +471,11 @@ export class OutboundService {
     return toPage(rows, total, page);
   }
 
+  /** How many queued recipients are due, and since when the oldest has been (back-pressure). */
+  dueDepth() {
+    return store.dueDepth(this.#o.db);
+  }
+
   /** A message's recipients, each with its attempts and bounce reports, for GET /v1/messages/:id. */
   async recipientsOf(organizationId: string, messageId: string) {
     const [deliveries, attempts, reports] = await Promise.all([

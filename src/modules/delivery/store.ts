@@ -386,6 +386,18 @@ export async function claimDue(db: Db, limit: number, lockMs: number): Promise<C
   }));
 }
 
+/** Queued recipients whose delivery is due, and the longest any has been due (back-pressure). */
+export async function dueDepth(db: Db): Promise<{ depth: number; oldest: Date | null }> {
+  const result = (await db.execute(sql`
+    select count(*)::int as depth, min(next_attempt_at) as oldest
+      from deliveries where status = 'queued' and next_attempt_at <= now()`)) as unknown as Rows<{
+    depth: number;
+    oldest: string | Date | null;
+  }>;
+  const row = result.rows[0];
+  return { depth: row?.depth ?? 0, oldest: row?.oldest ? new Date(row.oldest) : null };
+}
+
 /** When the next delivery falls due (null: none queued), so an idle dispatcher sleeps just that long. */
 export async function nextDueAt(db: Db): Promise<Date | null> {
   const result = (await db.execute(

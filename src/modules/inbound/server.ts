@@ -1,6 +1,6 @@
 // The MX: smtp-server on MAILROOM_SMTP_PORT. Thin, as DESIGN asks: each SMTP step calls InboundService.
 //   connect   per-IP connection limit (421)
-//   MAIL      per-IP message rate (451)
+//   MAIL      back-pressure: a processing or delivery backlog over its limit (451 4.3.1); per-IP rate (451)
 //   RCPT      the recipient must resolve on an active hosted domain (550 5.1.1), quota (452)
 //   DATA      size (552), SMTP smuggling (550), then InboundService.accept: 250 only once committed
 import type { AddressInfo } from 'node:net';
@@ -29,6 +29,8 @@ export interface MxOptions {
   /** Accept the PROXY protocol header: from any peer (true) or from these addresses. */
   proxy: boolean | string[];
   tls: TlsMaterial;
+  /** Whether the installation keeps up: while it does not, new mail is refused for later. */
+  backlog: { readonly acceptingMail: boolean } | null;
 }
 
 interface SessionState {
@@ -123,6 +125,9 @@ export class MxServer {
   async #onMailFrom(session: SMTPServerSession): Promise<void> {
     const state = this.#state(session);
     state.recipients = [];
+    if (this.#o.backlog && !this.#o.backlog.acceptingMail) {
+      throw smtpError(451, '4.3.1 Insufficient system resources: mail waits to be filed, try again later');
+    }
     const limit = { name: 'smtp_messages:ip', limit: this.#o.messagesPerIpPerMinute, windowSeconds: 60 };
     const { allowed } = await this.#limiter.hit(limit, session.remoteAddress);
     if (!allowed) throw smtpError(451, '4.7.1 Too many messages from your address, try again later');

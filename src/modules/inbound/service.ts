@@ -15,7 +15,7 @@ import { type Accepted, CommitQueue } from './commit-queue.ts';
 import type { MailauthResolver } from './resolver.ts';
 import type { RoutingLookups } from './routing.ts';
 import type { Srs } from './srs.ts';
-import { type DirectoryEntry, directoryEntry, localTarget, rulesFor } from './store.ts';
+import { type DirectoryEntry, directoryEntry, localTarget, queueDepth, rulesFor } from './store.ts';
 import { traceHeaders, withoutForgedResults } from './trace.ts';
 
 /** What inbound needs from the outbound side (the delivery module's OutboundService provides it). */
@@ -149,6 +149,11 @@ export class InboundService {
       address: address.toLowerCase(),
     };
     return { accepted: true, recipient, entry: { ...entry, mailbox: null, aliasId: null, hasRule: false } };
+  }
+
+  /** How many accepted messages wait for processing, and since when the oldest has (back-pressure). */
+  queueDepth() {
+    return queueDepth(this.#o.db);
   }
 
   /** Drops every cached RCPT answer: called whenever routing configuration changes, in any process. */

@@ -109,7 +109,10 @@ export function suppressionRoutes(suppressions: SuppressionsService) {
           params: addressParams,
           response: { 204: z.null() },
         },
-        config: { access: write, audit: { action: 'suppression.delete', targetType: 'suppression' } },
+        config: {
+          access: write,
+          audit: { action: 'suppression.delete', targetType: 'suppression', targetParam: 'address' },
+        },
       },
       async (request, reply) => {
         await suppressions.remove(authOf(request).organizationId, request.params.address);
