@@ -53,6 +53,7 @@ import { registerDeliveryJobs } from './modules/delivery/jobs.ts';
 import { deliveryRoutes } from './modules/delivery/routes.ts';
 import { OutboundService } from './modules/delivery/service.ts';
 import type { signingTasks } from './modules/delivery/signing.ts';
+import { sharedLimits } from './modules/delivery/transport/limits.ts';
 import { Transport } from './modules/delivery/transport/transport.ts';
 import { Verp } from './modules/delivery/verp.ts';
 import { suppressionRoutes } from './modules/suppressions/routes.ts';
@@ -254,6 +255,10 @@ export async function createMailroom(config: Config, options: MailroomOptions): 
     let dispatcher: DeliveryDispatcher | null = null;
     if (options.workers) {
       const o = config.outbound;
+      // Several processes share the destinations' limits; the embedded engine's one worker keeps its own.
+      const shared = config.databaseUrl
+        ? await sharedLimits(database.db, config.redisUrl, { log: log.child({ component: 'limits' }) })
+        : null;
       const transport = new Transport({
         resolver,
         port: o.port,
@@ -266,6 +271,7 @@ export async function createMailroom(config: Config, options: MailroomOptions): 
         connectTimeoutMs: o.connectTimeoutMs,
         commandTimeoutMs: o.commandTimeoutMs,
         idleTimeoutMs: o.idleTimeoutMs,
+        shared,
         log: log.child({ component: 'transport' }),
       });
       const started = new DeliveryDispatcher({
@@ -289,6 +295,7 @@ export async function createMailroom(config: Config, options: MailroomOptions): 
       closers.unshift(async () => {
         await started.stop();
         await transport.close();
+        await shared?.close();
       });
     }
 

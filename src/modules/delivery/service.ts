@@ -265,12 +265,18 @@ export class OutboundService {
     items: { input: SendInput; idempotencyKey?: string }[],
     audit?: SignedMessage['audit'],
   ): Promise<({ result: SendResult; replayed: boolean } | { error: unknown })[]> {
+    // A key repeated within the batch: the first message with it is sent, the later ones answer as
+    // repetitions of it once it is queued (in index order, whatever order the signing threads finish in).
+    const firsts = new Map<string, Promise<unknown>>();
     return Promise.all(
-      items.map((item) =>
-        this.send(organizationId, item.input, item.idempotencyKey, audit).catch((error: unknown) => ({
-          error,
-        })),
-      ),
+      items.map(async (item) => {
+        const key = item.idempotencyKey;
+        const first = key ? firsts.get(key) : undefined;
+        if (first) await first.catch(() => {});
+        const sent = this.send(organizationId, item.input, key, audit);
+        if (key && !first) firsts.set(key, sent);
+        return sent.catch((error: unknown) => ({ error }));
+      }),
     );
   }
 

@@ -2,7 +2,6 @@
 // rules) in one statement per recipient, because the MX asks it at RCPT time for every address.
 import { bulkInsert } from '../../core/bulk.ts';
 import type { Db } from '../../core/db.ts';
-import { newId } from '../../core/ids.ts';
 import { and, asc, desc, eq, inArray, isNull, or, sql } from '../../core/orm.ts';
 import { aliases } from '../aliases/tables.ts';
 import { dkimKeys, domains } from '../domains/tables.ts';
@@ -506,10 +505,8 @@ export async function fileInMailboxes(tx: Db, filings: Filing[]): Promise<void> 
   if (!filings.length) return;
   const seen = new Set<string>();
   const perFolder = new Map<string, number>();
-  const organizationOf = new Map<string, string>();
   const rows: (Filing & { k: number })[] = [];
   for (const f of filings) {
-    organizationOf.set(f.mailboxId, f.organizationId);
     if (seen.has(`${f.mailboxId}:${f.messageId}`)) continue;
     seen.add(`${f.mailboxId}:${f.messageId}`);
     const key = `${f.mailboxId}\n${f.folder}`;
@@ -524,15 +521,9 @@ export async function fileInMailboxes(tx: Db, filings: Filing[]): Promise<void> 
   const folders = JSON.stringify(
     [...perFolder].map(([key, n]) => {
       const [mailbox_id, name] = key.split('\n');
-      return { id: newId(), organization_id: organizationOf.get(mailbox_id), mailbox_id, name, n };
+      return { mailbox_id, name, n };
     }),
   );
-  // A rule may store into a folder the mailbox does not have yet: it is made, as `fileinto :create` would.
-  await tx.execute(sql`
-    insert into mailbox_folders (id, organization_id, mailbox_id, name, uid_validity)
-    select w.id, w.organization_id, w.mailbox_id, w.name, extract(epoch from now())::bigint
-      from jsonb_to_recordset(${folders}::jsonb) as w(id uuid, organization_id uuid, mailbox_id uuid, name text)
-    on conflict (mailbox_id, name) do nothing`);
   const messagesJson = JSON.stringify(
     rows.map((r) => ({
       id: r.id,

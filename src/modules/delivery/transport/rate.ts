@@ -54,3 +54,52 @@ export class RateGate {
     while (this.#starts.length && this.#starts[0] <= now - this.#windowMs) this.#starts.shift();
   }
 }
+
+/**
+ * The rate per destination for the whole installation (several workers): starts come from blocks
+ * reserved in the shared store (transport/limits.ts), used within their time or let lapse. Waiting
+ * callers go first come first served, as with RateGate.
+ */
+export class SharedRateGate {
+  readonly #reserve: (want: number, signal: AbortSignal) => Promise<number>;
+  readonly #block: number;
+  readonly #useMs: number;
+  #tokens = 0;
+  #until = 0;
+  #tail: Promise<void> = Promise.resolve();
+  #waiting = 0;
+  readonly #closed = new AbortController();
+
+  /** `reserve` asks the shared store for up to `want` starts; `block` is how many to ask for at a time. */
+  constructor(reserve: (want: number, signal: AbortSignal) => Promise<number>, block: number, useMs: number) {
+    this.#reserve = reserve;
+    this.#block = Math.max(1, block);
+    this.#useMs = useMs;
+  }
+
+  take(): Promise<void> {
+    if (this.#closed.signal.aborted) return Promise.reject(this.#closed.signal.reason);
+    this.#waiting++;
+    const turn = this.#tail.then(() => this.#next());
+    this.#tail = turn.catch(() => {});
+    return turn.finally(() => this.#waiting--);
+  }
+
+  get idle(): boolean {
+    return this.#waiting === 0 && (this.#tokens === 0 || Date.now() >= this.#until);
+  }
+
+  async #next(): Promise<void> {
+    if (this.#tokens > 0 && Date.now() < this.#until) {
+      this.#tokens--;
+      return;
+    }
+    const granted = await this.#reserve(this.#block, this.#closed.signal);
+    this.#tokens = granted - 1;
+    this.#until = Date.now() + this.#useMs;
+  }
+
+  close(reason: Error): void {
+    this.#closed.abort(reason);
+  }
+}

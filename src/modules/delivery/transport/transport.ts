@@ -1,9 +1,10 @@
 // Outbound delivery to remote MX hosts, as ZoneMTA's and Haraka's outbound do it. One attempt reads as
 // its steps:
 //   policy     MTA-STS policy of the destination domain (cached)
-//   rate       wait until the domain's per-minute budget allows another message
-//   lease      a pooled connection to the domain, or a slot to open one (FIFO beyond the limit)
+//   lease      a pooled connection to the domain, or a slot to open one (FIFO beyond the limit; with
+//              several workers also one of the installation's slots, transport/limits.ts)
 //   open       MX lookup, then each MX host and address in order until one sets up a session
+//   rate       wait until the domain's per-minute budget allows another message to start
 //   send       MAIL FROM / RCPT TO / DATA, one result per recipient
 //   release    park the connection for the next message, or QUIT it
 // Every failure becomes per-recipient results: `deliver` never rejects.
@@ -13,8 +14,9 @@ import type { Logger } from 'pino';
 import type { MailauthResolver } from '../../inbound/resolver.ts';
 import { MtaStsPolicies, mxAllowed, type StsPolicy } from './mta-sts.ts';
 import { type MxHost, resolveAddresses, resolveRoute } from './mx.ts';
+import type { SharedLimits } from './limits.ts';
 import { DomainPool } from './pool.ts';
-import { RateGate } from './rate.ts';
+import { RateGate, SharedRateGate } from './rate.ts';
 import { forAll, type Verdict, verdict } from './results.ts';
 import { SmtpSession } from './session.ts';
 
@@ -36,6 +38,11 @@ export interface TransportOptions {
   commandTimeoutMs: number;
   /** Idle pooled connections are closed (QUIT) after this. */
   idleTimeoutMs: number;
+  /**
+   * Connection and rate limits for the whole installation (several workers); without it the limits are
+   * this process's (exact when it is the only worker).
+   */
+  shared?: SharedLimits | null;
   log: Logger;
 }
 export interface OutboundEnvelope {
@@ -75,6 +82,8 @@ const SHUTTING_DOWN = new Error('outbound transport is shutting down');
 /** At most this many addresses are tried per attempt, over all MX hosts (Postfix: smtp_mx_address_limit). */
 const MAX_ADDRESSES = 10;
 const MINUTE = 60_000;
+/** How long an idle connection is kept when the installation shares its connection slots. */
+const SHARED_IDLE_MS = 1_000;
 
 type Opened = { session: SmtpSession } | { failure: Verdict };
 
@@ -84,7 +93,10 @@ export class Transport {
   readonly #secureContext: SecureContext | undefined;
   readonly #policies: MtaStsPolicies;
   readonly #pools = new Map<string, DomainPool<SmtpSession>>();
-  readonly #gates = new Map<string, RateGate>();
+  readonly #gates = new Map<string, RateGate | SharedRateGate>();
+  /** The installation-wide slot each open connection holds (shared limits), given back when it closes. */
+  readonly #slots = new WeakMap<SmtpSession, () => void>();
+  readonly #closingSignal = new AbortController();
   readonly #inFlight = new Set<Promise<AttemptResult>>();
   readonly #quits = new Set<Promise<void>>();
   #closing = false;
@@ -120,6 +132,7 @@ export class Transport {
    */
   async close(): Promise<void> {
     this.#closing = true;
+    this.#closingSignal.abort(SHUTTING_DOWN);
     for (const gate of this.#gates.values()) gate.close(SHUTTING_DOWN);
     for (const pool of this.#pools.values()) pool.refuseWaiters(SHUTTING_DOWN);
     while (this.#inFlight.size) await Promise.allSettled([...this.#inFlight]);
@@ -171,7 +184,6 @@ export class Transport {
     const pool = this.#pool(domain);
     let session: SmtpSession | null;
     try {
-      await this.#gate(domain).take();
       session = await pool.acquire(key);
     } catch (err) {
       if (err === SHUTTING_DOWN) return attempt.notStarted();
@@ -181,10 +193,20 @@ export class Transport {
     try {
       for (let tries = 1; ; tries++) {
         if (!session) {
+          const release = await this.#takeSlot(domain);
           const opened = await this.#open(domain, policy, key);
-          if ('failure' in opened) return attempt.finish(opened.failure);
+          if ('failure' in opened) {
+            release();
+            return attempt.finish(opened.failure);
+          }
           session = opened.session;
+          this.#slots.set(session, release);
+          // It may have ended already, before the slot was tied to it.
+          if (session.gone) release();
         }
+        // The message's turn within the rate, taken once its connection is ready: what counts is when
+        // it starts, not when it began to wait for a connection.
+        if (tries === 1) await this.#gate(domain).take();
         const sent = await session.send(envelope);
         // A reused connection the server had dropped in the meantime: once more on a new one.
         if (sent.stale && tries === 1) {
@@ -196,10 +218,25 @@ export class Transport {
         reusable = sent.reusable && session.messages < this.#o.messagesPerConnection;
         return attempt.finish(sent.recipients);
       }
+    } catch (err) {
+      if (err === SHUTTING_DOWN) return attempt.notStarted();
+      throw err;
     } finally {
       pool.release(session, reusable);
       this.#forgetIdle(domain);
     }
+  }
+
+  /** An installation-wide connection slot (shared limits), or nothing to take when there are none. */
+  async #takeSlot(domain: string): Promise<() => void> {
+    if (!this.#o.shared) return () => {};
+    return this.#o.shared.takeSlot(domain, this.#o.connectionsPerDomain, this.#closingSignal.signal);
+  }
+
+  /** A connection ended (closed by us or the server): its slot goes back, and the pool forgets it. */
+  #gone(domain: string, session: SmtpSession): void {
+    this.#slots.get(session)?.();
+    this.#pools.get(domain)?.forget(session);
   }
 
   /** MX lookup, then each allowed host and address in order until a session is set up. */
@@ -246,7 +283,7 @@ export class Transport {
       connectTimeoutMs: this.#o.connectTimeoutMs,
       commandTimeoutMs: this.#o.commandTimeoutMs,
       key,
-      onGone: (session) => this.#pools.get(domain)?.forget(session),
+      onGone: (session) => this.#gone(domain, session),
     });
   }
 
@@ -267,16 +304,29 @@ export class Transport {
   #pool(domain: string): DomainPool<SmtpSession> {
     let pool = this.#pools.get(domain);
     if (!pool) {
-      pool = new DomainPool(this.#o.connectionsPerDomain, this.#o.idleTimeoutMs, (quit) => this.#track(quit));
+      // With shared limits an idle connection holds one of the installation's slots that another worker
+      // may be waiting for: it is kept only briefly.
+      const idleMs = this.#o.shared ? Math.min(this.#o.idleTimeoutMs, SHARED_IDLE_MS) : this.#o.idleTimeoutMs;
+      pool = new DomainPool(this.#o.connectionsPerDomain, idleMs, (quit) => this.#track(quit));
       this.#pools.set(domain, pool);
     }
     return pool;
   }
 
-  #gate(domain: string): RateGate {
+  #gate(domain: string): RateGate | SharedRateGate {
     let gate = this.#gates.get(domain);
     if (!gate) {
-      gate = new RateGate(this.#o.ratePerDomainPerMinute, this.#rateWindowMs);
+      const limit = this.#o.ratePerDomainPerMinute;
+      const shared = this.#o.shared;
+      // Shared starts are reserved a sixtieth of the budget at a time: one round trip per block.
+      gate =
+        shared && limit > 0
+          ? new SharedRateGate(
+              (want, signal) => shared.reserveStarts(domain, limit, want, signal),
+              Math.ceil(limit / 60),
+              shared.useMs,
+            )
+          : new RateGate(limit, this.#rateWindowMs);
       this.#gates.set(domain, gate);
     }
     return gate;
