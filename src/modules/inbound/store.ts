@@ -1,5 +1,6 @@
 // The inbound pipeline's queries. The directory reads the routing tables (domains, mailboxes, aliases,
 // rules) in one statement per recipient, because the MX asks it at RCPT time for every address.
+import type { SQL } from 'drizzle-orm';
 import { bulkInsert } from '../../core/bulk.ts';
 import type { Db } from '../../core/db.ts';
 import { and, asc, desc, eq, inArray, isNull, or, sql } from '../../core/orm.ts';
@@ -88,10 +89,12 @@ export interface AcceptedMessage {
 }
 
 /**
- * Inserts accepted messages in one statement whose single parameter is the rows as JSON: the MX's
- * hot path, where building a many-row insert column by column costs more than the insert.
+ * Inserts accepted messages and their places in the processing queue in one statement whose single
+ * parameter is the rows as JSON (the MX's hot path, where building a many-row insert column by column
+ * costs more than the insert), after `blobs` (an insert of their raw bytes) when given: the one
+ * statement is then the whole commit.
  */
-export async function insertAccepted(tx: Db, rows: AcceptedMessage[]): Promise<void> {
+export async function insertAccepted(db: Db, rows: AcceptedMessage[], blobs?: SQL): Promise<void> {
   const json = JSON.stringify(
     rows.map((r) => ({
       id: r.id,
@@ -107,8 +110,10 @@ export async function insertAccepted(tx: Db, rows: AcceptedMessage[]): Promise<v
       auth: r.auth,
     })),
   );
-  await tx.execute(sql`
-    with accepted as (
+  // Workers in other processes look at the queue when this commits (identical notifications of one
+  // transaction are delivered once).
+  await db.execute(sql`
+    with ${blobs ? sql`stored as (${blobs}), ` : sql``}accepted as (
       insert into messages (id, organization_id, domain_id, direction, status, blob_id, size, mail_from, rcpt_to,
                             remote_ip, helo, tls, auth)
       select id, organization_id, domain_id, 'inbound', 'pending', blob_id, size, mail_from, rcpt_to,
@@ -116,11 +121,10 @@ export async function insertAccepted(tx: Db, rows: AcceptedMessage[]): Promise<v
         from jsonb_to_recordset(${json}::jsonb) as r(id uuid, organization_id uuid, domain_id uuid, blob_id uuid,
              size integer, mail_from text, rcpt_to text[], remote_ip text, helo text, tls boolean, auth jsonb)
       returning id, organization_id
+    ), queued as (
+      insert into inbound_queue (message_id, organization_id) select id, organization_id from accepted
     )
-    insert into inbound_queue (message_id, organization_id) select id, organization_id from accepted`);
-  // Workers in other processes look at the queue when this commits (identical notifications of one
-  // transaction are delivered once).
-  await tx.execute(sql`select pg_notify(${INBOUND_CHANNEL}, '')`);
+    select pg_notify(${INBOUND_CHANNEL}, '')`);
 }
 
 // ---- the processing queue ------------------------------------------------------------------------------
