@@ -6,6 +6,7 @@ import type { PGlite } from '@electric-sql/pglite';
 import type { PgDatabase, PgQueryResultHKT } from 'drizzle-orm/pg-core';
 import type pg from 'pg';
 import { loadNodePostgresDriver, loadPgliteDriver } from './orm.ts';
+import { EmbeddedClient } from './pglite-client.ts';
 
 /** A Drizzle handle: the database itself or an open transaction. */
 export type Db = PgDatabase<PgQueryResultHKT>;
@@ -22,7 +23,7 @@ export interface Database {
   /** Runs `fn` while holding a session-level advisory lock (serialises work across processes). */
   withAdvisoryLock<T>(key: number, fn: (exec: (script: string) => Promise<void>) => Promise<T>): Promise<T>;
   /** The raw client, for libraries that bring their own adapter (pg-boss). */
-  readonly raw: { kind: 'pglite'; pglite: PGlite } | { kind: 'postgres'; pool: pg.Pool; url: string };
+  readonly raw: { kind: 'pglite'; pglite: EmbeddedClient } | { kind: 'postgres'; pool: pg.Pool; url: string };
   close(): Promise<void>;
 }
 
@@ -75,10 +76,7 @@ async function openPostgres(url: string, poolSize: number): Promise<Database> {
   };
 }
 
-const BYTEA_OID = 17;
-
 async function openPglite(dataDir: string | null): Promise<Database> {
-  const { PGlite } = await import('@electric-sql/pglite');
   const { drizzle: drizzlePglite } = loadPgliteDriver();
   let dir: string | undefined;
   let unlock = () => {};
@@ -87,22 +85,13 @@ async function openPglite(dataDir: string | null): Promise<Database> {
     mkdirSync(dir, { recursive: true });
     unlock = lockDataDir(dataDir);
   }
-  // Smaller shared buffers than PGlite's 128 MB default keep an idle embedded install small; the
-  // embedded engine serves one process, and PostgreSQL is the answer for anything bigger.
-  const pglite = await PGlite.create(dir, {
-    startParams: [...PGlite.defaultStartParams, '-c', 'shared_buffers=8MB'],
-    // PGlite's own bytea conversion walks every byte in JavaScript (a string per byte); raw messages go
-    // through it twice each, so Node's native hex codec does it instead.
-    parsers: { [BYTEA_OID]: (value: string) => Buffer.from(value.slice(2), 'hex') },
-    serializers: {
-      [BYTEA_OID]: (value: Uint8Array) =>
-        `\\x${Buffer.from(value.buffer, value.byteOffset, value.byteLength).toString('hex')}`,
-    },
-  });
+  // On a thread of its own: see pglite-thread.ts.
+  const pglite = await EmbeddedClient.open({ dataDir: dir });
   let chain: Promise<unknown> = Promise.resolve();
   return {
     engine: 'pglite',
-    db: drizzlePglite(pglite) as unknown as Db,
+    // Drizzle's driver calls query and transaction, which the client answers as PGlite does.
+    db: drizzlePglite(pglite as unknown as PGlite) as unknown as Db,
     query: async (text, params) => pglite.query(text, params) as Promise<QueryResult<any>>,
     // One process owns an embedded database, so an in-process queue is the lock.
     async withAdvisoryLock(_key, fn) {

@@ -1,0 +1,223 @@
+// The embedded database's own thread. PGlite is PostgreSQL compiled to WebAssembly: it runs every
+// statement on the thread that calls it, and on the event loop of the MX and the API it took half the
+// time of an all-in-one process. Here it has a thread of its own, and the process's other threads only
+// send it statements (pglite-client.ts holds the other end of the protocol).
+import { parentPort, workerData } from 'node:worker_threads';
+import { PGlite, type Results, type Transaction, types } from '@electric-sql/pglite';
+import type { Reply, Request, ThreadOptions } from './pglite-client.ts';
+
+const PG_TYPE = { bytea: 17, text: 25, json: 114, varchar: 1043, jsonb: 3802, textArray: 1009 };
+/** Below this many characters a text parameter is cheaper to send as text. */
+const LONG_TEXT = 1024;
+
+/**
+ * PGlite measures and encodes a text parameter in JavaScript, character by character; a long one (a
+ * message's text, a batch's rows as JSON) goes instead as a binary parameter (for text and json the
+ * UTF-8 bytes, for jsonb those after a version byte), which Node encodes natively. Bytes go as they
+ * are. (PGlite's types say a serializer gives a string; its bind sends bytes as a binary parameter.)
+ */
+const SERIALIZERS: Record<number, (value: unknown) => unknown> = {
+  [PG_TYPE.bytea]: (value) => (ArrayBuffer.isView(value) ? value : Buffer.from(String(value))),
+  [PG_TYPE.text]: (value) => longTextAsBytes(String(value)),
+  [PG_TYPE.varchar]: (value) => longTextAsBytes(String(value)),
+  [PG_TYPE.json]: (value) => longTextAsBytes(typeof value === 'string' ? value : JSON.stringify(value)),
+  [PG_TYPE.jsonb]: (value) => {
+    const text = typeof value === 'string' ? value : JSON.stringify(value);
+    if (text.length < LONG_TEXT) return text;
+    const bytes = Buffer.allocUnsafe(1 + Buffer.byteLength(text));
+    bytes[0] = 1;
+    bytes.write(text, 1);
+    return bytes;
+  },
+};
+
+function longTextAsBytes(text: string): string | Buffer {
+  return text.length < LONG_TEXT ? text : Buffer.from(text);
+}
+
+/**
+ * A text[] whose strings are long (a batch's message texts) in the binary array format: dimensions, then
+ * each element's length and UTF-8 bytes, which PostgreSQL reads without parsing a literal.
+ */
+function textArray(value: unknown): unknown {
+  const list = value as unknown[];
+  let chars = 0;
+  for (const item of list) {
+    if (item !== null && typeof item !== 'string')
+      return types.arraySerializer(list, types.serializers[PG_TYPE.text], PG_TYPE.textArray);
+    chars += item?.length ?? 0;
+  }
+  if (chars < LONG_TEXT)
+    return types.arraySerializer(list, types.serializers[PG_TYPE.text], PG_TYPE.textArray);
+  const parts = list.map((item) => (item === null ? null : Buffer.from(item as string)));
+  const header = Buffer.alloc(20);
+  header.writeInt32BE(1, 0); // dimensions
+  header.writeInt32BE(parts.includes(null) ? 1 : 0, 4);
+  header.writeUInt32BE(PG_TYPE.text, 8);
+  header.writeInt32BE(parts.length, 12);
+  header.writeInt32BE(1, 16); // lower bound
+  const chunks: Buffer[] = [header];
+  for (const part of parts) {
+    const length = Buffer.alloc(4);
+    length.writeInt32BE(part ? part.length : -1);
+    chunks.push(length);
+    if (part) chunks.push(part);
+  }
+  return Buffer.concat(chunks);
+}
+
+/** The array types of the element types serialized above. */
+const ARRAY_TYPES_OF: Record<number, number> = { 17: 1001, 25: 1009, 114: 199, 1043: 1015, 3802: 3807 };
+
+/** bool, bytea, char, name, int8, int2, int4, text, oid, json, inet, float4, float8, varchar, date,
+ * timestamp, timestamptz, interval, numeric, uuid, jsonb. */
+const ARRAY_ELEMENT_TYPES = [
+  16, 17, 18, 19, 20, 21, 23, 25, 26, 114, 869, 700, 701, 1043, 1082, 1114, 1184, 1186, 1700, 2950, 3802,
+];
+
+/**
+ * PGlite keeps a parser for the array type of every type in the catalogue (over 300, most of them arrays
+ * of the row types of system catalogues) and copies the whole map for every query that brings parsers of
+ * its own, as every Drizzle query does: about 0.1 ms a query. Only arrays of the types the schema uses
+ * keep theirs; any other array would come back as its text.
+ */
+async function keepArrayParsersOfUsedTypes(pglite: PGlite): Promise<void> {
+  const { rows } = await pglite.query<{ oid: number }>(
+    `select a.oid from pg_type a where a.typcategory = 'A' and a.typelem <> all($1::oid[])`,
+    [ARRAY_ELEMENT_TYPES],
+  );
+  for (const { oid } of rows) delete pglite.parsers[oid];
+}
+
+const options = workerData as ThreadOptions;
+const port = parentPort;
+if (!port) throw new Error('pglite-thread runs as a worker thread');
+
+// Smaller shared buffers than PGlite's 128 MB default keep an idle embedded install small; the
+// embedded engine serves one process, and PostgreSQL is the answer for anything bigger.
+const pglite = await PGlite.create(options.dataDir, {
+  startParams: [...PGlite.defaultStartParams, '-c', 'shared_buffers=8MB'],
+  // PGlite's own bytea conversion walks every byte in JavaScript (a string per byte).
+  parsers: { [PG_TYPE.bytea]: (value: string) => Buffer.from(value.slice(2), 'hex') },
+  serializers: SERIALIZERS as Record<number, (value: unknown) => string>,
+});
+await keepArrayParsersOfUsedTypes(pglite);
+// PGlite's array serializers call the element type's serializer and expect text: arrays of the types
+// above get PGlite's own element serializers back, and text[] its binary form.
+for (const [element, array] of Object.entries(ARRAY_TYPES_OF)) {
+  pglite.serializers[array] = (value: unknown) =>
+    types.arraySerializer(value, types.serializers[Number(element)], array);
+}
+pglite.serializers[PG_TYPE.textArray] = textArray as (value: unknown) => string;
+
+/** Parsers that hand back the text of the given types (Drizzle maps dates itself), by type list. */
+const identityParsers = new Map<string, Record<number, (value: string) => string>>();
+function parsersFor(types: number[]): Record<number, (value: string) => string> {
+  const key = types.join(',');
+  let parsers = identityParsers.get(key);
+  if (!parsers) {
+    parsers = Object.fromEntries(types.map((t) => [t, (value: string) => value]));
+    identityParsers.set(key, parsers);
+  }
+  return parsers;
+}
+
+/** Open transactions by id, and how each is ended. */
+const transactions = new Map<number, { tx: Transaction; end: (commit: boolean, id: number) => void }>();
+let nextTransaction = 1;
+const listeners = new Map<string, () => Promise<void>>();
+/** Thrown out of a transaction's callback to make PGlite roll it back. */
+const ROLLBACK = Symbol('rollback');
+
+function reply(message: Reply): void {
+  port?.postMessage(message);
+}
+
+/** An error as plain data: PostgreSQL's fields (code, detail, constraint…) survive the crossing. */
+function failure(id: number, err: unknown): void {
+  const e = err as Error & Record<string, unknown>;
+  const fields: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(e ?? {})) {
+    if (k !== 'queryOptions' && k !== 'params' && typeof v !== 'function') fields[k] = v;
+  }
+  reply({ id, error: { message: e?.message ?? String(err), name: e?.name ?? 'Error', fields } });
+}
+
+function runner(txId: number | undefined): Pick<Transaction, 'query' | 'exec'> {
+  if (txId === undefined) return pglite;
+  const open = transactions.get(txId);
+  if (!open) throw new Error('Transaction is closed');
+  return open.tx;
+}
+
+async function handle(request: Request): Promise<void> {
+  switch (request.op) {
+    case 'query': {
+      const result = await runner(request.tx).query(request.text, request.params, {
+        rowMode: request.rowMode,
+        parsers: request.identity ? parsersFor(request.identity) : undefined,
+      });
+      reply({ id: request.id, result: result as Results });
+      return;
+    }
+    case 'exec':
+      reply({ id: request.id, result: await runner(request.tx).exec(request.text) });
+      return;
+    case 'begin': {
+      const txId = nextTransaction++;
+      let endId = 0;
+      pglite
+        .transaction(async (tx) => {
+          const commit = await new Promise<boolean>((resolve) => {
+            transactions.set(txId, {
+              tx,
+              end: (c, id) => {
+                endId = id;
+                resolve(c);
+              },
+            });
+            reply({ id: request.id, result: txId });
+          });
+          transactions.delete(txId);
+          if (!commit) throw ROLLBACK;
+        })
+        .then(
+          () => reply({ id: endId, result: null }),
+          (err) =>
+            err === ROLLBACK ? reply({ id: endId, result: null }) : failure(endId || request.id, err),
+        );
+      return;
+    }
+    case 'end': {
+      const open = transactions.get(request.tx);
+      if (!open) throw new Error('Transaction is closed');
+      open.end(request.commit, request.id);
+      return;
+    }
+    case 'listen':
+      if (!listeners.has(request.channel)) {
+        const channel = request.channel;
+        listeners.set(
+          channel,
+          await pglite.listen(channel, (payload) => port?.postMessage({ notify: channel, payload })),
+        );
+      }
+      reply({ id: request.id, result: null });
+      return;
+    case 'unlisten':
+      await listeners.get(request.channel)?.();
+      listeners.delete(request.channel);
+      reply({ id: request.id, result: null });
+      return;
+    case 'close':
+      await pglite.close();
+      reply({ id: request.id, result: null });
+      port?.close();
+      return;
+  }
+}
+
+port.on('message', (request: Request) => {
+  handle(request).catch((err) => failure(request.id, err));
+});
+port.postMessage({ ready: true });
