@@ -109,6 +109,7 @@ export class QueueWriter {
   readonly #o: QueueWriterOptions;
   #waiting: Waiting[] = [];
   #flushing = 0;
+  #scheduled = false;
 
   constructor(options: QueueWriterOptions) {
     this.#o = options;
@@ -118,11 +119,20 @@ export class QueueWriter {
   queue(message: SignedMessage): Promise<QueueOutcome> {
     return new Promise((resolve, reject) => {
       this.#waiting.push({ message, resolve, reject });
-      if (this.#flushing < MAX_FLUSHES) void this.#flush();
+      // After the I/O callbacks of this turn of the event loop, so that the requests signed in it share
+      // the batch.
+      if (this.#flushing < MAX_FLUSHES && !this.#scheduled) {
+        this.#scheduled = true;
+        setImmediate(() => {
+          this.#scheduled = false;
+          void this.#flush();
+        });
+      }
     });
   }
 
   async #flush(): Promise<void> {
+    if (!this.#waiting.length) return;
     this.#flushing++;
     try {
       while (this.#waiting.length) {
