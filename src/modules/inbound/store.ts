@@ -257,7 +257,8 @@ export interface ProcessedFields {
 export async function finishProcessing(tx: Db, rows: ProcessedFields[]): Promise<Set<string>> {
   if (!rows.length) return new Set();
   const json = JSON.stringify(
-    rows.map((f) => ({
+    rows.map((f, i) => ({
+      n: i + 1,
       id: f.id,
       status: f.status,
       error: f.error,
@@ -272,21 +273,24 @@ export async function finishProcessing(tx: Db, rows: ProcessedFields[]): Promise
       subject: f.subject,
       sent_at: f.sentAt?.toISOString() ?? null,
       has_attachments: f.hasAttachments,
-      body_text: f.bodyText,
       details: f.details,
       search: f.search,
     })),
   );
+  // The texts, most of the bytes, go as an array of their own rather than inside the JSON: the embedded
+  // engine reads them without parsing (pglite-thread.ts).
+  const texts = rows.map((f) => f.bodyText);
   // Written as SQL: the search vector is not a column the ORM knows (it is never read back).
   // The rows are read once (materialised: as the inner side of a join the function would parse the whole
   // document again for every message), and the messages are found through their primary key (`= any`)
   // whatever the planner guesses of how many are unprocessed.
   const result = (await tx.execute(sql`
     with r as materialized (
-      select * from jsonb_to_recordset(${json}::jsonb) as r(id uuid, status text, error text,
+      select r.*, (${sql.param(texts)}::text[])[r.n] as body_text
+        from jsonb_to_recordset(${json}::jsonb) as r(n integer, id uuid, status text, error text,
              message_id_header text, in_reply_to text, "references" text[], thread_id uuid, from_address text,
              from_name text, to_addresses text[], cc_addresses text[], subject text, sent_at timestamptz,
-             has_attachments boolean, body_text text, details jsonb, search jsonb)
+             has_attachments boolean, details jsonb, search jsonb)
     )
     update messages m
        set status = r.status, error = r.error, message_id_header = r.message_id_header,
