@@ -206,6 +206,47 @@ describe(`inbound mail on ${engine}`, () => {
     );
   });
 
+  test('DKIM checks the body of signed mail: intact passes, altered on the way does not', async () => {
+    const { privateKey, publicKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
+    const pub = publicKey.export({ type: 'spki', format: 'der' }).toString('base64');
+    publishEverywhere('s2._domainkey.altered.test', { TXT: [`v=DKIM1; k=rsa; p=${pub}`] });
+    await created('/v1/mailboxes', { address: 'heidi@hosted.test' });
+    const send = async (subject: string, body: string, sentBody: string) => {
+      const header =
+        `From: Ivan <ivan@altered.test>\r\nTo: heidi@hosted.test\r\nSubject: ${subject}\r\n` +
+        `Message-ID: <${subject.replace(/ /g, '-')}@altered.test>\r\nDate: Mon, 30 Nov 2026 10:00:00 +0000\r\n\r\n`;
+      const signed = await dkimSign(Buffer.from(`${header}${body}`), {
+        signatureData: [
+          {
+            signingDomain: 'altered.test',
+            selector: 's2',
+            privateKey: privateKey.export({ type: 'pkcs8', format: 'pem' }),
+          },
+        ],
+      } as never);
+      // Written in lower case, as some signers do: field names are case-insensitive.
+      const signature = signed.signatures.replace(/^DKIM-Signature:/, 'dkim-signature:');
+      await sendMail(t.smtpPort, {
+        from: 'ivan@altered.test',
+        to: 'heidi@hosted.test',
+        raw: Buffer.from(`${signature}${header}${sentBody}`),
+        envelope: { from: 'ivan@altered.test', to: ['heidi@hosted.test'] },
+      });
+      return (await processed(subject)).auth.dkim;
+    };
+    const intact = await send('intact body', 'Original body\r\n', 'Original body\r\n');
+    assert.deepEqual(
+      intact.map((r: any) => [r.domain, r.result]),
+      [['altered.test', 'pass']],
+    );
+    // mailauth reports a body hash that does not verify as neutral (RFC 6376 6.3).
+    const altered = await send('altered body', 'Original body\r\n', 'Changed body\r\n');
+    assert.deepEqual(
+      altered.map((r: any) => [r.domain, r.result]),
+      [['altered.test', 'neutral']],
+    );
+  });
+
   test('a bounce to an SRS address goes back to the original sender; a forged SRS address is refused', async () => {
     await created('/v1/aliases', { address: 'relay@hosted.test', targets: ['frank@remote.test'] });
     await sendMail(t.smtpPort, {
