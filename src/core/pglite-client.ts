@@ -21,7 +21,8 @@ export type Request =
       tx?: number;
     }
   | { id: number; op: 'exec'; text: string; tx?: number }
-  | { id: number; op: 'begin' }
+  /** Not answered: the transaction's statements and its end are. */
+  | { id: number; op: 'begin'; tx: number }
   | { id: number; op: 'end'; tx: number; commit: boolean }
   | { id: number; op: 'listen' | 'unlisten'; channel: string }
   | { id: number; op: 'close' };
@@ -74,6 +75,7 @@ export class EmbeddedClient implements Session {
   /** The type lists of the parser sets callers bring, kept by set (Drizzle reuses its own). */
   readonly #identity = new WeakMap<object, number[]>();
   #nextId = 1;
+  #nextTransaction = 1;
   #stopped: Error | null = null;
 
   private constructor(worker: Worker) {
@@ -120,10 +122,13 @@ export class EmbeddedClient implements Session {
 
   /**
    * Runs `fn` in a transaction, committed when it resolves and rolled back when it throws. Statements
-   * outside it wait until it ends, as PGlite has one session.
+   * outside it wait until it ends, as PGlite has one session. Its number is chosen here, so its first
+   * statement follows `begin` at once instead of waiting for an answer.
    */
   async transaction<T>(fn: (tx: EmbeddedTransaction) => Promise<T>): Promise<T> {
-    const id = (await this.#call({ op: 'begin' })) as number;
+    if (this.#stopped) throw this.#stopped;
+    const id = this.#nextTransaction++;
+    this.#worker.postMessage({ id: 0, op: 'begin', tx: id } satisfies Request);
     let closed = false;
     const tx: EmbeddedTransaction = {
       query: (text, params, options) => {

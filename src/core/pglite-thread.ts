@@ -122,9 +122,14 @@ function parsersFor(types: number[]): Record<number, (value: string) => string> 
   return parsers;
 }
 
-/** Open transactions by id, and how each is ended. */
-const transactions = new Map<number, { tx: Transaction; end: (commit: boolean, id: number) => void }>();
-let nextTransaction = 1;
+/**
+ * Open transactions by the client's number, and how each is ended. A transaction is registered when its
+ * `begin` arrives, and its statements wait until PGlite has started it (after any other transaction).
+ */
+const transactions = new Map<
+  number,
+  { tx: Promise<Transaction>; end: (commit: boolean, id: number) => void }
+>();
 const listeners = new Map<string, () => Promise<void>>();
 /** Thrown out of a transaction's callback to make PGlite roll it back. */
 const ROLLBACK = Symbol('rollback');
@@ -143,17 +148,55 @@ function failure(id: number, err: unknown): void {
   reply({ id, error: { message: e?.message ?? String(err), name: e?.name ?? 'Error', fields } });
 }
 
-function runner(txId: number | undefined): Pick<Transaction, 'query' | 'exec'> {
+async function runner(txId: number | undefined): Promise<Pick<Transaction, 'query' | 'exec'>> {
   if (txId === undefined) return pglite;
   const open = transactions.get(txId);
   if (!open) throw new Error('Transaction is closed');
   return open.tx;
 }
 
+/** Starts transaction `txId`; it commits or rolls back when its `end` arrives, answered with `end`'s id. */
+function begin(txId: number): void {
+  let started!: (tx: Transaction) => void;
+  let failed!: (err: unknown) => void;
+  const tx = new Promise<Transaction>((resolve, reject) => {
+    started = resolve;
+    failed = reject;
+  });
+  tx.catch(() => {}); // a transaction that could not start fails its statements, not the thread
+  let ended!: (commit: boolean) => void;
+  const decided = new Promise<boolean>((resolve) => {
+    ended = resolve;
+  });
+  let endId = 0;
+  transactions.set(txId, {
+    tx,
+    end: (commit, id) => {
+      endId = id;
+      ended(commit);
+    },
+  });
+  pglite
+    .transaction(async (open) => {
+      started(open);
+      if (!(await decided)) throw ROLLBACK;
+    })
+    .then(
+      () => reply({ id: endId, result: null }),
+      async (err) => {
+        failed(err);
+        if (!endId) await decided; // it failed before its end arrived: answer the end when it does
+        if (err === ROLLBACK) reply({ id: endId, result: null });
+        else failure(endId, err);
+      },
+    )
+    .finally(() => transactions.delete(txId));
+}
+
 async function handle(request: Request): Promise<void> {
   switch (request.op) {
     case 'query': {
-      const result = await runner(request.tx).query(request.text, request.params, {
+      const result = await (await runner(request.tx)).query(request.text, request.params, {
         rowMode: request.rowMode,
         parsers: request.identity ? parsersFor(request.identity) : undefined,
       });
@@ -161,33 +204,11 @@ async function handle(request: Request): Promise<void> {
       return;
     }
     case 'exec':
-      reply({ id: request.id, result: await runner(request.tx).exec(request.text) });
+      reply({ id: request.id, result: await (await runner(request.tx)).exec(request.text) });
       return;
-    case 'begin': {
-      const txId = nextTransaction++;
-      let endId = 0;
-      pglite
-        .transaction(async (tx) => {
-          const commit = await new Promise<boolean>((resolve) => {
-            transactions.set(txId, {
-              tx,
-              end: (c, id) => {
-                endId = id;
-                resolve(c);
-              },
-            });
-            reply({ id: request.id, result: txId });
-          });
-          transactions.delete(txId);
-          if (!commit) throw ROLLBACK;
-        })
-        .then(
-          () => reply({ id: endId, result: null }),
-          (err) =>
-            err === ROLLBACK ? reply({ id: endId, result: null }) : failure(endId || request.id, err),
-        );
+    case 'begin':
+      begin(request.tx);
       return;
-    }
     case 'end': {
       const open = transactions.get(request.tx);
       if (!open) throw new Error('Transaction is closed');
