@@ -96,7 +96,7 @@ if (!port) throw new Error('pglite-thread runs as a worker thread');
 // Smaller shared buffers than PGlite's 128 MB default keep an idle embedded install small; the
 // embedded engine serves one process, and PostgreSQL is the answer for anything bigger.
 const pglite = await PGlite.create(options.dataDir, {
-  startParams: [...PGlite.defaultStartParams, '-c', 'shared_buffers=8MB'],
+  startParams: [...PGlite.defaultStartParams, '-c', 'shared_buffers=32MB'],
   // PGlite's own bytea conversion walks every byte in JavaScript (a string per byte).
   parsers: { [PG_TYPE.bytea]: (value: string) => Buffer.from(value.slice(2), 'hex') },
   serializers: SERIALIZERS as Record<number, (value: unknown) => string>,
