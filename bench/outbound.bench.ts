@@ -42,6 +42,7 @@ import {
   logStatements,
   peakRssMb,
   percentile,
+  profiled,
   type Row,
   type Server,
   startServer,
@@ -52,12 +53,6 @@ const CONCURRENCY = Number(process.env.BENCH_OUTBOUND_CONCURRENCY ?? 50);
 const DOMAINS = Number(process.env.BENCH_OUTBOUND_DOMAINS ?? 10);
 /** No new message at the sink for this long: the phase is reported as it stands. */
 const STALL_MS = Number(process.env.BENCH_OUTBOUND_STALL_MS ?? 60_000);
-const PROFILE = new Set(
-  (process.env.BENCH_PROF ?? '')
-    .split(',')
-    .filter(Boolean)
-    .map((p) => (p === '1' ? 'worker' : p)),
-);
 const PROFILE_DIR = '/tmp/prof-outbound';
 const DRAIN_WORKERS = Number(process.env.BENCH_OUTBOUND_DRAIN_WORKERS ?? 1);
 const PHASES = new Set((process.env.BENCH_OUTBOUND_PHASES ?? 'steady,batch,drain').split(','));
@@ -409,13 +404,9 @@ async function outbound(engine: Engine): Promise<Row[]> {
     MAILROOM_SEND_LIMIT_ORGANIZATION_PER_HOUR:
       process.env.BENCH_OUTBOUND_SEND_LIMITS === 'off' ? '0' : '100000000',
   };
-  const withProfile = (role: string, phase: string): Record<string, string> =>
-    PROFILE.has(role)
-      ? { ...settings, NODE_OPTIONS: `--cpu-prof --cpu-prof-dir=${PROFILE_DIR}/${phase}-${role}` }
-      : settings;
   const servers: Server[] = [];
   const start = async (role: string, phase: string) => {
-    const s = await startServer(withProfile(role, phase), role);
+    const s = await startServer(profiled(settings, role, `${PROFILE_DIR}/${phase}-${role}`), role);
     servers.push(s);
     return s;
   };
