@@ -6,16 +6,12 @@
 // commit that holds its message, so the guarantee is unchanged.
 import type { BlobStore, NewBlob } from '../../core/blobs.ts';
 import type { Db } from '../../core/db.ts';
+import { GroupCommit } from '../../core/group-commit.ts';
 import { type AcceptedMessage, insertAccepted } from './store.ts';
 
 export interface Accepted {
   rows: AcceptedMessage[];
   raw: Buffer;
-}
-
-interface Waiting extends Accepted {
-  resolve(): void;
-  reject(err: unknown): void;
 }
 
 /** Most messages one transaction carries (bounds statement size and the blast radius of a failure). */
@@ -27,9 +23,15 @@ export class CommitQueue {
   readonly #db: Db;
   readonly #blobs: BlobStore;
   readonly #committed: () => void;
-  #waiting: Waiting[] = [];
-  #flushing = 0;
-  #scheduled = false;
+  readonly #batches = new GroupCommit<Accepted, void>({
+    maxBatch: MAX_BATCH,
+    maxFlushes: MAX_FLUSHES,
+    write: async (batch) => {
+      await this.#write(batch.map((p) => p.item));
+      for (const p of batch) p.resolve();
+      this.#committed();
+    },
+  });
 
   /** `committed` is called after each commit (processing in this process can start at once). */
   constructor(db: Db, blobs: BlobStore, committed: () => void) {
@@ -40,39 +42,10 @@ export class CommitQueue {
 
   /** Resolves once the message and its place in the processing queue are committed. */
   commit(accepted: Accepted): Promise<void> {
-    return new Promise((resolve, reject) => {
-      this.#waiting.push({ ...accepted, resolve, reject });
-      // Not at once but after the I/O callbacks of this turn of the event loop: the other sessions whose
-      // data ended in it join the same commit (on the embedded engine this doubles acceptance).
-      if (this.#flushing < MAX_FLUSHES && !this.#scheduled) {
-        this.#scheduled = true;
-        setImmediate(() => {
-          this.#scheduled = false;
-          void this.#flush();
-        });
-      }
-    });
+    return this.#batches.add(accepted);
   }
 
-  async #flush(): Promise<void> {
-    this.#flushing++;
-    try {
-      while (this.#waiting.length) {
-        const batch = this.#waiting.splice(0, MAX_BATCH);
-        try {
-          await this.#write(batch);
-          for (const w of batch) w.resolve();
-          this.#committed();
-        } catch (err) {
-          for (const w of batch) w.reject(err);
-        }
-      }
-    } finally {
-      this.#flushing--;
-    }
-  }
-
-  async #write(batch: Waiting[]): Promise<void> {
+  async #write(batch: Accepted[]): Promise<void> {
     const rows = batch.flatMap((w) => w.rows);
     const blobs: NewBlob[] = batch.flatMap((w) =>
       w.rows.map((r) => ({ organizationId: r.organizationId, id: r.blobId, data: w.raw })),
