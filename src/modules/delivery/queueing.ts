@@ -12,6 +12,7 @@
 // the others; counts taken for messages that were not queued are given back.
 import type { BlobStore } from '../../core/blobs.ts';
 import type { Db } from '../../core/db.ts';
+import { GroupCommit, type Pending } from '../../core/group-commit.ts';
 import { newId } from '../../core/ids.ts';
 import type { AuditInput, AuditService } from '../audit/service.ts';
 import type { EventInput, EventsService } from '../events/service.ts';
@@ -74,6 +75,8 @@ export interface QueueWriterOptions {
   limits: { mailboxPerDay: number; organizationPerHour: number };
   /** After every commit that queued mail (the local dispatcher wakes). */
   queued: () => void;
+  /** Issue the commit's row statements together (see OutboundServiceOptions). */
+  pipelineStatements: boolean;
 }
 
 interface Hold {
@@ -81,11 +84,7 @@ interface Hold {
   detail: string | null;
 }
 
-interface Waiting {
-  message: SignedMessage;
-  resolve(outcome: QueueOutcome): void;
-  reject(err: unknown): void;
-}
+type Waiting = Pending<SignedMessage, QueueOutcome>;
 
 /** A message of a batch with what the batch decided for it. */
 interface Planned {
@@ -107,9 +106,11 @@ const MAX_FLUSHES = 2;
 
 export class QueueWriter {
   readonly #o: QueueWriterOptions;
-  #waiting: Waiting[] = [];
-  #flushing = 0;
-  #scheduled = false;
+  readonly #batches = new GroupCommit<SignedMessage, QueueOutcome>({
+    maxBatch: MAX_BATCH,
+    maxFlushes: MAX_FLUSHES,
+    write: (batch) => this.#write(batch),
+  });
 
   constructor(options: QueueWriterOptions) {
     this.#o = options;
@@ -117,31 +118,7 @@ export class QueueWriter {
 
   /** Resolves once the message is committed to the queue (or found to be a repeated idempotent request). */
   queue(message: SignedMessage): Promise<QueueOutcome> {
-    return new Promise((resolve, reject) => {
-      this.#waiting.push({ message, resolve, reject });
-      // After the I/O callbacks of this turn of the event loop, so that the requests signed in it share
-      // the batch.
-      if (this.#flushing < MAX_FLUSHES && !this.#scheduled) {
-        this.#scheduled = true;
-        setImmediate(() => {
-          this.#scheduled = false;
-          void this.#flush();
-        });
-      }
-    });
-  }
-
-  async #flush(): Promise<void> {
-    if (!this.#waiting.length) return;
-    this.#flushing++;
-    try {
-      while (this.#waiting.length) {
-        const batch = this.#waiting.splice(0, MAX_BATCH);
-        await this.#write(batch);
-      }
-    } finally {
-      this.#flushing--;
-    }
+    return this.#batches.add(message);
   }
 
   async #write(batch: Waiting[]): Promise<void> {
@@ -178,22 +155,22 @@ export class QueueWriter {
       counted: [],
       now: new Date(),
       blobId: newId(),
-      deliveryIds: waiting.message.recipients.map(() => newId()),
+      deliveryIds: waiting.item.recipients.map(() => newId()),
     }));
     const byOrganization = new Map<string, Planned[]>();
     for (const p of planned) {
-      const list = byOrganization.get(p.waiting.message.organizationId) ?? [];
+      const list = byOrganization.get(p.waiting.item.organizationId) ?? [];
       list.push(p);
-      byOrganization.set(p.waiting.message.organizationId, list);
+      byOrganization.set(p.waiting.item.organizationId, list);
     }
     for (const [organizationId, list] of byOrganization) {
       const suppressed = await this.#o.suppressions.suppressedAmong(
         this.#o.db,
         organizationId,
-        list.flatMap((p) => p.waiting.message.recipients.map((r) => r.address)),
+        list.flatMap((p) => p.waiting.item.recipients.map((r) => r.address)),
       );
       for (const p of list) {
-        for (const r of p.waiting.message.recipients) {
+        for (const r of p.waiting.item.recipients) {
           const row = suppressed.get(r.address.toLowerCase());
           if (row) p.holds.set(r.address.toLowerCase(), { reason: 'suppressed', detail: row.reason });
         }
@@ -211,7 +188,7 @@ export class QueueWriter {
     const { mailboxPerDay, organizationPerHour } = this.#o.limits;
     if (mailboxPerDay <= 0 && organizationPerHour <= 0) return;
     const wanted = planned.map((p) => {
-      const m = p.waiting.message;
+      const m = p.waiting.item;
       const sending = m.recipients.filter((r) => !p.holds.has(r.address.toLowerCase())).length;
       return { p, sending, hits: sending ? limitHits(m, sending, p.now, this.#o.limits) : [] };
     });
@@ -224,7 +201,7 @@ export class QueueWriter {
         if (!hits.length) continue;
         const over = hits.find(({ hit }) => (counts.get(store.counterKey(hit)) ?? 0) + sending > hit.limit);
         if (over) {
-          for (const r of p.waiting.message.recipients) {
+          for (const r of p.waiting.item.recipients) {
             if (!p.holds.has(r.address.toLowerCase())) p.holds.set(r.address.toLowerCase(), over.over);
           }
           continue;
@@ -256,36 +233,41 @@ export class QueueWriter {
       const results = planned.map(resultOf);
       const duplicates = await this.#recordKeys(tx, planned, results);
       const queued = planned.flatMap((p, i) => (duplicates.has(i) ? [] : [{ p, result: results[i] }]));
-      // Issued together, in this order (each row's references come before it), and answered in order:
-      // the statements do not wait on one another's answers (a round trip each on the embedded engine).
-      await pipelined([
-        this.#o.blobs.put(
-          tx,
-          queued.map(({ p }) => ({
-            organizationId: p.waiting.message.organizationId,
-            id: p.blobId,
-            data: p.waiting.message.raw,
-          })),
-        ),
-        store.insertOutboundMessages(
-          tx,
-          queued.map(({ p }) => messageRow(p)),
-        ),
-        store.insertDeliveries(
-          tx,
-          queued.flatMap(({ p, result }) => deliveryRows(p, result)),
-        ),
-        this.#o.events.emitMany(
-          tx,
-          queued.flatMap(({ p, result }) => eventsOf(p, result)),
-        ),
-        this.#o.audit.recordIn(
-          tx,
-          queued.flatMap(({ p }) => {
-            const audit = p.waiting.message.audit;
-            return audit ? [{ ...audit, targetId: p.waiting.message.id }] : [];
-          }),
-        ),
+      // In this order: each row's references come before it. Where the client queues them (the embedded
+      // engine), they are issued together rather than each after the previous answer.
+      await inOrder(this.#o.pipelineStatements, [
+        () =>
+          this.#o.blobs.put(
+            tx,
+            queued.map(({ p }) => ({
+              organizationId: p.waiting.item.organizationId,
+              id: p.blobId,
+              data: p.waiting.item.raw,
+            })),
+          ),
+        () =>
+          store.insertOutboundMessages(
+            tx,
+            queued.map(({ p }) => messageRow(p)),
+          ),
+        () =>
+          store.insertDeliveries(
+            tx,
+            queued.flatMap(({ p, result }) => deliveryRows(p, result)),
+          ),
+        () =>
+          this.#o.events.emitMany(
+            tx,
+            queued.flatMap(({ p, result }) => eventsOf(p, result)),
+          ),
+        () =>
+          this.#o.audit.recordIn(
+            tx,
+            queued.flatMap(({ p }) => {
+              const audit = p.waiting.item.audit;
+              return audit ? [{ ...audit, targetId: p.waiting.item.id }] : [];
+            }),
+          ),
       ]);
       return planned.map(
         (_, i): QueueOutcome =>
@@ -309,7 +291,7 @@ export class QueueWriter {
     const first = new Map<string, number>();
     const rows: { index: number; row: store.NewSendRequest }[] = [];
     planned.forEach((p, i) => {
-      const m = p.waiting.message;
+      const m = p.waiting.item;
       if (!m.idempotency) return;
       const key = `${m.organizationId}\n${m.idempotency.key}`;
       if (first.has(key)) {
@@ -342,7 +324,7 @@ export class QueueWriter {
 
 /** The answer to the sender: each recipient's delivery and whether it is held. */
 function resultOf(p: Planned): SendResult {
-  const m = p.waiting.message;
+  const m = p.waiting.item;
   const recipients = m.recipients.map((r, i) => {
     const hold = p.holds.get(r.address.toLowerCase()) ?? null;
     return {
@@ -363,7 +345,7 @@ function resultOf(p: Planned): SendResult {
 }
 
 function messageRow(p: Planned): store.NewOutboundMessage {
-  const m = p.waiting.message;
+  const m = p.waiting.item;
   return {
     id: m.id,
     organizationId: m.organizationId,
@@ -389,7 +371,7 @@ function messageRow(p: Planned): store.NewOutboundMessage {
 }
 
 function deliveryRows(p: Planned, result: SendResult): store.NewDelivery[] {
-  const m = p.waiting.message;
+  const m = p.waiting.item;
   const counted = p.counted.length > 0;
   return result.recipients.map((r, i) => {
     const hold = p.holds.get(r.address.toLowerCase()) ?? null;
@@ -411,7 +393,7 @@ function deliveryRows(p: Planned, result: SendResult): store.NewDelivery[] {
 }
 
 function eventsOf(p: Planned, result: SendResult): EventInput[] {
-  const m = p.waiting.message;
+  const m = p.waiting.item;
   const held = result.recipients.filter((r) => r.status === 'held');
   return [
     {
@@ -485,11 +467,16 @@ function limitHits(
 }
 
 /**
- * Waits for statements already issued on one transaction: all of them settle before it returns (none is
- * still running when the transaction ends), and the first failure is thrown.
+ * Runs statements of one transaction in order: one after another, or all issued at once when `together`,
+ * and then all of them settle before it returns (none still runs when the transaction ends) and the
+ * first failure is thrown.
  */
-async function pipelined(statements: Promise<unknown>[]): Promise<void> {
-  const settled = await Promise.allSettled(statements);
+async function inOrder(together: boolean, statements: (() => Promise<unknown>)[]): Promise<void> {
+  if (!together) {
+    for (const statement of statements) await statement();
+    return;
+  }
+  const settled = await Promise.allSettled(statements.map((statement) => statement()));
   const failed = settled.find((s) => s.status === 'rejected');
   if (failed) throw failed.reason;
 }

@@ -60,6 +60,11 @@ export interface OutboundServiceOptions {
   maxMessageSize: number;
   retryScheduleMs: number[];
   maxAgeMs: number;
+  /**
+   * Whether a transaction's statements may be issued before the previous one answers: the embedded
+   * database's client queues them in order (saving a round trip each); node-postgres deprecates it.
+   */
+  pipelineStatements: boolean;
   log: Logger;
 }
 
@@ -596,29 +601,11 @@ function countsOf(organizationId: string, rows: DeliveryRow[]): store.CounterHit
   });
 }
 
-interface QueueInput {
-  id: string;
-  organizationId: string;
-  domain: { id: string; name: string };
-  /** Whose daily limit the message counts against: the mailbox, or the From address. */
-  senderAddress: string;
-  fromAddress: string;
-  fromName: string | null;
-  recipients: OutboundAddress[];
+/** A message to sign and queue: what the queue takes, with what to sign instead of the signed bytes. */
+type QueueInput = Omit<SignedMessage, 'raw' | 'mailFrom'> & {
   /** What to sign: a send request's fields to compose, or a submitted message as it is. */
   content: { message: ComposeInput } | { raw: Buffer };
-  messageIdHeader: string;
-  subject: string | null;
-  to: string[];
-  cc: string[];
-  tags: string[];
-  sendAt: Date | null;
-  client: { remoteIp: string; helo: string; tls: boolean } | null;
-  hasAttachments: boolean;
-  text?: string | null;
-  idempotency?: { key: string; requestHash: string };
-  audit?: SignedMessage['audit'];
-}
+};
 
 type SendingDomain = { id: string; name: string };
 
