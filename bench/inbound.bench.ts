@@ -31,10 +31,9 @@ import {
   logStatements,
   peakRssMb,
   percentile,
-  profiled,
   type Row,
   type Server,
-  startServer,
+  serverSet,
 } from './support.ts';
 import { describeUsage, watchUsage } from './usage.ts';
 
@@ -232,16 +231,7 @@ const ms = (v: number) => `${v.toFixed(1)} ms`;
 
 async function inbound(engine: Engine, dns: ChildProcess, dnsAddress: string, notes: string[]) {
   const rows: Row[] = [];
-  const servers: Server[] = [];
-  const start = async (settings: Record<string, string>, role: string, phase: string) => {
-    const s = await startServer(profiled(settings, role, `${PROFILE_DIR}/${phase}-${role}`), role);
-    servers.push(s);
-    return s;
-  };
-  const stop = async (s: Server) => {
-    servers.splice(servers.indexOf(s), 1);
-    await s.stop();
-  };
+  const { start, stop, stopAll } = serverSet(PROFILE_DIR);
   const admin = async (settings: Record<string, string>) => {
     if (engine !== 'postgres') return null;
     const c = new pg.Client({ connectionString: settings.DATABASE_URL });
@@ -363,7 +353,7 @@ async function inbound(engine: Engine, dns: ChildProcess, dnsAddress: string, no
     }
     return rows;
   } finally {
-    for (const s of [...servers]) await s.stop();
+    await stopAll();
   }
 }
 

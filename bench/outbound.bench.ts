@@ -7,17 +7,20 @@
 //   sink. Latency is receipt minus the message row's received_at (the queueing transaction's start, on
 //   this machine's clock); receipt minus the 202 is in the notes, and mostly negative: the API answers
 //   after writing its audit entry, by when the worker has usually delivered the message.
-// - send API accept: the same run seen by the client: accepted messages/s and request latency.
-// - drain: the API queues everything with no worker running, and stops; then BENCH_OUTBOUND_DRAIN_WORKERS
-//   (1) worker processes start: messages over worker spawn to last receipt (start-up included), and
-//   over first to last receipt. This is the delivery benchmark of the issue: signed, queued messages
-//   delivered to the sink; the steady phase adds the API's signing and queueing on the same two cores.
+// - batch: the same, through POST /v1/messages/send/batch, BENCH_OUTBOUND_BATCH (500) messages a request
+//   and BENCH_OUTBOUND_BATCH_CONCURRENCY (4) requests at once.
+// - drain: the API queues everything with no worker running (the row "send API accept, delivery
+//   paused": accepted messages/s and request latency), and stops; then BENCH_OUTBOUND_DRAIN_WORKERS (1)
+//   worker processes start: messages over worker spawn to last receipt (start-up included), and over
+//   first to last receipt. This is the delivery benchmark: signed, queued messages delivered to the sink;
+//   the steady phase adds the API's signing and queueing on the same two cores.
 // Each phase checks that every message arrived exactly once and carries a DKIM-Signature (the first is
 // verified against the published key). On PostgreSQL the notes also give the CPU time of the Mailroom
 // processes, of the database backends serving each (told apart by client port) and of this process, and
-// what the backends were doing (sampled every 250 ms). BENCH_OUTBOUND_PHASES=steady|drain runs one phase;
-// BENCH_OUTBOUND_SEND_LIMITS=off turns the send limits off (they are raised, not off, by default);
-// BENCH_PROF=worker (or 1), api or worker,api writes V8 CPU profiles of those processes to
+// what the backends were doing (sampled every 250 ms). BENCH_OUTBOUND_PHASES (steady,batch,drain)
+// picks phases; BENCH_OUTBOUND_SEND_LIMITS=off turns the send limits off (they are raised, not off, by
+// default); BENCH_PROF=worker (or 1), api, start or a list of them writes V8 CPU profiles of those
+// processes (one file per thread) to
 // /tmp/prof-outbound/<phase>-<role>/; BENCH_PG_LOG=1 logs every statement of the bench database
 // with its duration to the PostgreSQL server log (needs a superuser). The embedded engine serves one
 // process at a time: there the steady phase runs `mailroom start` instead of api + worker.
@@ -42,10 +45,8 @@ import {
   logStatements,
   peakRssMb,
   percentile,
-  profiled,
   type Row,
-  type Server,
-  startServer,
+  serverSet,
 } from './support.ts';
 import { describeUsage, watchUsage } from './usage.ts';
 
@@ -404,16 +405,9 @@ async function outbound(engine: Engine): Promise<Row[]> {
     MAILROOM_SEND_LIMIT_ORGANIZATION_PER_HOUR:
       process.env.BENCH_OUTBOUND_SEND_LIMITS === 'off' ? '0' : '100000000',
   };
-  const servers: Server[] = [];
-  const start = async (role: string, phase: string) => {
-    const s = await startServer(profiled(settings, role, `${PROFILE_DIR}/${phase}-${role}`), role);
-    servers.push(s);
-    return s;
-  };
-  const stop = async (s: Server) => {
-    servers.splice(servers.indexOf(s), 1);
-    await s.stop();
-  };
+  const servers = serverSet(PROFILE_DIR);
+  const start = (role: string, phase: string) => servers.start(settings, role, phase);
+  const stop = servers.stop;
   let db: pg.Client | null = null;
   const notes: string[] = [];
   try {
@@ -588,7 +582,7 @@ async function outbound(engine: Engine): Promise<Row[]> {
     console.log(notes.join('\n'));
     return rows;
   } finally {
-    for (const s of [...servers]) await s.stop();
+    await servers.stopAll();
     await db?.end();
     await sink.close();
     dns.kill();

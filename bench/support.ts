@@ -88,6 +88,25 @@ export function profiled(
   return roles.includes(role) ? { ...settings, NODE_OPTIONS: `--cpu-prof --cpu-prof-dir=${dir}` } : settings;
 }
 
+/** The Mailroom processes a bench starts (profiled as BENCH_PROF says), so that all are stopped at the end. */
+export function serverSet(profileDir: string) {
+  const running: Server[] = [];
+  return {
+    async start(settings: Record<string, string>, role: string, phase: string): Promise<Server> {
+      const s = await startServer(profiled(settings, role, `${profileDir}/${phase}-${role}`), role);
+      running.push(s);
+      return s;
+    },
+    async stop(s: Server): Promise<void> {
+      running.splice(running.indexOf(s), 1);
+      await s.stop();
+    },
+    async stopAll(): Promise<void> {
+      for (const s of running.splice(0)) await s.stop();
+    },
+  };
+}
+
 /** Sends `message` to a forked helper process and resolves with its next reply. */
 export function ask<T>(child: ChildProcess, message: unknown): Promise<T> {
   return new Promise((resolve) => {
