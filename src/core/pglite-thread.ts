@@ -6,7 +6,15 @@ import { parentPort, workerData } from 'node:worker_threads';
 import { PGlite, type Results, type Transaction, types } from '@electric-sql/pglite';
 import type { Reply, Request, ThreadOptions } from './pglite-client.ts';
 
-const PG_TYPE = { bytea: 17, text: 25, json: 114, varchar: 1043, jsonb: 3802, textArray: 1009 };
+const PG_TYPE = {
+  bytea: 17,
+  text: 25,
+  json: 114,
+  varchar: 1043,
+  jsonb: 3802,
+  textArray: 1009,
+  tsvectorArray: 3643,
+};
 /** Below this many characters a text parameter is cheaper to send as text. */
 const LONG_TEXT = 1024;
 
@@ -109,6 +117,9 @@ for (const [element, array] of Object.entries(ARRAY_TYPES_OF)) {
     types.arraySerializer(value, types.serializers[Number(element)], array);
 }
 pglite.serializers[PG_TYPE.textArray] = textArray as (value: unknown) => string;
+// Search vectors come already in the binary array format (messages/search-vector.ts).
+pglite.serializers[PG_TYPE.tsvectorArray] = ((value: unknown) =>
+  ArrayBuffer.isView(value) ? value : String(value)) as (value: unknown) => string;
 
 /** Parsers that hand back the text of the given types (Drizzle maps dates itself), by type list. */
 const identityParsers = new Map<string, Record<number, (value: string) => string>>();

@@ -4,7 +4,12 @@
 // here handles itself.
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { SEARCH_VECTOR_SQL, searchPieces, vectorLiteral } from '../../src/modules/messages/search-vector.ts';
+import {
+  SEARCH_VECTOR_SQL,
+  searchParameters,
+  searchPieces,
+  vectorLiteral,
+} from '../../src/modules/messages/search-vector.ts';
 import { engine, startTestApp, type TestApp } from '../support/app.ts';
 
 const HEADER = 'Quarterly report Alice Example alice@example.com bounces+x@example.org bob@example.net';
@@ -61,15 +66,17 @@ describe(`search vectors on ${engine}`, () => {
 
   /** The texts whose pieced vector differs from to_tsvector over the whole text. */
   async function mismatches(cases: { header: string; body: string }[]): Promise<string[]> {
+    const search = searchParameters(cases.map((c) => searchPieces(c.header, c.body)));
     const rows = cases.map((c, i) => ({
       i,
       whole: [c.header, c.body].filter(Boolean).join(' '),
-      pieces: searchPieces(c.header, c.body),
+      pieces: search.pieces[i],
     }));
     const result = await t.app.database.query<{ i: number; pieced: string; whole: string }>(
-      `select r.i, (${SEARCH_VECTOR_SQL('r.pieces')})::text as pieced, to_tsvector('simple', r.whole)::text as whole
+      `select r.i, (${SEARCH_VECTOR_SQL('r.pieces', '$2::tsvector[]')})::text as pieced,
+              to_tsvector('simple', r.whole)::text as whole
          from jsonb_to_recordset($1::jsonb) as r(i integer, whole text, pieces jsonb)`,
-      [JSON.stringify(rows)],
+      [JSON.stringify(rows), search.vectors],
     );
     return result.rows
       .filter((r) => r.pieced !== r.whole)

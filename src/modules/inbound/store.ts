@@ -9,7 +9,7 @@ import { dkimKeys, domains } from '../domains/tables.ts';
 import { mailboxes } from '../mailboxes/tables.ts';
 import { type MessageAuth, type MessageDetails, type MessageStatus, messages } from '../messages/tables.ts';
 import { rules } from '../rules/tables.ts';
-import { SEARCH_VECTOR_SQL, type SearchPiece } from '../messages/search-vector.ts';
+import { SEARCH_VECTOR_SQL, type SearchPiece, searchParameters } from '../messages/search-vector.ts';
 
 type Rows<T> = { rows: T[] };
 
@@ -256,6 +256,7 @@ export interface ProcessedFields {
  */
 export async function finishProcessing(tx: Db, rows: ProcessedFields[]): Promise<Set<string>> {
   if (!rows.length) return new Set();
+  const search = searchParameters(rows.map((f) => f.search));
   const json = JSON.stringify(
     rows.map((f, i) => ({
       n: i + 1,
@@ -274,7 +275,7 @@ export async function finishProcessing(tx: Db, rows: ProcessedFields[]): Promise
       sent_at: f.sentAt?.toISOString() ?? null,
       has_attachments: f.hasAttachments,
       details: f.details,
-      search: f.search,
+      search: search.pieces[i],
     })),
   );
   // The texts, most of the bytes, go as an array of their own rather than inside the JSON: the embedded
@@ -285,7 +286,8 @@ export async function finishProcessing(tx: Db, rows: ProcessedFields[]): Promise
   // document again for every message), and the messages are found through their primary key (`= any`)
   // whatever the planner guesses of how many are unprocessed.
   const result = (await tx.execute(sql`
-    with r as materialized (
+    with v as materialized (select ${sql.param(search.vectors)}::tsvector[] as vectors),
+    r as materialized (
       select r.*, (${sql.param(texts)}::text[])[r.n] as body_text
         from jsonb_to_recordset(${json}::jsonb) as r(n integer, id uuid, status text, error text,
              message_id_header text, in_reply_to text, "references" text[], thread_id uuid, from_address text,
@@ -298,7 +300,7 @@ export async function finishProcessing(tx: Db, rows: ProcessedFields[]): Promise
            from_address = r.from_address, from_name = r.from_name, to_addresses = r.to_addresses,
            cc_addresses = r.cc_addresses, subject = r.subject, sent_at = r.sent_at,
            has_attachments = r.has_attachments, body_text = r.body_text, details = r.details,
-           search = ${sql.raw(SEARCH_VECTOR_SQL('r.search'))}, processed_at = now(), updated_at = now()
+           search = ${sql.raw(SEARCH_VECTOR_SQL('r.search', '(select vectors from v)'))}, processed_at = now(), updated_at = now()
       from r
      where m.id = r.id and m.id = any(array(select id from r)) and m.processed_at is null
     returning m.id`)) as unknown as Rows<{ id: string }>;

@@ -12,8 +12,11 @@
 // Which text is unambiguous was established by comparing this tokeniser with to_tsvector on random
 // strings over the allowed characters (test/core/search-vector.test.ts keeps comparing, on both engines).
 
-/** One piece of a message's searchable text: a literal built here, or text for to_tsvector. */
-export type SearchPiece = { v: string } | { t: string };
+/**
+ * One piece of a message's searchable text: a vector built here (in PostgreSQL's binary tsvector format,
+ * which the server reads without parsing a literal), or text for to_tsvector.
+ */
+export type SearchPiece = { v: Uint8Array } | { t: string };
 
 /** Characters the default parser always treats as separators, around ASCII letters and digits. */
 const SEPARATORS = ' \t\r,;!?()[]{}"*=%#$^|`\'\\>';
@@ -144,6 +147,26 @@ class VectorBuilder {
     return this.#position === 0;
   }
 
+  /**
+   * The vector in tsvector's binary format (tsvectorsend): the number of lexemes, then each lexeme's
+   * bytes with a terminating NUL, its number of positions and the positions (weight D), 16 bits each.
+   */
+  binary(): Buffer {
+    let size = 4;
+    for (let i = 0; i < this.#lexemes.length; i++)
+      size += this.#lexemes[i].length + 3 + 2 * this.#positions[i].length;
+    const out = Buffer.allocUnsafe(size);
+    let at = out.writeInt32BE(this.#lexemes.length, 0);
+    for (let i = 0; i < this.#lexemes.length; i++) {
+      at += out.write(this.#lexemes[i], at, 'latin1'); // ASCII letters and digits only
+      out[at++] = 0;
+      const positions = this.#positions[i];
+      at = out.writeUInt16BE(positions.length, at);
+      for (const position of positions) at = out.writeUInt16BE(position, at);
+    }
+    return out;
+  }
+
   literal(): string {
     let out = '';
     this.#lexemes.forEach((lexeme, i) => {
@@ -184,7 +207,7 @@ export function searchPieces(header: string, body: string): SearchPiece[] {
   let textFrom = -1;
   let textTo = -1;
   const flushVector = () => {
-    if (vector && !vector.empty) pieces.push({ v: vector.literal() });
+    if (vector && !vector.empty) pieces.push({ v: vector.binary() });
     vector = null;
   };
   const flushText = () => {
@@ -224,11 +247,46 @@ export function vectorLiteral(text: string): string {
   return vector.literal();
 }
 /**
- * SQL for the vector of the pieces in `column` (a jsonb array of SearchPiece), for an UPDATE … FROM
- * jsonb_to_recordset. `mailroom_tsvector_agg` concatenates in order (migration 0006).
+ * The pieces as SQL can take them: JSON in which each vector built here is replaced by its 1-based index
+ * `i` into `vectors`, a tsvector[] parameter in PostgreSQL's binary array format.
  */
-export const SEARCH_VECTOR_SQL = (column: string) => `(
+export function searchParameters(messages: SearchPiece[][]): { pieces: SearchRef[][]; vectors: Buffer } {
+  const vectors: Uint8Array[] = [];
+  const pieces = messages.map((list) =>
+    list.map((p): SearchRef => ('v' in p ? { i: vectors.push(p.v) } : p)),
+  );
+  return { pieces, vectors: binaryArray(TSVECTOR_OID, vectors) };
+}
+
+export type SearchRef = { i: number } | { t: string };
+
+const TSVECTOR_OID = 3614;
+
+/** A one-dimensional array without NULLs in the binary format (array_send). */
+function binaryArray(elementType: number, elements: Uint8Array[]): Buffer {
+  const header = Buffer.allocUnsafe(20);
+  header.writeInt32BE(elements.length ? 1 : 0, 0); // dimensions (an empty array has none)
+  header.writeInt32BE(0, 4); // no NULLs
+  header.writeUInt32BE(elementType, 8);
+  header.writeInt32BE(elements.length, 12);
+  header.writeInt32BE(1, 16); // lower bound
+  const chunks: Uint8Array[] = [elements.length ? header : header.subarray(0, 12)];
+  for (const element of elements) {
+    const length = Buffer.allocUnsafe(4);
+    length.writeInt32BE(element.byteLength);
+    chunks.push(length, element);
+  }
+  return Buffer.concat(chunks);
+}
+
+/**
+ * SQL for the vector of the pieces in `column` (a jsonb array of SearchRef), for an UPDATE … FROM
+ * jsonb_to_recordset, with `vectors` the SQL of the tsvector[] parameter. `mailroom_tsvector_agg`
+ * concatenates in order (migration 0006).
+ */
+export const SEARCH_VECTOR_SQL = (column: string, vectors: string) => `(
   select coalesce(mailroom_tsvector_agg(
-           case when p ? 'v' then (p->>'v')::tsvector else to_tsvector('simple', p->>'t') end order by o),
+           case when p ? 'i' then (${vectors})[(p->>'i')::int] else to_tsvector('simple', p->>'t') end
+           order by o),
          ''::tsvector)
     from jsonb_array_elements(${column}) with ordinality as x(p, o))`;
