@@ -276,14 +276,28 @@ interface Sent {
   lastAccepted: number;
 }
 
-async function sendAll(port: number, key: string, phase: string, n: number): Promise<Sent> {
-  const sent: Sent = {
+function startSending(): Sent {
+  return {
     accepted: new Map(),
     requested: new Map(),
     requestMs: [],
     began: performance.now(),
     lastAccepted: 0,
   };
+}
+
+/** Records one request, begun at `began` and answered at `at`, for the messages `seqs` of `phase`. */
+function recordRequest(sent: Sent, phase: string, seqs: number[], began: number, at: number): void {
+  for (const i of seqs) {
+    sent.accepted.set(`${phase}-${i}`, at);
+    sent.requested.set(`${phase}-${i}`, began);
+  }
+  sent.requestMs.push(at - began);
+  sent.lastAccepted = Math.max(sent.lastAccepted, at);
+}
+
+async function sendAll(port: number, key: string, phase: string, n: number): Promise<Sent> {
+  const sent = startSending();
   let next = 0;
   const url = `http://127.0.0.1:${port}/v1/messages/send`;
   const headers = { 'content-type': 'application/json', authorization: `Bearer ${key}` };
@@ -294,10 +308,7 @@ async function sendAll(port: number, key: string, phase: string, n: number): Pro
       const at = performance.now();
       const body = await res.text();
       if (res.status !== 202) throw new Error(`send ${i}: ${res.status} ${body}`);
-      sent.accepted.set(`${phase}-${i}`, at);
-      sent.requested.set(`${phase}-${i}`, began);
-      sent.requestMs.push(at - began);
-      sent.lastAccepted = Math.max(sent.lastAccepted, at);
+      recordRequest(sent, phase, [i], began, at);
     }
   };
   await Promise.all(Array.from({ length: CONCURRENCY }, client));
@@ -307,13 +318,7 @@ async function sendAll(port: number, key: string, phase: string, n: number): Pro
 
 /** The same messages through POST /v1/messages/send/batch: BATCH a request, BATCH_CONCURRENCY at once. */
 async function sendBatches(port: number, key: string, phase: string, n: number): Promise<Sent> {
-  const sent: Sent = {
-    accepted: new Map(),
-    requested: new Map(),
-    requestMs: [],
-    began: performance.now(),
-    lastAccepted: 0,
-  };
+  const sent = startSending();
   let next = 0;
   const url = `http://127.0.0.1:${port}/v1/messages/send/batch`;
   const headers = { 'content-type': 'application/json', authorization: `Bearer ${key}` };
@@ -329,12 +334,7 @@ async function sendBatches(port: number, key: string, phase: string, n: number):
       const answer = JSON.parse(text);
       if (res.status !== 200 || answer.queued !== seqs.length)
         throw new Error(`batch ${from}: ${res.status} ${text.slice(0, 500)}`);
-      for (const i of seqs) {
-        sent.accepted.set(`${phase}-${i}`, at);
-        sent.requested.set(`${phase}-${i}`, began);
-      }
-      sent.requestMs.push(at - began);
-      sent.lastAccepted = Math.max(sent.lastAccepted, at);
+      recordRequest(sent, phase, seqs, began, at);
     }
   };
   await Promise.all(Array.from({ length: BATCH_CONCURRENCY }, client));
