@@ -4,6 +4,7 @@
 // send it statements (pglite-client.ts holds the other end of the protocol).
 import { parentPort, workerData } from 'node:worker_threads';
 import { PGlite, type Results, type Transaction, types } from '@electric-sql/pglite';
+import { binaryArray } from './pg-binary.ts';
 import type { Reply, Request, ThreadOptions } from './pglite-client.ts';
 
 const PG_TYPE = {
@@ -57,21 +58,10 @@ function textArray(value: unknown): unknown {
   }
   if (chars < LONG_TEXT)
     return types.arraySerializer(list, types.serializers[PG_TYPE.text], PG_TYPE.textArray);
-  const parts = list.map((item) => (item === null ? null : Buffer.from(item as string)));
-  const header = Buffer.alloc(20);
-  header.writeInt32BE(1, 0); // dimensions
-  header.writeInt32BE(parts.includes(null) ? 1 : 0, 4);
-  header.writeUInt32BE(PG_TYPE.text, 8);
-  header.writeInt32BE(parts.length, 12);
-  header.writeInt32BE(1, 16); // lower bound
-  const chunks: Buffer[] = [header];
-  for (const part of parts) {
-    const length = Buffer.alloc(4);
-    length.writeInt32BE(part ? part.length : -1);
-    chunks.push(length);
-    if (part) chunks.push(part);
-  }
-  return Buffer.concat(chunks);
+  return binaryArray(
+    PG_TYPE.text,
+    list.map((item) => (item === null ? null : Buffer.from(item as string))),
+  );
 }
 
 /** The array types of the element types serialized above. */

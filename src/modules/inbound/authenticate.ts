@@ -1,6 +1,7 @@
 // SPF, DKIM, DMARC and ARC verdicts for an incoming message (mailauth), the Authentication-Results header
 // they make, and what DMARC asks us to do with a failure.
 import { authenticate } from 'mailauth';
+import { headerLength } from '../../core/message.ts';
 import type { MessageAuth } from '../messages/tables.ts';
 import type { MailauthResolver } from './resolver.ts';
 
@@ -73,15 +74,7 @@ const SIGNATURE_FIELD = /^(?:dkim-signature|arc-message-signature|arc-seal)[ \t]
  * signatures that are not there.
  */
 function signedPart(raw: Buffer): Buffer {
-  let end = raw.indexOf('\r\n\r\n');
-  let separator = 4;
-  const bare = raw.indexOf('\n\n');
-  if (bare !== -1 && (end === -1 || bare < end)) {
-    end = bare;
-    separator = 2;
-  }
-  if (end === -1) return raw;
-  const header = raw.subarray(0, end + separator);
+  const header = raw.subarray(0, headerLength(raw));
   return SIGNATURE_FIELD.test(header.toString('latin1')) ? raw : header;
 }
 

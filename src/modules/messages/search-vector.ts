@@ -12,6 +12,7 @@
 //
 // Which text is unambiguous was established by comparing this tokeniser with to_tsvector on random
 // strings over the allowed characters (test/core/search-vector.test.ts keeps comparing, on both engines).
+import { binaryArray } from '../../core/pg-binary.ts';
 
 /**
  * One piece of a message's searchable text: a vector built here (in PostgreSQL's binary tsvector format,
@@ -262,23 +263,6 @@ export function searchParameters(messages: SearchPiece[][]): { pieces: SearchRef
 export type SearchRef = { i: number } | { t: string };
 
 const TSVECTOR_OID = 3614;
-
-/** A one-dimensional array without NULLs in the binary format (array_send). */
-function binaryArray(elementType: number, elements: Uint8Array[]): Buffer {
-  const header = Buffer.allocUnsafe(20);
-  header.writeInt32BE(elements.length ? 1 : 0, 0); // dimensions (an empty array has none)
-  header.writeInt32BE(0, 4); // no NULLs
-  header.writeUInt32BE(elementType, 8);
-  header.writeInt32BE(elements.length, 12);
-  header.writeInt32BE(1, 16); // lower bound
-  const chunks: Uint8Array[] = [elements.length ? header : header.subarray(0, 12)];
-  for (const element of elements) {
-    const length = Buffer.allocUnsafe(4);
-    length.writeInt32BE(element.byteLength);
-    chunks.push(length, element);
-  }
-  return Buffer.concat(chunks);
-}
 
 /**
  * SQL for the vector of the pieces in `column` (a jsonb array of SearchRef), for an UPDATE … FROM

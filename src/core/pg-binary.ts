@@ -1,0 +1,23 @@
+// PostgreSQL's binary wire formats that parameters are sent in where its text input would cost more than
+// building them here (the server reads them without parsing a literal).
+
+/**
+ * A one-dimensional array in the binary format (array_send's): dimensions, a NULL flag, the element
+ * type, then each element's length and bytes (-1 for NULL). An empty array has no dimensions.
+ */
+export function binaryArray(elementType: number, elements: (Uint8Array | null)[]): Buffer {
+  const header = Buffer.allocUnsafe(20);
+  header.writeInt32BE(elements.length ? 1 : 0, 0);
+  header.writeInt32BE(elements.includes(null) ? 1 : 0, 4);
+  header.writeUInt32BE(elementType, 8);
+  header.writeInt32BE(elements.length, 12);
+  header.writeInt32BE(1, 16); // lower bound
+  const chunks: Uint8Array[] = [elements.length ? header : header.subarray(0, 12)];
+  for (const element of elements) {
+    const length = Buffer.allocUnsafe(4);
+    length.writeInt32BE(element ? element.byteLength : -1);
+    chunks.push(length);
+    if (element) chunks.push(element);
+  }
+  return Buffer.concat(chunks);
+}
