@@ -21,3 +21,17 @@ export function binaryArray(elementType: number, elements: (Uint8Array | null)[]
   }
   return Buffer.concat(chunks);
 }
+
+const TEXT_OID = 25;
+
+/**
+ * A text[] parameter in the binary format: the UTF-8 bytes of each string, which the server stores
+ * without parsing an array literal (and the client builds without escaping one). For the long texts
+ * of a batch (message bodies); the parameter must be read as `::text[]`.
+ */
+export function binaryTextArray(texts: (string | null)[]): Buffer {
+  return binaryArray(
+    TEXT_OID,
+    texts.map((text) => (text === null ? null : Buffer.from(text))),
+  );
+}

@@ -4,7 +4,7 @@
 // send it statements (pglite-client.ts holds the other end of the protocol).
 import { parentPort, workerData } from 'node:worker_threads';
 import { PGlite, type Results, type Transaction, types } from '@electric-sql/pglite';
-import { binaryArray } from './pg-binary.ts';
+import { binaryTextArray } from './pg-binary.ts';
 import type { Reply, Request, ThreadOptions } from './pglite-client.ts';
 
 const PG_TYPE = {
@@ -49,6 +49,7 @@ function longTextAsBytes(text: string): string | Buffer {
  * each element's length and UTF-8 bytes, which PostgreSQL reads without parsing a literal.
  */
 function textArray(value: unknown): unknown {
+  if (ArrayBuffer.isView(value)) return value; // already binary (core/pg-binary.ts)
   const list = value as unknown[];
   let chars = 0;
   for (const item of list) {
@@ -58,10 +59,7 @@ function textArray(value: unknown): unknown {
   }
   if (chars < LONG_TEXT)
     return types.arraySerializer(list, types.serializers[PG_TYPE.text], PG_TYPE.textArray);
-  return binaryArray(
-    PG_TYPE.text,
-    list.map((item) => (item === null ? null : Buffer.from(item as string))),
-  );
+  return binaryTextArray(list as (string | null)[]);
 }
 
 /** The array types of the element types serialized above. */

@@ -259,7 +259,6 @@ export async function insertOutboundMessages(tx: Db, rows: NewOutboundMessage[])
       subject: 'text',
       sent_at: 'timestamptz',
       has_attachments: 'boolean',
-      body_text: 'text',
       tags: 'text[]',
     },
     rows.map((r) => ({
@@ -284,9 +283,9 @@ export async function insertOutboundMessages(tx: Db, rows: NewOutboundMessage[])
       subject: r.subject,
       sent_at: r.sentAt,
       has_attachments: r.hasAttachments,
-      body_text: r.bodyText,
       tags: r.tags,
     })),
+    { body_text: rows.map((r) => r.bodyText) },
   );
 }
 

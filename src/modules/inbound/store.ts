@@ -3,6 +3,7 @@
 import type { SQL } from 'drizzle-orm';
 import { bulkInsert } from '../../core/bulk.ts';
 import type { Db } from '../../core/db.ts';
+import { binaryTextArray } from '../../core/pg-binary.ts';
 import { and, asc, desc, eq, inArray, isNull, or, sql } from '../../core/orm.ts';
 import { aliases } from '../aliases/tables.ts';
 import { dkimKeys, domains } from '../domains/tables.ts';
@@ -278,9 +279,9 @@ export async function finishProcessing(tx: Db, rows: ProcessedFields[]): Promise
       search: search.pieces[i],
     })),
   );
-  // The texts, most of the bytes, go as an array of their own rather than inside the JSON: the embedded
-  // engine reads them without parsing (pglite-thread.ts).
-  const texts = rows.map((f) => f.bodyText);
+  // The texts, most of the bytes, go as a binary array of their own rather than inside the JSON: neither
+  // engine parses them.
+  const texts = binaryTextArray(rows.map((f) => f.bodyText));
   // Written as SQL: the search vector is not a column the ORM knows (it is never read back).
   // The rows are read once (materialised: as the inner side of a join the function would parse the whole
   // document again for every message), and the messages are found through their primary key (`= any`)
