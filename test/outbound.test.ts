@@ -143,6 +143,7 @@ describe(`outbound mail on ${engine}`, () => {
     const detail = await settled(sent.id, 'delivered');
     assert.equal(detail.direction, 'outbound');
     assert.deepEqual(detail.tags, ['report', 'q3']);
+    assert.equal(detail.text, 'The plain text');
     assert.equal(detail.recipients.length, 3);
     for (const r of detail.recipients) {
       assert.equal(r.status, 'delivered');
