@@ -48,6 +48,7 @@ import {
   type Row,
   serverSet,
 } from './support.ts';
+import { LoadConnection } from './http-load.ts';
 import { describeUsage, watchUsage } from './usage.ts';
 
 const CONCURRENCY = Number(process.env.BENCH_OUTBOUND_CONCURRENCY ?? 50);
@@ -299,16 +300,18 @@ function recordRequest(sent: Sent, phase: string, seqs: number[], began: number,
 async function sendAll(port: number, key: string, phase: string, n: number): Promise<Sent> {
   const sent = startSending();
   let next = 0;
-  const url = `http://127.0.0.1:${port}/v1/messages/send`;
   const headers = { 'content-type': 'application/json', authorization: `Bearer ${key}` };
   const client = async () => {
-    for (let i = next++; i < n; i = next++) {
-      const began = performance.now();
-      const res = await fetch(url, { method: 'POST', headers, body: requestBody(phase, i) });
-      const at = performance.now();
-      const body = await res.text();
-      if (res.status !== 202) throw new Error(`send ${i}: ${res.status} ${body}`);
-      recordRequest(sent, phase, [i], began, at);
+    const connection = new LoadConnection(port);
+    try {
+      for (let i = next++; i < n; i = next++) {
+        const began = performance.now();
+        const res = await connection.request('POST', '/v1/messages/send', headers, requestBody(phase, i));
+        if (res.status !== 202) throw new Error(`send ${i}: ${res.status} ${res.body}`);
+        recordRequest(sent, phase, [i], began, performance.now());
+      }
+    } finally {
+      connection.close();
     }
   };
   await Promise.all(Array.from({ length: CONCURRENCY }, client));
@@ -320,21 +323,24 @@ async function sendAll(port: number, key: string, phase: string, n: number): Pro
 async function sendBatches(port: number, key: string, phase: string, n: number): Promise<Sent> {
   const sent = startSending();
   let next = 0;
-  const url = `http://127.0.0.1:${port}/v1/messages/send/batch`;
   const headers = { 'content-type': 'application/json', authorization: `Bearer ${key}` };
   const client = async () => {
-    for (let from = next; from < n; from = next) {
-      next = Math.min(n, from + BATCH);
-      const seqs = Array.from({ length: next - from }, (_, i) => from + i);
-      const began = performance.now();
-      const body = `{"messages":[${seqs.map((i) => requestBody(phase, i)).join(',')}]}`;
-      const res = await fetch(url, { method: 'POST', headers, body });
-      const text = await res.text();
-      const at = performance.now();
-      const answer = JSON.parse(text);
-      if (res.status !== 200 || answer.queued !== seqs.length)
-        throw new Error(`batch ${from}: ${res.status} ${text.slice(0, 500)}`);
-      recordRequest(sent, phase, seqs, began, at);
+    const connection = new LoadConnection(port);
+    try {
+      for (let from = next; from < n; from = next) {
+        next = Math.min(n, from + BATCH);
+        const seqs = Array.from({ length: next - from }, (_, i) => from + i);
+        const began = performance.now();
+        const body = `{"messages":[${seqs.map((i) => requestBody(phase, i)).join(',')}]}`;
+        const res = await connection.request('POST', '/v1/messages/send/batch', headers, body);
+        const at = performance.now();
+        const answer = JSON.parse(res.body);
+        if (res.status !== 200 || answer.queued !== seqs.length)
+          throw new Error(`batch ${from}: ${res.status} ${res.body.slice(0, 500)}`);
+        recordRequest(sent, phase, seqs, began, at);
+      }
+    } finally {
+      connection.close();
     }
   };
   await Promise.all(Array.from({ length: BATCH_CONCURRENCY }, client));
@@ -530,7 +536,9 @@ async function outbound(engine: Engine): Promise<Row[]> {
     if (PHASES.has('drain')) {
       const api = await start('api', 'drain');
       sink.reset();
+      const acceptUsage = watchUsage(db, { api: api.child.pid! });
       const sent = await sendAll(api.port, key, 'drain', messages);
+      const accepting = await acceptUsage.stop();
       const acceptSeconds = (sent.lastAccepted - sent.began) / 1000;
       const apiRss = peakRssMb(api.child.pid!);
       await stop(api);
@@ -576,6 +584,7 @@ async function outbound(engine: Engine): Promise<Row[]> {
           `${Math.round(sink.first - spawned)} ms; first → last ${Math.round(sink.received.size / delivering)} msg/s` +
           (recorded !== null ? `; all recorded delivered +${recorded} ms after the last receipt` : '') +
           `; sink: ${sink.connections} connections (${sink.maxOpen} at once); api peak RSS ${Math.round(apiRss)} MB`,
+        describeUsage('CPU while the API accepted (delivery paused)', accepting),
         describeUsage('CPU during the drain (from worker ready)', used),
       );
     }

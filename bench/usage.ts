@@ -1,19 +1,38 @@
 // CPU accounting for benchmarks: the Mailroom processes, the PostgreSQL backends serving each (told apart
-// by client port), the rest of PostgreSQL and the bench process itself, with samples of what the
+// by the process id in their application name, or by client port), the rest of PostgreSQL and the bench process itself, with samples of what the
 // backends were doing (every 250 ms).
 import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
 import type pg from 'pg';
 
 const CLOCK_TICKS = 100;
 
-function cpuSeconds(pid: number): number | null {
+function cpuSeconds(pid: number, file = `/proc/${pid}/stat`): number | null {
   try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const stat = readFileSync(file, 'utf8');
     const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
     return (Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS;
   } catch {
     return null;
   }
+}
+
+/** CPU seconds of a process's live threads by thread name (MainThread, WorkerThread, V8Worker: GC…). */
+function threadCpuSeconds(pid: number): Map<string, number> {
+  const byName = new Map<string, number>();
+  let tasks: string[] = [];
+  try {
+    tasks = readdirSync(`/proc/${pid}/task`);
+  } catch {
+    return byName;
+  }
+  for (const task of tasks) {
+    try {
+      const name = readFileSync(`/proc/${pid}/task/${task}/comm`, 'utf8').trim();
+      const seconds = cpuSeconds(Number(task), `/proc/${pid}/task/${task}/stat`) ?? 0;
+      byName.set(name, (byName.get(name) ?? 0) + seconds);
+    } catch {}
+  }
+  return byName;
 }
 
 /** The sockets a process holds open (their inodes), for telling which process a database backend serves. */
@@ -58,6 +77,8 @@ export interface Usage {
   seconds: number;
   /** CPU seconds by component: the Mailroom processes, their backends, the rest of PostgreSQL. */
   cpu: Map<string, number>;
+  /** For each Mailroom process, CPU seconds by thread name. */
+  threads: Map<string, Map<string, number>>;
   /** Samples of non-idle backends by owner, state and wait event. */
   waits: Map<string, number>;
   samples: number;
@@ -67,7 +88,11 @@ export interface Usage {
 export function watchUsage(db: pg.Client | null, roles: Record<string, number>) {
   const began = performance.now();
   const startCpu = new Map<string, number>();
-  for (const [role, pid] of Object.entries(roles)) startCpu.set(role, cpuSeconds(pid) ?? 0);
+  const startThreads = new Map<string, Map<string, number>>();
+  for (const [role, pid] of Object.entries(roles)) {
+    startCpu.set(role, cpuSeconds(pid) ?? 0);
+    startThreads.set(role, threadCpuSeconds(pid));
+  }
   const bench = process.cpuUsage();
   /** Every postgres process: first and last CPU reading; backends of this database: whose they are. */
   const pgFirst = new Map<number, number>();
@@ -104,6 +129,14 @@ export function watchUsage(db: pg.Client | null, roles: Record<string, number>) 
     }
     return 'other';
   };
+  /** Mailroom names its sessions after its process (core/db.ts); others are told by client port. */
+  const ownerOf = (backend: { application_name: string; client_port: number }): string => {
+    const pid = Number(/^mailroom\S* .*?(\d+)$/.exec(backend.application_name)?.[1]);
+    const role = Object.entries(roles).find(([, p]) => p === pid)?.[0];
+    if (role) return role;
+    ports = localPortsByInode();
+    return whose(backend.client_port);
+  };
   let busy = false;
   const sample = async () => {
     if (busy || !db) return;
@@ -111,17 +144,14 @@ export function watchUsage(db: pg.Client | null, roles: Record<string, number>) 
     try {
       if (!self) self = (await db.query('select pg_backend_pid() as pid')).rows[0].pid;
       const { rows } = await db.query(
-        `select pid, client_port, state, wait_event_type, wait_event,
+        `select pid, client_port, application_name, state, wait_event_type, wait_event,
                 left(regexp_replace(query, '\\s+', ' ', 'g'), 90) as query
            from pg_stat_activity
           where datname = current_database() and pid <> pg_backend_pid() and backend_type = 'client backend'`,
       );
       samples++;
       for (const r of rows) {
-        if (!owner.has(r.pid)) {
-          ports = localPortsByInode();
-          owner.set(r.pid, whose(r.client_port));
-        }
+        if (!owner.has(r.pid)) owner.set(r.pid, ownerOf(r));
         if (r.state === 'idle') continue;
         const waiting = r.wait_event_type ? `${r.wait_event_type}/${r.wait_event}` : 'on CPU';
         // What a backend waits for a lock in says which rows are contended.
@@ -143,8 +173,15 @@ export function watchUsage(db: pg.Client | null, roles: Record<string, number>) 
       while (busy) await new Promise((r) => setTimeout(r, 5));
       await sample();
       const cpu = new Map<string, number>();
-      for (const [role, pid] of Object.entries(roles))
+      const threads = new Map<string, Map<string, number>>();
+      for (const [role, pid] of Object.entries(roles)) {
         cpu.set(role, (cpuSeconds(pid) ?? 0) - (startCpu.get(role) ?? 0));
+        const before = startThreads.get(role) ?? new Map();
+        const used = new Map<string, number>();
+        for (const [name, seconds] of threadCpuSeconds(pid))
+          used.set(name, seconds - (before.get(name) ?? 0));
+        threads.set(role, used);
+      }
       const used = process.cpuUsage(bench);
       cpu.set('bench process (load, sink)', (used.user + used.system) / 1e6);
       let rest = 0;
@@ -157,7 +194,7 @@ export function watchUsage(db: pg.Client | null, roles: Record<string, number>) 
         } else rest += delta;
       }
       if (db) cpu.set('postgres, the rest (WAL writer, checkpointer, others)', rest);
-      return { seconds: (performance.now() - began) / 1000, cpu, waits, samples };
+      return { seconds: (performance.now() - began) / 1000, cpu, threads, waits, samples };
     },
   };
 }
@@ -165,13 +202,15 @@ export function watchUsage(db: pg.Client | null, roles: Record<string, number>) 
 export function describeUsage(title: string, u: Usage): string {
   const lines = [`  ${title}: ${u.seconds.toFixed(1)} s wall, 2 cores = ${(2 * u.seconds).toFixed(1)} CPU-s`];
   const total = [...u.cpu.values()].reduce((a, b) => a + b, 0);
-  for (const [k, v] of [...u.cpu].sort((a, b) => b[1] - a[1]))
-    lines.push(
-      `    ${k.padEnd(58)} ${v.toFixed(1).padStart(6)} CPU-s  ${((100 * v) / u.seconds).toFixed(0)}% of a core`,
-    );
-  lines.push(
-    `    ${'total'.padEnd(58)} ${total.toFixed(1).padStart(6)} CPU-s  ${((100 * total) / u.seconds).toFixed(0)}% of a core`,
-  );
+  const line = (indent: string, name: string, seconds: number) =>
+    `${indent}${name.padEnd(62 - indent.length)} ${seconds.toFixed(1).padStart(6)} CPU-s  ${((100 * seconds) / u.seconds).toFixed(0)}% of a core`;
+  for (const [k, v] of [...u.cpu].sort((a, b) => b[1] - a[1])) {
+    lines.push(line('    ', k, v));
+    // Its threads that used more than 2 % of a core (threads that ended during the phase are not here).
+    for (const [name, seconds] of [...(u.threads.get(k) ?? [])].sort((a, b) => b[1] - a[1]))
+      if (seconds > 0.02 * u.seconds) lines.push(line('        ', `thread ${name}`, seconds));
+  }
+  lines.push(line('    ', 'total', total));
   if (u.samples) {
     lines.push(`    database backends not idle, ${u.samples} samples (average backends in each state):`);
     for (const [k, v] of [...u.waits].sort((a, b) => b[1] - a[1]).slice(0, 10))

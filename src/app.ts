@@ -154,12 +154,28 @@ export function createLogger(config: Config): Logger {
   });
 }
 
+/** Sessions named by role and process (`mailroom api+worker 4242`), so pg_stat_activity tells them apart. */
+function applicationName(options: MailroomOptions): string {
+  const roles = Object.entries({
+    api: options.http,
+    worker: options.workers,
+    smtp: options.smtp,
+    submission: options.submission,
+  }).flatMap(([role, on]) => (on ? [role] : []));
+  return `mailroom ${roles.join('+') || 'cli'} ${process.pid}`;
+}
+
 export async function createMailroom(config: Config, options: MailroomOptions): Promise<Mailroom> {
   const log = options.logger ?? createLogger(config);
   const metrics = new Metrics({ defaults: true });
   const dataDir = options.inMemory ? null : config.dataDir;
   const secrets = new Secrets(loadSecretKey(config.secretKey, dataDir));
-  const database = await openDatabase({ url: config.databaseUrl, dataDir, poolSize: config.dbPoolSize });
+  const database = await openDatabase({
+    url: config.databaseUrl,
+    dataDir,
+    poolSize: config.dbPoolSize,
+    applicationName: applicationName(options),
+  });
   const closers: (() => Promise<void>)[] = [() => database.close()];
   try {
     await migrate(database);

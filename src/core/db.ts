@@ -33,21 +33,23 @@ export interface DatabaseOptions {
   /** Directory for the embedded engine; `null` keeps it in memory (tests). */
   dataDir?: string | null;
   poolSize?: number;
+  /** How PostgreSQL's pg_stat_activity names this process's sessions. */
+  applicationName?: string;
 }
 
 export async function openDatabase(options: DatabaseOptions): Promise<Database> {
   return options.url
-    ? openPostgres(options.url, options.poolSize ?? 10)
+    ? openPostgres(options.url, options.poolSize ?? 10, options.applicationName ?? 'mailroom')
     : openPglite(options.dataDir ?? null);
 }
 
 // Each engine's driver is loaded only when used: start-up time is mostly module loading.
-async function openPostgres(url: string, poolSize: number): Promise<Database> {
+async function openPostgres(url: string, poolSize: number, applicationName: string): Promise<Database> {
   const { default: pg } = await import('pg');
   const { drizzle: drizzleNodePg } = loadNodePostgresDriver();
   // Postgres returns int8 as a string by default; our counters fit in a JS number.
   pg.types.setTypeParser(pg.types.builtins.INT8, (v) => Number(v));
-  const pool = new pg.Pool({ connectionString: url, max: poolSize, application_name: 'mailroom' });
+  const pool = new pg.Pool({ connectionString: url, max: poolSize, application_name: applicationName });
   // An idle client's network error must not crash the process; the pool replaces the client.
   pool.on('error', () => {});
   await pool.query('select 1');

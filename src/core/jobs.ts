@@ -57,7 +57,7 @@ export class Jobs {
             connectionString: raw.url,
             max: 4,
             schema: 'pgboss',
-            application_name: 'mailroom-jobs',
+            application_name: `mailroom-jobs ${process.pid}`,
           });
     this.boss.on('error', (err) => this.#log.error({ err }, 'job queue error'));
   }

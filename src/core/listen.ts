@@ -43,7 +43,7 @@ async function listenPostgres(url: string, log: Logger): Promise<Listener> {
   let retry: NodeJS.Timeout | undefined;
 
   const connect = async (): Promise<void> => {
-    const c = new pg.Client({ connectionString: url, application_name: 'mailroom-listen' });
+    const c = new pg.Client({ connectionString: url, application_name: `mailroom-listen ${process.pid}` });
     c.on('notification', (msg) => {
       const onPayload = channels.get(msg.channel);
       if (onPayload && msg.payload !== undefined) onPayload(msg.payload);
