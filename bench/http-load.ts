@@ -61,7 +61,10 @@ export class LoadConnection {
     const head = this.#buffered.subarray(0, end).toString('latin1');
     const status = Number(head.slice(9, 12));
     const length = /\r\ncontent-length: *(\d+)/i.exec(head);
-    if (!length) return this.#fail(new Error(`an answer without Content-Length: ${head.slice(0, 200)}`));
+    if (!length) {
+      this.#fail(new Error(`an answer without Content-Length: ${head.slice(0, 200)}`));
+      return;
+    }
     const total = end + HEADER_END.length + Number(length[1]);
     if (this.#buffered.length < total) return;
     const body = this.#buffered.subarray(end + HEADER_END.length, total).toString('utf8');

@@ -524,7 +524,6 @@ function createServices(
     maxMessageSize: config.inbound.maxMessageSize,
     retryScheduleMs: config.outbound.retryScheduleMs,
     maxAgeMs: config.outbound.maxAgeMs,
-    pipelineStatements: database.engine === 'pglite',
     log: log.child({ component: 'outbound' }),
   });
   const messages = new MessagesService({

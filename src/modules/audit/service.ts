@@ -1,5 +1,6 @@
 // The audit trail (who changed what) and security events (failed logins, MFA failures, key misuse...).
 import type { Logger } from 'pino';
+import type { SQL } from 'drizzle-orm';
 import type { Db } from '../../core/db.ts';
 import type { RequestMeta } from '../../core/http.ts';
 import { newId } from '../../core/ids.ts';
@@ -66,8 +67,13 @@ export class AuditService {
 
   /** Audit entries written inside `tx` (the change they record commits or rolls back with them). */
   async recordIn(tx: Db, inputs: AuditInput[]): Promise<void> {
-    await store.insertAudit(
-      tx,
+    const insert = this.insertStatement(inputs);
+    if (insert) await tx.execute(insert);
+  }
+
+  /** recordIn's insert as a statement, for a caller that writes the entries together with its own rows. */
+  insertStatement(inputs: AuditInput[]): SQL | null {
+    return store.auditInsert(
       inputs.map((input) => ({
         id: newId(),
         organizationId: input.organizationId,

@@ -1,6 +1,6 @@
 import { and, count, desc, eq, gte, lte } from '../../core/orm.ts';
 import type { SQL } from 'drizzle-orm';
-import { bulkInsert } from '../../core/bulk.ts';
+import { bulkInsertStatement } from '../../core/bulk.ts';
 import type { Db } from '../../core/db.ts';
 import { offsetOf, type PageRequest } from '../../core/pagination.ts';
 import { auditLog, securityEvents } from './tables.ts';
@@ -26,10 +26,9 @@ export interface SecurityEventFilter {
   until?: Date;
 }
 
-/** Entries in one statement (the send API writes one per message it queues). */
-export async function insertAudit(db: Db, entries: NewAuditEntry[]): Promise<void> {
-  await bulkInsert(
-    db,
+/** The insert of entries, as one statement (the send API writes one per message it queues). */
+export function auditInsert(entries: NewAuditEntry[]): SQL | null {
+  return bulkInsertStatement(
     'audit_log',
     {
       id: 'uuid',

@@ -11,6 +11,7 @@
 // A batch whose commit fails is committed again message by message, so one bad message cannot fail
 // the others; counts taken for messages that were not queued are given back.
 import type { BlobStore } from '../../core/blobs.ts';
+import { executeTogether } from '../../core/bulk.ts';
 import type { Db } from '../../core/db.ts';
 import { GroupCommit, type Pending } from '../../core/group-commit.ts';
 import { newId } from '../../core/ids.ts';
@@ -75,8 +76,6 @@ export interface QueueWriterOptions {
   limits: { mailboxPerDay: number; organizationPerHour: number };
   /** After every commit that queued mail (the local dispatcher wakes). */
   queued: () => void;
-  /** Issue the commit's row statements together (see OutboundServiceOptions). */
-  pipelineStatements: boolean;
 }
 
 interface Hold {
@@ -233,42 +232,28 @@ export class QueueWriter {
       const results = planned.map(resultOf);
       const duplicates = await this.#recordKeys(tx, planned, results);
       const queued = planned.flatMap((p, i) => (duplicates.has(i) ? [] : [{ p, result: results[i] }]));
-      // In this order: each row's references come before it. Where the client queues them (the embedded
-      // engine), they are issued together rather than each after the previous answer.
-      await inOrder(this.#o.pipelineStatements, [
-        () =>
-          this.#o.blobs.put(
-            tx,
-            queued.map(({ p }) => ({
-              organizationId: p.waiting.item.organizationId,
-              id: p.blobId,
-              data: p.waiting.item.raw,
-            })),
-          ),
-        () =>
-          store.insertOutboundMessages(
-            tx,
-            queued.map(({ p }) => messageRow(p)),
-          ),
-        () =>
-          store.insertDeliveries(
-            tx,
-            queued.flatMap(({ p, result }) => deliveryRows(p, result)),
-          ),
-        () =>
-          this.#o.events.emitMany(
-            tx,
-            queued.flatMap(({ p, result }) => eventsOf(p, result)),
-          ),
-        () =>
-          this.#o.audit.recordIn(
-            tx,
-            queued.flatMap(({ p }) => {
-              const audit = p.waiting.item.audit;
-              return audit ? [{ ...audit, targetId: p.waiting.item.id }] : [];
-            }),
-          ),
+      const events = this.#o.events.prepare(queued.flatMap(({ p, result }) => eventsOf(p, result)));
+      const blobs = queued.map(({ p }) => ({
+        organizationId: p.waiting.item.organizationId,
+        id: p.blobId,
+        data: p.waiting.item.raw,
+      }));
+      // Every row of the batch in one statement where the blob store is in the database (one round trip,
+      // not one per kind of row); blobs kept elsewhere are stored first.
+      if (!this.#o.blobs.insertStatement) await this.#o.blobs.put(tx, blobs);
+      await executeTogether(tx, [
+        queued.length && this.#o.blobs.insertStatement ? this.#o.blobs.insertStatement(blobs) : null,
+        store.outboundMessagesInsert(queued.map(({ p }) => messageRow(p))),
+        store.deliveriesInsert(queued.flatMap(({ p, result }) => deliveryRows(p, result))),
+        events.insert,
+        this.#o.audit.insertStatement(
+          queued.flatMap(({ p }) => {
+            const audit = p.waiting.item.audit;
+            return audit ? [{ ...audit, targetId: p.waiting.item.id }] : [];
+          }),
+        ),
       ]);
+      await this.#o.events.inserted(tx, events.records);
       return planned.map(
         (_, i): QueueOutcome =>
           duplicates.has(i) ? { queued: false } : { queued: true, result: results[i] },
@@ -464,19 +449,4 @@ function limitHits(
     });
   }
   return hits;
-}
-
-/**
- * Runs statements of one transaction in order: one after another, or all issued at once when `together`,
- * and then all of them settle before it returns (none still runs when the transaction ends) and the
- * first failure is thrown.
- */
-async function inOrder(together: boolean, statements: (() => Promise<unknown>)[]): Promise<void> {
-  if (!together) {
-    for (const statement of statements) await statement();
-    return;
-  }
-  const settled = await Promise.allSettled(statements.map((statement) => statement()));
-  const failed = settled.find((s) => s.status === 'rejected');
-  if (failed) throw failed.reason;
 }

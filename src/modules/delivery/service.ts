@@ -60,11 +60,6 @@ export interface OutboundServiceOptions {
   maxMessageSize: number;
   retryScheduleMs: number[];
   maxAgeMs: number;
-  /**
-   * Whether a transaction's statements may be issued before the previous one answers: the embedded
-   * database's client queues them in order (saving a round trip each); node-postgres deprecates it.
-   */
-  pipelineStatements: boolean;
   log: Logger;
 }
 

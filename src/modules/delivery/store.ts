@@ -4,7 +4,7 @@
 import type { SQL } from 'drizzle-orm';
 import type { Db } from '../../core/db.ts';
 import { and, asc, count, desc, eq, inArray, sql } from '../../core/orm.ts';
-import { bulkInsert } from '../../core/bulk.ts';
+import { bulkInsertStatement } from '../../core/bulk.ts';
 import { offsetOf, type PageRequest } from '../../core/pagination.ts';
 import { aliases } from '../aliases/tables.ts';
 import { dkimKeys, domains } from '../domains/tables.ts';
@@ -232,10 +232,9 @@ export interface NewOutboundMessage {
   tags: string[];
 }
 
-/** Outbound messages as the queue takes them (pending; a thread of their own), in one statement. */
-export async function insertOutboundMessages(tx: Db, rows: NewOutboundMessage[]): Promise<void> {
-  await bulkInsert(
-    tx,
+/** The insert of outbound messages as the queue takes them (pending; a thread of their own). */
+export function outboundMessagesInsert(rows: NewOutboundMessage[]): SQL | null {
+  return bulkInsertStatement(
     'messages',
     {
       id: 'uuid',
@@ -291,10 +290,15 @@ export async function insertOutboundMessages(tx: Db, rows: NewOutboundMessage[])
 
 export type NewDelivery = typeof deliveries.$inferInsert;
 
-/** Deliveries in one statement (the queue's hot path: one row per recipient). */
+/** Deliveries in one statement. */
 export async function insertDeliveries(tx: Db, rows: NewDelivery[]): Promise<void> {
-  await bulkInsert(
-    tx,
+  const statement = deliveriesInsert(rows);
+  if (statement) await tx.execute(statement);
+}
+
+/** The insert of deliveries (the queue's hot path: one row per recipient), as a statement. */
+export function deliveriesInsert(rows: NewDelivery[]): SQL | null {
+  return bulkInsertStatement(
     'deliveries',
     {
       id: 'uuid',

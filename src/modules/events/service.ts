@@ -1,5 +1,6 @@
 // Events: written in the transaction of the change that caused them (the outbox), announced to every
 // process when that transaction commits (NOTIFY), and read back by the API, live streams and webhooks.
+import type { SQL } from 'drizzle-orm';
 import type { Db } from '../../core/db.ts';
 import { notFound } from '../../core/errors.ts';
 import type { EventData, EventDefinition } from '../../core/events.ts';
@@ -57,7 +58,17 @@ export class EventsService {
 
   /** Validates each payload against its declaration, stores, fans out and announces, all in `tx`. */
   async emitMany(tx: Db, inputs: EventInput[]): Promise<EventRecord[]> {
-    if (inputs.length === 0) return [];
+    const { records, insert } = this.prepare(inputs);
+    if (insert) await tx.execute(insert);
+    await this.inserted(tx, records);
+    return records;
+  }
+
+  /**
+   * emitMany in two steps, for a caller that writes the events together with rows of its own: the
+   * validated records and their insert, to execute in `tx`; then `inserted(tx, records)`.
+   */
+  prepare(inputs: EventInput[]): { records: EventRecord[]; insert: SQL | null } {
     const now = new Date();
     const records: EventRecord[] = inputs.map((input) => ({
       id: newId(),
@@ -66,10 +77,14 @@ export class EventsService {
       data: input.definition.schema.parse(input.data),
       createdAt: now,
     }));
-    await store.insertEvents(tx, records);
+    return { records, insert: store.eventsInsert(records) };
+  }
+
+  /** After the records' insert, in the same transaction: fans out and announces them. */
+  async inserted(tx: Db, records: EventRecord[]): Promise<void> {
+    if (records.length === 0) return;
     for (const fanOut of this.#fanOuts) await fanOut(tx, records);
     await store.notify(tx, records.map(notification));
-    return records;
   }
 
   async list(organizationId: string, filter: store.EventFilter, page: PageRequest) {

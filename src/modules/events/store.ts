@@ -1,5 +1,5 @@
 import type { SQL } from 'drizzle-orm';
-import { bulkInsert } from '../../core/bulk.ts';
+import { bulkInsertStatement } from '../../core/bulk.ts';
 import type { Db } from '../../core/db.ts';
 import { and, asc, count, desc, eq, gt, gte, inArray, like, lt, lte, or, sql } from '../../core/orm.ts';
 import { offsetOf, type PageRequest } from '../../core/pagination.ts';
@@ -16,9 +16,9 @@ export interface EventFilter {
   until?: Date;
 }
 
-export async function insertEvents(db: Db, rows: EventRow[]): Promise<void> {
-  await bulkInsert(
-    db,
+/** The insert of events, as a statement. */
+export function eventsInsert(rows: EventRow[]): SQL | null {
+  return bulkInsertStatement(
     'events',
     { id: 'uuid', organization_id: 'uuid', type: 'text', data: 'jsonb', created_at: 'timestamptz' },
     rows.map((r) => ({
