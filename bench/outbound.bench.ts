@@ -1,8 +1,9 @@
 // Outbound delivery: BENCH_OUTBOUND_MESSAGES (10,000; 2,000 on the embedded engine) messages of about
 // 20 KB, each to one recipient at one of BENCH_OUTBOUND_DOMAINS (10) remote domains whose MX (found in a
 // loopback DNS server in its own process) is a minimal SMTP sink in this process. The messages come in
-// through POST /v1/messages/send, BENCH_OUTBOUND_CONCURRENCY (50) requests at a time, and are signed with
-// the sending domain's DKIM key and queued by a `mailroom api` process; `mailroom worker` delivers them.
+// through POST /v1/messages/send over BENCH_OUTBOUND_CONCURRENCY (50) keep-alive connections, a request
+// at a time on each (bench/http-load.ts), and are signed with the sending domain's DKIM key and queued by
+// a `mailroom api` process; `mailroom worker` delivers them.
 // - steady: API and worker together. Throughput is messages over first request to last receipt at the
 //   sink. Latency is receipt minus the message row's received_at (the queueing transaction's start, on
 //   this machine's clock); receipt minus the 202 is in the notes, and mostly negative: the API answers
