@@ -10,9 +10,10 @@ export interface BlobStore {
   put(tx: Db, blobs: NewBlob[]): Promise<void>;
   /**
    * For a store inside the database: the insert as a statement to put first in a `WITH`, so that one
-   * statement writes the blobs and the rows that name them (the MX's hot path). Absent elsewhere.
+   * statement writes the blobs and the rows that name them (the MX's hot path); null for no blobs.
+   * Absent elsewhere.
    */
-  insertStatement?(blobs: NewBlob[]): SQL;
+  insertStatement?(blobs: NewBlob[]): SQL | null;
   /** The bytes, or null when no such blob belongs to the organisation. */
   get(organizationId: string, id: string): Promise<Buffer | null>;
   /** Several blobs at once (the delivery queue's batches), by id; missing ones are absent. */
@@ -34,11 +35,12 @@ export class DatabaseBlobStore implements BlobStore {
   }
 
   async put(tx: Db, blobs: NewBlob[]): Promise<void> {
-    if (!blobs.length) return;
-    await tx.execute(this.insertStatement(blobs));
+    const insert = this.insertStatement(blobs);
+    if (insert) await tx.execute(insert);
   }
 
-  insertStatement(blobs: NewBlob[]): SQL {
+  insertStatement(blobs: NewBlob[]): SQL | null {
+    if (!blobs.length) return null;
     const rows = blobs.map((b) => sql`(${b.id}, ${b.organizationId}, ${b.data})`);
     return sql`insert into blobs (id, organization_id, data) values ${sql.join(rows, sql`, `)}`;
   }

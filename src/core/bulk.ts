@@ -25,16 +25,13 @@ export function bulkInsertStatement(
   const definitions = Object.entries(columns)
     .map(([name, type]) => `${name} ${type}`)
     .join(', ');
-  if (!textColumns.length) {
-    return sql`insert into ${sql.raw(table)} (${sql.raw(names)}) select ${sql.raw(names)} from json_to_recordset(${JSON.stringify(rows)}::json) as v(${sql.raw(definitions)})`;
-  }
-  // Each row's position (`bulk_n`) picks its values out of the text arrays.
-  const numbered = rows.map((row, i) => ({ ...row, bulk_n: i + 1 }));
+  // With texts, each row's position (`bulk_n`) picks its values out of the text arrays.
+  const json = textColumns.length ? rows.map((row, i) => ({ ...row, bulk_n: i + 1 })) : rows;
   const values = [
-    ...Object.keys(columns).map((name) => sql.raw(`v.${name}`)),
-    ...textColumns.map((name) => sql`(${binaryTextArray(texts[name])}::text[])[v.bulk_n]`),
+    sql.raw(Object.keys(columns).join(', ')),
+    ...textColumns.map((name) => sql`(${binaryTextArray(texts[name])}::text[])[bulk_n]`),
   ];
-  return sql`insert into ${sql.raw(table)} (${sql.raw(names)}) select ${sql.join(values, sql`, `)} from json_to_recordset(${JSON.stringify(numbered)}::json) as v(${sql.raw(definitions)}, bulk_n integer)`;
+  return sql`insert into ${sql.raw(table)} (${sql.raw(names)}) select ${sql.join(values, sql`, `)} from json_to_recordset(${JSON.stringify(json)}::json) as v(${sql.raw(definitions)}, bulk_n integer)`;
 }
 
 /** The rows in one statement (see bulkInsertStatement). */

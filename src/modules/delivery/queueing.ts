@@ -240,9 +240,10 @@ export class QueueWriter {
       }));
       // Every row of the batch in one statement where the blob store is in the database (one round trip,
       // not one per kind of row); blobs kept elsewhere are stored first.
-      if (!this.#o.blobs.insertStatement) await this.#o.blobs.put(tx, blobs);
+      const blobsInsert = this.#o.blobs.insertStatement?.(blobs);
+      if (blobsInsert === undefined) await this.#o.blobs.put(tx, blobs);
       await executeTogether(tx, [
-        queued.length && this.#o.blobs.insertStatement ? this.#o.blobs.insertStatement(blobs) : null,
+        blobsInsert ?? null,
         store.outboundMessagesInsert(queued.map(({ p }) => messageRow(p))),
         store.deliveriesInsert(queued.flatMap(({ p, result }) => deliveryRows(p, result))),
         events.insert,

@@ -50,8 +50,9 @@ export class CommitQueue {
     const blobs: NewBlob[] = batch.flatMap((w) =>
       w.rows.map((r) => ({ organizationId: r.organizationId, id: r.blobId, data: w.raw })),
     );
-    if (this.#blobs.insertStatement) {
-      await insertAccepted(this.#db, rows, this.#blobs.insertStatement(blobs));
+    const blobsInsert = this.#blobs.insertStatement?.(blobs);
+    if (blobsInsert !== undefined) {
+      await insertAccepted(this.#db, rows, blobsInsert ?? undefined);
       return;
     }
     await this.#db.transaction(async (tx) => {
