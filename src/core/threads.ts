@@ -131,10 +131,17 @@ export class ThreadPool<T extends Tasks> {
   }
 }
 
-/** In a pool's thread: answers each call with the named task's result. */
+/**
+ * In a pool's thread: answers each call with the named task's result, one call at a time. Calls that
+ * overlapped (a batch posted at once interleaves at every await of an async parser) kept every message's
+ * half-built state alive together, and each young-generation collection copied all of it: serving them
+ * in turn leaves a collection little but the current call's to copy.
+ */
 export function serveTasks(tasks: Tasks, port: MessagePort | null = parentPort): void {
   if (!port) throw new Error('serveTasks runs in a worker thread');
-  port.on('message', async (call: Call) => {
+  const queue: Call[] = [];
+  let serving = false;
+  const answer = async (call: Call) => {
     try {
       const output = await tasks[call.task](call.input);
       port.postMessage({ id: call.id, output } satisfies Answer);
@@ -142,5 +149,12 @@ export function serveTasks(tasks: Tasks, port: MessagePort | null = parentPort):
       const e = err instanceof Error ? err : new Error(String(err));
       port.postMessage({ id: call.id, error: { message: e.message, stack: e.stack } } satisfies Answer);
     }
+  };
+  port.on('message', async (call: Call) => {
+    queue.push(call);
+    if (serving) return;
+    serving = true;
+    for (let next = queue.shift(); next; next = queue.shift()) await answer(next);
+    serving = false;
   });
 }
