@@ -3,8 +3,9 @@
 // being written go together in the next one, as the MX does for inbound mail. A batch, step by step:
 //   suppression   recipients on the suppression list are held, with the reason (one query)
 //   send limits   per sending address per day and per organisation per hour, counted for the whole
-//                 batch in one short transaction of its own: the counter rows are locked only for it,
-//                 in key order, so no organisation's sends wait on one another's queueing
+//                 batch in one statement when all of it fits (the common case), else message by message
+//                 in one short transaction of its own: the counter rows are locked only for that, in key
+//                 order, so no organisation's sends wait on one another's queueing
 //   commit        idempotency keys first (a key already recorded takes its message out of the batch),
 //                 then blobs, messages, one delivery per recipient, events and audit entries: one
 //                 transaction, a statement per kind of row
@@ -193,10 +194,15 @@ export class QueueWriter {
     });
     const keys = wanted.flatMap((w) => w.hits.map((h) => h.hit));
     if (!keys.length) return;
+    if (await store.addIfAllFit(this.#o.db, sumsOf(wanted))) {
+      for (const { p, hits } of wanted) p.counted.push(...hits.map(({ hit }) => hit));
+      return;
+    }
     await this.#o.db.transaction(async (tx) => {
       const counts = await store.lockSendCounters(tx, keys);
-      const added = new Map<string, store.CounterHit>();
-      for (const { p, sending, hits } of wanted) {
+      const admitted: typeof wanted = [];
+      for (const w of wanted) {
+        const { p, sending, hits } = w;
         if (!hits.length) continue;
         const over = hits.find(({ hit }) => (counts.get(store.counterKey(hit)) ?? 0) + sending > hit.limit);
         if (over) {
@@ -208,12 +214,11 @@ export class QueueWriter {
         for (const { hit } of hits) {
           const key = store.counterKey(hit);
           counts.set(key, (counts.get(key) ?? 0) + sending);
-          const sum = added.get(key);
-          added.set(key, sum ? { ...sum, n: sum.n + sending } : { ...hit, n: sending });
           p.counted.push(hit);
         }
+        admitted.push(w);
       }
-      await store.addToSendCounters(tx, [...added.values()]);
+      await store.addToSendCounters(tx, sumsOf(admitted));
     });
   }
 
@@ -407,6 +412,19 @@ function eventsOf(p: Planned, result: SendResult): EventInput[] {
       },
     })),
   ];
+}
+
+/** The batch's counts summed per counter: what the batch adds when every message fits. */
+function sumsOf(wanted: { sending: number; hits: { hit: store.CounterHit }[] }[]): store.CounterHit[] {
+  const sums = new Map<string, store.CounterHit>();
+  for (const { sending, hits } of wanted) {
+    for (const { hit } of hits) {
+      const key = store.counterKey(hit);
+      const sum = sums.get(key);
+      sums.set(key, sum ? { ...sum, n: sum.n + sending } : { ...hit, n: sending });
+    }
+  }
+  return [...sums.values()];
 }
 
 function limitHits(

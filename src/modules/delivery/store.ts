@@ -134,6 +134,49 @@ export async function lockSendCounters(tx: Db, hits: CounterHit[]): Promise<Map<
   );
 }
 
+/**
+ * The common case in one statement: when every counter exists and has room for its hit's n (the sum of a
+ * batch's counts), adds them all and returns true; otherwise changes nothing and returns false, and the
+ * caller decides message by message (lockSendCounters). The counters are locked in key order for the
+ * statement alone, so batches queue behind one another for no longer than it runs, not for the round
+ * trips of a transaction.
+ */
+export async function addIfAllFit(db: Db, hits: CounterHit[]): Promise<boolean> {
+  const json = JSON.stringify(
+    hits.map((h) => ({
+      organization_id: h.organizationId,
+      scope: h.scope,
+      subject: h.subject,
+      window_start: h.windowStart.toISOString(),
+      n: h.n,
+      limit: h.limit,
+    })),
+  );
+  const result = (await db.execute(sql`
+    with r as materialized (
+      select * from jsonb_to_recordset(${json}::jsonb) as r(organization_id uuid, scope text, subject text,
+             window_start timestamptz, n integer, "limit" bigint)
+    ),
+    locked as (
+      select c.count::bigint + r.n <= r."limit" as fits
+        from send_counters c
+        join r on (c.organization_id, c.scope, c.subject, c.window_start) = (r.organization_id, r.scope, r.subject, r.window_start)
+       order by c.organization_id, c.scope, c.subject, c.window_start
+         for update of c
+    ),
+    verdict as materialized (
+      select count(*) = (select count(*) from r) and coalesce(bool_and(fits), true) as ok from locked
+    ),
+    added as (
+      update send_counters c set count = c.count + r.n
+        from r
+       where (c.organization_id, c.scope, c.subject, c.window_start) = (r.organization_id, r.scope, r.subject, r.window_start)
+         and (select ok from verdict)
+    )
+    select ok from verdict`)) as unknown as Rows<{ ok: boolean }>;
+  return result.rows[0]?.ok === true;
+}
+
 /** Adds each hit's n to its (locked) counter. */
 export async function addToSendCounters(tx: Db, hits: CounterHit[]): Promise<void> {
   if (!hits.length) return;
