@@ -50,14 +50,20 @@ export async function bulkInsert(
  * Writes that need no answer (inserts, updates and deletes without RETURNING) as one statement, each a
  * data-modifying WITH query: one round trip instead of one each. They run as one statement does, so a
  * row may refer to another written beside it (foreign keys are checked at its end), and one failure
- * fails them all. Nulls (nothing to write) are left out.
+ * fails them all. Nulls (nothing to write) are left out. `last`, a SELECT that needs no answer either
+ * (pg_notify's), ends the statement.
  */
-export async function executeTogether(db: Db, writes: (SQL | null)[]): Promise<void> {
+export async function executeTogether(
+  db: Db,
+  writes: (SQL | null)[],
+  last: SQL | null = null,
+): Promise<void> {
   const statements = writes.filter((w): w is SQL => w !== null);
-  if (statements.length <= 1) {
-    if (statements[0]) await db.execute(statements[0]);
+  if (statements.length + (last ? 1 : 0) <= 1) {
+    const only = statements[0] ?? last;
+    if (only) await db.execute(only);
     return;
   }
   const queries = statements.map((w, i) => sql`${sql.raw(`w${i}`)} as (${w})`);
-  await db.execute(sql`with ${sql.join(queries, sql`, `)} select`);
+  await db.execute(sql`with ${sql.join(queries, sql`, `)} ${last ?? sql`select`}`);
 }

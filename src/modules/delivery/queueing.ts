@@ -247,19 +247,23 @@ export class QueueWriter {
       // not one per kind of row); blobs kept elsewhere are stored first.
       const blobsInsert = this.#o.blobs.insertStatement?.(blobs);
       if (blobsInsert === undefined) await this.#o.blobs.put(tx, blobs);
-      await executeTogether(tx, [
-        blobsInsert ?? null,
-        store.outboundMessagesInsert(queued.map(({ p }) => messageRow(p))),
-        store.deliveriesInsert(queued.flatMap(({ p, result }) => deliveryRows(p, result))),
-        events.insert,
-        this.#o.audit.insertStatement(
-          queued.flatMap(({ p }) => {
-            const audit = p.waiting.item.audit;
-            return audit ? [{ ...audit, targetId: p.waiting.item.id }] : [];
-          }),
-        ),
-      ]);
-      await this.#o.events.inserted(tx, events.records);
+      await executeTogether(
+        tx,
+        [
+          blobsInsert ?? null,
+          store.outboundMessagesInsert(queued.map(({ p }) => messageRow(p))),
+          store.deliveriesInsert(queued.flatMap(({ p, result }) => deliveryRows(p, result))),
+          events.insert,
+          this.#o.audit.insertStatement(
+            queued.flatMap(({ p }) => {
+              const audit = p.waiting.item.audit;
+              return audit ? [{ ...audit, targetId: p.waiting.item.id }] : [];
+            }),
+          ),
+        ],
+        events.notify,
+      );
+      await this.#o.events.fanOut(tx, events.records);
       return planned.map(
         (_, i): QueueOutcome =>
           duplicates.has(i) ? { queued: false } : { queued: true, result: results[i] },

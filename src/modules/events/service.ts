@@ -58,17 +58,19 @@ export class EventsService {
 
   /** Validates each payload against its declaration, stores, fans out and announces, all in `tx`. */
   async emitMany(tx: Db, inputs: EventInput[]): Promise<EventRecord[]> {
-    const { records, insert } = this.prepare(inputs);
+    const { records, insert, notify } = this.prepare(inputs);
     if (insert) await tx.execute(insert);
-    await this.inserted(tx, records);
+    await this.fanOut(tx, records);
+    if (notify) await tx.execute(notify);
     return records;
   }
 
   /**
    * emitMany in two steps, for a caller that writes the events together with rows of its own: the
-   * validated records and their insert, to execute in `tx`; then `inserted(tx, records)`.
+   * validated records, their insert and their announcement (a SELECT), to execute in `tx`; then
+   * `fanOut(tx, records)`.
    */
-  prepare(inputs: EventInput[]): { records: EventRecord[]; insert: SQL | null } {
+  prepare(inputs: EventInput[]): { records: EventRecord[]; insert: SQL | null; notify: SQL | null } {
     const now = new Date();
     const records: EventRecord[] = inputs.map((input) => ({
       id: newId(),
@@ -77,14 +79,17 @@ export class EventsService {
       data: input.definition.schema.parse(input.data),
       createdAt: now,
     }));
-    return { records, insert: store.eventsInsert(records) };
+    return {
+      records,
+      insert: store.eventsInsert(records),
+      notify: store.notifyStatement(records.map(notification)),
+    };
   }
 
-  /** After the records' insert, in the same transaction: fans out and announces them. */
-  async inserted(tx: Db, records: EventRecord[]): Promise<void> {
+  /** After the records' insert, in the same transaction: hands them to the fan-outs (webhooks). */
+  async fanOut(tx: Db, records: EventRecord[]): Promise<void> {
     if (records.length === 0) return;
     for (const fanOut of this.#fanOuts) await fanOut(tx, records);
-    await store.notify(tx, records.map(notification));
   }
 
   async list(organizationId: string, filter: store.EventFilter, page: PageRequest) {

@@ -31,15 +31,14 @@ export function eventsInsert(rows: EventRow[]): SQL | null {
   );
 }
 
-/** Notifications are sent when the transaction commits, and never if it rolls back. */
-export async function notify(db: Db, payloads: string[]): Promise<void> {
-  if (payloads.length === 1) {
-    await db.execute(sql`select pg_notify(${NOTIFY_CHANNEL}, ${payloads[0]})`);
-    return;
-  }
-  await db.execute(
-    sql`select pg_notify(${NOTIFY_CHANNEL}, p) from json_array_elements_text(${JSON.stringify(payloads)}::json) as p`,
-  );
+/**
+ * The notifications as one SELECT (null for none), to run alone or to end a statement of writes; they
+ * are sent when the transaction commits, and never if it rolls back.
+ */
+export function notifyStatement(payloads: string[]): SQL | null {
+  if (payloads.length === 0) return null;
+  if (payloads.length === 1) return sql`select pg_notify(${NOTIFY_CHANNEL}, ${payloads[0]})`;
+  return sql`select pg_notify(${NOTIFY_CHANNEL}, p) from json_array_elements_text(${JSON.stringify(payloads)}::json) as p`;
 }
 
 function typeCondition(types: string[]): SQL | undefined {
