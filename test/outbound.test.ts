@@ -454,6 +454,27 @@ describe(`outbound mail on ${engine}`, () => {
     await settled(held.id, 'delivered');
   });
 
+  test('concurrent sends racing for the last of a daily limit: exactly as many as fit are queued', async () => {
+    // 30 a day: 7 messages of 4 recipients fit (28), the other 3 are held whole, however the
+    // concurrent requests fall into batches (a batch that fits whole, or one decided message by message).
+    await api('POST', '/v1/aliases', { address: 'race@hosted.test', targets: ['sender@hosted.test'] });
+    const results = await Promise.all(
+      Array.from({ length: 10 }, (_, i) =>
+        send({
+          from: 'race@hosted.test',
+          to: Array.from({ length: 4 }, (_, j) => `race${i}-${j}@remote.test`),
+          subject: `Race ${i}`,
+        }),
+      ),
+    );
+    const queued = results.filter((r) => r.status === 'queued');
+    assert.equal(queued.length, 7);
+    for (const r of results.filter((r) => r.status !== 'queued')) {
+      assert.equal(r.status, 'held');
+      assert.ok(r.recipients.every((x: any) => x.hold_reason === 'mailbox_daily_limit'));
+    }
+  });
+
   test('inbound forwarding leaves through the queue with an SRS sender', async () => {
     await api('POST', '/v1/aliases', { address: 'fwd@hosted.test', targets: ['outside@remote.test'] });
     await sendMail(t.smtpPort, {
