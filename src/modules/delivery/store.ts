@@ -88,7 +88,7 @@ export interface CounterHit {
 export const counterKey = (h: CounterHit) =>
   `${h.organizationId}\n${h.scope}\n${h.subject}\n${h.windowStart.toISOString()}`;
 
-const counterJson = (hits: CounterHit[]) =>
+const counterJson = (hits: CounterHit[], withLimit = false) =>
   JSON.stringify(
     hits.map((h) => ({
       organization_id: h.organizationId,
@@ -96,6 +96,7 @@ const counterJson = (hits: CounterHit[]) =>
       subject: h.subject,
       window_start: h.windowStart.toISOString(),
       n: h.n,
+      ...(withLimit ? { limit: h.limit } : {}),
     })),
   );
 
@@ -142,16 +143,7 @@ export async function lockSendCounters(tx: Db, hits: CounterHit[]): Promise<Map<
  * trips of a transaction.
  */
 export async function addIfAllFit(db: Db, hits: CounterHit[]): Promise<boolean> {
-  const json = JSON.stringify(
-    hits.map((h) => ({
-      organization_id: h.organizationId,
-      scope: h.scope,
-      subject: h.subject,
-      window_start: h.windowStart.toISOString(),
-      n: h.n,
-      limit: h.limit,
-    })),
-  );
+  const json = counterJson(hits, true);
   const result = (await db.execute(sql`
     with r as materialized (
       select * from jsonb_to_recordset(${json}::jsonb) as r(organization_id uuid, scope text, subject text,
