@@ -83,6 +83,21 @@ for (const store of ['postgres', 'redis'] as const) {
       });
     }
 
+    /** Slots of `domain` that someone holds, read straight from the store. */
+    async function heldSlots(domain: string): Promise<number> {
+      if (store === 'postgres') {
+        const result = await t.app.database.query(
+          'select count(*)::int as n from outbound_slots where destination = $1 and holder is not null and expires_at > now()',
+          [domain],
+        );
+        return Number(result.rows[0].n);
+      }
+      const redis = new Redis(REDIS_URL);
+      const keys = await redis.keys(`mailroom:outbound:slot:${domain}:*`);
+      await redis.quit();
+      return keys.length;
+    }
+
     function serve(domain: string) {
       dns.set(domain, { MX: [{ exchange: `mx.${domain}`, priority: 10 }] });
       dns.set(`mx.${domain}`, { A: ['127.0.0.1'] });
@@ -124,6 +139,43 @@ for (const store of ['postgres', 'redis'] as const) {
         const inWindow = starts.filter((s) => s >= at && s < at + WINDOW_MS - 50).length;
         assert.ok(inWindow <= 4, `${inWindow} finished within a window from message ${i}`);
       }
+    });
+
+    test('a worker that stops cleanly gives its slots back at once, not when their leases run out', async () => {
+      const domain = `stop-${tag}.test`;
+      serve(domain);
+      const shared = limits();
+      const transport = new Transport({
+        resolver: cachedResolver({ servers: [dns.address], timeoutMs: 1000, tries: 1, cacheMs: 0 }),
+        port: sink.port,
+        heloName: 'out.mailroom.test',
+        mtaStsPort: 1,
+        connectionsPerDomain: 2,
+        messagesPerConnection: 100,
+        ratePerDomainPerMinute: 0,
+        connectTimeoutMs: 2_000,
+        commandTimeoutMs: 5_000,
+        idleTimeoutMs: 10_000,
+        shared,
+        log,
+      });
+      const results = await Promise.all(
+        Array.from({ length: 6 }, (_, n) => transport.deliver(envelope(domain, n))),
+      );
+      assert.ok(results.every((r) => r.recipients[0].outcome === 'delivered'));
+      // As a worker stops: the transport QUITs its pooled connections, then the limits close (and the
+      // process would close its database right after).
+      await transport.close();
+      await shared.close();
+      assert.equal(await heldSlots(domain), 0, 'nothing is held once the limits have closed');
+      const began = Date.now();
+      const next = limits();
+      const releases = [
+        await next.takeSlot(domain, 2, new AbortController().signal),
+        await next.takeSlot(domain, 2, new AbortController().signal),
+      ];
+      assert.ok(Date.now() - began < 1_000, `both slots were free (${Date.now() - began} ms)`);
+      for (const release of releases) release();
     });
 
     test('slots a stopped worker held come free once their lease runs out', async () => {

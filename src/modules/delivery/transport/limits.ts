@@ -63,6 +63,8 @@ abstract class Slots implements SharedLimits {
   protected readonly held = new Set<string>();
   readonly #renewer: NodeJS.Timeout;
   #closed = false;
+  /** Releases sent and not yet answered (close waits for them). */
+  readonly #freeing = new Set<Promise<void>>();
 
   constructor(options: SharedLimitOptions) {
     this.leaseMs = options.leaseMs ?? LEASE_MS;
@@ -94,9 +96,12 @@ abstract class Slots implements SharedLimits {
           if (released) return;
           released = true;
           this.held.delete(key);
-          this.free(destination, slot).catch((err) =>
-            this.log.warn({ err, destination }, 'could not give a connection slot back; it expires'),
-          );
+          const freeing = this.free(destination, slot)
+            .catch((err) =>
+              this.log.warn({ err, destination }, 'could not give a connection slot back; it expires'),
+            )
+            .finally(() => this.#freeing.delete(freeing));
+          this.#freeing.add(freeing);
         };
       }
       await sleep(POLL_MS + Math.random() * POLL_MS, undefined, { signal });
@@ -124,9 +129,15 @@ abstract class Slots implements SharedLimits {
     await this.extend(slots).catch((err) => this.log.error({ err }, 'could not renew connection slots'));
   }
 
+  /**
+   * Gives back every slot: those still held, and those whose release is on its way. A stopping worker
+   * closes its database right after this, and a release still in flight then would be lost, its slot
+   * held by nobody until the lease ran out (30 s in which the next worker had fewer connections).
+   */
   async close(): Promise<void> {
     this.#closed = true;
     clearInterval(this.#renewer);
+    await Promise.all([...this.#freeing]);
     if (this.held.size) await this.freeAll().catch(() => {});
     this.held.clear();
   }
