@@ -131,7 +131,11 @@ export async function parseMessage(raw: Buffer): Promise<ParsedMessage> {
  * such character in a broken message must not keep it (and its batch) from being filed.
  */
 function storable<T>(value: T): T {
-  if (typeof value === 'string') return value.replace(/\0/g, '\uFFFD').toWellFormed() as T;
+  if (typeof value === 'string') {
+    // Checked first: replacing copies even a string with nothing to replace (a 20 KB body each time).
+    const withoutNul = value.includes('\0') ? value.replace(/\0/g, '\uFFFD') : value;
+    return (withoutNul.isWellFormed() ? withoutNul : withoutNul.toWellFormed()) as T;
+  }
   if (Array.isArray(value)) return value.map(storable) as T;
   if (value instanceof Set) return new Set([...value].map(storable)) as T;
   if (value && typeof value === 'object' && !(value instanceof Date)) {
