@@ -13,6 +13,7 @@ import { publish, requiredRecords, verifiedDomain } from './support/domains.ts';
 import { startSmtpSink, type SmtpSink } from './support/smtp-sink.ts';
 import { SmtpDialogue, sendMail } from './support/smtp.ts';
 import { until } from './support/until.ts';
+import { startWebhookReceiver, type WebhookReceiver } from './support/webhook-receiver.ts';
 
 const HOST = 'mx.mailroom.test';
 
@@ -22,6 +23,7 @@ describe(`outbound mail on ${engine}`, () => {
   let sink: SmtpSink;
   let org: Org;
   let domain: { id: string; name: string };
+  let receiver: WebhookReceiver;
   const newOrg = orgMaker('outbound');
 
   before(async () => {
@@ -48,8 +50,11 @@ describe(`outbound mail on ${engine}`, () => {
         MAILROOM_OUTBOUND_COMMAND_TIMEOUT: '5s',
         MAILROOM_SEND_LIMIT_MAILBOX_PER_DAY: '30',
         MAILROOM_SUBMISSION_ALLOW_INSECURE_AUTH: 'false',
+        MAILROOM_WEBHOOK_ALLOW_HOSTS: 'receiver.test',
       },
     });
+    receiver = await startWebhookReceiver();
+    dns[0].set('receiver.test', { A: ['127.0.0.1'] });
     org = await newOrg(t);
     domain = await verifiedDomain(t, org.token, 'hosted.test', dns);
     // A second key, Ed25519, signs alongside the RSA one once its record is published and verified.
@@ -65,6 +70,7 @@ describe(`outbound mail on ${engine}`, () => {
   });
   after(async () => {
     await t?.close();
+    await receiver?.close();
     await sink?.close();
     for (const d of dns ?? []) await d.close();
   });
@@ -473,6 +479,25 @@ describe(`outbound mail on ${engine}`, () => {
       assert.equal(r.status, 'held');
       assert.ok(r.recipients.every((x: any) => x.hold_reason === 'mailbox_daily_limit'));
     }
+  });
+
+  test('with a webhook endpoint, every queued message reaches it (the send commit fans out)', async () => {
+    const endpoint = await api('POST', '/v1/webhooks', {
+      url: receiver.url('receiver.test'),
+      event_types: ['message.queued'],
+    });
+    assert.equal(endpoint.status, 201, JSON.stringify(endpoint.body));
+    receiver.secrets = [endpoint.body.secret];
+    const sent = await Promise.all(
+      Array.from({ length: 5 }, (_, i) => send({ to: [`hooked${i}@remote.test`], subject: `Hooked ${i}` })),
+    );
+    const ids = new Set(sent.map((m) => m.id));
+    await until(
+      async () => receiver.received.filter((m) => ids.has(m.json?.data?.message_id)).length,
+      (n) => n === ids.size,
+    );
+    assert.ok(receiver.received.every((m) => m.verifiedWith !== null));
+    assert.equal((await api('DELETE', `/v1/webhooks/${endpoint.body.id}`)).status, 204);
   });
 
   test('inbound forwarding leaves through the queue with an SRS sender', async () => {
