@@ -2,6 +2,7 @@
 // without touching the modules that keep messages. The database is the default home: a blob written in
 // the same transaction as the row that names it commits or vanishes with that row.
 import type { SQL } from 'drizzle-orm';
+import { executeTogether } from './bulk.ts';
 import type { Db } from './db.ts';
 import { sql } from './orm.ts';
 
@@ -35,8 +36,7 @@ export class DatabaseBlobStore implements BlobStore {
   }
 
   async put(tx: Db, blobs: NewBlob[]): Promise<void> {
-    const insert = this.insertStatement(blobs);
-    if (insert) await tx.execute(insert);
+    await executeTogether(tx, [this.insertStatement(blobs)]);
   }
 
   insertStatement(blobs: NewBlob[]): SQL | null {

@@ -42,16 +42,15 @@ export async function bulkInsert(
   rows: Record<string, unknown>[],
   texts: Record<string, (string | null)[]> = {},
 ): Promise<void> {
-  const statement = bulkInsertStatement(table, columns, rows, texts);
-  if (statement) await db.execute(statement);
+  await executeTogether(db, [bulkInsertStatement(table, columns, rows, texts)]);
 }
 
 /**
  * Writes that need no answer (inserts, updates and deletes without RETURNING) as one statement, each a
  * data-modifying WITH query: one round trip instead of one each. They run as one statement does, so a
  * row may refer to another written beside it (foreign keys are checked at its end), and one failure
- * fails them all. Nulls (nothing to write) are left out. `last`, a SELECT that needs no answer either
- * (pg_notify's), ends the statement.
+ * fails them all. Nulls (nothing to write) are left out, so one write or none is simply executed (or
+ * not). `last`, a SELECT that needs no answer either (pg_notify's), ends the statement.
  */
 export async function executeTogether(
   db: Db,

@@ -1,6 +1,7 @@
 // The audit trail (who changed what) and security events (failed logins, MFA failures, key misuse...).
 import type { Logger } from 'pino';
 import type { SQL } from 'drizzle-orm';
+import { executeTogether } from '../../core/bulk.ts';
 import type { Db } from '../../core/db.ts';
 import type { RequestMeta } from '../../core/http.ts';
 import { newId } from '../../core/ids.ts';
@@ -67,8 +68,7 @@ export class AuditService {
 
   /** Audit entries written inside `tx` (the change they record commits or rolls back with them). */
   async recordIn(tx: Db, inputs: AuditInput[]): Promise<void> {
-    const insert = this.insertStatement(inputs);
-    if (insert) await tx.execute(insert);
+    await executeTogether(tx, [this.insertStatement(inputs)]);
   }
 
   /** recordIn's insert as a statement, for a caller that writes the entries together with its own rows. */

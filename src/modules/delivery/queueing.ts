@@ -7,8 +7,8 @@
 //                 in one short transaction of its own: the counter rows are locked only for that, in key
 //                 order, so no organisation's sends wait on one another's queueing
 //   commit        idempotency keys first (a key already recorded takes its message out of the batch),
-//                 then blobs, messages, one delivery per recipient, events and audit entries: one
-//                 transaction, a statement per kind of row
+//                 then blobs, messages, one delivery per recipient, events and audit entries, and the
+//                 events' NOTIFY: one statement, then the webhook fan-out, in one transaction
 // A batch whose commit fails is committed again message by message, so one bad message cannot fail
 // the others; counts taken for messages that were not queued are given back.
 import type { BlobStore } from '../../core/blobs.ts';

@@ -4,7 +4,7 @@
 import type { SQL } from 'drizzle-orm';
 import type { Db } from '../../core/db.ts';
 import { and, asc, count, desc, eq, inArray, sql } from '../../core/orm.ts';
-import { bulkInsertStatement } from '../../core/bulk.ts';
+import { bulkInsertStatement, executeTogether } from '../../core/bulk.ts';
 import { offsetOf, type PageRequest } from '../../core/pagination.ts';
 import { aliases } from '../aliases/tables.ts';
 import { dkimKeys, domains } from '../domains/tables.ts';
@@ -327,8 +327,7 @@ export type NewDelivery = typeof deliveries.$inferInsert;
 
 /** Deliveries in one statement. */
 export async function insertDeliveries(tx: Db, rows: NewDelivery[]): Promise<void> {
-  const statement = deliveriesInsert(rows);
-  if (statement) await tx.execute(statement);
+  await executeTogether(tx, [deliveriesInsert(rows)]);
 }
 
 /** The insert of deliveries (the queue's hot path: one row per recipient), as a statement. */

@@ -1,6 +1,7 @@
 // Events: written in the transaction of the change that caused them (the outbox), announced to every
 // process when that transaction commits (NOTIFY), and read back by the API, live streams and webhooks.
 import type { SQL } from 'drizzle-orm';
+import { executeTogether } from '../../core/bulk.ts';
 import type { Db } from '../../core/db.ts';
 import { notFound } from '../../core/errors.ts';
 import type { EventData, EventDefinition } from '../../core/events.ts';
@@ -59,9 +60,9 @@ export class EventsService {
   /** Validates each payload against its declaration, stores, fans out and announces, all in `tx`. */
   async emitMany(tx: Db, inputs: EventInput[]): Promise<EventRecord[]> {
     const { records, insert, notify } = this.prepare(inputs);
-    if (insert) await tx.execute(insert);
+    // The announcement goes with the insert (NOTIFY is sent at commit, after the fan-outs' writes too).
+    await executeTogether(tx, [insert], notify);
     await this.fanOut(tx, records);
-    if (notify) await tx.execute(notify);
     return records;
   }
 
