@@ -1,6 +1,6 @@
 // Starts a real Mailroom for a test: embedded PGlite (a copy of a migrated template, for speed) or, with
 // MAILROOM_TEST_ENGINE=postgres, a fresh database on the PostgreSQL server named by DATABASE_URL.
-import { randomBytes } from 'node:crypto';
+import { randomBytes, randomInt } from 'node:crypto';
 import { cpSync, existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -207,9 +207,11 @@ export async function eventsOf(t: TestApp, as: Org, type: string): Promise<any[]
   return res.body.items;
 }
 
-let ipCounter = 0;
+// A random start per process: with Redis, per-address limits outlive the run, and a counter from
+// zero met the same addresses again in every run (and their registration limit with them).
+let ipCounter = randomInt(1 << 17);
 /** A distinct address from 198.18.0.0/15 (reserved for benchmarking) per call. */
 export function randomTestIp(): string {
-  ipCounter++;
-  return `198.18.${(ipCounter >> 8) & 255}.${ipCounter & 255}`;
+  ipCounter = (ipCounter + 1) % (1 << 17);
+  return `198.${18 + (ipCounter >> 16)}.${(ipCounter >> 8) & 255}.${ipCounter & 255}`;
 }
