@@ -505,7 +505,7 @@ function createServices(
   const mailboxes = new MailboxesService({ db, events, domains });
   const aliases = new AliasesService({ db, events, domains, mailboxes });
   const rules = new RulesService({ db, events, domains });
-  const blobs = new DatabaseBlobStore(db);
+  const blobs = new DatabaseBlobStore(db, database.copyRows);
   const suppressions = new SuppressionsService({ db, events });
   const outbound = new OutboundService({
     db,

@@ -35,3 +35,34 @@ export function binaryTextArray(texts: (string | null)[]): Buffer {
     texts.map((text) => (text === null ? null : Buffer.from(text))),
   );
 }
+
+/** The binary COPY format's signature, which its 19-byte header starts with. */
+const COPY_SIGNATURE = Buffer.from('PGCOPY\n\xff\r\n\0', 'latin1');
+
+/**
+ * The rows of COPY … TO STDOUT (FORMAT binary): a header (signature, flags, extension), then per row the
+ * number of fields and each field's length and bytes (-1 for NULL), and -1 where the rows end. Each value
+ * is a view into `data`.
+ */
+export function binaryCopyRows(data: Buffer): (Buffer | null)[][] {
+  if (data.length < 19 || !data.subarray(0, 11).equals(COPY_SIGNATURE))
+    throw new Error('not binary COPY data');
+  let at = 19 + data.readUInt32BE(15);
+  const rows: (Buffer | null)[][] = [];
+  for (let fields = data.readInt16BE(at); fields !== -1; fields = data.readInt16BE(at)) {
+    at += 2;
+    const row: (Buffer | null)[] = [];
+    for (let f = 0; f < fields; f++) {
+      const length = data.readInt32BE(at);
+      at += 4;
+      if (length < 0) row.push(null);
+      else {
+        if (at + length > data.length) throw new Error('binary COPY data ends inside a value');
+        row.push(data.subarray(at, at + length));
+        at += length;
+      }
+    }
+    rows.push(row);
+  }
+  return rows;
+}

@@ -51,6 +51,35 @@ describe(`database on ${engine}`, () => {
     const { rows } = await t.app.database.query("select 1 from organizations where slug = 'half-written'");
     assert.equal(rows.length, 0);
   });
+
+  it('copyRows gives every byte of a value back as it is stored, NULL as null', {
+    skip: engine !== 'postgres',
+  }, async () => {
+    const copyRows = t.app.database.copyRows!;
+    const everyByte = Buffer.from(Array.from({ length: 256 }, (_, i) => i));
+    const big = Buffer.alloc(300_000, 0xff); // larger than a COPY data message and a socket read
+    const rows = await copyRows(`
+      select 'é'::text, '\\x${everyByte.toString('hex')}'::bytea, null::bytea
+      union all select '', '\\x${big.toString('hex')}'::bytea, ''::bytea`);
+    assert.equal(rows.length, 2);
+    assert.equal(rows[0][0]!.toString(), 'é');
+    assert.deepEqual(rows[0][1], everyByte);
+    assert.equal(rows[0][2], null);
+    assert.equal(rows[1][0]!.length, 0);
+    assert.deepEqual(rows[1][1], big);
+    assert.deepEqual(rows[1][2], Buffer.alloc(0));
+  });
+
+  it('a failing copyRows is an error, and the pool goes on working', {
+    skip: engine !== 'postgres',
+  }, async () => {
+    const copyRows = t.app.database.copyRows!;
+    await assert.rejects(copyRows('select 1/0'), /division by zero/);
+    await assert.rejects(copyRows('select * from no_such_table'), /does not exist/);
+    const rows = await copyRows('select 42::int4');
+    assert.equal(rows[0][0]!.readInt32BE(0), 42);
+    assert.equal((await t.app.database.query<{ n: number }>('select 1 as n')).rows[0].n, 1);
+  });
 });
 
 describe(`jobs on ${engine}`, () => {
