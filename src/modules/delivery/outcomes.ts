@@ -2,7 +2,7 @@
 // recipient's next state, events, suppressions and DSNs) and bounce reports that arrive later at a
 // VERP return path.
 import type { BlobStore } from '../../core/blobs.ts';
-import type { Db } from '../../core/db.ts';
+import { batchTransaction, type Db } from '../../core/db.ts';
 import { newId } from '../../core/ids.ts';
 import type { EventsService } from '../events/service.ts';
 import { messages as messagesTable } from '../messages/tables.ts';
@@ -51,7 +51,7 @@ export class DeliveryOutcomes {
     if (!reports.length) return;
     const now = new Date();
     const decided = reports.map((r) => ({ report: r, ...this.#decide(r, now) }));
-    await this.#o.db.transaction(async (tx) => {
+    await batchTransaction(this.#o.db, async (tx) => {
       await store.insertAttempts(
         tx,
         decided.map(({ report: { delivery, result, attempt } }) => ({

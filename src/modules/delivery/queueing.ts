@@ -13,7 +13,7 @@
 // the others; counts taken for messages that were not queued are given back.
 import type { BlobStore } from '../../core/blobs.ts';
 import { executeTogether } from '../../core/bulk.ts';
-import type { Db } from '../../core/db.ts';
+import { batchTransaction, type Db } from '../../core/db.ts';
 import { GroupCommit, type Pending } from '../../core/group-commit.ts';
 import { newId } from '../../core/ids.ts';
 import type { AuditInput, AuditService } from '../audit/service.ts';
@@ -233,7 +233,7 @@ export class QueueWriter {
 
   /** commit: idempotency keys first, then every row of the batch's messages. */
   async #commit(planned: Planned[]): Promise<void> {
-    const outcomes = await this.#o.db.transaction(async (tx) => {
+    const outcomes = await batchTransaction(this.#o.db, async (tx) => {
       const results = planned.map(resultOf);
       const duplicates = await this.#recordKeys(tx, planned, results);
       const queued = planned.flatMap((p, i) => (duplicates.has(i) ? [] : [{ p, result: results[i] }]));

@@ -18,7 +18,7 @@ import type { Logger } from 'pino';
 import { sealMessage } from 'mailauth';
 import type { BlobStore } from '../../core/blobs.ts';
 import type { Secrets } from '../../core/crypto.ts';
-import type { Db } from '../../core/db.ts';
+import { batchTransaction, type Db } from '../../core/db.ts';
 import { newId } from '../../core/ids.ts';
 import type { ThreadPool } from '../../core/threads.ts';
 import type { EventsService } from '../events/service.ts';
@@ -390,7 +390,7 @@ export class InboundProcessor {
 
   /** commit: the batch's effects in one transaction; filing last, so its row locks are held briefly. */
   async #commit(items: Item[]): Promise<void> {
-    const forwarded = await this.#o.db.transaction(async (tx) => {
+    const forwarded = await batchTransaction(this.#o.db, async (tx) => {
       const finished = await finishProcessing(tx, items.map(processedFields));
       const done = items.filter((item) => finished.has(item.message.id));
       for (const item of done) item.decisions.push(...(await this.#recordBounceReports(tx, item)));
