@@ -162,17 +162,33 @@ function isAlive(pid: number): boolean {
 
 /**
  * A transaction whose statements carry a batch's data (bodies, raw messages, JSON rows), planned
- * generically. A statement's parameters are otherwise bound into a custom plan as constants, and the
- * planner copies each value into the plan, and that plan into its cache, twice over: for inbound mail
- * a third of the database's CPU went to copying and to the page faults of those copies, and a generic
- * plan is the same plan for these statements. Only for statements whose plan does not depend on their
- * values (no LIMIT or selectivity that a value decides).
+ * generically on PostgreSQL. A statement's parameters are otherwise bound into a custom plan as
+ * constants, and the planner copies each value into the plan, and that plan into its cache: for inbound
+ * mail a third of the database's CPU went to those copies and their page faults, and a generic plan is
+ * the same plan for these statements. Only for statements whose plan does not depend on their values
+ * (no LIMIT or selectivity that a value decides). The embedded engine measured no gain from it, and a
+ * round trip to its thread is dear: there this is a plain transaction.
  */
 export function batchTransaction<T>(db: Db, fn: (tx: Db) => Promise<T>): Promise<T> {
+  if (!onNodePostgres(db)) return db.transaction((tx) => fn(tx as unknown as Db));
   return db.transaction(async (tx) => {
     await tx.execute(sql`set local plan_cache_mode = force_generic_plan`);
     return fn(tx as unknown as Db);
   });
+}
+
+/**
+ * One batch statement (atomic as any statement), planned as batchTransaction plans: in a transaction
+ * of its own on PostgreSQL, for the setting; alone on the embedded engine.
+ */
+export function batchStatement(db: Db, run: (db: Db) => Promise<void>): Promise<void> {
+  return onNodePostgres(db) ? batchTransaction(db, run) : run(db);
+}
+
+/** Whether `db` is Drizzle over a node-postgres pool (not the embedded engine, not a transaction). */
+function onNodePostgres(db: Db): boolean {
+  const client = (db as unknown as { $client?: unknown }).$client;
+  return typeof client === 'object' && client !== null && 'totalCount' in client;
 }
 
 /** Drizzle wraps driver errors; the SQLSTATE is on the cause. */

@@ -2,11 +2,11 @@
 // answers 250, and many sessions do so at once: rather than one transaction each, the messages that
 // arrive while a commit is under way go together in the next one. With the blobs in the database that
 // is a single statement (raw bytes, envelopes and places in the processing queue, atomic as any
-// statement), in a transaction of its own only to be planned generically (core/db.ts batchTransaction):
-// the same few round trips however many messages it carries. A session's 250 still waits for the
+// statement), on PostgreSQL in a transaction of its own only to be planned generically (core/db.ts
+// batchStatement): the same few round trips however many messages it carries. A session's 250 still waits for the
 // commit that holds its message, so the guarantee is unchanged.
 import type { BlobStore, NewBlob } from '../../core/blobs.ts';
-import { batchTransaction, type Db } from '../../core/db.ts';
+import { batchStatement, batchTransaction, type Db } from '../../core/db.ts';
 import { GroupCommit } from '../../core/group-commit.ts';
 import { type AcceptedMessage, insertAccepted } from './store.ts';
 
@@ -52,8 +52,11 @@ export class CommitQueue {
       w.rows.map((r) => ({ organizationId: r.organizationId, id: r.blobId, data: w.raw })),
     );
     const blobsInsert = this.#blobs.insertStatement?.(blobs);
+    if (blobsInsert !== undefined) {
+      await batchStatement(this.#db, (db) => insertAccepted(db, rows, blobsInsert ?? undefined));
+      return;
+    }
     await batchTransaction(this.#db, async (tx) => {
-      if (blobsInsert !== undefined) return insertAccepted(tx, rows, blobsInsert ?? undefined);
       await this.#blobs.put(tx, blobs);
       await insertAccepted(tx, rows);
     });
