@@ -177,7 +177,7 @@ const schema = z.object({
   MAILROOM_BACKLOG_MAX_DELIVERY: z.coerce.number().int().min(0).default(200_000),
   MAILROOM_BACKLOG_CHECK_INTERVAL: duration.default(1_000),
   MAILROOM_PROCESSING_BATCH: positiveInt.max(1_000).default(64),
-  MAILROOM_PROCESSING_CONCURRENCY: positiveInt.max(64).default(2),
+  MAILROOM_PROCESSING_CONCURRENCY: positiveInt.max(64).default(4),
   MAILROOM_INBOUND_DNS_CACHE: duration.default(60_000),
   MAILROOM_SUBMISSION_TLS_PORT: optionalString.pipe(
     z.coerce

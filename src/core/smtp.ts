@@ -1,6 +1,7 @@
 // What Mailroom's SMTP servers (the MX and submission) share on top of smtp-server: errors that carry
 // their own reply, reading a DATA stream whole, the SMTP smuggling check, and the reply patch that keeps
-// our enhanced status codes as written.
+// our enhanced status codes as written and gathers the replies of one event-loop turn into one write.
+import type { Socket } from 'node:net';
 import type { SMTPServerDataStream } from 'smtp-server';
 import { SMTPConnection } from 'smtp-server/lib/smtp-connection.js';
 
@@ -53,10 +54,18 @@ const ENCRYPTION_REQUIRED = '5.7.11 Encryption required: send STARTTLS first';
 
 let patched = false;
 
+/** Replies that may wait for the end of the event-loop turn: the ones a pipelining client gets in a row. */
+const GATHERED = new Set([250, 251, 252, 354]);
+
 /**
  * smtp-server picks the enhanced status code from the reply code alone (550 is always 5.1.1). Our replies
  * carry their own (550 5.7.1 for DMARC, 451 4.7.1 for rate limits): a message that starts with one is
  * sent as it is. smtp-server's only 538 (AUTH before STARTTLS) becomes 538 5.7.11 Encryption required.
+ *
+ * Replies are gathered per connection until the event loop's turn ends: a pipelining client's MAIL, RCPT
+ * and DATA are answered in one write, not one each (a write is a system call here and a wake-up for the
+ * client; the MX's four replies per message were a tenth of its CPU). Any other reply (220 before TLS
+ * starts, errors, closing) first sends what was gathered, so nothing waits behind it.
  */
 export function useOwnEnhancedCodes(): void {
   if (patched) return;
@@ -65,10 +74,25 @@ export function useOwnEnhancedCodes(): void {
     send(code: number, data: unknown, context?: unknown): void;
   };
   const send = proto.send;
-  proto.send = function (this: unknown, code: number, data: unknown, context?: unknown) {
+  const reply = (connection: unknown, code: number, data: unknown, context?: unknown) => {
     if (code === 538 && typeof data === 'string' && !ENHANCED_CODE.test(data))
-      return send.call(this, code, ENCRYPTION_REQUIRED, false);
-    if (typeof data === 'string' && ENHANCED_CODE.test(data)) return send.call(this, code, data, false);
-    return send.call(this, code, data, context);
+      return send.call(connection, code, ENCRYPTION_REQUIRED, false);
+    if (typeof data === 'string' && ENHANCED_CODE.test(data)) return send.call(connection, code, data, false);
+    return send.call(connection, code, data, context);
+  };
+  proto.send = function (this: { _socket?: Socket; _upgrading?: boolean }, code, data, context) {
+    const socket = this._socket;
+    if (!socket || socket.destroyed || this._upgrading) return reply(this, code, data, context);
+    if (!GATHERED.has(code)) {
+      while (socket.writableCorked) socket.uncork();
+      return reply(this, code, data, context);
+    }
+    if (!socket.writableCorked) {
+      socket.cork();
+      setImmediate(() => {
+        while (socket.writableCorked) socket.uncork();
+      });
+    }
+    return reply(this, code, data, context);
   };
 }

@@ -43,35 +43,58 @@ for (const ch of SEPARATORS) CLASS[ch.charCodeAt(0)] = 2;
 
 const isWordChar = (c: number) => c < 128 && CLASS[c] === 1;
 const lowerOf = (c: number) => (c >= 65 && c <= 90 ? c + 32 : c);
-const FNV_BASIS = 0x811c9dc5;
+/** FNV-1a, kept to 30 bits: small integers stay unboxed in V8 (a full 32-bit hash allocated numbers). */
+const FNV_BASIS = 0x011c9dc5;
+const HASH_MASK = 0x3fffffff;
 const FNV_PRIME = 0x01000193;
 
-/** Words and their positions, as to_tsvector('simple', …) counts them, for safe lines. */
+/**
+ * The UTF-16 code units of `text` as an array: scanning a typed array costs a fraction of charCodeAt,
+ * which dispatches on the string's representation for every character (the tokeniser's whole cost).
+ */
+function codesOf(text: string): Uint16Array {
+  const bytes = Buffer.from(text, 'utf16le');
+  if (LITTLE_ENDIAN) return new Uint16Array(bytes.buffer, bytes.byteOffset, text.length);
+  const codes = new Uint16Array(text.length);
+  for (let i = 0; i < text.length; i++) codes[i] = text.charCodeAt(i);
+  return codes;
+}
+const LITTLE_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
+
+/** Words and their positions, as to_tsvector('simple', …) counts them, for safe lines of one text. */
 class VectorBuilder {
+  readonly #codes: Uint16Array;
   /**
    * An open-addressing table of the words seen, by a hash computed while scanning: a word seen before
-   * is found by comparing characters in place, so only new words are copied out of the text.
+   * is found by comparing code units in place, and a lexeme is kept as the place of its first
+   * occurrence, so no word is copied out of the text.
    */
   #slots = new Int32Array(256).fill(-1);
   readonly #hashes: number[] = [];
-  readonly #lexemes: string[] = [];
+  readonly #starts: number[] = [];
+  readonly #lengths: number[] = [];
   readonly #positions: number[][] = [];
   #position = 0;
   /** The words of the line being scanned (start, end, hash), kept until the line proves safe. */
   #words = new Int32Array(3 * 256);
 
+  constructor(codes: Uint16Array) {
+    this.#codes = codes;
+  }
+
   /**
-   * Adds the words of the line text[from, to) when it tokenises unambiguously: ASCII letters and
-   * digits, separators, dots not followed by a letter, digit or dot (those start a host, file, decimal,
-   * version or `..` token), and hyphens next to no letter or digit (those start a hyphenated word or a
-   * signed number). Returns false, adding nothing, when it does not.
+   * Adds the words of the line [from, to) when it tokenises unambiguously: ASCII letters and digits,
+   * separators, dots not followed by a letter, digit or dot (those start a host, file, decimal, version
+   * or `..` token), and hyphens next to no letter or digit (those start a hyphenated word or a signed
+   * number). Returns false, adding nothing, when it does not.
    */
-  addLine(text: string, from: number, to: number): boolean {
+  addLine(from: number, to: number): boolean {
+    const codes = this.#codes;
     let count = 0;
     let start = -1;
     let hash = 0;
     for (let i = from; i < to; i++) {
-      const c = text.charCodeAt(i);
+      const c = codes[i];
       if (c >= 128) return false;
       const kind = CLASS[c];
       if (kind === 1) {
@@ -79,7 +102,7 @@ class VectorBuilder {
           start = i;
           hash = FNV_BASIS;
         } else if (i - start >= MAX_WORD) return false;
-        hash = Math.imul(hash ^ lowerOf(c), FNV_PRIME);
+        hash = Math.imul(hash ^ lowerOf(c), FNV_PRIME) & HASH_MASK;
         continue;
       }
       const afterWord = start >= 0;
@@ -89,15 +112,15 @@ class VectorBuilder {
       }
       if (kind === 2) continue;
       if (c === DOT) {
-        const next = i + 1 < to ? text.charCodeAt(i + 1) : 0;
+        const next = i + 1 < to ? codes[i + 1] : 0;
         if (isWordChar(next) || next === DOT) return false;
       } else if (c === HYPHEN) {
-        if (afterWord || (i + 1 < to && isWordChar(text.charCodeAt(i + 1)))) return false;
+        if (afterWord || (i + 1 < to && isWordChar(codes[i + 1]))) return false;
       } else return false;
     }
     if (start >= 0) count = this.#keep(count, start, to, hash);
     const words = this.#words;
-    for (let w = 0; w < count; w++) this.#count(text, words[3 * w], words[3 * w + 1], words[3 * w + 2] >>> 0);
+    for (let w = 0; w < count; w++) this.#count(words[3 * w], words[3 * w + 1], words[3 * w + 2]);
     return true;
   }
 
@@ -113,25 +136,38 @@ class VectorBuilder {
     return count + 1;
   }
 
-  #count(text: string, start: number, end: number, hash: number): void {
+  #count(start: number, end: number, hash: number): void {
     const at = Math.min(++this.#position, MAX_POSITION);
     const mask = this.#slots.length - 1;
     for (let slot = hash & mask; ; slot = (slot + 1) & mask) {
       const index = this.#slots[slot];
       if (index < 0) {
-        this.#slots[slot] = this.#lexemes.length;
+        this.#slots[slot] = this.#starts.length;
         this.#hashes.push(hash);
-        this.#lexemes.push(text.slice(start, end).toLowerCase());
+        this.#starts.push(start);
+        this.#lengths.push(end - start);
         this.#positions.push([at]);
-        if (this.#lexemes.length * 2 > this.#slots.length) this.#grow();
+        if (this.#starts.length * 2 > this.#slots.length) this.#grow();
         return;
       }
-      if (this.#hashes[index] === hash && sameWord(this.#lexemes[index], text, start, end)) {
+      if (this.#hashes[index] === hash && this.#same(index, start, end)) {
         const list = this.#positions[index];
         if (list.length < MAX_POSITIONS && list[list.length - 1] !== at) list.push(at);
         return;
       }
     }
+  }
+
+  /** Whether codes[start, end), lower-cased, is lexeme `index`. */
+  #same(index: number, start: number, end: number): boolean {
+    const length = this.#lengths[index];
+    if (length !== end - start) return false;
+    const codes = this.#codes;
+    const first = this.#starts[index];
+    for (let i = 0; i < length; i++) {
+      if (lowerOf(codes[first + i]) !== lowerOf(codes[start + i])) return false;
+    }
+    return true;
   }
 
   #grow(): void {
@@ -149,18 +185,27 @@ class VectorBuilder {
     return this.#position === 0;
   }
 
+  /** Lexeme `index`, lower-cased (ASCII letters and digits only). */
+  #lexeme(index: number): string {
+    const first = this.#starts[index];
+    return String.fromCharCode(...this.#codes.subarray(first, first + this.#lengths[index])).toLowerCase();
+  }
+
   /**
    * The vector in tsvector's binary format (tsvectorsend): the number of lexemes, then each lexeme's
    * bytes with a terminating NUL, its number of positions and the positions (weight D), 16 bits each.
    */
   binary(): Buffer {
+    const lexemes = this.#starts.length;
     let size = 4;
-    for (let i = 0; i < this.#lexemes.length; i++)
-      size += this.#lexemes[i].length + 3 + 2 * this.#positions[i].length;
+    for (let i = 0; i < lexemes; i++) size += this.#lengths[i] + 3 + 2 * this.#positions[i].length;
     const out = Buffer.allocUnsafe(size);
-    let at = out.writeInt32BE(this.#lexemes.length, 0);
-    for (let i = 0; i < this.#lexemes.length; i++) {
-      at += out.write(this.#lexemes[i], at, 'latin1'); // ASCII letters and digits only
+    const codes = this.#codes;
+    let at = out.writeInt32BE(lexemes, 0);
+    for (let i = 0; i < lexemes; i++) {
+      const first = this.#starts[i];
+      const length = this.#lengths[i];
+      for (let k = 0; k < length; k++) out[at++] = lowerOf(codes[first + k]);
       out[at++] = 0;
       const positions = this.#positions[i];
       at = out.writeUInt16BE(positions.length, at);
@@ -171,20 +216,11 @@ class VectorBuilder {
 
   literal(): string {
     let out = '';
-    this.#lexemes.forEach((lexeme, i) => {
-      out += `${out ? ' ' : ''}'${lexeme}':${this.#positions[i].join(',')}`;
-    });
+    for (let i = 0; i < this.#starts.length; i++) {
+      out += `${out ? ' ' : ''}'${this.#lexeme(i)}':${this.#positions[i].join(',')}`;
+    }
     return out;
   }
-}
-
-/** Whether text[start, end), lower-cased, is `lexeme`. */
-function sameWord(lexeme: string, text: string, start: number, end: number): boolean {
-  if (lexeme.length !== end - start) return false;
-  for (let i = 0; i < lexeme.length; i++) {
-    if (lexeme.charCodeAt(i) !== lowerOf(text.charCodeAt(start + i))) return false;
-  }
-  return true;
 }
 
 /**
@@ -205,6 +241,7 @@ export function searchPieces(header: string, body: string): SearchPiece[] {
     const lineEnd = lastGt > firstLt ? body.indexOf('\n', lastGt) : -1;
     tagTo = lineEnd < 0 ? body.length : lineEnd;
   }
+  const codes = codesOf(body);
   let vector: VectorBuilder | null = null;
   let textFrom = -1;
   let textTo = -1;
@@ -220,8 +257,8 @@ export function searchPieces(header: string, body: string): SearchPiece[] {
     const newline = body.indexOf('\n', from);
     const to = newline < 0 ? body.length : newline;
     const inTag = to >= tagFrom && from <= tagTo && firstLt >= 0;
-    vector ??= new VectorBuilder();
-    if (!inTag && vector.addLine(body, from, to)) {
+    vector ??= new VectorBuilder(codes);
+    if (!inTag && vector.addLine(from, to)) {
       flushText();
     } else {
       flushVector();
@@ -238,11 +275,11 @@ export function searchPieces(header: string, body: string): SearchPiece[] {
 
 /** The tsvector literal to_tsvector('simple', text) gives text made of safe lines (for tests). */
 export function vectorLiteral(text: string): string {
-  const vector = new VectorBuilder();
+  const vector = new VectorBuilder(codesOf(text));
   for (let from = 0; from <= text.length; ) {
     const newline = text.indexOf('\n', from);
     const to = newline < 0 ? text.length : newline;
-    if (!vector.addLine(text, from, to)) throw new Error('not a safe line');
+    if (!vector.addLine(from, to)) throw new Error('not a safe line');
     if (newline < 0) break;
     from = newline + 1;
   }
