@@ -1,7 +1,8 @@
 // What processing reads from a message's MIME structure: addresses, subject, threading headers, text for
 // search, and the parts and attachments the API shows. mailparser tolerates broken structure; whatever
 // it cannot make sense of is simply absent here.
-import { type AddressObject, simpleParser } from 'mailparser';
+import { simpleParser } from 'mailparser';
+import { type MailFields, parseDirect } from './direct-parse.ts';
 import { type SearchPiece, searchPieces } from '../messages/search-vector.ts';
 import type { MessageDetails } from '../messages/tables.ts';
 
@@ -59,11 +60,13 @@ export async function prepareMessage(input: {
 export const parseTasks = { prepare: prepareMessage };
 
 export async function parseMessage(raw: Buffer): Promise<ParsedMessage> {
-  const mail = await simpleParser(raw, {
-    skipImageLinks: true,
-    skipTextToHtml: true,
-    maxHtmlLengthToParse: 1_000_000,
-  });
+  const mail: MailFields =
+    parseDirect(raw) ??
+    (await simpleParser(raw, {
+      skipImageLinks: true,
+      skipTextToHtml: true,
+      maxHtmlLengthToParse: 1_000_000,
+    }));
   const from = addressesOf(mail.from)[0] ?? null;
   const headerLines = mail.headerLines ?? [];
   const deliveredTo = new Set<string>();
@@ -146,9 +149,7 @@ function storable<T>(value: T): T {
   return value;
 }
 
-function addressesOf(
-  field: AddressObject | AddressObject[] | undefined,
-): { address: string; name: string }[] {
+function addressesOf(field: MailFields['from'] | MailFields['to']): { address: string; name: string }[] {
   const out: { address: string; name: string }[] = [];
   const visit = (list: { address?: string; name: string; group?: unknown[] }[]) => {
     for (const a of list) {
