@@ -25,14 +25,15 @@ export function binaryArray(elementType: number, elements: (Uint8Array | null)[]
 const TEXT_OID = 25;
 
 /**
- * A text[] parameter in the binary format: the UTF-8 bytes of each string, which the server stores
- * without parsing an array literal (and the client builds without escaping one). For the long texts
- * of a batch (message bodies); the parameter must be read as `::text[]`.
+ * A text[] parameter in the binary format: the UTF-8 bytes of each string (or the bytes given, which
+ * must be valid UTF-8 without NUL), which the server stores without parsing an array literal (and the
+ * client builds without escaping one). For the long texts of a batch (message bodies); the parameter
+ * must be read as `::text[]`.
  */
-export function binaryTextArray(texts: (string | null)[]): Buffer {
+export function binaryTextArray(texts: (string | Uint8Array | null)[]): Buffer {
   return binaryArray(
     TEXT_OID,
-    texts.map((text) => (text === null ? null : Buffer.from(text))),
+    texts.map((text) => (text === null ? null : typeof text === 'string' ? Buffer.from(text) : text)),
   );
 }
 

@@ -41,10 +41,14 @@ export class ThreadPool<T extends Tasks> {
 
   readonly size: number;
 
-  /** Runs `task` on the least busy thread (inline when the pool has none). */
+  /**
+   * Runs `task` on the least busy thread (inline when the pool has none). `transfer` lists buffers of
+   * `input` that move to the thread instead of being copied; the caller must not use them afterwards.
+   */
   async run<K extends keyof T & string>(
     task: K,
     input: Parameters<T[K]>[0],
+    transfer: ArrayBuffer[] = [],
   ): Promise<Awaited<ReturnType<T[K]>>> {
     if (this.#closed) throw new Error('thread pool closed');
     if (this.size === 0) {
@@ -57,7 +61,7 @@ export class ThreadPool<T extends Tasks> {
     thread.busy++;
     return new Promise<Awaited<ReturnType<T[K]>>>((resolve, reject) => {
       this.#pending.set(id, { resolve: resolve as (v: unknown) => void, reject, thread: index });
-      thread.worker.postMessage({ id, task, input } satisfies Call);
+      thread.worker.postMessage({ id, task, input } satisfies Call, transfer);
     });
   }
 
@@ -131,6 +135,18 @@ export class ThreadPool<T extends Tasks> {
   }
 }
 
+/** Buffers that a task's result hands over to the caller's thread instead of copying (see transferring). */
+const transfers = new WeakMap<object, ArrayBuffer[]>();
+
+/**
+ * Marks `buffers`, which `value` holds and nothing else uses, to be moved to the calling thread with it
+ * rather than copied; the task must not touch them afterwards. Inline (a pool of size 0) it changes nothing.
+ */
+export function transferring<T extends object>(value: T, buffers: ArrayBuffer[]): T {
+  transfers.set(value, buffers);
+  return value;
+}
+
 /**
  * In a pool's thread: answers each call with the named task's result, one call at a time. Calls that
  * overlapped (a batch posted at once interleaves at every await of an async parser) kept every message's
@@ -144,7 +160,8 @@ export function serveTasks(tasks: Tasks, port: MessagePort | null = parentPort):
   const answer = async (call: Call) => {
     try {
       const output = await tasks[call.task](call.input);
-      port.postMessage({ id: call.id, output } satisfies Answer);
+      const moved = output && typeof output === 'object' ? transfers.get(output) : undefined;
+      port.postMessage({ id: call.id, output } satisfies Answer, moved ?? []);
     } catch (err) {
       const e = err instanceof Error ? err : new Error(String(err));
       port.postMessage({ id: call.id, error: { message: e.message, stack: e.stack } } satisfies Answer);

@@ -2,6 +2,7 @@
 // search, and the parts and attachments the API shows. mailparser tolerates broken structure; whatever
 // it cannot make sense of is simply absent here.
 import { simpleParser } from 'mailparser';
+import { transferring } from '../../core/threads.ts';
 import { type MailFields, parseDirect } from './direct-parse.ts';
 import { type SearchPiece, searchPieces } from '../messages/search-vector.ts';
 import type { MessageDetails } from '../messages/tables.ts';
@@ -30,10 +31,17 @@ export interface ParsedMessage {
 
 /** What filing needs of a message, computed off the event loop (see parse-thread.ts). */
 export interface PreparedMessage {
-  parsed: ParsedMessage;
+  parsed: Omit<ParsedMessage, 'text'>;
+  /**
+   * The text kept for search and preview, as UTF-8: it crosses from the thread without a copy and goes
+   * to the database as it is, so the event loop never holds it as a string.
+   */
+  text: Uint8Array;
   /** The search vector's pieces: header fields, envelope and body text (search-vector.ts). */
   search: SearchPiece[];
 }
+
+const utf8 = new TextEncoder();
 
 /** Parses a message and builds its search pieces; `envelope` holds MAIL FROM and the RCPT TO addresses. */
 export async function prepareMessage(input: {
@@ -41,7 +49,7 @@ export async function prepareMessage(input: {
   envelope: string[];
 }): Promise<PreparedMessage> {
   const raw = Buffer.from(input.raw.buffer, input.raw.byteOffset, input.raw.byteLength);
-  const parsed = storable(await parseMessage(raw));
+  const { text, ...parsed } = storable(await parseMessage(raw));
   const header = [
     parsed.subject,
     parsed.fromName,
@@ -53,7 +61,9 @@ export async function prepareMessage(input: {
   ]
     .filter(Boolean)
     .join(' ');
-  return { parsed, search: searchPieces(header, parsed.text) };
+  // TextEncoder gives an array of its own (Buffer.from may share a pool), which can be transferred.
+  const bytes = utf8.encode(text);
+  return transferring({ parsed, text: bytes, search: searchPieces(header, text) }, [bytes.buffer]);
 }
 
 /** The tasks parse-thread.ts serves. */

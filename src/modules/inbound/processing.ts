@@ -25,7 +25,7 @@ import type { EventsService } from '../events/service.ts';
 import type { ParsedBounce } from '../delivery/bounce-parse.ts';
 import type { MessageAuth, MessageStatus } from '../messages/tables.ts';
 import { messageReceived } from './events.ts';
-import type { ParsedMessage, PreparedMessage, parseTasks } from './parse.ts';
+import type { PreparedMessage, parseTasks } from './parse.ts';
 import { type Delivery, type RouteDecision, Router, type RoutingLookups } from './routing.ts';
 import type { OutboundHooks } from './service.ts';
 import type { Srs } from './srs.ts';
@@ -256,11 +256,12 @@ export class InboundProcessor {
       claimed.map((m) => {
         const raw = raws.get(m.blobId);
         if (!raw) return Promise.reject(new Error(`message ${m.id} has no stored body`));
-        // A thread gets a copy of just these bytes (a view would carry its whole underlying buffer).
-        return this.#o.parser.run('prepare', {
-          raw: threaded ? new Uint8Array(raw) : raw,
-          envelope: [m.mailFrom, ...m.rcptTo],
-        });
+        const envelope = [m.mailFrom, ...m.rcptTo];
+        if (!threaded) return this.#o.parser.run('prepare', { raw, envelope });
+        // A thread gets a copy of just these bytes, moved rather than copied again (a view would carry
+        // its whole underlying buffer).
+        const copy = new Uint8Array(raw);
+        return this.#o.parser.run('prepare', { raw: copy, envelope }, [copy.buffer]);
       }),
     );
     const items: Item[] = [];
@@ -292,7 +293,7 @@ export class InboundProcessor {
    * batch count as known.
    */
   async #thread(items: Item[]): Promise<void> {
-    const parentsOf = (p: ParsedMessage) => [
+    const parentsOf = (p: PreparedMessage['parsed']) => [
       ...new Set([p.inReplyTo, ...p.references].filter((id): id is string => !!id)),
     ];
     const answers = await threadsOf(
@@ -518,7 +519,7 @@ function processedFields(item: Item): ProcessedFields {
     subject: parsed.subject,
     sentAt: parsed.date,
     hasAttachments: parsed.hasAttachments,
-    bodyText: parsed.text,
+    bodyText: item.prepared.text,
     details: parsed.details,
     search: item.prepared.search,
   };

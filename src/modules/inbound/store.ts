@@ -244,7 +244,8 @@ export interface ProcessedFields {
   subject: string | null;
   sentAt: Date | null;
   hasAttachments: boolean;
-  bodyText: string;
+  /** UTF-8, without NUL (parse.ts makes every text storable). */
+  bodyText: Uint8Array;
   details: MessageDetails;
   /** The search vector's pieces (messages/search-vector.ts). */
   search: SearchPiece[];
