@@ -135,7 +135,7 @@ export class InboundProcessor {
     }
     this.#renewer = setInterval(() => void this.#renewClaims(), LEASE_MS / 3);
     for (let i = 0; i < this.#o.concurrency; i++) {
-      this.#loops.push(this.#loop().catch((err) => this.#o.log.error({ err }, 'inbound processor stopped')));
+      this.#loops.push(this.#loop(i).catch((err) => this.#o.log.error({ err }, 'inbound processor stopped')));
     }
   }
 
@@ -166,7 +166,13 @@ export class InboundProcessor {
     );
   }
 
-  async #loop(): Promise<void> {
+  /**
+   * One of the batches in flight. While the queue is empty only the first loop looks at it from time to
+   * time (for messages falling due again and mail another process committed without a wake-up); the
+   * others sleep until woken, so an idle worker costs the database one look a poll interval, not one per
+   * loop.
+   */
+  async #loop(index: number): Promise<void> {
     while (this.#running) {
       this.#woken = false;
       let claimed: ClaimedMessage[];
@@ -178,7 +184,7 @@ export class InboundProcessor {
         continue;
       }
       if (!claimed.length) {
-        if (!this.#woken) await this.#sleep(await this.#idleFor());
+        if (!this.#woken) await this.#sleep(index === 0 ? await this.#idleFor() : null);
         continue;
       }
       const full = claimed.length === this.#o.batchSize;
@@ -201,14 +207,15 @@ export class InboundProcessor {
     return Math.max(5, Math.min(poll, next.getTime() - Date.now()));
   }
 
-  #sleep(ms: number): Promise<void> {
+  /** Until woken, or `ms` at the most (null: until woken). */
+  #sleep(ms: number | null): Promise<void> {
     return new Promise((resolve) => {
       const done = () => {
-        clearTimeout(timer);
+        if (timer) clearTimeout(timer);
         this.#sleepers.delete(done);
         resolve();
       };
-      const timer = setTimeout(done, ms);
+      const timer = ms === null ? null : setTimeout(done, ms);
       this.#sleepers.add(done);
     });
   }
