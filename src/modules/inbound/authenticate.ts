@@ -3,7 +3,10 @@
 import { authenticate } from 'mailauth';
 import { headerLength } from '../../core/message.ts';
 import type { MessageAuth } from '../messages/tables.ts';
+import { useFastHeaderScan } from './mailauth-header-scan.ts';
 import type { MailauthResolver } from './resolver.ts';
+
+useFastHeaderScan();
 
 export interface AuthenticateInput {
   raw: Buffer;
