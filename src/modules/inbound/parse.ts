@@ -61,9 +61,10 @@ export async function prepareMessage(input: {
   ]
     .filter(Boolean)
     .join(' ');
-  // TextEncoder gives an array of its own (Buffer.from may share a pool), which can be transferred.
+  // TextEncoder gives an array of its own (Buffer.from may share a pool), which can be transferred; the
+  // tokeniser reads the same bytes.
   const bytes = utf8.encode(text);
-  return transferring({ parsed, text: bytes, search: searchPieces(header, text) }, [bytes.buffer]);
+  return transferring({ parsed, text: bytes, search: searchPieces(header, bytes) }, [bytes.buffer]);
 }
 
 /** The tasks parse-thread.ts serves. */

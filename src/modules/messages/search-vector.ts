@@ -49,24 +49,26 @@ const HASH_MASK = 0x3fffffff;
 const FNV_PRIME = 0x01000193;
 
 /**
- * The UTF-16 code units of `text` as an array: scanning a typed array costs a fraction of charCodeAt,
- * which dispatches on the string's representation for every character (the tokeniser's whole cost).
+ * The UTF-8 bytes of a text, viewed as a Buffer (no copy when they are bytes already). The tokeniser
+ * works on bytes: every character it handles itself is ASCII, a line with any other byte goes to
+ * to_tsvector whole, and lines end at an ASCII LF, so a line's bytes decode to that line's text.
  */
-function codesOf(text: string): Uint16Array {
-  const bytes = Buffer.from(text, 'utf16le');
-  if (LITTLE_ENDIAN) return new Uint16Array(bytes.buffer, bytes.byteOffset, text.length);
-  const codes = new Uint16Array(text.length);
-  for (let i = 0; i < text.length; i++) codes[i] = text.charCodeAt(i);
-  return codes;
+function bytesOf(text: string | Uint8Array): Buffer {
+  return typeof text === 'string'
+    ? Buffer.from(text)
+    : Buffer.from(text.buffer, text.byteOffset, text.byteLength);
 }
-const LITTLE_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
+
+const LF = 10;
+const LT = 60;
+const GT = 62;
 
 /** Words and their positions, as to_tsvector('simple', …) counts them, for safe lines of one text. */
 class VectorBuilder {
-  readonly #codes: Uint16Array;
+  readonly #bytes: Uint8Array;
   /**
    * An open-addressing table of the words seen, by a hash computed while scanning: a word seen before
-   * is found by comparing code units in place, and a lexeme is kept as the place of its first
+   * is found by comparing bytes in place, and a lexeme is kept as the place of its first
    * occurrence, so no word is copied out of the text.
    */
   #slots = new Int32Array(256).fill(-1);
@@ -78,8 +80,8 @@ class VectorBuilder {
   /** The words of the line being scanned (start, end, hash), kept until the line proves safe. */
   #words = new Int32Array(3 * 256);
 
-  constructor(codes: Uint16Array) {
-    this.#codes = codes;
+  constructor(bytes: Uint8Array) {
+    this.#bytes = bytes;
   }
 
   /**
@@ -89,12 +91,12 @@ class VectorBuilder {
    * number). Returns false, adding nothing, when it does not.
    */
   addLine(from: number, to: number): boolean {
-    const codes = this.#codes;
+    const bytes = this.#bytes;
     let count = 0;
     let start = -1;
     let hash = 0;
     for (let i = from; i < to; i++) {
-      const c = codes[i];
+      const c = bytes[i];
       if (c >= 128) return false;
       const kind = CLASS[c];
       if (kind === 1) {
@@ -112,10 +114,10 @@ class VectorBuilder {
       }
       if (kind === 2) continue;
       if (c === DOT) {
-        const next = i + 1 < to ? codes[i + 1] : 0;
+        const next = i + 1 < to ? bytes[i + 1] : 0;
         if (isWordChar(next) || next === DOT) return false;
       } else if (c === HYPHEN) {
-        if (afterWord || (i + 1 < to && isWordChar(codes[i + 1]))) return false;
+        if (afterWord || (i + 1 < to && isWordChar(bytes[i + 1]))) return false;
       } else return false;
     }
     if (start >= 0) count = this.#keep(count, start, to, hash);
@@ -158,14 +160,14 @@ class VectorBuilder {
     }
   }
 
-  /** Whether codes[start, end), lower-cased, is lexeme `index`. */
+  /** Whether bytes[start, end), lower-cased, is lexeme `index`. */
   #same(index: number, start: number, end: number): boolean {
     const length = this.#lengths[index];
     if (length !== end - start) return false;
-    const codes = this.#codes;
+    const bytes = this.#bytes;
     const first = this.#starts[index];
     for (let i = 0; i < length; i++) {
-      if (lowerOf(codes[first + i]) !== lowerOf(codes[start + i])) return false;
+      if (lowerOf(bytes[first + i]) !== lowerOf(bytes[start + i])) return false;
     }
     return true;
   }
@@ -188,7 +190,7 @@ class VectorBuilder {
   /** Lexeme `index`, lower-cased (ASCII letters and digits only). */
   #lexeme(index: number): string {
     const first = this.#starts[index];
-    return String.fromCharCode(...this.#codes.subarray(first, first + this.#lengths[index])).toLowerCase();
+    return String.fromCharCode(...this.#bytes.subarray(first, first + this.#lengths[index])).toLowerCase();
   }
 
   /**
@@ -200,12 +202,12 @@ class VectorBuilder {
     let size = 4;
     for (let i = 0; i < lexemes; i++) size += this.#lengths[i] + 3 + 2 * this.#positions[i].length;
     const out = Buffer.allocUnsafe(size);
-    const codes = this.#codes;
+    const bytes = this.#bytes;
     let at = out.writeInt32BE(lexemes, 0);
     for (let i = 0; i < lexemes; i++) {
       const first = this.#starts[i];
       const length = this.#lengths[i];
-      for (let k = 0; k < length; k++) out[at++] = lowerOf(codes[first + k]);
+      for (let k = 0; k < length; k++) out[at++] = lowerOf(bytes[first + k]);
       out[at++] = 0;
       const positions = this.#positions[i];
       at = out.writeUInt16BE(positions.length, at);
@@ -229,19 +231,19 @@ class VectorBuilder {
  * `<` to the line of the last `>` after it, or to the end when there is none) goes to to_tsvector
  * whole, because a tag may span lines.
  */
-export function searchPieces(header: string, body: string): SearchPiece[] {
+export function searchPieces(header: string, text: string | Uint8Array): SearchPiece[] {
   const pieces: SearchPiece[] = [];
   if (header) pieces.push({ t: header });
+  const body = bytesOf(text);
   let tagFrom = body.length;
   let tagTo = body.length;
-  const firstLt = body.indexOf('<');
+  const firstLt = body.indexOf(LT);
   if (firstLt >= 0) {
-    tagFrom = body.lastIndexOf('\n', firstLt) + 1;
-    const lastGt = body.lastIndexOf('>');
-    const lineEnd = lastGt > firstLt ? body.indexOf('\n', lastGt) : -1;
+    tagFrom = body.lastIndexOf(LF, firstLt) + 1;
+    const lastGt = body.lastIndexOf(GT);
+    const lineEnd = lastGt > firstLt ? body.indexOf(LF, lastGt) : -1;
     tagTo = lineEnd < 0 ? body.length : lineEnd;
   }
-  const codes = codesOf(body);
   let vector: VectorBuilder | null = null;
   let textFrom = -1;
   let textTo = -1;
@@ -250,14 +252,14 @@ export function searchPieces(header: string, body: string): SearchPiece[] {
     vector = null;
   };
   const flushText = () => {
-    if (textFrom >= 0) pieces.push({ t: body.slice(textFrom, textTo) });
+    if (textFrom >= 0) pieces.push({ t: body.toString('utf8', textFrom, textTo) });
     textFrom = -1;
   };
   for (let from = 0; from <= body.length; ) {
-    const newline = body.indexOf('\n', from);
+    const newline = body.indexOf(LF, from);
     const to = newline < 0 ? body.length : newline;
     const inTag = to >= tagFrom && from <= tagTo && firstLt >= 0;
-    vector ??= new VectorBuilder(codes);
+    vector ??= new VectorBuilder(body);
     if (!inTag && vector.addLine(from, to)) {
       flushText();
     } else {
@@ -275,10 +277,11 @@ export function searchPieces(header: string, body: string): SearchPiece[] {
 
 /** The tsvector literal to_tsvector('simple', text) gives text made of safe lines (for tests). */
 export function vectorLiteral(text: string): string {
-  const vector = new VectorBuilder(codesOf(text));
-  for (let from = 0; from <= text.length; ) {
-    const newline = text.indexOf('\n', from);
-    const to = newline < 0 ? text.length : newline;
+  const bytes = bytesOf(text);
+  const vector = new VectorBuilder(bytes);
+  for (let from = 0; from <= bytes.length; ) {
+    const newline = bytes.indexOf(LF, from);
+    const to = newline < 0 ? bytes.length : newline;
     if (!vector.addLine(from, to)) throw new Error('not a safe line');
     if (newline < 0) break;
     from = newline + 1;
