@@ -234,3 +234,30 @@ export function percentile(sorted: number[], p: number): number {
   if (sorted.length === 0) return Number.NaN;
   return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))];
 }
+
+/**
+ * Milliseconds a fixed piece of JavaScript work takes on this host now (string building, word counting
+ * and a JSON round trip, single-threaded). On a shared virtual machine the same code's CPU time varies
+ * by a third or more from hour to hour; runs are comparable only at similar values of this reference
+ * (the median of seven).
+ */
+export function hostReference(): number {
+  const times = Array.from({ length: 7 }, referenceWork).sort((a, b) => a - b);
+  return times[3];
+}
+
+function referenceWork(): number {
+  const words = ['delivery', 'invoice', 'meeting', 'report', 'quarter', 'update', 'schedule', 'team'];
+  const started = performance.now();
+  let checksum = 0;
+  for (let round = 0; round < 200; round++) {
+    let text = '';
+    for (let line = 0; text.length < 20_000; line++)
+      text += `${words.map((_, i) => words[(line + i * 7 + round) % words.length]).join(' ')}\n`;
+    const counts = new Map<string, number>();
+    for (const word of text.split(/\s+/)) counts.set(word, (counts.get(word) ?? 0) + 1);
+    checksum += JSON.parse(JSON.stringify({ text, counts: [...counts] })).counts.length;
+  }
+  if (checksum !== 200 * 9) throw new Error('host reference: unexpected result');
+  return performance.now() - started;
+}
