@@ -3,6 +3,7 @@
 // the same transaction as the row that names it commits or vanishes with that row.
 import type { SQL } from 'drizzle-orm';
 import { executeTogether } from './bulk.ts';
+import { binaryByteaArray } from './pg-binary.ts';
 import type { Database, Db } from './db.ts';
 import { sql } from './orm.ts';
 
@@ -44,10 +45,18 @@ export class DatabaseBlobStore implements BlobStore {
     await executeTogether(tx, [this.insertStatement(blobs)]);
   }
 
+  /**
+   * Three parameters whatever the batch's size: the ids as array literals and the bytes as one binary
+   * bytea[] (a row of three parameters per blob cost the ORM's query building and the server's bind a
+   * tenth of the send API's event loop).
+   */
   insertStatement(blobs: NewBlob[]): SQL | null {
     if (!blobs.length) return null;
-    const rows = blobs.map((b) => sql`(${b.id}, ${b.organizationId}, ${b.data})`);
-    return sql`insert into blobs (id, organization_id, data) values ${sql.join(rows, sql`, `)}`;
+    const ids = uuidArrayLiteral(blobs.map((b) => b.id));
+    const organizations = uuidArrayLiteral(blobs.map((b) => b.organizationId));
+    const data = binaryByteaArray(blobs.map((b) => b.data));
+    return sql`insert into blobs (id, organization_id, data)
+      select * from unnest(${ids}::uuid[], ${organizations}::uuid[], ${data}::bytea[])`;
   }
 
   async get(organizationId: string, id: string): Promise<Buffer | null> {
@@ -79,11 +88,7 @@ export class DatabaseBlobStore implements BlobStore {
     refs: { organizationId: string; id: string }[],
     copyRows: NonNullable<Database['copyRows']>,
   ): Promise<Map<string, Buffer>> {
-    const literal = (ids: string[]) => {
-      const bad = ids.find((id) => !UUID.test(id));
-      if (bad !== undefined) throw new Error(`not a blob id: ${JSON.stringify(bad)}`);
-      return `'{${ids.join(',')}}'::uuid[]`;
-    };
+    const literal = (ids: string[]) => `'${uuidArrayLiteral(ids)}'::uuid[]`;
     const rows = await copyRows(`
       select b.id::text, b.data from blobs b
         join unnest(${literal(refs.map((r) => r.id))}, ${literal(refs.map((r) => r.organizationId))})
@@ -101,6 +106,13 @@ export class DatabaseBlobStore implements BlobStore {
       )})`,
     );
   }
+}
+
+/** A uuid[] literal of ids that have proved to be UUIDs (so nothing in it needs quoting). */
+function uuidArrayLiteral(ids: string[]): string {
+  const bad = ids.find((id) => !UUID.test(id));
+  if (bad !== undefined) throw new Error(`not a blob id: ${JSON.stringify(bad)}`);
+  return `{${ids.join(',')}}`;
 }
 
 /** node-postgres returns a Buffer, PGlite a Uint8Array: one shape for callers. */

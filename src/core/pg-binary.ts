@@ -23,6 +23,15 @@ export function binaryArray(elementType: number, elements: (Uint8Array | null)[]
 }
 
 const TEXT_OID = 25;
+const BYTEA_OID = 17;
+
+/**
+ * A bytea[] parameter in the binary format: many binary values (a batch's raw messages) in one
+ * parameter, read by the server without decoding hex; the parameter must be read as `::bytea[]`.
+ */
+export function binaryByteaArray(values: Uint8Array[]): Buffer {
+  return binaryArray(BYTEA_OID, values);
+}
 
 /**
  * A text[] parameter in the binary format: the UTF-8 bytes of each string (or the bytes given, which

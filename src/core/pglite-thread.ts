@@ -14,6 +14,7 @@ const PG_TYPE = {
   varchar: 1043,
   jsonb: 3802,
   textArray: 1009,
+  byteaArray: 1001,
   tsvectorArray: 3643,
 };
 /** Below this many characters a text parameter is cheaper to send as text. */
@@ -105,9 +106,14 @@ for (const [element, array] of Object.entries(ARRAY_TYPES_OF)) {
     types.arraySerializer(value, types.serializers[Number(element)], array);
 }
 pglite.serializers[PG_TYPE.textArray] = textArray as (value: unknown) => string;
-// Search vectors come already in the binary array format (messages/search-vector.ts).
-pglite.serializers[PG_TYPE.tsvectorArray] = ((value: unknown) =>
-  ArrayBuffer.isView(value) ? value : String(value)) as (value: unknown) => string;
+// Search vectors and batches of blobs come already in the binary array format (core/pg-binary.ts).
+for (const type of [PG_TYPE.tsvectorArray, PG_TYPE.byteaArray]) {
+  const serialize = pglite.serializers[type];
+  pglite.serializers[type] = ((value: unknown) =>
+    ArrayBuffer.isView(value) ? value : serialize ? serialize(value) : String(value)) as (
+    value: unknown,
+  ) => string;
+}
 
 /** Parsers that hand back the text of the given types (Drizzle maps dates itself), by type list. */
 const identityParsers = new Map<string, Record<number, (value: string) => string>>();
