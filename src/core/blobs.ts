@@ -5,6 +5,7 @@ import type { SQL } from 'drizzle-orm';
 import { executeTogether } from './bulk.ts';
 import { binaryByteaArray } from './pg-binary.ts';
 import type { Database, Db } from './db.ts';
+import { uuidArrayLiteral } from './ids.ts';
 import { sql } from './orm.ts';
 
 export interface BlobStore {
@@ -29,8 +30,6 @@ export interface NewBlob {
   data: Buffer;
 }
 
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
-
 export class DatabaseBlobStore implements BlobStore {
   readonly #db: Db;
   readonly #copyRows: Database['copyRows'];
@@ -47,8 +46,7 @@ export class DatabaseBlobStore implements BlobStore {
 
   /**
    * Three parameters whatever the batch's size: the ids as array literals and the bytes as one binary
-   * bytea[] (a row of three parameters per blob cost the ORM's query building and the server's bind a
-   * tenth of the send API's event loop).
+   * bytea[], rather than three per blob for the ORM to build and the server to bind.
    */
   insertStatement(blobs: NewBlob[]): SQL | null {
     if (!blobs.length) return null;
@@ -106,13 +104,6 @@ export class DatabaseBlobStore implements BlobStore {
       )})`,
     );
   }
-}
-
-/** A uuid[] literal of ids that have proved to be UUIDs (so nothing in it needs quoting). */
-function uuidArrayLiteral(ids: string[]): string {
-  const bad = ids.find((id) => !UUID.test(id));
-  if (bad !== undefined) throw new Error(`not a blob id: ${JSON.stringify(bad)}`);
-  return `{${ids.join(',')}}`;
 }
 
 /** node-postgres returns a Buffer, PGlite a Uint8Array: one shape for callers. */

@@ -33,3 +33,14 @@ export const uuidParam = z.uuid({ error: 'must be a UUID' });
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 export const isUuid = (value: string): boolean => UUID.test(value);
+
+/**
+ * ids as one uuid[] literal (`{a,b}`), for a parameter read as `::uuid[]` (the ORM would spread a JS
+ * array into a parameter list) or, quoted, inside statement text. Each id must be a UUID, so nothing
+ * in it needs quoting.
+ */
+export function uuidArrayLiteral(ids: string[]): string {
+  const bad = ids.find((id) => !isUuid(id));
+  if (bad !== undefined) throw new Error(`not a UUID: ${JSON.stringify(bad)}`);
+  return `{${ids.join(',')}}`;
+}

@@ -1,6 +1,7 @@
 // The outbound queue's queries. The queue itself is the deliveries table (one row per recipient):
 // workers claim due rows with SKIP LOCKED, so any number of them share it without a broker, and the
 // results of many attempts are written back in one statement each.
+import { uuidArrayLiteral } from '../../core/ids.ts';
 import type { SQL } from 'drizzle-orm';
 import type { Db } from '../../core/db.ts';
 import { and, asc, count, desc, eq, inArray, sql } from '../../core/orm.ts';
@@ -583,7 +584,7 @@ export async function refreshMessageStatus(tx: Db, messageIds: string[]): Promis
                string_agg(case when d.status in ('bounced', 'failed')
                                then d.recipient || ': ' || coalesce(d.last_response, d.status) end, '; ') as error
           from deliveries d
-         where d.message_id = any(${`{${messageIds.join(',')}}`}::uuid[])
+         where d.message_id = any(${uuidArrayLiteral(messageIds)}::uuid[])
          group by d.message_id
       ) s
      where m.id = s.message_id and (m.status is distinct from s.status or m.error is distinct from s.error)`);

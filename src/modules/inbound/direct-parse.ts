@@ -9,6 +9,7 @@
 import libmime from 'libmime';
 import { decode as decodeQuotedPrintable } from 'libqp';
 import addressparser from 'nodemailer/lib/addressparser';
+import { headerLength } from '../../core/message.ts';
 
 /** What parse.ts reads of a parsed message: the subset of mailparser's ParsedMail it uses. */
 export interface MailFields {
@@ -59,17 +60,13 @@ export function parseDirect(raw: Buffer): MailFields | null {
   return readHeaders(lines, mail) ? mail : null;
 }
 
-/** The header block [from, headEnd) and where the body starts, or null without a blank line. */
+/** The header block (without its last line break) and where the body starts, or null without a blank line. */
 function splitHead(raw: Buffer, from: number, to: number): { head: string; bodyStart: number } | null {
   const window = raw.subarray(from, Math.min(to, from + MAX_HEADER_BYTES));
-  let end = window.indexOf('\n\n');
-  let crlf = window.indexOf('\r\n\r\n');
-  if (end >= 0 && (crlf < 0 || end < crlf)) crlf = -1;
-  else end = -1;
-  if (end < 0 && crlf < 0) return null;
-  const headEnd = crlf >= 0 ? crlf : end;
-  const bodyStart = crlf >= 0 ? crlf + 4 : end + 2;
-  return { head: window.toString('latin1', 0, headEnd), bodyStart: from + bodyStart };
+  const length = headerLength(window);
+  if (length === window.length) return null;
+  const lineBreak = window[length] === 0x0d ? 2 : 1; // the blank line's, like the last header line's
+  return { head: window.toString('latin1', 0, length - lineBreak), bodyStart: from + length + lineBreak };
 }
 
 /** Header lines as mailparser keeps them: raw (latin1), folded lines joined with CRLF, keys lower case. */

@@ -1,5 +1,6 @@
 // The inbound pipeline's queries. The directory reads the routing tables (domains, mailboxes, aliases,
 // rules) in one statement per recipient, because the MX asks it at RCPT time for every address.
+import { uuidArrayLiteral } from '../../core/ids.ts';
 import type { SQL } from 'drizzle-orm';
 import { bulkInsert } from '../../core/bulk.ts';
 import type { Db } from '../../core/db.ts';
@@ -191,7 +192,7 @@ export async function extendClaims(db: Db, ids: string[], leaseMs: number): Prom
   if (!ids.length) return;
   await db.execute(sql`
     update inbound_queue set due_at = now() + make_interval(secs => ${leaseMs / 1000})
-     where message_id = any(${uuidArray(ids)}::uuid[])`);
+     where message_id = any(${uuidArrayLiteral(ids)}::uuid[])`);
 }
 
 /** A failed attempt: the message is tried again after `delayMs`. */
@@ -204,7 +205,7 @@ export async function deferQueued(db: Db, id: string, delayMs: number, error: st
 /** Takes every message off the queue (inside the transaction that finishes them). */
 export async function dequeue(tx: Db, ids: string[]): Promise<void> {
   if (!ids.length) return;
-  await tx.execute(sql`delete from inbound_queue where message_id = any(${uuidArray(ids)}::uuid[])`);
+  await tx.execute(sql`delete from inbound_queue where message_id = any(${uuidArrayLiteral(ids)}::uuid[])`);
 }
 
 /** Every claim made due at once: a single-process installation starting up, where no other worker can hold one. */
@@ -222,11 +223,6 @@ export async function queueDepth(db: Db): Promise<{ depth: number; oldest: Date 
   )) as unknown as Rows<{ depth: number; oldest: string | Date | null }>;
   const row = result.rows[0];
   return { depth: row?.depth ?? 0, oldest: row?.oldest ? new Date(row.oldest) : null };
-}
-
-/** An array parameter as one literal (the ORM would spread a JS array into a parameter list). */
-function uuidArray(ids: string[]): string {
-  return `{${ids.join(',')}}`;
 }
 
 export interface ProcessedFields {
@@ -385,7 +381,7 @@ export async function countRuleMatches(tx: Db, matches: Map<string, number>): Pr
   if (!matches.size) return;
   const ids = [...matches.keys()].sort();
   await tx.execute(
-    sql`select id from rules where id = any(${uuidArray(ids)}::uuid[]) order by id for update`,
+    sql`select id from rules where id = any(${uuidArrayLiteral(ids)}::uuid[]) order by id for update`,
   );
   const json = JSON.stringify(ids.map((id) => ({ id, n: matches.get(id) })));
   await tx.execute(sql`
@@ -528,7 +524,7 @@ export async function fileInMailboxes(tx: Db, filings: Filing[]): Promise<void> 
   }
   const mailboxIds = [...new Set(rows.map((r) => r.mailboxId))].sort();
   await tx.execute(
-    sql`select id from mailboxes where id = any(${uuidArray(mailboxIds)}::uuid[]) order by id for update`,
+    sql`select id from mailboxes where id = any(${uuidArrayLiteral(mailboxIds)}::uuid[]) order by id for update`,
   );
   const folders = JSON.stringify(
     [...perFolder].map(([key, n]) => {

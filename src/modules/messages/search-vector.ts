@@ -43,7 +43,7 @@ for (const ch of SEPARATORS) CLASS[ch.charCodeAt(0)] = 2;
 
 const isWordChar = (c: number) => c < 128 && CLASS[c] === 1;
 const lowerOf = (c: number) => (c >= 65 && c <= 90 ? c + 32 : c);
-/** FNV-1a, kept to 30 bits: small integers stay unboxed in V8 (a full 32-bit hash allocated numbers). */
+/** FNV-1a, kept to 30 bits: within V8's small-integer range, so a hash is never a boxed number. */
 const FNV_BASIS = 0x011c9dc5;
 const HASH_MASK = 0x3fffffff;
 const FNV_PRIME = 0x01000193;
@@ -65,7 +65,7 @@ const GT = 62;
 
 /** Words and their positions, as to_tsvector('simple', …) counts them, for safe lines of one text. */
 class VectorBuilder {
-  readonly #bytes: Uint8Array;
+  readonly #bytes: Buffer;
   /**
    * An open-addressing table of the words seen, by a hash computed while scanning: a word seen before
    * is found by comparing bytes in place, and a lexeme is kept as the place of its first
@@ -80,7 +80,7 @@ class VectorBuilder {
   /** The words of the line being scanned (start, end, hash), kept until the line proves safe. */
   #words = new Int32Array(3 * 256);
 
-  constructor(bytes: Uint8Array) {
+  constructor(bytes: Buffer) {
     this.#bytes = bytes;
   }
 
@@ -190,7 +190,7 @@ class VectorBuilder {
   /** Lexeme `index`, lower-cased (ASCII letters and digits only). */
   #lexeme(index: number): string {
     const first = this.#starts[index];
-    return String.fromCharCode(...this.#bytes.subarray(first, first + this.#lengths[index])).toLowerCase();
+    return this.#bytes.toString('latin1', first, first + this.#lengths[index]).toLowerCase();
   }
 
   /**
