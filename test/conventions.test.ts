@@ -30,3 +30,47 @@ it('routes hold no SQL and services no HTTP', () => {
       assert.doesNotMatch(text, /from 'fastify'/, `${file} depends on Fastify`);
   }
 });
+
+it('app.ts wires modules only through their index.ts, and lists every module', () => {
+  const app = readFileSync('src/app.ts', 'utf8');
+  const reached = [...app.matchAll(/^import (?!type )[^;]*from '\.\/modules\/([^/]+)\/([^']+)'/gm)];
+  // The event catalogue is the one exception: the OpenAPI document lists every event's schema.
+  const other = reached.filter(
+    ([, name, file]) => file !== 'index.ts' && !(name === 'events' && file === 'openapi.ts'),
+  );
+  assert.deepEqual(
+    other.map(([line]) => line),
+    [],
+  );
+  const folders = readdirSync('src/modules', { withFileTypes: true }).filter((e) => e.isDirectory());
+  for (const folder of folders) {
+    assert.ok(
+      reached.some(([, name, file]) => name === folder.name && file === 'index.ts'),
+      `src/modules/${folder.name} is not registered in app.ts`,
+    );
+  }
+});
+
+it('no import cycles among the sources, type imports included', () => {
+  const graph = new Map<string, string[]>();
+  for (const file of sources('src')) {
+    const text = readFileSync(file, 'utf8');
+    const deps = [...text.matchAll(/^(?:import|export) [^;]*? from '(\.[^']+)'/gms)].map((m) =>
+      path.normalize(path.join(path.dirname(file), m[1])),
+    );
+    graph.set(path.normalize(file), deps);
+  }
+  const done = new Set<string>();
+  const cycles: string[] = [];
+  const visit = (file: string, trail: string[]) => {
+    if (trail.includes(file)) {
+      cycles.push([...trail.slice(trail.indexOf(file)), file].join(' → '));
+      return;
+    }
+    if (done.has(file)) return;
+    for (const dep of graph.get(file) ?? []) visit(dep, [...trail, file]);
+    done.add(file);
+  };
+  for (const file of graph.keys()) visit(file, []);
+  assert.deepEqual(cycles, []);
+});

@@ -7,7 +7,7 @@ import type { BlobStore } from '../../core/blobs.ts';
 import type { Db } from '../../core/db.ts';
 import type { AttemptReport } from './outcomes.ts';
 import * as store from './store.ts';
-import type { AttemptResult, OutboundEnvelope } from './transport/transport.ts';
+import type { AttemptResult, OutboundEnvelope } from './transport/types.ts';
 
 export interface Sender {
   deliver(envelope: OutboundEnvelope): Promise<AttemptResult>;

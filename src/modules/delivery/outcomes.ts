@@ -13,7 +13,7 @@ import { buildDsn } from './dsn.ts';
 import { messageBounced, messageDeferred, messageDelivered } from './events.ts';
 import * as store from './store.ts';
 import type { DeliveryRow } from './tables.ts';
-import type { AttemptResult, RecipientResult } from './transport/transport.ts';
+import type { AttemptResult, RecipientResult } from './transport/types.ts';
 
 export interface DeliveryOutcomesOptions {
   db: Db;

@@ -4,7 +4,7 @@ import { authenticate } from 'mailauth';
 import { headerLength } from '../../core/message.ts';
 import type { MessageAuth } from '../messages/tables.ts';
 import { useFastHeaderScan } from './mailauth-header-scan.ts';
-import type { MailauthResolver } from './resolver.ts';
+import type { MailauthResolver } from '../../core/resolver.ts';
 
 useFastHeaderScan();
 

@@ -4,7 +4,7 @@
 // for it (its splitter, decoders and stream plumbing, and the garbage they leave, were the processing
 // thread's largest cost after tokenising). Anything else — attachments, other charsets, format=flowed,
 // encoded words in addresses, mbox preambles, anything malformed — is left to mailparser (null here),
-// and the result for a shape handled here is what mailparser gives for it: test/core/direct-parse.test.ts
+// and the result for a shape handled here is what mailparser gives for it: test/modules/inbound/direct-parse.test.ts
 // compares the two on every shape.
 import libmime from 'libmime';
 import { decode as decodeQuotedPrintable } from 'libqp';

@@ -11,7 +11,7 @@
 // a 256th position, where to_tsvector stops at 255.
 //
 // Which text is unambiguous was established by comparing this tokeniser with to_tsvector on random
-// strings over the allowed characters (test/core/search-vector.test.ts keeps comparing, on both engines).
+// strings over the allowed characters (test/modules/messages/search-vector.test.ts keeps comparing, on both engines).
 import { binaryArray } from '../../core/pg-binary.ts';
 
 /**

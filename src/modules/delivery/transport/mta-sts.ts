@@ -6,7 +6,7 @@ import https from 'node:https';
 import { checkServerIdentity, type PeerCertificate } from 'node:tls';
 import { parsePolicy } from 'mailauth/lib/mta-sts.js';
 import type { Logger } from 'pino';
-import type { MailauthResolver } from '../../inbound/resolver.ts';
+import type { MailauthResolver } from '../../../core/resolver.ts';
 import { resolveAddresses } from './mx.ts';
 
 export type StsMode = 'enforce' | 'testing' | 'none';

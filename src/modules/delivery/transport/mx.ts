@@ -2,7 +2,7 @@
 // in random order; the domain's own address when it has no MX (implicit MX); nowhere when it publishes
 // a null MX (RFC 7505) or does not exist. DNS failures are temporary, never a bounce.
 import { isIP } from 'node:net';
-import type { MailauthResolver } from '../../inbound/resolver.ts';
+import type { MailauthResolver } from '../../../core/resolver.ts';
 import { type Verdict, verdict } from './results.ts';
 
 export interface MxHost {

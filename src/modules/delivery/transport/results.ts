@@ -2,7 +2,7 @@
 // status, and nodemailer's send outcome (success info or error) turned into one result per recipient.
 import type { NodemailerError } from 'nodemailer/lib/errors.js';
 import type { SMTPConnectionSendInfo } from 'nodemailer/lib/smtp-connection/index.js';
-import type { RecipientOutcome, RecipientResult } from './transport.ts';
+import type { RecipientOutcome, RecipientResult } from './types.ts';
 
 /** What happened to a recipient, before it is paired with its address. */
 export type Verdict = Omit<RecipientResult, 'address'>;

@@ -9,7 +9,7 @@ import type { NodemailerError } from 'nodemailer/lib/errors.js';
 import SMTPConnection from 'nodemailer/lib/smtp-connection/index.js';
 import { useFastDataStream } from './data-stream.ts';
 import { resultsFromError, resultsFromInfo } from './results.ts';
-import type { AttemptResult, OutboundEnvelope, RecipientResult } from './transport.ts';
+import type { AttemptResult, OutboundEnvelope, RecipientResult } from './types.ts';
 
 export interface SessionOptions {
   mx: string;

@@ -11,7 +11,7 @@
 import { rootCertificates, type SecureContext, createSecureContext } from 'node:tls';
 import { domainToASCII } from 'node:url';
 import type { Logger } from 'pino';
-import type { MailauthResolver } from '../../inbound/resolver.ts';
+import type { MailauthResolver } from '../../../core/resolver.ts';
 import { MtaStsPolicies, mxAllowed, type StsPolicy } from './mta-sts.ts';
 import { type MxHost, resolveAddresses, resolveRoute } from './mx.ts';
 import type { SharedLimits } from './limits.ts';
@@ -19,6 +19,7 @@ import { DomainPool } from './pool.ts';
 import { RateGate, SharedRateGate } from './rate.ts';
 import { forAll, type Verdict, verdict } from './results.ts';
 import { SmtpSession } from './session.ts';
+import type { AttemptResult, OutboundEnvelope, RecipientResult } from './types.ts';
 
 export interface TransportOptions {
   resolver: MailauthResolver;
@@ -45,33 +46,6 @@ export interface TransportOptions {
   shared?: SharedLimits | null;
   log: Logger;
 }
-export interface OutboundEnvelope {
-  domain: string;
-  mailFrom: string;
-  recipients: string[];
-  raw: Buffer;
-}
-export type RecipientOutcome = 'delivered' | 'deferred' | 'bounced';
-export interface RecipientResult {
-  address: string;
-  outcome: RecipientOutcome;
-  code: number | null;
-  enhanced: string | null;
-  response: string;
-}
-export interface AttemptResult {
-  recipients: RecipientResult[]; // one per envelope recipient, same order
-  mx: string | null; // MX host name used (null when none was reached)
-  ip: string | null;
-  port: number;
-  tls: { version: string; cipher: string; authorized: boolean } | null;
-  mtaSts: 'enforce' | 'testing' | 'none';
-  startedAt: Date;
-  durationMs: number;
-  /** Set when the transport shut down before the message was started: no attempt was made. */
-  notAttempted?: true;
-}
-
 /** Internal knobs, for tests: the rate limit window (a minute) in milliseconds. */
 export interface TransportTuning {
   rateWindowMs?: number;

@@ -1,0 +1,47 @@
+// Submission: authenticated SMTP (STARTTLS, and implicit TLS when configured) and SMTP credentials.
+import type { MailroomModule } from '../../core/module.ts';
+import { smtpCredentialRoutes } from './routes.ts';
+import { type SubmissionBackend, SubmissionServer } from './server.ts';
+import { SubmissionService } from './service.ts';
+
+declare module '../../core/module.ts' {
+  interface Services {
+    submission: SubmissionService;
+  }
+  interface Runtime {
+    submission?: SubmissionServer;
+  }
+}
+
+export const submissionModule: MailroomModule = {
+  name: 'submission',
+  create: ({ db, limiter, config, services }) => ({
+    submission: new SubmissionService({
+      db,
+      events: services.events,
+      audit: services.audit,
+      domains: services.domains,
+      limiter,
+      authFailuresPerHour: config.submission.authFailuresPerHour,
+    }),
+  }),
+  async start(ctx) {
+    const { roles, services, config, runtime, log, onClose } = ctx;
+    if (!roles.submission) return;
+    // The server is thin: it calls the services exactly as the routes do.
+    const backend: SubmissionBackend = {
+      authenticate: (username, password, ip, sessionId) =>
+        services.submission.authenticate(username, password, ip, sessionId),
+      checkSender: (identity, address) => services.outbound.checkSender(identity, address),
+      submit: (input) => services.outbound.submit(input),
+    };
+    const server = new SubmissionServer(backend, log.child({ component: 'submission' }), {
+      ...config.submission,
+      hostname: config.hostname,
+      tls: await ctx.tls(),
+    });
+    runtime.submission = server;
+    onClose(() => server.close());
+  },
+  routes: async (app, { services }) => app.register(smtpCredentialRoutes(services.submission)),
+};
