@@ -205,6 +205,12 @@ const schema = z.object({
   MAILROOM_SEND_BATCH_BODY_LIMIT: positiveInt.default(32 * 1_048_576),
   MAILROOM_SEND_LIMIT_MAILBOX_PER_DAY: z.coerce.number().int().min(0).default(2_000),
   MAILROOM_SEND_LIMIT_ORGANIZATION_PER_HOUR: z.coerce.number().int().min(0).default(10_000),
+  MAILROOM_ORGANIZATION_MAX_DOMAINS: z.coerce.number().int().min(0).default(0),
+  MAILROOM_ORGANIZATION_MAX_MAILBOXES: z.coerce.number().int().min(0).default(0),
+  MAILROOM_EXPORT_SMTP_HOST: optionalString,
+  MAILROOM_EXPORT_SMTP_PORT: port.optional(),
+  MAILROOM_EXPORT_IMAP_HOST: optionalString,
+  MAILROOM_EXPORT_IMAP_PORT: port.optional(),
   MAILROOM_TRUST_PROXY: z
     .string()
     .default('false')
@@ -256,6 +262,15 @@ export function loadConfig(
   return finish(c);
 }
 
+/** A mail server as clients are told of it: implicit TLS on its well-known port, STARTTLS elsewhere. */
+function mailServer(host: string, port: number, implicitTlsPort: number) {
+  return {
+    host: host.toLowerCase(),
+    port,
+    security: port === implicitTlsPort ? ('SSL' as const) : ('STARTTLS' as const),
+  };
+}
+
 function finish(c: z.output<typeof schema>) {
   const dataDir = path.resolve(c.MAILROOM_DATA_DIR);
   return {
@@ -292,6 +307,25 @@ function finish(c: z.output<typeof schema>) {
       spfTerm: c.MAILROOM_SPF_INCLUDE
         ? `include:${c.MAILROOM_SPF_INCLUDE.toLowerCase()}`
         : `a:${c.MAILROOM_HOSTNAME.toLowerCase()}`,
+    },
+    // Per organisation, enforced when a domain or mailbox is created (0: no limit).
+    organizationLimits: {
+      domains: c.MAILROOM_ORGANIZATION_MAX_DOMAINS,
+      mailboxes: c.MAILROOM_ORGANIZATION_MAX_MAILBOXES,
+    },
+    // What credential exports tell mail clients and sending tools: this host and its ports, unless the
+    // public ones differ (a proxy, a port mapping).
+    exports: {
+      smtp: mailServer(
+        c.MAILROOM_EXPORT_SMTP_HOST ?? c.MAILROOM_HOSTNAME,
+        c.MAILROOM_EXPORT_SMTP_PORT ?? c.MAILROOM_SUBMISSION_PORT,
+        465,
+      ),
+      imap: mailServer(
+        c.MAILROOM_EXPORT_IMAP_HOST ?? c.MAILROOM_HOSTNAME,
+        c.MAILROOM_EXPORT_IMAP_PORT ?? c.MAILROOM_IMAP_PORT,
+        993,
+      ),
     },
     providers: {
       cloudflareApiUrl: c.MAILROOM_CLOUDFLARE_API_URL,

@@ -10,18 +10,25 @@ export class AppError extends Error {
   readonly code: string;
   readonly errors?: FieldError[];
   readonly headers?: Record<string, string>;
+  /** RFC 9457 extension members, added to the problem as they are. */
+  readonly extensions?: Record<string, unknown>;
 
   constructor(
     status: number,
     code: string,
     message: string,
-    extra: { errors?: FieldError[]; headers?: Record<string, string> } = {},
+    extra: {
+      errors?: FieldError[];
+      headers?: Record<string, string>;
+      extensions?: Record<string, unknown>;
+    } = {},
   ) {
     super(message);
     this.status = status;
     this.code = code;
     this.errors = extra.errors;
     this.headers = extra.headers;
+    this.extensions = extra.extensions;
   }
 }
 
@@ -38,3 +45,7 @@ export const tooManyRequests = (retryAfterSeconds: number) =>
   new AppError(429, 'rate_limited', `Too many requests; retry in ${retryAfterSeconds} s`, {
     headers: { 'retry-after': String(retryAfterSeconds) },
   });
+
+/** An organisation's limit (domains, mailboxes) would be passed: names the limit, its value and the usage. */
+export const limitReached = (limit: string, value: number, usage: number, message: string) =>
+  new AppError(403, 'limit_reached', message, { extensions: { limit, value, usage } });

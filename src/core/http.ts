@@ -239,8 +239,9 @@ export function sendProblem(
   code: string,
   detail: string,
   errors?: FieldError[],
+  extensions?: Record<string, unknown>,
 ): FastifyReply {
-  const body: Problem = { ...problemOf(status, code, detail, errors), request_id: request.id };
+  const body: Problem = { ...extensions, ...problemOf(status, code, detail, errors), request_id: request.id };
   return reply.status(status).type('application/problem+json').serializer(JSON.stringify).send(body);
 }
 
@@ -275,7 +276,15 @@ function registerErrorHandling(app: FastifyInstance): void {
   app.setErrorHandler((error: FastifyError, request, reply) => {
     if (error instanceof AppError) {
       if (error.headers) reply.headers(error.headers);
-      return sendProblem(reply, request, error.status, error.code, error.message, error.errors);
+      return sendProblem(
+        reply,
+        request,
+        error.status,
+        error.code,
+        error.message,
+        error.errors,
+        error.extensions,
+      );
     }
     if (hasZodFastifySchemaValidationErrors(error)) {
       const errors = error.validation.map((v) => ({

@@ -50,6 +50,68 @@ export async function sendMail(port: number, input: SendInput) {
   }
 }
 
+export interface LoginOptions {
+  /** Implicit TLS. */
+  secure?: boolean;
+  method?: 'PLAIN' | 'LOGIN';
+  /** Source address on loopback (127.0.0.0/8), so per-address limits can be told apart. */
+  from?: string;
+  /** Stay in plain text (no STARTTLS). */
+  ignoreTLS?: boolean;
+}
+
+/** Logs in with nodemailer (STARTTLS unless `secure`) and reports the server's answer. */
+export async function smtpLogin(port: number, user: string, pass: string, o: LoginOptions = {}) {
+  const transport = nodemailer.createTransport({
+    host: '127.0.0.1',
+    port,
+    secure: o.secure ?? false,
+    ignoreTLS: o.ignoreTLS ?? false,
+    name: 'client.example.net',
+    localAddress: o.from,
+    auth: { user, pass },
+    authMethod: o.method,
+    tls: { rejectUnauthorized: false },
+  });
+  try {
+    await transport.verify();
+    return { ok: true, code: 235, response: '' };
+  } catch (err: any) {
+    return { ok: false, code: err.responseCode as number | undefined, response: String(err.response ?? err) };
+  } finally {
+    transport.close();
+  }
+}
+
+/** Logs in to submission (STARTTLS) and sends one message; the server's answer or its refusal. */
+export async function submitMail(port: number, user: string, pass: string, input: SendInput) {
+  const transport = nodemailer.createTransport({
+    host: '127.0.0.1',
+    port,
+    secure: false,
+    name: 'client.example.net',
+    auth: { user, pass },
+    tls: { rejectUnauthorized: false },
+  });
+  try {
+    const info = await transport.sendMail({
+      from: input.from,
+      to: input.to,
+      subject: input.subject ?? 'Hello',
+      text: input.text ?? 'Hello there',
+    });
+    return { ok: true as const, response: info.response };
+  } catch (err: any) {
+    return {
+      ok: false as const,
+      code: err.responseCode as number | undefined,
+      response: String(err.response ?? err),
+    };
+  } finally {
+    transport.close();
+  }
+}
+
 /**
  * A line-by-line SMTP dialogue over a raw socket. `command` sends a line and resolves with the full reply
  * (multi-line replies joined).

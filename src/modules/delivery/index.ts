@@ -41,6 +41,7 @@ export const deliveryModule: MailroomModule = {
         mailboxPerDay: config.outbound.mailboxPerDay,
         organizationPerHour: config.outbound.organizationPerHour,
       },
+      senderPolicy: (organizationId, address) => services.mailboxes.senderPolicy(organizationId, address),
       maxMessageSize: config.inbound.maxMessageSize,
       retryScheduleMs: config.outbound.retryScheduleMs,
       maxAgeMs: config.outbound.maxAgeMs,

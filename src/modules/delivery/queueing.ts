@@ -31,6 +31,8 @@ export interface SignedMessage {
   domain: { id: string; name: string };
   /** Whose daily limit the message counts against: the mailbox, or the From address. */
   senderAddress: string;
+  /** That mailbox's own daily limit; null or absent: the installation's. */
+  dailyLimit?: number | null;
   fromAddress: string;
   fromName: string | null;
   recipients: OutboundAddress[];
@@ -186,7 +188,8 @@ export class QueueWriter {
    */
   async #countAgainstLimits(planned: Planned[]): Promise<void> {
     const { mailboxPerDay, organizationPerHour } = this.#o.limits;
-    if (mailboxPerDay <= 0 && organizationPerHour <= 0) return;
+    const ownLimits = planned.some((p) => p.waiting.item.dailyLimit != null);
+    if (mailboxPerDay <= 0 && organizationPerHour <= 0 && !ownLimits) return;
     const wanted = planned.map((p) => {
       const m = p.waiting.item;
       const sending = m.recipients.filter((r) => !p.holds.has(r.address.toLowerCase())).length;
@@ -439,19 +442,20 @@ function limitHits(
 ): { hit: store.CounterHit; over: Hold }[] {
   const at = now.getTime();
   const hits: { hit: store.CounterHit; over: Hold }[] = [];
-  if (limits.mailboxPerDay > 0) {
+  const perDay = m.dailyLimit ?? limits.mailboxPerDay;
+  if (perDay > 0) {
     hits.push({
       hit: {
         organizationId: m.organizationId,
         scope: 'mailbox_day',
         subject: m.senderAddress.toLowerCase(),
         windowStart: new Date(at - (at % 86_400_000)),
-        limit: limits.mailboxPerDay,
+        limit: perDay,
         n,
       },
       over: {
         reason: 'mailbox_daily_limit',
-        detail: `${m.senderAddress} may send to ${limits.mailboxPerDay} recipients a day`,
+        detail: `${m.senderAddress} may send to ${perDay} recipients a day`,
       },
     });
   }

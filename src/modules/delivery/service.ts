@@ -37,6 +37,7 @@ import {
 import type { SigningKey } from './dkim.ts';
 import type { signingTasks } from './signing.ts';
 import { messageCancelled } from './events.ts';
+import type { SenderPolicy } from '../mailboxes/service.ts';
 import type { SendRefusal, SenderIdentity } from './identity.ts';
 import { type AttemptReport, DeliveryOutcomes } from './outcomes.ts';
 import { QueueWriter, type SendResult, type SignedMessage } from './queueing.ts';
@@ -56,6 +57,8 @@ export interface OutboundServiceOptions {
   signer: ThreadPool<typeof signingTasks>;
   hostname: string;
   limits: { mailboxPerDay: number; organizationPerHour: number };
+  /** The status and send limit of the organisation's mailbox at an address (null: no mailbox there). */
+  senderPolicy: (organizationId: string, address: string) => Promise<SenderPolicy | null>;
   /** The largest message accepted for sending (the MX's limit: what remote servers commonly take). */
   maxMessageSize: number;
   retryScheduleMs: number[];
@@ -121,6 +124,7 @@ export class OutboundService {
   readonly #keys = new TtlCache<SigningKey[]>(SIGNING_KEY_CACHE_MS);
   readonly #hosted = new TtlCache<boolean>(DOMAIN_CACHE_MS);
   readonly #domains = new TtlCache<SendingDomain | null>(DOMAIN_CACHE_MS);
+  readonly #senders = new TtlCache<SenderPolicy | null>(DOMAIN_CACHE_MS);
   #onQueued: () => void = () => {};
   readonly #outcomes: DeliveryOutcomes;
   readonly #writer: QueueWriter;
@@ -153,6 +157,13 @@ export class OutboundService {
     const domain = await this.#sendingDomain(identity.organizationId, parsed.domain);
     if (!domain) return refused('sender domain is not a verified domain of this organisation');
     const normalized = parsed.address.toLowerCase();
+    // A suspended mailbox sends nothing: not as itself, not through its aliases, not through the API.
+    const mailboxes =
+      identity.kind === 'mailbox' ? [normalized, identity.address.toLowerCase()] : [normalized];
+    for (const mailbox of mailboxes) {
+      if ((await this.#senderPolicy(identity.organizationId, mailbox))?.status === 'suspended')
+        return refused('the mailbox is suspended');
+    }
     if (identity.kind === 'mailbox') {
       if (normalized === identity.address.toLowerCase()) return { ok: true, domain };
       if (
@@ -169,6 +180,18 @@ export class OutboundService {
     if (identity.kind === 'credential' && identity.domainId && identity.domainId !== domain.id)
       return refused('this credential may not send for that domain');
     return { ok: true, domain };
+  }
+
+  /** The mailbox policy for a sender address (cached briefly; mailbox events clear it). */
+  #senderPolicy(organizationId: string, address: string): Promise<SenderPolicy | null> {
+    return this.#senders.get(`${organizationId}:${address}`, () =>
+      this.#o.senderPolicy(organizationId, address),
+    );
+  }
+
+  /** The daily limit of the mailbox a message counts against, when it has one of its own. */
+  async #dailyLimitOf(organizationId: string, senderAddress: string): Promise<number | null> {
+    return (await this.#senderPolicy(organizationId, senderAddress.toLowerCase()))?.dailySendLimit ?? null;
   }
 
   /** The organisation's sending domain of this name (cached briefly; domain events clear it). */
@@ -200,11 +223,13 @@ export class OutboundService {
     const sender = parseAddress(authors[0])!;
     const id = newId();
     const completed = completeHeaders(input.raw, headers, () => `<${id}@${domain.name}>`, new Date());
+    const senderAddress = input.identity.kind === 'mailbox' ? input.identity.address : sender.address;
     const queued = await this.#queue({
       id,
       organizationId: input.identity.organizationId,
       domain,
-      senderAddress: input.identity.kind === 'mailbox' ? input.identity.address : sender.address,
+      senderAddress,
+      dailyLimit: await this.#dailyLimitOf(input.identity.organizationId, senderAddress),
       fromAddress: sender.address,
       fromName: null,
       recipients: recipients.list,
@@ -337,6 +362,7 @@ export class OutboundService {
       organizationId,
       domain,
       senderAddress: from.address,
+      dailyLimit: await this.#dailyLimitOf(organizationId, from.address),
       fromAddress: from.address,
       fromName: fromField.name ?? null,
       recipients: recipients.list,
@@ -407,6 +433,7 @@ export class OutboundService {
 
   /** Forgets cached hosted domains and signing keys (a domain or its DKIM keys changed). */
   forgetDomains(): void {
+    this.#senders.clear();
     this.#keys.clear();
     this.#hosted.clear();
     this.#domains.clear();

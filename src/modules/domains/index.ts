@@ -23,6 +23,7 @@ export const domainsModule: MailroomModule = {
       dns: dnsServers({ servers: config.dnsServers, ...config.dns }),
       hostname: config.hostname,
       ...config.domains,
+      maxPerOrganization: config.organizationLimits.domains,
     }),
   }),
   jobs: ({ jobs, services }) => registerDomainJobs(jobs, services.domains),

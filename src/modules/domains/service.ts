@@ -14,7 +14,7 @@ import { forEachLimit } from '../../core/concurrency.ts';
 import { randomToken, type Secrets } from '../../core/crypto.ts';
 import { databaseErrorCode, type Db } from '../../core/db.ts';
 import type { DnsServer } from '../../core/dns.ts';
-import { conflict, notFound, validationFailed } from '../../core/errors.ts';
+import { conflict, limitReached, notFound, validationFailed } from '../../core/errors.ts';
 import { newId } from '../../core/ids.ts';
 import { type PageRequest, toPage } from '../../core/pagination.ts';
 import type { EventInput, EventsService } from '../events/service.ts';
@@ -67,6 +67,8 @@ export interface DomainsOptions {
   pendingRecheckIntervalMs: number;
   verifyWindowMs: number;
   dkimRotationGraceMs: number;
+  /** Most domains an organisation may have (0: no limit). */
+  maxPerOrganization: number;
 }
 
 export interface DkimChoice {
@@ -110,6 +112,20 @@ export class DomainsService {
 
   // ---- CRUD --------------------------------------------------------------------------------------
 
+  /** 403 when the organisation already has as many domains as it may (counted under its lock). */
+  async #checkLimit(tx: Db, organizationId: string): Promise<void> {
+    const limit = this.#o.maxPerOrganization;
+    if (limit <= 0) return;
+    const usage = await store.lockAndCountDomains(tx, organizationId);
+    if (usage >= limit)
+      throw limitReached(
+        'domains',
+        limit,
+        usage,
+        `This organisation may have ${limit} domains and has ${usage} (MAILROOM_ORGANIZATION_MAX_DOMAINS)`,
+      );
+  }
+
   async create(organizationId: string, input: DomainInput): Promise<DomainRow> {
     const { name, unicode } = nameOf(input.name);
     if (input.dns_provider_account_id)
@@ -122,6 +138,7 @@ export class DomainsService {
         if (await store.domainInOrganization(tx, organizationId, name)) {
           throw conflict(`${name} is already one of this organisation's domains`);
         }
+        await this.#checkLimit(tx, organizationId);
         const domain = await store.insertDomain(tx, {
           id: newId(),
           organizationId,

@@ -72,6 +72,19 @@ export async function lockDomain(db: Db, id: string): Promise<DomainRow | null> 
   return row ?? null;
 }
 
+/** Namespace of the locks that serialise counting an organisation's domains against its limit. */
+const LIMIT_LOCK = 0x646f6d6c; // 'doml'
+
+/** Under the organisation's domain-limit lock (until the transaction ends): how many domains it has. */
+export async function lockAndCountDomains(db: Db, organizationId: string): Promise<number> {
+  await db.execute(sql`select pg_advisory_xact_lock(${LIMIT_LOCK}::integer, hashtext(${organizationId}))`);
+  const [{ n }] = await db
+    .select({ n: count() })
+    .from(domains)
+    .where(eq(domains.organizationId, organizationId));
+  return Number(n);
+}
+
 export async function domainInOrganization(db: Db, organizationId: string, name: string) {
   const [row] = await db
     .select({ id: domains.id })

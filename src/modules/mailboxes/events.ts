@@ -10,11 +10,22 @@ export const mailboxCreated = defineEvent(
 );
 export const mailboxUpdated = defineEvent(
   'mailbox.updated',
-  "A mailbox's display name, password, quota or activity changed (the password itself is never sent)",
+  "A mailbox's names, password, quota, activity, status (active or suspended) or send limit changed (the password itself is never sent)",
   mailbox.extend({ changes: z.array(z.string()) }),
 );
 export const mailboxDeleted = defineEvent(
   'mailbox.deleted',
   'A mailbox was deleted with its folders and stored messages',
   mailbox,
+);
+const appPassword = mailbox.extend({ app_password_id: z.uuid(), label: z.string() });
+export const appPasswordCreated = defineEvent(
+  'mailbox.app_password_created',
+  'An app password was created for a mailbox (the password itself is never sent)',
+  appPassword,
+);
+export const appPasswordRevoked = defineEvent(
+  'mailbox.app_password_revoked',
+  "A mailbox's app password was revoked (by itself, or with a password reset)",
+  appPassword,
 );

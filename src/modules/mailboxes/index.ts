@@ -11,8 +11,14 @@ declare module '../../core/module.ts' {
 
 export const mailboxesModule: MailroomModule = {
   name: 'mailboxes',
-  create: ({ db, services }) => ({
-    mailboxes: new MailboxesService({ db, events: services.events, domains: services.domains }),
+  create: ({ db, secrets, config, services }) => ({
+    mailboxes: new MailboxesService({
+      db,
+      secrets,
+      events: services.events,
+      domains: services.domains,
+      maxPerOrganization: config.organizationLimits.mailboxes,
+    }),
   }),
   routes: async (app, { services }) => app.register(mailboxRoutes(services.mailboxes)),
 };

@@ -1,23 +1,132 @@
 import type { SQL } from 'drizzle-orm';
 import type { Db } from '../../core/db.ts';
-import { and, asc, count, eq, like, sql } from '../../core/orm.ts';
+import { and, asc, count, eq, gt, inArray, like, sql } from '../../core/orm.ts';
 import { offsetOf, type PageRequest } from '../../core/pagination.ts';
 import { aliases } from '../aliases/tables.ts';
-import { type FolderRow, type MailboxRow, mailboxFolders, mailboxMessages, mailboxes } from './tables.ts';
+import {
+  type AppPasswordRow,
+  type FolderRow,
+  mailboxAppPasswords,
+  type MailboxRow,
+  type MailboxStatus,
+  mailboxFolders,
+  mailboxMessages,
+  mailboxes,
+} from './tables.ts';
 
 export type NewMailbox = typeof mailboxes.$inferInsert;
 export type NewFolder = typeof mailboxFolders.$inferInsert;
+export type NewAppPassword = typeof mailboxAppPasswords.$inferInsert;
 
 /** Namespace of the transaction-level advisory locks that serialise address claims within a domain. */
 const ADDRESS_LOCK = 0x6d616c62; // 'malb'
+/** Namespace of the locks that serialise counting an organisation's mailboxes against its limit. */
+const LIMIT_LOCK = 0x6d616c6c; // 'mall'
+/** Rows a multi-row insert carries (PostgreSQL takes 65,535 parameters a statement). */
+const INSERT_CHUNK = 500;
 
-export async function insertMailbox(db: Db, row: NewMailbox): Promise<MailboxRow> {
-  const [created] = await db.insert(mailboxes).values(row).returning();
+export async function insertMailboxes(db: Db, rows: NewMailbox[]): Promise<MailboxRow[]> {
+  const created: MailboxRow[] = [];
+  for (let i = 0; i < rows.length; i += INSERT_CHUNK)
+    created.push(
+      ...(await db
+        .insert(mailboxes)
+        .values(rows.slice(i, i + INSERT_CHUNK))
+        .returning()),
+    );
   return created;
 }
 
 export async function insertFolders(db: Db, rows: NewFolder[]): Promise<void> {
-  await db.insert(mailboxFolders).values(rows);
+  for (let i = 0; i < rows.length; i += INSERT_CHUNK)
+    await db.insert(mailboxFolders).values(rows.slice(i, i + INSERT_CHUNK));
+}
+
+/** Under the organisation's limit lock (until the transaction ends): how many mailboxes it has. */
+export async function lockAndCountMailboxes(db: Db, organizationId: string): Promise<number> {
+  await db.execute(sql`select pg_advisory_xact_lock(${LIMIT_LOCK}::integer, hashtext(${organizationId}))`);
+  return countMailboxes(db, organizationId);
+}
+
+export async function countMailboxes(db: Db, organizationId: string): Promise<number> {
+  const [{ n }] = await db
+    .select({ n: count() })
+    .from(mailboxes)
+    .where(eq(mailboxes.organizationId, organizationId));
+  return Number(n);
+}
+
+/** Which of these addresses a mailbox or an alias holds: `domainId:localPart` → the holder. */
+export async function takenAddresses(
+  db: Db,
+  organizationId: string,
+  wanted: { domainId: string; localPart: string }[],
+): Promise<Map<string, 'mailbox' | 'alias'>> {
+  const taken = new Map<string, 'mailbox' | 'alias'>();
+  const domainIds = [...new Set(wanted.map((w) => w.domainId))];
+  const localParts = [...new Set(wanted.map((w) => w.localPart))];
+  if (!localParts.length) return taken;
+  for (const [holder, table] of [
+    ['alias', aliases],
+    ['mailbox', mailboxes],
+  ] as const) {
+    const rows = await db
+      .select({ domainId: table.domainId, localPart: table.localPart })
+      .from(table)
+      .where(
+        and(
+          eq(table.organizationId, organizationId),
+          inArray(table.domainId, domainIds),
+          inArray(table.localPart, localParts),
+        ),
+      );
+    for (const r of rows) taken.set(`${r.domainId}:${r.localPart}`, holder);
+  }
+  return taken;
+}
+
+/** Every local part of the domain that a mailbox or an alias holds. */
+export async function localPartsOf(db: Db, organizationId: string, domainId: string): Promise<Set<string>> {
+  const parts = new Set<string>();
+  for (const table of [mailboxes, aliases]) {
+    const rows = await db
+      .select({ localPart: table.localPart })
+      .from(table)
+      .where(and(eq(table.organizationId, organizationId), eq(table.domainId, domainId)));
+    for (const r of rows) parts.add(r.localPart);
+  }
+  return parts;
+}
+
+/** Up to `limit` mailboxes with addresses after `after`, in address order (keyset pages). */
+export function mailboxesAfter(
+  db: Db,
+  organizationId: string,
+  filter: { domainId?: string },
+  after: string | null,
+  limit: number,
+): Promise<MailboxRow[]> {
+  const conditions: SQL[] = [eq(mailboxes.organizationId, organizationId)];
+  if (filter.domainId) conditions.push(eq(mailboxes.domainId, filter.domainId));
+  if (after !== null) conditions.push(gt(mailboxes.address, after));
+  return db
+    .select()
+    .from(mailboxes)
+    .where(and(...conditions))
+    .orderBy(asc(mailboxes.address))
+    .limit(limit);
+}
+
+export async function senderPolicy(
+  db: Db,
+  organizationId: string,
+  address: string,
+): Promise<{ status: MailboxStatus; dailySendLimit: number | null } | null> {
+  const [row] = await db
+    .select({ status: mailboxes.status, dailySendLimit: mailboxes.dailySendLimit })
+    .from(mailboxes)
+    .where(and(eq(mailboxes.organizationId, organizationId), eq(mailboxes.address, address)));
+  return row ?? null;
 }
 
 export interface MailboxFilter {
@@ -99,6 +208,26 @@ export async function updateMailbox(
   return row ?? null;
 }
 
+/** One change to the organisation's mailboxes with these ids, or of this domain; the rows changed. */
+export function updateMailboxes(
+  db: Db,
+  organizationId: string,
+  target: { ids: string[] } | { domainId: string },
+  changes: Partial<NewMailbox>,
+): Promise<MailboxRow[]> {
+  const which =
+    'ids' in target
+      ? target.ids.length
+        ? inArray(mailboxes.id, target.ids)
+        : sql`false`
+      : eq(mailboxes.domainId, target.domainId);
+  return db
+    .update(mailboxes)
+    .set({ ...changes, updatedAt: new Date() })
+    .where(and(eq(mailboxes.organizationId, organizationId), which))
+    .returning();
+}
+
 export async function deleteMailbox(db: Db, organizationId: string, id: string): Promise<MailboxRow | null> {
   const [row] = await db
     .delete(mailboxes)
@@ -143,4 +272,86 @@ export async function addressHolder(
       ),
     );
   return alias ? 'alias' : null;
+}
+
+// ---- app passwords ---------------------------------------------------------------------------------------
+
+export async function insertAppPassword(db: Db, row: NewAppPassword): Promise<AppPasswordRow> {
+  const [created] = await db.insert(mailboxAppPasswords).values(row).returning();
+  return created;
+}
+
+export async function countAppPasswords(db: Db, mailboxId: string): Promise<number> {
+  const [{ n }] = await db
+    .select({ n: count() })
+    .from(mailboxAppPasswords)
+    .where(eq(mailboxAppPasswords.mailboxId, mailboxId));
+  return Number(n);
+}
+
+export function appPasswordsOf(db: Db, organizationId: string, mailboxId: string): Promise<AppPasswordRow[]> {
+  return db
+    .select()
+    .from(mailboxAppPasswords)
+    .where(
+      and(
+        eq(mailboxAppPasswords.organizationId, organizationId),
+        eq(mailboxAppPasswords.mailboxId, mailboxId),
+      ),
+    )
+    .orderBy(asc(mailboxAppPasswords.createdAt), asc(mailboxAppPasswords.id));
+}
+
+export async function deleteAppPassword(
+  db: Db,
+  organizationId: string,
+  mailboxId: string,
+  id: string,
+): Promise<AppPasswordRow | null> {
+  const [row] = await db
+    .delete(mailboxAppPasswords)
+    .where(
+      and(
+        eq(mailboxAppPasswords.organizationId, organizationId),
+        eq(mailboxAppPasswords.mailboxId, mailboxId),
+        eq(mailboxAppPasswords.id, id),
+      ),
+    )
+    .returning();
+  return row ?? null;
+}
+
+export function deleteAppPasswords(
+  db: Db,
+  organizationId: string,
+  mailboxId: string,
+): Promise<AppPasswordRow[]> {
+  return db
+    .delete(mailboxAppPasswords)
+    .where(
+      and(
+        eq(mailboxAppPasswords.organizationId, organizationId),
+        eq(mailboxAppPasswords.mailboxId, mailboxId),
+      ),
+    )
+    .returning();
+}
+
+export async function appPasswordByHash(
+  db: Db,
+  mailboxId: string,
+  hash: string,
+): Promise<AppPasswordRow | null> {
+  const [row] = await db
+    .select()
+    .from(mailboxAppPasswords)
+    .where(and(eq(mailboxAppPasswords.mailboxId, mailboxId), eq(mailboxAppPasswords.passwordHash, hash)));
+  return row ?? null;
+}
+
+export async function touchAppPassword(db: Db, id: string, at: Date, ip: string): Promise<void> {
+  await db
+    .update(mailboxAppPasswords)
+    .set({ lastUsedAt: at, lastUsedIp: ip })
+    .where(eq(mailboxAppPasswords.id, id));
 }

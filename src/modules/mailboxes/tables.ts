@@ -7,14 +7,37 @@ export const mailboxes = pgTable('mailboxes', {
   localPart: text('local_part').notNull(),
   address: text('address').notNull(),
   displayName: text('display_name').notNull().default(''),
+  firstName: text('first_name').notNull().default(''),
+  lastName: text('last_name').notNull().default(''),
   passwordHash: text('password_hash'),
+  /** The password sealed with Secrets (AES-256-GCM), for exports; null: exports carry no password. */
+  exportPassword: text('export_password'),
   quotaBytes: bigint('quota_bytes', { mode: 'number' }).notNull(),
   usedBytes: bigint('used_bytes', { mode: 'number' }).notNull().default(0),
+  /** False: the address refuses mail (and cannot log in). */
   isActive: boolean('is_active').notNull().default(true),
+  /** Suspended: cannot log in or send; mail is still received. */
+  status: text('status').$type<MailboxStatus>().notNull().default('active'),
+  /** Recipients a day; null: the installation's MAILROOM_SEND_LIMIT_MAILBOX_PER_DAY. */
+  dailySendLimit: integer('daily_send_limit'),
   createdAt: timestamptz('created_at').notNull().defaultNow(),
   updatedAt: timestamptz('updated_at').notNull().defaultNow(),
 });
 export type MailboxRow = typeof mailboxes.$inferSelect;
+export type MailboxStatus = 'active' | 'suspended';
+
+/** Generated passwords for one client each: SMTP and IMAP, never the API. SHA-256 at rest. */
+export const mailboxAppPasswords = pgTable('mailbox_app_passwords', {
+  id: uuid('id').primaryKey(),
+  organizationId: uuid('organization_id').notNull(),
+  mailboxId: uuid('mailbox_id').notNull(),
+  label: text('label').notNull(),
+  passwordHash: text('password_hash').notNull(),
+  createdAt: timestamptz('created_at').notNull().defaultNow(),
+  lastUsedAt: timestamptz('last_used_at'),
+  lastUsedIp: text('last_used_ip'),
+});
+export type AppPasswordRow = typeof mailboxAppPasswords.$inferSelect;
 
 export const mailboxFolders = pgTable('mailbox_folders', {
   id: uuid('id').primaryKey(),

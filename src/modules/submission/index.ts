@@ -21,6 +21,7 @@ export const submissionModule: MailroomModule = {
       events: services.events,
       audit: services.audit,
       domains: services.domains,
+      mailboxes: services.mailboxes,
       limiter,
       authFailuresPerHour: config.submission.authFailuresPerHour,
     }),

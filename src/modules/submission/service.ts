@@ -21,7 +21,7 @@ import type { AuditService, SecurityEventKind } from '../audit/service.ts';
 import type { SenderIdentity } from '../delivery/identity.ts';
 import type { DomainsService } from '../domains/service.ts';
 import type { EventsService } from '../events/service.ts';
-import { normaliseEmail } from '../mailboxes/service.ts';
+import { type MailboxesService, normaliseEmail } from '../mailboxes/service.ts';
 import { smtpCredentialCreated, smtpCredentialDeleted, smtpCredentialUpdated } from './events.ts';
 import * as store from './store.ts';
 import type { SmtpCredentialRow } from './tables.ts';
@@ -41,6 +41,7 @@ export interface SubmissionOptions {
   events: EventsService;
   audit: AuditService;
   domains: DomainsService;
+  mailboxes: MailboxesService;
   limiter: RateLimiter;
   /** Failed logins per client address and per username per hour; the last one blocks both. */
   authFailuresPerHour: number;
@@ -66,7 +67,7 @@ export interface IssuedCredential {
 }
 
 type Failure = {
-  reason: 'unknown_user' | 'password' | 'disabled' | 'no_password';
+  reason: 'unknown_user' | 'password' | 'disabled' | 'suspended' | 'no_password';
   organizationId: string | null;
   details: Record<string, unknown>;
 };
@@ -185,7 +186,7 @@ export class SubmissionService {
     const now = Date.now();
     if (this.#knownBlock(keys, now)) return { ok: false, limited: true };
 
-    const checked = await this.#check(username, password);
+    const checked = await this.#check(username, password, remoteIp);
     const meta = { ip: remoteIp, requestId: sessionId ?? newId() };
     if ('reason' in checked) return this.#fail(keys, checked, meta);
 
@@ -195,7 +196,7 @@ export class SubmissionService {
     return { ok: true, identity: checked };
   }
 
-  async #check(username: string, password: string): Promise<SenderIdentity | Failure> {
+  async #check(username: string, password: string, remoteIp: string): Promise<SenderIdentity | Failure> {
     const login = username.trim();
     if (login.length > MAX_USERNAME_LENGTH) return this.#unknown(password);
     if (login.includes('@')) {
@@ -208,12 +209,17 @@ export class SubmissionService {
       const mailbox = await store.mailboxLogin(this.#o.db, address);
       if (!mailbox) return this.#unknown(password);
       const known = { organizationId: mailbox.organizationId, details: { mailbox_id: mailbox.mailboxId } };
-      if (!mailbox.passwordHash) {
-        await burnPasswordCheck(password);
-        return { reason: 'no_password', ...known };
+      // An app password (generated, so found by its hash) or the mailbox's own.
+      const appPassword = await this.#o.mailboxes.appPasswordLogin(mailbox.mailboxId, password, remoteIp);
+      if (!appPassword) {
+        if (!mailbox.passwordHash) {
+          await burnPasswordCheck(password);
+          return { reason: 'no_password', ...known };
+        }
+        if (!(await verifyPassword(mailbox.passwordHash, password))) return { reason: 'password', ...known };
       }
-      if (!(await verifyPassword(mailbox.passwordHash, password))) return { reason: 'password', ...known };
       if (!mailbox.isActive) return { reason: 'disabled', ...known };
+      if (mailbox.status === 'suspended') return { reason: 'suspended', ...known };
       return {
         kind: 'mailbox',
         organizationId: mailbox.organizationId,

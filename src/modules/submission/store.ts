@@ -83,6 +83,7 @@ export interface MailboxLogin {
   address: string;
   passwordHash: string | null;
   isActive: boolean;
+  status: 'active' | 'suspended';
 }
 
 /**
@@ -97,6 +98,7 @@ export async function mailboxLogin(db: Db, address: string): Promise<MailboxLogi
       address: mailboxes.address,
       passwordHash: mailboxes.passwordHash,
       isActive: mailboxes.isActive,
+      status: mailboxes.status,
     })
     .from(mailboxes)
     .innerJoin(

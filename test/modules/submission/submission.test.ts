@@ -3,7 +3,6 @@
 import assert from 'node:assert/strict';
 import { randomInt } from 'node:crypto';
 import { after, before, describe, test } from 'node:test';
-import nodemailer from 'nodemailer';
 import {
   addDomain,
   engine,
@@ -16,43 +15,10 @@ import {
 } from '../../support/app.ts';
 import { startDnsServer, type TestDnsServer } from '../../support/dns-server.ts';
 import { verifiedDomain } from '../../support/domains.ts';
-import { SmtpDialogue } from '../../support/smtp.ts';
+import { SmtpDialogue, smtpLogin as login } from '../../support/smtp.ts';
 
 const HOST = 'submit.mailroom.test';
 const PASSWORD = 'a long mailbox password';
-
-interface LoginOptions {
-  /** Implicit TLS. */
-  secure?: boolean;
-  method?: 'PLAIN' | 'LOGIN';
-  /** Source address on loopback (127.0.0.0/8), so per-address limits can be told apart. */
-  from?: string;
-  /** Stay in plain text (no STARTTLS). */
-  ignoreTLS?: boolean;
-}
-
-/** Logs in with nodemailer (STARTTLS unless `secure`) and reports the server's answer. */
-async function login(port: number, user: string, pass: string, o: LoginOptions = {}) {
-  const transport = nodemailer.createTransport({
-    host: '127.0.0.1',
-    port,
-    secure: o.secure ?? false,
-    ignoreTLS: o.ignoreTLS ?? false,
-    name: 'client.example.net',
-    localAddress: o.from,
-    auth: { user, pass },
-    authMethod: o.method,
-    tls: { rejectUnauthorized: false },
-  });
-  try {
-    await transport.verify();
-    return { ok: true, code: 235, response: '' };
-  } catch (err: any) {
-    return { ok: false, code: err.responseCode as number | undefined, response: String(err.response ?? err) };
-  } finally {
-    transport.close();
-  }
-}
 
 const plainAuth = (user: string, pass: string, authzid = '') =>
   Buffer.from(`${authzid}\0${user}\0${pass}`).toString('base64');
