@@ -26,7 +26,9 @@ create table mailbox_app_passwords (
 );
 create index mailbox_app_passwords_mailbox on mailbox_app_passwords (mailbox_id, created_at);
 
--- Long work a person watches: GET /v1/jobs/:id. The queue (pg-boss) runs it; this row is its progress.
+-- Long work a person watches: GET /v1/jobs/:id. This row is its progress and its lease: a worker runs
+-- a job while it holds the lease and renews it; a job whose lease ran out (its worker died) is taken
+-- over by another worker and resumes from `done`.
 create table tracked_jobs (
   id uuid primary key,
   organization_id uuid not null references organizations(id) on delete cascade,
@@ -42,6 +44,8 @@ create table tracked_jobs (
   result jsonb,
   failure text,
   cancel_requested boolean not null default false,
+  lease_owner text,
+  lease_until timestamptz,
   idempotency_key text,
   request_hash text,
   created_by text,
@@ -51,5 +55,6 @@ create table tracked_jobs (
   updated_at timestamptz not null default now()
 );
 create index tracked_jobs_org on tracked_jobs (organization_id, created_at desc);
+create index tracked_jobs_unfinished on tracked_jobs (lease_until) where state in ('queued', 'running');
 create unique index tracked_jobs_idempotency on tracked_jobs (organization_id, kind, idempotency_key)
   where idempotency_key is not null;

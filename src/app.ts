@@ -28,7 +28,9 @@ import { eventsModule } from './modules/events/index.ts';
 import { eventOpenApi } from './modules/events/openapi.ts';
 import { identityModule } from './modules/identity/index.ts';
 import { inboundModule } from './modules/inbound/index.ts';
+import { inboxesModule } from './modules/inboxes/index.ts';
 import type { MxServer } from './modules/inbound/server.ts';
+import { jobsModule } from './modules/jobs/index.ts';
 import { mailboxesModule } from './modules/mailboxes/index.ts';
 import { messagesModule } from './modules/messages/index.ts';
 import { organizationsModule } from './modules/organizations/index.ts';
@@ -58,6 +60,8 @@ const MODULES: MailroomModule[] = [
   messagesModule,
   inboundModule,
   submissionModule,
+  jobsModule,
+  inboxesModule,
 ];
 
 export type { Services } from './core/module.ts';

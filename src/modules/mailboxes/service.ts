@@ -95,7 +95,7 @@ export interface MailboxInput {
 
 /** One mailbox of a batch (generation): its address decided, its password in clear or none. */
 export interface NewMailboxSpec {
-  domain: DomainRow;
+  domain: Pick<DomainRow, 'id' | 'name'>;
   localPart: string;
   firstName: string;
   lastName: string;
@@ -196,7 +196,12 @@ export class MailboxesService {
    * address already taken (or reserved), or one past the organisation's limit, is answered with its
    * problem and the rest are still created. Passwords are hashed first, off the event loop.
    */
-  async createMany(organizationId: string, specs: NewMailboxSpec[]): Promise<BatchResult[]> {
+  async createMany(
+    organizationId: string,
+    specs: NewMailboxSpec[],
+    /** Runs in the same transaction once the batch is written (a job's progress). */
+    alsoInTx?: (tx: Db, results: BatchResult[]) => Promise<void>,
+  ): Promise<BatchResult[]> {
     const prepared = await Promise.all(specs.map((spec) => this.#prepare(organizationId, spec)));
     try {
       return await this.#o.db.transaction(async (tx) => {
@@ -219,7 +224,11 @@ export class MailboxesService {
           );
         }
         const byId = new Map(rows.map((row) => [row.id, row]));
-        return prepared.map((p, i) => results[i] ?? { ok: true as const, mailbox: byId.get(p.id)! });
+        const answered = prepared.map(
+          (p, i) => results[i] ?? { ok: true as const, mailbox: byId.get(p.id)! },
+        );
+        await alsoInTx?.(tx, answered);
+        return answered;
       });
     } catch (error) {
       // Two creations that passed the lock's check cannot both insert (a mailbox created meanwhile).
