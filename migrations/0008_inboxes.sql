@@ -58,3 +58,34 @@ create index tracked_jobs_org on tracked_jobs (organization_id, created_at desc)
 create index tracked_jobs_unfinished on tracked_jobs (lease_until) where state in ('queued', 'running');
 create unique index tracked_jobs_idempotency on tracked_jobs (organization_id, kind, idempotency_key)
   where idempotency_key is not null;
+
+-- Provisioning: from domain names to working inboxes, a tracked job (tracked_jobs.id = provisions.id).
+create table provisions (
+  id uuid primary key references tracked_jobs(id) on delete cascade,
+  organization_id uuid not null references organizations(id) on delete cascade,
+  -- what was asked: registration, DNS provider, inboxes, verification timeout
+  input jsonb not null,
+  -- when provision.completed or provision.failed was emitted (once, in the same transaction)
+  announced_at timestamptz,
+  created_at timestamptz not null default now()
+);
+
+-- Each domain of a provisioning and the named step it is in; what the steps learned is in `detail`,
+-- so a resumed run continues from the step it was in without redoing what is done.
+create table provision_domains (
+  id uuid primary key,
+  provision_id uuid not null references provisions(id) on delete cascade,
+  organization_id uuid not null references organizations(id) on delete cascade,
+  position integer not null,
+  name text not null,
+  step text not null,
+  state text not null check (state in ('pending', 'running', 'waiting', 'done', 'stuck', 'failed')),
+  domain_id uuid,
+  detail jsonb not null default '{}',
+  -- [{step, started_at, finished_at}]
+  timings jsonb not null default '[]',
+  error text,
+  created_at timestamptz not null default now(),
+  updated_at timestamptz not null default now(),
+  unique (provision_id, position)
+);

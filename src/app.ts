@@ -26,6 +26,7 @@ import { domainsModule } from './modules/domains/index.ts';
 import type { EventBus } from './modules/events/bus.ts';
 import { eventsModule } from './modules/events/index.ts';
 import { eventOpenApi } from './modules/events/openapi.ts';
+import { exportsModule } from './modules/exports/index.ts';
 import { identityModule } from './modules/identity/index.ts';
 import { inboundModule } from './modules/inbound/index.ts';
 import { inboxesModule } from './modules/inboxes/index.ts';
@@ -35,6 +36,7 @@ import { mailboxesModule } from './modules/mailboxes/index.ts';
 import { messagesModule } from './modules/messages/index.ts';
 import { organizationsModule } from './modules/organizations/index.ts';
 import { providerAccountsModule } from './modules/provider-accounts/index.ts';
+import { provisioningModule } from './modules/provisioning/index.ts';
 import { rulesModule } from './modules/rules/index.ts';
 import { submissionModule } from './modules/submission/index.ts';
 import type { SubmissionServer } from './modules/submission/server.ts';
@@ -62,6 +64,8 @@ const MODULES: MailroomModule[] = [
   submissionModule,
   jobsModule,
   inboxesModule,
+  provisioningModule,
+  exportsModule,
 ];
 
 export type { Services } from './core/module.ts';

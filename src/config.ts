@@ -205,12 +205,16 @@ const schema = z.object({
   MAILROOM_SEND_BATCH_BODY_LIMIT: positiveInt.default(32 * 1_048_576),
   MAILROOM_SEND_LIMIT_MAILBOX_PER_DAY: z.coerce.number().int().min(0).default(2_000),
   MAILROOM_SEND_LIMIT_ORGANIZATION_PER_HOUR: z.coerce.number().int().min(0).default(10_000),
+  MAILROOM_PROVISION_VERIFY_BACKOFF: durationList.default([
+    30_000, 60_000, 120_000, 300_000, 600_000, 1_800_000,
+  ]),
   MAILROOM_ORGANIZATION_MAX_DOMAINS: z.coerce.number().int().min(0).default(0),
   MAILROOM_ORGANIZATION_MAX_MAILBOXES: z.coerce.number().int().min(0).default(0),
   MAILROOM_EXPORT_SMTP_HOST: optionalString,
   MAILROOM_EXPORT_SMTP_PORT: port.optional(),
   MAILROOM_EXPORT_IMAP_HOST: optionalString,
   MAILROOM_EXPORT_IMAP_PORT: port.optional(),
+  MAILROOM_EXPORT_PAGE_SIZE: z.coerce.number().int().min(1).max(10_000).default(1000),
   MAILROOM_TRUST_PROXY: z
     .string()
     .default('false')
@@ -308,6 +312,11 @@ function finish(c: z.output<typeof schema>) {
         ? `include:${c.MAILROOM_SPF_INCLUDE.toLowerCase()}`
         : `a:${c.MAILROOM_HOSTNAME.toLowerCase()}`,
     },
+    provisioning: {
+      verifyBackoffMs: c.MAILROOM_PROVISION_VERIFY_BACKOFF,
+      // A provisioned domain waits for its DNS as long as a domain may stay unverified.
+      verifyTimeoutMs: c.MAILROOM_DOMAIN_VERIFY_WINDOW,
+    },
     // Per organisation, enforced when a domain or mailbox is created (0: no limit).
     organizationLimits: {
       domains: c.MAILROOM_ORGANIZATION_MAX_DOMAINS,
@@ -326,6 +335,8 @@ function finish(c: z.output<typeof schema>) {
         c.MAILROOM_EXPORT_IMAP_PORT ?? c.MAILROOM_IMAP_PORT,
         993,
       ),
+      // Rows read per query while a CSV export streams: memory stays flat whatever the export's size.
+      pageSize: c.MAILROOM_EXPORT_PAGE_SIZE,
     },
     providers: {
       cloudflareApiUrl: c.MAILROOM_CLOUDFLARE_API_URL,

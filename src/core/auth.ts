@@ -41,9 +41,11 @@ export type Access =
   | { level: 'superadmin' }
   /**
    * A member of the organisation in scope with at least `role`. API keys need `scope` and act as admins:
-   * a route without a scope, or one that needs the owner role, refuses them.
+   * a route without a scope, or one that needs the owner role, refuses them. With `mfaWithinSeconds`, a
+   * user who has MFA on must have passed a TOTP check on this session that recently (step-up; keys have
+   * no second factor and are bounded by their scope instead).
    */
-  | { level: 'org'; role: Role; scope?: string };
+  | { level: 'org'; role: Role; scope?: string; mfaWithinSeconds?: number };
 
 export interface AuthBackend {
   /** Resolves a bearer token (JWT or API key) to a principal, or throws 401. */
@@ -53,6 +55,8 @@ export interface AuthBackend {
   soleOrganization(userId: string): Promise<string | null>;
   /** Records a refused key use (scope or organisation mismatch). */
   recordKeyMisuse(principal: ApiKeyPrincipal, request: FastifyRequest, reason: string): Promise<void>;
+  /** Whether the user has MFA on, and when this session last passed a TOTP check. */
+  mfaState(principal: UserPrincipal): Promise<{ enabled: boolean; verifiedAt: Date | null }>;
 }
 
 export interface AuthHooksOptions {
@@ -138,8 +142,24 @@ export function registerAuthHooks(app: FastifyInstance, options: AuthHooksOption
     if (!role) throw notFound('Organization');
     if (!roleAtLeast(role, access.role))
       throw forbidden(`This needs the ${access.role} role; you are ${role}`);
+    // Set before the step-up check: a refusal for want of a recent check is filed under the organisation.
     request.auth = { principal, organizationId, role };
+    if (access.mfaWithinSeconds !== undefined)
+      await requireRecentMfa(backend, principal, access.mfaWithinSeconds);
   });
+}
+
+/** 403 `mfa_required` when the user has MFA on and this session's last TOTP check is older than `seconds`. */
+async function requireRecentMfa(backend: AuthBackend, principal: UserPrincipal, seconds: number) {
+  const { enabled, verifiedAt } = await backend.mfaState(principal);
+  if (!enabled) return;
+  if (verifiedAt && Date.now() - verifiedAt.getTime() <= seconds * 1000) return;
+  const within = seconds % 60 === 0 ? `${seconds / 60} minutes` : `${seconds} seconds`;
+  throw new AppError(
+    403,
+    'mfa_required',
+    `This needs a TOTP check within the last ${within}: POST /v1/auth/mfa/verify with {"code": "<your current code>"}, then retry`,
+  );
 }
 
 function bearerToken(request: FastifyRequest): string | null {

@@ -1,5 +1,13 @@
 // Secrets: the master key, AES-256-GCM for secrets at rest, derived keys, random tokens and hashes.
-import { createCipheriv, createDecipheriv, createHash, hkdfSync, randomBytes } from 'node:crypto';
+import {
+  createCipheriv,
+  createDecipheriv,
+  createHash,
+  createSecretKey,
+  hkdfSync,
+  type KeyObject,
+  randomBytes,
+} from 'node:crypto';
 import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 
@@ -24,7 +32,11 @@ export function loadSecretKey(configured: Buffer | null, dataDir: string | null)
 }
 
 export class Secrets {
-  readonly #encryptionKey: Buffer;
+  /**
+   * A KeyObject rather than the key's bytes: a cipher made from bytes imports the key again each time
+   * (~40 µs here), one from a KeyObject does not (~6 µs), and exports decrypt a password per row.
+   */
+  readonly #encryptionKey: KeyObject;
   readonly jwtKey: Uint8Array;
   /** Signs SRS return addresses (forwarding). */
   readonly srsKey: Buffer;
@@ -32,7 +44,7 @@ export class Secrets {
   readonly verpKey: Buffer;
 
   constructor(masterKey: Buffer) {
-    this.#encryptionKey = derive(masterKey, 'mailroom/encryption/v1');
+    this.#encryptionKey = createSecretKey(derive(masterKey, 'mailroom/encryption/v1'));
     this.jwtKey = new Uint8Array(derive(masterKey, 'mailroom/jwt/v1'));
     this.srsKey = derive(masterKey, 'mailroom/srs/v1');
     this.verpKey = derive(masterKey, 'mailroom/verp/v1');

@@ -1,8 +1,10 @@
-// A stand-in for the Cloudflare API v4 on loopback: the token check, zone lookup and DNS record calls
-// Mailroom makes, answered in Cloudflare's envelope with Cloudflare's status codes and error codes, so
+// A stand-in for the Cloudflare API v4 on loopback: the token check, accounts, zone lookup and creation
+// and the DNS record calls Mailroom makes, answered in Cloudflare's envelope with Cloudflare's status codes and error codes, so
 // the real SDK talks to it over a real socket and a test can inspect what was stored and what was asked.
 import { randomBytes } from 'node:crypto';
 import http from 'node:http';
+import { txtStrings } from '../../src/core/txt.ts';
+import type { TestRecords } from './dns-server.ts';
 import type { AddressInfo } from 'node:net';
 
 const API_PREFIX = '/client/v4';
@@ -54,6 +56,10 @@ export interface CloudflareServer {
   /** Every request received, in order (rate-limited and refused ones too). */
   requests: LoggedRequest[];
   addZone(name: string): string;
+  /** The names of zones created through the API (POST /zones), in order. */
+  createdZones: string[];
+  /** The account the token belongs to (zones are created in it). */
+  accountId: string;
   addRecord(zoneName: string, record: SeedRecord): CloudflareRecord;
   /** Copies of the stored records, of one zone or of all. */
   records(zoneName?: string): CloudflareRecord[];
@@ -305,6 +311,19 @@ export async function startCloudflareServer(options: { token?: string } = {}): P
   const requests: LoggedRequest[] = [];
   let rateLimited = { remaining: 0, retryAfterSeconds: 0 };
 
+  const accountId = newId();
+  const createdZones: string[] = [];
+  const zoneView = (z: StoredZone) => ({
+    id: z.id,
+    name: z.name,
+    status: 'active',
+    paused: false,
+    type: 'full',
+    name_servers: ['ada.ns.cloudflare.com', 'bob.ns.cloudflare.com'],
+    created_on: z.created_on,
+    modified_on: z.created_on,
+  });
+
   const zoneByName = (name: string) => {
     const lower = name.toLowerCase();
     const zone = [...zones.values()].find((z) => z.name === lower);
@@ -386,17 +405,38 @@ export async function startCloudflareServer(options: { token?: string } = {}): P
         .filter((z) => name === undefined || z.name === name)
         .sort((a, b) => a.name.localeCompare(b.name));
       const { slice, info } = paginate(matching, query, 20, 50);
-      const view = slice.map((z) => ({
-        id: z.id,
-        name: z.name,
-        status: 'active',
-        paused: false,
-        type: 'full',
-        name_servers: ['ada.ns.cloudflare.com', 'bob.ns.cloudflare.com'],
-        created_on: z.created_on,
-        modified_on: z.created_on,
-      }));
-      return success(view, info);
+      return success(slice.map(zoneView), info);
+    }
+
+    if (method === 'GET' && path === '/accounts')
+      return success([{ id: accountId, name: 'Mailroom test account', type: 'standard' }], {
+        page: 1,
+        per_page: 20,
+        count: 1,
+        total_count: 1,
+        total_pages: 1,
+      });
+
+    // Create Zone: `{name, account: {id}, type?}`; a name held by a zone already is code 1061.
+    if (method === 'POST' && path === '/zones') {
+      const body = readJson(req, raw);
+      const name = typeof body.name === 'string' ? body.name.toLowerCase().replace(/\.$/, '') : '';
+      const account = body.account as { id?: unknown } | undefined;
+      if (!/^([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$/.test(name) || name.length > 253)
+        throw new ApiFailure(400, [{ code: 1097, message: 'Invalid domain name' }]);
+      if (typeof account?.id !== 'string' || account.id !== accountId)
+        throw new ApiFailure(400, [{ code: 1002, message: 'Invalid or missing account' }]);
+      if (
+        body.type !== undefined &&
+        !['full', 'partial', 'secondary', 'internal'].includes(String(body.type))
+      )
+        throw new ApiFailure(400, [{ code: 1001, message: 'Invalid zone type' }]);
+      if ([...zones.values()].some((z) => z.name === name))
+        throw new ApiFailure(400, [{ code: 1061, message: `${name} already exists` }]);
+      const zone: StoredZone = { id: newId(), name, created_on: now(), records: new Map() };
+      zones.set(zone.id, zone);
+      createdZones.push(name);
+      return success({ ...zoneView(zone), status: 'pending', account: { id: accountId } });
     }
 
     if (segments[0] !== 'zones' || segments[2] !== 'dns_records' || segments.length > 4) throw noRoute(path);
@@ -502,6 +542,8 @@ export async function startCloudflareServer(options: { token?: string } = {}): P
     baseURL: `http://127.0.0.1:${port}${API_PREFIX}`,
     token,
     requests,
+    createdZones,
+    accountId,
     addZone(name) {
       const zone: StoredZone = {
         id: newId(),
@@ -538,5 +580,23 @@ export async function startCloudflareServer(options: { token?: string } = {}): P
         server.closeAllConnections();
         server.close(() => resolve());
       }),
+  };
+}
+
+/** What the Cloudflare account stores at `name`, as an authoritative server would serve it. */
+export function servedBy(cf: CloudflareServer) {
+  return (name: string): TestRecords | undefined => {
+    const here = cf.records().filter((r) => r.name === name);
+    if (here.length === 0) return undefined;
+    const records: TestRecords = {};
+    for (const r of here) {
+      if (r.type === 'TXT') {
+        records.TXT = [...(records.TXT ?? []), txtStrings(r.content)];
+      }
+      if (r.type === 'MX')
+        records.MX = [...(records.MX ?? []), { exchange: r.content, priority: r.priority ?? 0 }];
+      if (r.type === 'CNAME') records.CNAME = r.content;
+    }
+    return records;
   };
 }

@@ -79,3 +79,29 @@ export async function exited(child: ChildProcess, dataDir?: string): Promise<voi
     (alive) => !alive,
   );
 }
+
+/**
+ * The environment for `mailroom` processes that take over a test app's database: its settings, free
+ * ports and info logs (serve reads them); on the embedded engine no DATABASE_URL from the test run.
+ */
+export function takeoverEnv(appEnv: Record<string, string>): Record<string, string> {
+  const env: Record<string, string> = {
+    ...(process.env as Record<string, string>),
+    ...appEnv,
+    MAILROOM_HTTP_PORT: '0',
+    MAILROOM_SMTP_PORT: '0',
+    MAILROOM_LOG_LEVEL: 'info',
+  };
+  if (!appEnv.DATABASE_URL) delete env.DATABASE_URL;
+  return env;
+}
+
+/** A JSON request to a served process's API as the holder of `token`. */
+export async function callServed(port: number, token: string, method: string, path: string, body?: unknown) {
+  const res = await fetch(`http://127.0.0.1:${port}${path}`, {
+    method,
+    headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  return { status: res.status, body: (await res.json()) as any };
+}

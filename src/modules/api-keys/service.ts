@@ -32,8 +32,10 @@ export const SCOPE_RESOURCES = [
   'suppressions',
   'queue',
   'smtp_credentials',
+  'exports',
   'jobs',
   'inboxes',
+  'provisioning',
 ] as const;
 /** How long a verified key is trusted in this process; revocations here apply at once. */
 const KEY_CACHE_MS = 5_000;

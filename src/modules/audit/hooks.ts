@@ -1,5 +1,6 @@
 // Every mutating request leaves an audit entry. Routes name their action in `config.audit`; a mutating
-// route without one is refused at start-up, so nothing slips through unrecorded.
+// route without one is refused at start-up, so nothing slips through unrecorded. A read that declares an
+// action (an export) is recorded too.
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { metaOf } from '../../core/http.ts';
 import type { Metrics } from '../../core/metrics.ts';
@@ -38,9 +39,7 @@ export function registerAuditHooks(app: FastifyInstance, audit: AuditService, me
   app.addHook('onSend', async (request, reply, payload) => {
     const declared = request.routeOptions.config.audit;
     // 401 and 429 are refusals before any work; they are security events, not changes.
-    if (!declared || !MUTATING.has(request.method) || reply.statusCode === 401 || reply.statusCode === 429) {
-      return payload;
-    }
+    if (!declared || reply.statusCode === 401 || reply.statusCode === 429) return payload;
     if (request.auditRecorded && reply.statusCode < 400) return payload;
     const entry = auditEntryOf(request, reply.statusCode);
     // A refused request from nobody in particular changed nothing and names no one: not worth a row

@@ -17,6 +17,10 @@ export const auditEntrySchema = z.object({
   status: z.number().int(),
   ip: z.string().nullable(),
   request_id: z.string().nullable(),
+  details: z
+    .record(z.string(), z.unknown())
+    .nullable()
+    .describe('What the action alone does not say, e.g. an export’s rows, preset and whether it completed'),
   created_at: z.string(),
 });
 

@@ -49,6 +49,8 @@ export interface AuditInput {
   targetId: string | null;
   status: number;
   meta: RequestMeta;
+  /** What the action alone does not say (an export's row count); never a secret. */
+  details?: Record<string, unknown>;
 }
 
 export class AuditService {
@@ -85,6 +87,7 @@ export class AuditService {
         status: input.status,
         ip: storable(input.meta.ip),
         requestId: storable(input.meta.requestId),
+        details: input.details ?? null,
       })),
     );
   }
@@ -162,6 +165,7 @@ export function auditView(r: AuditRow) {
     status: r.status,
     ip: r.ip,
     request_id: r.requestId,
+    details: r.details,
     created_at: r.createdAt.toISOString(),
   };
 }

@@ -41,6 +41,7 @@ export function auditInsert(entries: NewAuditEntry[]): SQL | null {
       status: 'integer',
       ip: 'text',
       request_id: 'text',
+      details: 'jsonb',
     },
     entries.map((e) => ({
       id: e.id,
@@ -53,6 +54,7 @@ export function auditInsert(entries: NewAuditEntry[]): SQL | null {
       status: e.status,
       ip: e.ip ?? null,
       request_id: e.requestId ?? null,
+      details: e.details ?? null,
     })),
   );
 }

@@ -11,6 +11,8 @@ export const auditLog = pgTable('audit_log', {
   status: integer('status').notNull(),
   ip: text('ip'),
   requestId: text('request_id'),
+  /** What the action alone does not say (an export's row count and layout); never a secret. */
+  details: jsonb('details').$type<Record<string, unknown>>(),
   createdAt: timestamptz('created_at').notNull().defaultNow(),
 });
 

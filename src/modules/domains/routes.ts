@@ -177,7 +177,7 @@ const domainChanges = {
   dns_provider_account_id: z.uuid().nullable().optional(),
 };
 
-const contactSchema = z.strictObject({
+export const contactSchema = z.strictObject({
   first_name: z.string().trim().min(1).max(60),
   last_name: z.string().trim().min(1).max(60),
   organization: z.string().trim().max(100).optional(),

@@ -178,6 +178,21 @@ export class DomainsService {
     return toPage(rows, total, page);
   }
 
+  /** Domains in name order after `after` (keyset pages, for exports that stream). */
+  page(organizationId: string, after: string | null, limit: number): Promise<DomainRow[]> {
+    return store.domainsAfter(this.#o.db, organizationId, after, limit);
+  }
+
+  /** A domain name as Mailroom stores it (lower case, punycode), or a 422 naming `field`. */
+  normalisedName(input: string, field = 'name'): string {
+    try {
+      return normaliseDomainName(input).name;
+    } catch (error) {
+      if (error instanceof InvalidDomainName) throw validationFailed(field, error.message);
+      throw error;
+    }
+  }
+
   async get(organizationId: string, id: string): Promise<DomainRow> {
     const domain = await store.domainById(this.#o.db, organizationId, id);
     if (!domain) throw notFound('Domain');
@@ -575,6 +590,20 @@ export class DomainsService {
     }
     if (input.dns_provider_account_id)
       await this.#o.providers.get(organizationId, input.dns_provider_account_id);
+    const registration = await this.register(organizationId, { ...input, name });
+    const domain = await this.create(organizationId, {
+      name,
+      dns_provider_account_id: input.dns_provider_account_id,
+    });
+    return { registration, domain };
+  }
+
+  /** Registers the name through the registrar account when it is available (409 when it is not). */
+  async register(
+    organizationId: string,
+    input: Omit<PurchaseInput, 'dns_provider_account_id'>,
+  ): Promise<Registration> {
+    const { name } = nameOf(input.name);
     const { registrar } = await this.#o.providers.registrar(organizationId, input.provider_account_id);
     const [availability] = await viaProvider(() => registrar.check([name]));
     if (!availability?.available) {
@@ -591,11 +620,30 @@ export class DomainsService {
       }),
     );
     this.#o.log.info({ domain: name, orderId: registration.order_id }, 'domain registered');
-    const domain = await this.create(organizationId, {
-      name,
-      dns_provider_account_id: input.dns_provider_account_id,
-    });
-    return { registration, domain };
+    return registration;
+  }
+
+  /**
+   * The domain's zone at its DNS provider (this account, or the domain's own), created when missing,
+   * with the name servers the registrar must point to; the account becomes the domain's.
+   */
+  async ensureZone(
+    organizationId: string,
+    id: string,
+    providerAccountId: string | undefined,
+  ): Promise<{ zone: string; nameservers: string[]; created: boolean }> {
+    const domain = await this.get(organizationId, id);
+    const accountId = providerAccountId ?? domain.dnsProviderAccountId;
+    if (!accountId)
+      throw validationFailed(
+        'provider_account_id',
+        'the domain has no DNS provider account; pass provider_account_id',
+      );
+    const { provider } = await this.#o.providers.dnsProvider(organizationId, accountId);
+    const { zone, nameservers, created } = await viaProvider(() => provider.ensureZone(domain.name));
+    if (domain.dnsProviderAccountId !== accountId)
+      await store.updateDomain(this.#o.db, id, { dnsProviderAccountId: accountId });
+    return { zone: zone.name, nameservers, created };
   }
 
   /** Points the domain at other name servers through the registrar it was bought from. */

@@ -1,5 +1,5 @@
 import type { Db } from '../../core/db.ts';
-import { and, asc, count, eq, inArray, like, lte, ne, sql } from '../../core/orm.ts';
+import { and, asc, count, eq, gt, inArray, like, lte, ne, sql } from '../../core/orm.ts';
 import { offsetOf, type PageRequest } from '../../core/pagination.ts';
 import {
   type DkimKeyRow,
@@ -41,6 +41,23 @@ export async function listDomains(db: Db, organizationId: string, filter: Domain
     db.select({ total: count() }).from(domains).where(where),
   ]);
   return { rows, total };
+}
+
+/** The organisation's domains in name order after `after` (keyset pages: no OFFSET scans). */
+export function domainsAfter(
+  db: Db,
+  organizationId: string,
+  after: string | null,
+  limit: number,
+): Promise<DomainRow[]> {
+  return db
+    .select()
+    .from(domains)
+    .where(
+      and(eq(domains.organizationId, organizationId), after === null ? undefined : gt(domains.name, after)),
+    )
+    .orderBy(asc(domains.name))
+    .limit(limit);
 }
 
 export async function domainById(db: Db, organizationId: string, id: string): Promise<DomainRow | null> {

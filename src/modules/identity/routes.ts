@@ -377,6 +377,31 @@ export function identityRoutes(deps: IdentityRouteDeps) {
     );
 
     app.post(
+      '/v1/auth/mfa/verify',
+      {
+        schema: {
+          tags,
+          summary: 'Step-up: confirm a TOTP code on the current session',
+          description:
+            'Operations that need a recent second factor (credential exports, within the last 10 minutes) accept this session for a while after it. A login finished with a TOTP code counts as one too. Recovery codes are not accepted here.',
+          body: z.strictObject({ code }),
+          response: {
+            200: z.object({
+              mfa_verified_at: z.string().describe('When this session passed the check'),
+            }),
+          },
+        },
+        config: { ...userAccess, audit: { action: 'session.mfa_verify', targetType: 'session' } },
+      },
+      async (request) => {
+        const principal = userOf(request);
+        const at = await identity.verifyMfa(principal, request.body.code, metaOf(request));
+        request.auditTarget = { id: principal.sessionId };
+        return { mfa_verified_at: at.toISOString() };
+      },
+    );
+
+    app.post(
       '/v1/auth/mfa/recovery-codes',
       {
         schema: {

@@ -192,9 +192,10 @@ export class IdentityService {
     });
     await this.#limit(LIMITS.mfaAccount, userId, meta);
     const user = await this.getUser(userId);
-    await this.#checkSecondFactor(user, input, meta);
+    const factor = await this.#checkSecondFactor(user, input, meta);
     await this.#o.audit.securityEvent({ kind: 'login_succeeded', meta, userId, details: { mfa: true } });
-    return this.#startSession(user, meta);
+    // A TOTP code at login counts as the session's first step-up check; a recovery code does not.
+    return this.#startSession(user, meta, this.#o.db, factor === 'totp' ? new Date() : null);
   }
 
   async refresh(refreshToken: string, meta: RequestMeta): Promise<TokenPair> {
@@ -303,7 +304,12 @@ export class IdentityService {
     return claims;
   }
 
-  async #startSession(user: UserRow, meta: RequestMeta, db: Db = this.#o.db): Promise<TokenPair> {
+  async #startSession(
+    user: UserRow,
+    meta: RequestMeta,
+    db: Db = this.#o.db,
+    mfaVerifiedAt: Date | null = null,
+  ): Promise<TokenPair> {
     return db.transaction(async (tx) => {
       const session = {
         id: newId(),
@@ -311,6 +317,7 @@ export class IdentityService {
         ip: meta.ip,
         userAgent: meta.userAgent ?? null,
         expiresAt: new Date(Date.now() + this.#o.refreshTokenTtl * 1000),
+        mfaVerifiedAt,
       };
       await store.insertSession(tx, session);
       return this.#issueTokens(tx, user, session);
@@ -495,9 +502,7 @@ export class IdentityService {
     if (user.mfaEnabledAt) throw conflict('MFA is already enabled');
     if (!user.mfaPendingSecret) throw badRequest('Start with POST /v1/auth/mfa/setup');
     await this.#confirmPassword(user, input.password, meta, 'enable');
-    const secret = Secret.fromBase32(this.#o.secrets.decrypt(user.mfaPendingSecret));
-    const step = matchTotp(user.email, secret, input.code);
-    if (step === null || !(await store.claimTotpStep(this.#o.db, user.id, step))) {
+    if (!(await this.#totpMatches(user, user.mfaPendingSecret, input.code))) {
       await this.#o.audit.securityEvent({ kind: 'mfa_failed', meta, userId, details: { during: 'enable' } });
       throw new AppError(422, 'invalid_code', 'The code is wrong or already used');
     }
@@ -543,6 +548,38 @@ export class IdentityService {
     return this.#o.db.transaction((tx) => this.#newRecoveryCodes(tx, user.id));
   }
 
+  /**
+   * Step-up: a TOTP code from a signed-in user, recorded on the current session so that operations that
+   * ask for a recent check (credential exports) accept it for a while. Same rate limits as a login's
+   * second step; a wrong or replayed code is an MFA failure.
+   */
+  async verifyMfa(principal: UserPrincipal, code: string, meta: RequestMeta): Promise<Date> {
+    await this.#limit(LIMITS.mfaIp, meta.ip, meta);
+    await this.#limit(LIMITS.mfaAccount, principal.userId, meta);
+    const user = await this.getUser(principal.userId);
+    if (!user.mfaEnabledAt || !user.mfaSecret) throw conflict('MFA is not enabled on this account');
+    if (!(await this.#totpMatches(user, user.mfaSecret, code))) {
+      await this.#o.audit.securityEvent({
+        kind: 'mfa_failed',
+        meta,
+        userId: user.id,
+        details: { during: 'verify' },
+      });
+      throw new AppError(422, 'invalid_code', 'The code is wrong or already used');
+    }
+    const at = new Date();
+    if (!(await store.markSessionMfaVerified(this.#o.db, user.id, principal.sessionId, at)))
+      throw unauthorized('Session has ended; sign in again');
+    return at;
+  }
+
+  /** Whether the user has MFA on, and when this session last passed a TOTP check (never cached). */
+  async mfaState(principal: UserPrincipal): Promise<{ enabled: boolean; verifiedAt: Date | null }> {
+    const row = await store.sessionMfaState(this.#o.db, principal.sessionId, principal.userId);
+    if (!row) throw unauthorized('Session has ended; sign in again');
+    return { enabled: row.mfaEnabledAt !== null, verifiedAt: row.mfaVerifiedAt };
+  }
+
   /** MFA changes need the password as well as the session; a wrong one is an MFA failure. */
   async #confirmPassword(user: UserRow, password: string, meta: RequestMeta, during: string): Promise<void> {
     if (await verifyPassword(user.passwordHash, password)) return;
@@ -555,30 +592,32 @@ export class IdentityService {
     throw forbidden('Password is wrong');
   }
 
+  /** Which second factor passed; throws 401 when none did. */
   async #checkSecondFactor(
     user: UserRow,
     input: { code?: string; recovery_code?: string },
     meta: RequestMeta,
-  ) {
+  ): Promise<'totp' | 'recovery_code'> {
     if (!user.mfaSecret) throw conflict('MFA is not enabled');
     if (input.code) {
-      const step = matchTotp(
-        user.email,
-        Secret.fromBase32(this.#o.secrets.decrypt(user.mfaSecret)),
-        input.code,
-      );
-      if (step !== null && (await store.claimTotpStep(this.#o.db, user.id, step))) return;
+      if (await this.#totpMatches(user, user.mfaSecret, input.code)) return 'totp';
     } else if (input.recovery_code) {
       const hash = sha256(normalizeRecoveryCode(input.recovery_code));
       if (await store.useRecoveryCode(this.#o.db, user.id, hash)) {
         await this.#o.audit.securityEvent({ kind: 'recovery_code_used', meta, userId: user.id });
-        return;
+        return 'recovery_code';
       }
     } else {
       throw badRequest('Give either code or recovery_code', [{ field: 'body.code', message: 'is required' }]);
     }
     await this.#o.audit.securityEvent({ kind: 'mfa_failed', meta, userId: user.id });
     throw unauthorized('The code is wrong or already used');
+  }
+
+  /** Whether `code` is the user's current TOTP code, claiming its time step so it cannot be replayed. */
+  async #totpMatches(user: UserRow, sealedSecret: string, code: string): Promise<boolean> {
+    const step = matchTotp(user.email, Secret.fromBase32(this.#o.secrets.decrypt(sealedSecret)), code);
+    return step !== null && (await store.claimTotpStep(this.#o.db, user.id, step));
   }
 
   async #newRecoveryCodes(db: Db, userId: string): Promise<string[]> {

@@ -91,6 +91,31 @@ export async function sessionForAuth(db: Db, id: string) {
   return row;
 }
 
+/** Whether the session's user has MFA on, and when the session last passed a TOTP check. */
+export async function sessionMfaState(db: Db, sessionId: string, userId: string) {
+  const [row] = await db
+    .select({ mfaEnabledAt: users.mfaEnabledAt, mfaVerifiedAt: sessions.mfaVerifiedAt })
+    .from(sessions)
+    .innerJoin(users, eq(users.id, sessions.userId))
+    .where(and(eq(sessions.id, sessionId), eq(sessions.userId, userId)));
+  return row;
+}
+
+/** Records a passed TOTP check on the user's live session; false when there is no such session. */
+export async function markSessionMfaVerified(
+  db: Db,
+  userId: string,
+  sessionId: string,
+  at: Date,
+): Promise<boolean> {
+  const rows = await db
+    .update(sessions)
+    .set({ mfaVerifiedAt: at })
+    .where(and(eq(sessions.id, sessionId), eq(sessions.userId, userId), isNull(sessions.revokedAt)))
+    .returning({ id: sessions.id });
+  return rows.length === 1;
+}
+
 export async function listSessions(db: Db, userId: string) {
   return db
     .select()

@@ -33,6 +33,8 @@ export const sessions = pgTable('sessions', {
   expiresAt: timestamptz('expires_at').notNull(),
   revokedAt: timestamptz('revoked_at'),
   revokedReason: text('revoked_reason'),
+  /** The session's last TOTP check (a login with MFA, or a step-up); credential exports ask it be recent. */
+  mfaVerifiedAt: timestamptz('mfa_verified_at'),
 });
 
 export const refreshTokens = pgTable('refresh_tokens', {

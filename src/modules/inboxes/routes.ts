@@ -2,7 +2,7 @@ import type { FastifyInstance } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { authOf } from '../../core/auth.ts';
-import { jobSchema, jobView } from '../jobs/routes.ts';
+import { jobSchema, jobView, startedBy } from '../jobs/routes.ts';
 import { passwordPolicySchema } from '../mailboxes/service.ts';
 import { MAX_PER_DOMAIN, PATTERNS_DESCRIPTION, type InboxesService } from './service.ts';
 
@@ -13,6 +13,27 @@ const domainCount = z
     count: z.number().int().min(1).max(MAX_PER_DOMAIN),
   })
   .refine((d) => Boolean(d.domain_id) !== Boolean(d.domain), 'give domain_id or domain');
+
+/** What a request says about the inboxes to make (shared with provisioning). */
+export const inboxFields = {
+  pattern: z.string().max(60).nullish().describe('Default first.last'),
+  locale: z
+    .string()
+    .max(20)
+    .nullish()
+    .describe('A @faker-js/faker locale: en (default), en_GB, de, fr, es, …'),
+  names: z
+    .strictObject({
+      first: z.array(z.string().min(1).max(50)).min(1).max(10_000),
+      last: z.array(z.string().min(1).max(50)).min(1).max(10_000),
+    })
+    .nullish()
+    .describe('Draw names from these lists instead of the locale'),
+  password_policy: passwordPolicySchema.nullish(),
+  export_passwords: z.boolean().nullish().describe('Keep passwords for credential exports (default true)'),
+  quota_bytes: z.number().int().min(1_048_576).max(Number.MAX_SAFE_INTEGER).nullish(),
+  daily_send_limit: z.number().int().min(1).max(10_000_000).nullish(),
+};
 
 export function inboxRoutes(inboxes: InboxesService) {
   return async (fastify: FastifyInstance) => {
@@ -28,26 +49,7 @@ export function inboxRoutes(inboxes: InboxesService) {
           headers: z.object({ 'idempotency-key': z.string().min(1).max(255).optional() }),
           body: z.strictObject({
             domains: z.array(domainCount).min(1).max(100),
-            pattern: z.string().max(60).nullish().describe('Default first.last'),
-            locale: z
-              .string()
-              .max(20)
-              .nullish()
-              .describe('A @faker-js/faker locale: en (default), en_GB, de, fr, es, …'),
-            names: z
-              .strictObject({
-                first: z.array(z.string().min(1).max(50)).min(1).max(10_000),
-                last: z.array(z.string().min(1).max(50)).min(1).max(10_000),
-              })
-              .nullish()
-              .describe('Draw names from these lists instead of the locale'),
-            password_policy: passwordPolicySchema.nullish(),
-            export_passwords: z
-              .boolean()
-              .nullish()
-              .describe('Keep passwords for credential exports (default true)'),
-            quota_bytes: z.number().int().min(1_048_576).max(Number.MAX_SAFE_INTEGER).nullish(),
-            daily_send_limit: z.number().int().min(1).max(10_000_000).nullish(),
+            ...inboxFields,
           }),
           response: { 200: jobSchema, 202: jobSchema },
         },
@@ -58,10 +60,9 @@ export function inboxRoutes(inboxes: InboxesService) {
       },
       async (request, reply) => {
         const auth = authOf(request);
-        const principal = auth.principal;
         const { job, replayed } = await inboxes.generate(auth.organizationId, request.body, {
           idempotencyKey: request.headers['idempotency-key'],
-          createdBy: principal.kind === 'user' ? `user:${principal.userId}` : `api_key:${principal.keyId}`,
+          createdBy: startedBy(request),
         });
         request.auditTarget = { id: job.id };
         reply.header('location', `/v1/jobs/${job.id}`);

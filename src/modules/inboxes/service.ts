@@ -3,10 +3,10 @@
 // avoided) and the plan is stored with the job, so a worker that resumes it after a restart makes the
 // same mailboxes; each chunk's mailboxes and its progress commit together, so none is made twice.
 import { randomInt } from 'node:crypto';
-import { sha256 } from '../../core/crypto.ts';
+import type { Db } from '../../core/db.ts';
 import { validationFailed } from '../../core/errors.ts';
 import type { DomainsService } from '../domains/service.ts';
-import type { JobRow, RunningJob, TrackedJobsService } from '../jobs/service.ts';
+import type { ItemError, JobRow, RunningJob, TrackedJobsService } from '../jobs/service.ts';
 import {
   DEFAULT_POLICY,
   generatePassword,
@@ -35,14 +35,35 @@ export interface GenerateRequest {
   daily_send_limit?: number | null;
 }
 
-/** The stored plan: the options, the domains, and one [domain index, local part, first, last] per inbox. */
-export interface GenerationPlan {
+/** What every inbox of a request gets. */
+export interface InboxOptions {
   policy: PasswordPolicy;
   exportPasswords: boolean;
   quotaBytes: number | null;
   dailySendLimit: number | null;
+}
+
+/** How a request names its inboxes. */
+export type NamingRequest = Pick<GenerateRequest, 'pattern' | 'locale' | 'names'>;
+export interface Naming {
+  template: string;
+  names: NameSource;
+}
+
+/** The stored plan: the options, the domains, and one [domain index, local part, first, last] per inbox. */
+export interface GenerationPlan extends InboxOptions {
   domains: { id: string; name: string }[];
   items: [number, string, string, string][];
+}
+
+/** The options a request gives its inboxes, with the defaults. */
+export function inboxOptions(request: Omit<GenerateRequest, 'domains'>): InboxOptions {
+  return {
+    policy: request.password_policy ?? DEFAULT_POLICY,
+    exportPasswords: request.export_passwords ?? true,
+    quotaBytes: request.quota_bytes ?? null,
+    dailySendLimit: request.daily_send_limit ?? null,
+  };
 }
 
 export interface InboxesOptions {
@@ -68,13 +89,13 @@ export class InboxesService {
     request: GenerateRequest,
     options: { idempotencyKey?: string; createdBy: string | null },
   ): Promise<{ job: JobRow; replayed: boolean }> {
-    const idempotency = options.idempotencyKey
-      ? { key: options.idempotencyKey, requestHash: sha256(JSON.stringify(request)) }
-      : undefined;
-    if (idempotency) {
-      const earlier = await this.#o.jobs.findByKey(organizationId, GENERATE_KIND, idempotency);
-      if (earlier) return { job: earlier, replayed: true };
-    }
+    const { idempotency, earlier } = await this.#o.jobs.idempotencyOf(
+      organizationId,
+      GENERATE_KIND,
+      options.idempotencyKey,
+      request,
+    );
+    if (earlier) return { job: earlier, replayed: true };
     const plan = await this.plan(organizationId, request);
     return this.#o.jobs.create(organizationId, {
       kind: GENERATE_KIND,
@@ -91,36 +112,83 @@ export class InboxesService {
     if (total > MAX_PER_REQUEST)
       throw validationFailed('domains', `at most ${MAX_PER_REQUEST} inboxes a request`);
     await this.#o.mailboxes.checkRoomFor(organizationId, total);
-    const template = templateOf(request.pattern ?? 'first.last');
-    const names = await this.#names(request);
+    const naming = await this.naming(request);
     const domains: GenerationPlan['domains'] = [];
     const items: GenerationPlan['items'] = [];
     for (const [i, wanted] of request.domains.entries()) {
       const domain = await this.#domain(organizationId, wanted, `domains.${i}`);
       if (domains.some((d) => d.id === domain.id))
         throw validationFailed(`domains.${i}`, `${domain.name} is named twice`);
-      const taken = await this.#o.mailboxes.takenLocalParts(organizationId, domain.id);
-      const planned = planAddresses(
+      for (const [localPart, first, last] of await this.planDomain(
+        organizationId,
+        domain.id,
         wanted.count,
-        template,
-        names,
-        taken,
-        (l) => reservedLocalPartProblem(l) !== null,
-      );
-      for (const p of planned) items.push([domains.length, p.localPart, p.name.first, p.name.last]);
+        naming,
+      ))
+        items.push([domains.length, localPart, first, last]);
       domains.push({ id: domain.id, name: domain.name });
     }
-    return {
-      policy: request.password_policy ?? DEFAULT_POLICY,
-      exportPasswords: request.export_passwords ?? true,
-      quotaBytes: request.quota_bytes ?? null,
-      dailySendLimit: request.daily_send_limit ?? null,
-      domains,
-      items,
-    };
+    return { ...inboxOptions(request), domains, items };
   }
 
-  async #names(request: GenerateRequest): Promise<NameSource> {
+  /** The pattern and the source of names a request asks for (422 for a bad pattern or locale). */
+  async naming(request: NamingRequest): Promise<Naming> {
+    return { template: templateOf(request.pattern ?? 'first.last'), names: await this.#names(request) };
+  }
+
+  /** `count` inboxes for one domain: [local part, first name, last name], none colliding. */
+  async planDomain(
+    organizationId: string,
+    domainId: string,
+    count: number,
+    naming: Naming,
+  ): Promise<[string, string, string][]> {
+    const taken = await this.#o.mailboxes.takenLocalParts(organizationId, domainId);
+    const planned = planAddresses(
+      count,
+      naming.template,
+      naming.names,
+      taken,
+      (l) => reservedLocalPartProblem(l) !== null,
+    );
+    return planned.map((p) => [p.localPart, p.name.first, p.name.last]);
+  }
+
+  /**
+   * Creates planned inboxes of one domain with generated passwords, in one transaction; `alsoInTx`
+   * gets the per-item errors there (a job's progress).
+   */
+  async createPlanned(
+    organizationId: string,
+    domain: { id: string; name: string },
+    items: [string, string, string][],
+    options: InboxOptions,
+    alsoInTx: (tx: Db, errors: ItemError[]) => Promise<void>,
+  ): Promise<void> {
+    const specs = items.map(
+      ([localPart, first, last]): NewMailboxSpec => ({
+        domain,
+        localPart,
+        firstName: first,
+        lastName: last,
+        password: generatePassword(options.policy),
+        generatedUnder: options.policy,
+        exportable: options.exportPasswords,
+        quotaBytes: options.quotaBytes ?? undefined,
+        dailySendLimit: options.dailySendLimit,
+      }),
+    );
+    await this.#o.mailboxes.createMany(organizationId, specs, (tx, results) =>
+      alsoInTx(
+        tx,
+        results.flatMap((r, i) =>
+          r.ok ? [] : [{ item: `${items[i][0]}@${domain.name}`, message: r.error.message }],
+        ),
+      ),
+    );
+  }
+
+  async #names(request: NamingRequest): Promise<NameSource> {
     if (request.names) {
       const { first, last } = request.names;
       if (!first.length || !last.length)
@@ -138,34 +206,19 @@ export class InboxesService {
     return domain;
   }
 
-  /** Creates the planned inboxes from where the job stands, a chunk per transaction. */
+  /** Creates the planned inboxes from where the job stands, a chunk (of one domain) per transaction. */
   async #run(job: RunningJob<GenerationPlan>): Promise<Record<string, unknown>> {
     const plan = job.input;
-    for (let at = job.done; at < plan.items.length; at += CHUNK) {
+    for (let at = job.done; at < plan.items.length; ) {
       if (job.cancelRequested()) break;
-      const chunk = plan.items.slice(at, at + CHUNK);
-      const specs = chunk.map(([d, localPart, first, last]): NewMailboxSpec => {
-        const password = generatePassword(plan.policy);
-        return {
-          domain: plan.domains[d],
-          localPart,
-          firstName: first,
-          lastName: last,
-          password,
-          generatedUnder: plan.policy,
-          exportable: plan.exportPasswords,
-          quotaBytes: plan.quotaBytes ?? undefined,
-          dailySendLimit: plan.dailySendLimit,
-        };
-      });
-      await this.#o.mailboxes.createMany(job.organizationId, specs, async (tx, results) => {
-        const errors = results.flatMap((r, i) =>
-          r.ok
-            ? []
-            : [{ item: `${chunk[i][1]}@${plan.domains[chunk[i][0]].name}`, message: r.error.message }],
-        );
-        await job.progress(tx, chunk.length, errors);
-      });
+      const d = plan.items[at][0];
+      let end = at;
+      while (end < plan.items.length && end - at < CHUNK && plan.items[end][0] === d) end++;
+      const chunk = plan.items.slice(at, end).map(([, l, f, s]): [string, string, string] => [l, f, s]);
+      await this.createPlanned(job.organizationId, plan.domains[d], chunk, plan, (tx, errors) =>
+        job.progress(tx, chunk.length, errors),
+      );
+      at = end;
     }
     return {
       domains: plan.domains.map((d) => ({

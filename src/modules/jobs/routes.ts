@@ -1,4 +1,4 @@
-import type { FastifyInstance } from 'fastify';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { authOf } from '../../core/auth.ts';
@@ -27,6 +27,12 @@ export const jobSchema = z.object({
   finished_at: z.string().nullable(),
   links: z.object({ self: z.string() }),
 });
+
+/** Who started a job, as the job records it: `user:<id>` or `api_key:<id>`. */
+export function startedBy(request: FastifyRequest): string {
+  const { principal } = authOf(request);
+  return principal.kind === 'user' ? `user:${principal.userId}` : `api_key:${principal.keyId}`;
+}
 
 export function jobView(row: JobRow) {
   return {

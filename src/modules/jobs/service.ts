@@ -9,7 +9,7 @@
 // few seconds). The queue only carries the wake-up.
 import { hostname } from 'node:os';
 import type { Logger } from 'pino';
-import { randomToken } from '../../core/crypto.ts';
+import { randomToken, sha256 } from '../../core/crypto.ts';
 import type { Db } from '../../core/db.ts';
 import { AppError, conflict, notFound } from '../../core/errors.ts';
 import { newId } from '../../core/ids.ts';
@@ -47,6 +47,8 @@ export interface JobRunner<Input> {
 }
 
 export interface NewJobInput {
+  /** The job's id, when the caller needs it before (rows of its own that name the job). */
+  id?: string;
   kind: string;
   input: unknown;
   total: number;
@@ -96,11 +98,15 @@ export class TrackedJobsService {
     tx?: Db,
   ): Promise<{ job: JobRow; replayed: boolean }> {
     if (!this.#runners.has(job.kind)) throw new Error(`no runner for jobs of kind ${job.kind}`);
-    const earlier = job.idempotency ? await this.findByKey(organizationId, job.kind, job.idempotency) : null;
+    // Inside the caller's transaction every read goes through it (the embedded engine has one connection).
+    const db = tx ?? this.#o.db;
+    const earlier = job.idempotency
+      ? await this.findByKey(organizationId, job.kind, job.idempotency, db)
+      : null;
     if (earlier) return { job: earlier, replayed: true };
     const write = async (db: Db) => {
       const row = await store.insertJob(db, {
-        id: newId(),
+        id: job.id ?? newId(),
         organizationId,
         kind: job.kind,
         state: 'queued',
@@ -113,8 +119,9 @@ export class TrackedJobsService {
       await this.#o.jobs.send(RUN_QUEUE, { id: row.id }, { tx: db });
       return row;
     };
+    if (tx) return { job: await write(tx), replayed: false };
     try {
-      return { job: tx ? await write(tx) : await this.#o.db.transaction(write), replayed: false };
+      return { job: await this.#o.db.transaction(write), replayed: false };
     } catch (error) {
       // Two requests with one key at once: the second finds the first's job.
       const raced = job.idempotency && (await this.findByKey(organizationId, job.kind, job.idempotency));
@@ -123,13 +130,30 @@ export class TrackedJobsService {
     }
   }
 
+  /**
+   * A request's idempotency (its Idempotency-Key and a hash of its body) and the job the key already
+   * made, when it did (422 when that was for another request). Callers answer `earlier` before they do
+   * any work of their own.
+   */
+  async idempotencyOf(
+    organizationId: string,
+    kind: string,
+    key: string | undefined,
+    request: unknown,
+  ): Promise<{ idempotency?: { key: string; requestHash: string }; earlier: JobRow | null }> {
+    if (!key) return { earlier: null };
+    const idempotency = { key, requestHash: sha256(JSON.stringify(request)) };
+    return { idempotency, earlier: await this.findByKey(organizationId, kind, idempotency) };
+  }
+
   /** The job an idempotency key already made (422 when it was for another request), or null. */
   async findByKey(
     organizationId: string,
     kind: string,
     idempotency: { key: string; requestHash: string },
+    db: Db = this.#o.db,
   ): Promise<JobRow | null> {
-    const earlier = await store.jobByKey(this.#o.db, organizationId, kind, idempotency.key);
+    const earlier = await store.jobByKey(db, organizationId, kind, idempotency.key);
     if (!earlier) return null;
     if (earlier.requestHash !== idempotency.requestHash)
       throw new AppError(

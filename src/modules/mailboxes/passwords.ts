@@ -62,6 +62,9 @@ export function generatePassword(policy: PasswordPolicy): string {
     const j = randomInt(i + 1);
     [chars[i], chars[j]] = [chars[j], chars[i]];
   }
+  // Never a symbol first: a spreadsheet opening an export would read `=`, `+`, `-` or `@` as a formula.
+  const first = chars.findIndex((c) => !CLASSES.symbols.includes(c));
+  if (first > 0) [chars[0], chars[first]] = [chars[first], chars[0]];
   return chars.join('');
 }
 

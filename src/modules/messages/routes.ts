@@ -5,28 +5,19 @@ import { z } from 'zod';
 import { authOf } from '../../core/auth.ts';
 import { uuidParam } from '../../core/ids.ts';
 import { pageOf, pageQuery } from '../../core/pagination.ts';
+import {
+  directionSchema,
+  endOf,
+  instant,
+  messageFilterOf,
+  messageFilterQuery,
+  startOf,
+  statusSchema,
+} from './filters.ts';
 import { MANUAL_STATUSES, MAX_RANGE_DAYS, type MessageSummaryRow, type MessagesService } from './service.ts';
 import { MESSAGE_STATUSES, type MessageRouteRow, type MessageRow } from './tables.ts';
 
 const iso = (d: Date | null) => d?.toISOString() ?? null;
-const DAY_MS = 86_400_000;
-
-const statusSchema = z.enum(MESSAGE_STATUSES);
-const directionSchema = z.enum(['inbound', 'outbound']);
-
-/**
- * A point in time: an ISO 8601 date-time with an offset, or a date (UTC). As the end of a range a
- * date means the end of that day.
- */
-const instant = z.union([z.iso.datetime({ offset: true }), z.iso.date()]);
-const startOf = (value: string | undefined) =>
-  value === undefined ? undefined : new Date(value.length === 10 ? `${value}T00:00:00Z` : value);
-const endOf = (value: string | undefined) =>
-  value === undefined
-    ? undefined
-    : value.length === 10
-      ? new Date(new Date(`${value}T00:00:00Z`).getTime() + DAY_MS)
-      : new Date(value);
 
 const summarySchema = z.object({
   id: z.uuid(),
@@ -190,45 +181,17 @@ export function messagesRoutes(messages: MessagesService) {
         schema: {
           tags,
           summary: 'Messages, newest first',
-          querystring: z.strictObject({
-            ...pageQuery,
-            status: statusSchema.optional(),
-            direction: directionSchema.optional(),
-            domain_id: uuidParam.optional(),
-            mailbox_id: uuidParam.optional().describe('Messages with a copy in this mailbox'),
-            sender: z
-              .string()
-              .max(320)
-              .optional()
-              .describe('The envelope sender or the From address is this address (any case)'),
-            recipient: z
-              .string()
-              .max(320)
-              .optional()
-              .describe('An envelope recipient or a To address is this address (any case)'),
-            since: instant.optional().describe('Received at or after (a date means its start, UTC)'),
-            until: instant.optional().describe('Received before (a date means its end, UTC)'),
-          }),
+          querystring: z.strictObject({ ...pageQuery, ...messageFilterQuery }),
           response: { 200: pageOf(summarySchema) },
         },
         config: { access: read },
       },
       async (request) => {
-        const q = request.query;
-        const found = await messages.list(
-          authOf(request).organizationId,
-          {
-            status: q.status,
-            direction: q.direction,
-            domainId: q.domain_id,
-            mailboxId: q.mailbox_id,
-            sender: q.sender,
-            recipient: q.recipient,
-            since: startOf(q.since),
-            until: endOf(q.until),
-          },
-          { page: q.page, page_size: q.page_size },
-        );
+        const { page, page_size, ...filter } = request.query;
+        const found = await messages.list(authOf(request).organizationId, messageFilterOf(filter), {
+          page,
+          page_size,
+        });
         return pageView(found);
       },
     );

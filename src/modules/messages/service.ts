@@ -27,7 +27,12 @@ import { messageDeleted, messageStatusChanged } from './events.ts';
 import * as store from './store.ts';
 import { type Direction, MESSAGE_STATUSES, type MessageStatus } from './tables.ts';
 
-export type { MessageFilter, MessageSummaryRow } from './store.ts';
+export {
+  type MessageFilterQuery,
+  messageFilterOf,
+  messageFilterQuery,
+} from './filters.ts';
+export type { LogCursor, MessageFilter, MessageSummaryRow } from './store.ts';
 
 /** What reading one match through the GIN index costs, in rows of the walk. */
 const MATCH_COST = 4;
@@ -104,6 +109,12 @@ function datesOf(range: Range): string[] {
   return dates;
 }
 
+function checkRange(filter: store.MessageFilter): void {
+  if (filter.since && filter.until && filter.since >= filter.until) {
+    throw validationFailed('querystring.until', 'must be after since');
+  }
+}
+
 export class MessagesService {
   readonly #o: MessagesOptions;
 
@@ -114,11 +125,23 @@ export class MessagesService {
   // ---- reading -----------------------------------------------------------------------------------
 
   async list(organizationId: string, filter: store.MessageFilter, page: PageRequest) {
-    if (filter.since && filter.until && filter.since >= filter.until) {
-      throw validationFailed('querystring.until', 'must be after since');
-    }
+    checkRange(filter);
     const { rows, total } = await store.listMessages(this.#o.db, organizationId, filter, page);
     return toPage(rows, total, page);
+  }
+
+  /**
+   * The filtered log newest first, after `cursor` (keyset pages, for exports that stream), with the
+   * cursor of the next page (null after the last).
+   */
+  async pageBefore(
+    organizationId: string,
+    filter: store.MessageFilter,
+    cursor: store.LogCursor | null,
+    limit: number,
+  ): Promise<{ rows: store.MessageSummaryRow[]; next: store.LogCursor | null }> {
+    checkRange(filter);
+    return store.messagesBefore(this.#o.db, organizationId, filter, cursor, limit);
   }
 
   /** Full-text search (websearch syntax), newest first. */

@@ -70,15 +70,11 @@ export interface MessageFilter {
   until?: Date;
 }
 
-export async function listMessages(
-  db: Db,
-  organizationId: string,
-  filter: MessageFilter,
-  page: PageRequest,
-): Promise<{ rows: MessageSummaryRow[]; total: number }> {
+/** Where the message log meets the filter (within the organisation). */
+function filterWhere(organizationId: string, filter: MessageFilter) {
   const sender = filter.sender?.toLowerCase();
   const recipient = filter.recipient?.toLowerCase();
-  const where = and(
+  return and(
     eq(messages.organizationId, organizationId),
     filter.status ? eq(messages.status, filter.status) : undefined,
     filter.direction ? eq(messages.direction, filter.direction) : undefined,
@@ -98,6 +94,15 @@ export async function listMessages(
     filter.since ? gte(messages.receivedAt, filter.since) : undefined,
     filter.until ? lt(messages.receivedAt, filter.until) : undefined,
   );
+}
+
+export async function listMessages(
+  db: Db,
+  organizationId: string,
+  filter: MessageFilter,
+  page: PageRequest,
+): Promise<{ rows: MessageSummaryRow[]; total: number }> {
+  const where = filterWhere(organizationId, filter);
   const [rows, [{ total }]] = await Promise.all([
     db
       .select(summaryColumns)
@@ -109,6 +114,48 @@ export async function listMessages(
     db.select({ total: count() }).from(messages).where(where),
   ]);
   return { rows, total };
+}
+
+/**
+ * Where a keyset page of the log (newest first) resumes: the last message of the page before, its time
+ * as PostgreSQL's text (microseconds: a JavaScript Date keeps milliseconds, and resuming from a
+ * truncated time would skip the messages within that millisecond).
+ */
+export interface LogCursor {
+  receivedAt: string;
+  id: string;
+}
+
+/**
+ * The filtered log newest first, after `cursor` (keyset pages along messages_org_received: each page
+ * costs the same however deep an export has gone, where OFFSET would read every row before it), and
+ * the cursor of the page after it (null after the last).
+ */
+export async function messagesBefore(
+  db: Db,
+  organizationId: string,
+  filter: MessageFilter,
+  cursor: LogCursor | null,
+  limit: number,
+): Promise<{ rows: MessageSummaryRow[]; next: LogCursor | null }> {
+  const where = and(
+    filterWhere(organizationId, filter),
+    cursor
+      ? sql`(${messages.receivedAt}, ${messages.id}) < (${cursor.receivedAt}::timestamptz, ${cursor.id}::uuid)`
+      : undefined,
+  );
+  const found = await db
+    .select({ ...summaryColumns, exactReceivedAt: sql<string>`${messages.receivedAt}::text` })
+    .from(messages)
+    .where(where)
+    .orderBy(...newestFirst)
+    .limit(limit);
+  const last = found.at(-1);
+  const rows = found.map(({ exactReceivedAt: _, ...row }) => row);
+  return {
+    rows,
+    next: last && found.length === limit ? { receivedAt: last.exactReceivedAt, id: last.id } : null,
+  };
 }
 
 export function recentMessages(db: Db, organizationId: string, limit: number): Promise<MessageSummaryRow[]> {

@@ -36,6 +36,7 @@ export const organizationsModule: MailroomModule = {
       soleOrganization: (userId) => services.organizations.soleOrganization(userId),
       recordKeyMisuse: (principal, request, reason) =>
         services.apiKeys.recordMisuse(principal, metaOf(request), reason),
+      mfaState: (principal) => services.identity.mfaState(principal),
     };
     registerAuthHooks(app, { backend, limiter, perMinute: config.rateLimitPerMinute });
   },

@@ -201,6 +201,34 @@ export function cloudflareProvider(
       throw new ProviderError('zone_not_found', `no Cloudflare zone for ${hostName(domain)} in this account`);
     },
 
+    async ensureZone(domain) {
+      const name = hostName(domain);
+      const page = await call(`the zone lookup for ${name}`, () => client.zones.list({ name }));
+      const existing = page.result.find((z) => z.name.toLowerCase() === name);
+      if (existing)
+        return {
+          zone: { id: existing.id, name },
+          nameservers: existing.name_servers.map(hostName),
+          created: false,
+        };
+      // A zone belongs to an account: the one the token can see (a token made for one account sees one).
+      const accounts = await call('the account lookup', () => client.accounts.list());
+      const account = accounts.result[0];
+      if (!account)
+        throw new ProviderError(
+          'provider_rejected',
+          'the Cloudflare API token sees no account to create the zone in',
+        );
+      const created = await call(`the creation of the zone ${name}`, () =>
+        client.zones.create({ account: { id: account.id }, name, type: 'full' }),
+      );
+      return {
+        zone: { id: created.id, name },
+        nameservers: created.name_servers.map(hostName),
+        created: true,
+      };
+    },
+
     async listRecords(zone: DnsZone, name: string, type: DnsRecordType) {
       const wanted = hostName(name);
       const subject = `the ${type} record listing for ${wanted}`;

@@ -32,6 +32,11 @@ export interface DnsProvider {
   verify(): Promise<void>;
   /** The zone that holds `domain` (the longest zone name that is the domain or a parent of it). */
   findZone(domain: string): Promise<DnsZone>;
+  /**
+   * The zone named exactly `domain`, created when the account has none, with the name servers the
+   * provider serves it from (what the domain's registrar must point to).
+   */
+  ensureZone(domain: string): Promise<{ zone: DnsZone; nameservers: string[]; created: boolean }>;
   /** Records at exactly `name` of `type`. */
   listRecords(zone: DnsZone, name: string, type: DnsRecordType): Promise<ProviderRecord[]>;
   createRecord(zone: DnsZone, record: DnsRecordSpec, comment: string): Promise<ProviderRecord>;

@@ -4,31 +4,12 @@
 // DNS server answers from what the Cloudflare server stores, so "publish, then verify" is real.
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { txtStrings } from '../../../src/core/txt.ts';
 import { engine, signUpWithOrg, startTestApp, type TestApp } from '../../support/app.ts';
-import { startCloudflareServer, type CloudflareServer } from '../../support/cloudflare-server.ts';
-import { startDnsServer, type TestDnsServer, type TestRecords } from '../../support/dns-server.ts';
+import { type CloudflareServer, servedBy, startCloudflareServer } from '../../support/cloudflare-server.ts';
+import { startDnsServer, type TestDnsServer } from '../../support/dns-server.ts';
 import { startNamecheapServer, type NamecheapServer } from '../../support/namecheap-server.ts';
 
 const HOST = 'mx.mailroom.test';
-
-/** What the Cloudflare account stores at `name`, as an authoritative server would serve it. */
-function servedBy(cf: CloudflareServer) {
-  return (name: string): TestRecords | undefined => {
-    const here = cf.records().filter((r) => r.name === name);
-    if (here.length === 0) return undefined;
-    const records: TestRecords = {};
-    for (const r of here) {
-      if (r.type === 'TXT') {
-        records.TXT = [...(records.TXT ?? []), txtStrings(r.content)];
-      }
-      if (r.type === 'MX')
-        records.MX = [...(records.MX ?? []), { exchange: r.content, priority: r.priority ?? 0 }];
-      if (r.type === 'CNAME') records.CNAME = r.content;
-    }
-    return records;
-  };
-}
 
 describe(`DNS automation and registration on ${engine}`, () => {
   let t: TestApp;

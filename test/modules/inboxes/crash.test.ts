@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { after, describe, test } from 'node:test';
 import { addDomain, engine, signUpWithOrg, startTestApp } from '../../support/app.ts';
-import { exited, serve } from '../../support/process.ts';
+import { callServed, exited, serve, takeoverEnv } from '../../support/process.ts';
 import { until } from '../../support/until.ts';
 
 const cleanups: (() => Promise<void>)[] = [];
@@ -20,24 +20,11 @@ describe(`generation crash safety on ${engine}`, () => {
     const setup = await startTestApp({ env: { MAILROOM_SECRET_KEY: randomBytes(32).toString('hex') } });
     const org = await signUpWithOrg(setup, 'crash-gen@example.com', 'Crash generation');
     const domain = await addDomain(setup, org, 'crash-gen.test');
-    const processEnv: Record<string, string> = {
-      ...(process.env as Record<string, string>),
-      ...setup.env,
-      MAILROOM_HTTP_PORT: '0',
-      MAILROOM_SMTP_PORT: '0',
-      MAILROOM_LOG_LEVEL: 'info',
-    };
-    if (!setup.env.DATABASE_URL) delete processEnv.DATABASE_URL;
+    const processEnv = takeoverEnv(setup.env);
     await setup.app.close();
 
-    const call = async (port: number, method: string, path: string, body?: unknown) => {
-      const res = await fetch(`http://127.0.0.1:${port}${path}`, {
-        method,
-        headers: { authorization: `Bearer ${org.token}`, 'content-type': 'application/json' },
-        body: body === undefined ? undefined : JSON.stringify(body),
-      });
-      return { status: res.status, body: (await res.json()) as any };
-    };
+    const call = (port: number, method: string, path: string, body?: unknown) =>
+      callServed(port, org.token, method, path, body);
 
     const first = await serve(['start'], processEnv, cleanups);
     const started = await call(first.port!, 'POST', '/v1/inboxes/generate', {

@@ -1,0 +1,60 @@
+// The message log's filters as the API takes them in a query string. `GET /v1/messages` and the message
+// export (`GET /v1/exports/messages.csv`) both read them from here, so the two select the same messages.
+import { z } from 'zod';
+import { uuidParam } from '../../core/ids.ts';
+import type { MessageFilter } from './store.ts';
+import { MESSAGE_STATUSES } from './tables.ts';
+
+const DAY_MS = 86_400_000;
+
+export const statusSchema = z.enum(MESSAGE_STATUSES);
+export const directionSchema = z.enum(['inbound', 'outbound']);
+
+/**
+ * A point in time: an ISO 8601 date-time with an offset, or a date (UTC). As the end of a range a
+ * date means the end of that day.
+ */
+export const instant = z.union([z.iso.datetime({ offset: true }), z.iso.date()]);
+export const startOf = (value: string | undefined) =>
+  value === undefined ? undefined : new Date(value.length === 10 ? `${value}T00:00:00Z` : value);
+export const endOf = (value: string | undefined) =>
+  value === undefined
+    ? undefined
+    : value.length === 10
+      ? new Date(new Date(`${value}T00:00:00Z`).getTime() + DAY_MS)
+      : new Date(value);
+
+/** The filter parameters of the message log, to spread into a route's query schema. */
+export const messageFilterQuery = {
+  status: statusSchema.optional(),
+  direction: directionSchema.optional(),
+  domain_id: uuidParam.optional(),
+  mailbox_id: uuidParam.optional().describe('Messages with a copy in this mailbox'),
+  sender: z
+    .string()
+    .max(320)
+    .optional()
+    .describe('The envelope sender or the From address is this address (any case)'),
+  recipient: z
+    .string()
+    .max(320)
+    .optional()
+    .describe('An envelope recipient or a To address is this address (any case)'),
+  since: instant.optional().describe('Received at or after (a date means its start, UTC)'),
+  until: instant.optional().describe('Received before (a date means its end, UTC)'),
+};
+
+export type MessageFilterQuery = z.infer<z.ZodObject<typeof messageFilterQuery>>;
+
+export function messageFilterOf(q: MessageFilterQuery): MessageFilter {
+  return {
+    status: q.status,
+    direction: q.direction,
+    domainId: q.domain_id,
+    mailboxId: q.mailbox_id,
+    sender: q.sender,
+    recipient: q.recipient,
+    since: startOf(q.since),
+    until: endOf(q.until),
+  };
+}
