@@ -205,6 +205,7 @@ const schema = z.object({
   MAILROOM_SEND_BATCH_BODY_LIMIT: positiveInt.default(32 * 1_048_576),
   MAILROOM_SEND_LIMIT_MAILBOX_PER_DAY: z.coerce.number().int().min(0).default(2_000),
   MAILROOM_SEND_LIMIT_ORGANIZATION_PER_HOUR: z.coerce.number().int().min(0).default(10_000),
+  MAILROOM_JOB_LEASE: duration.default(15_000),
   MAILROOM_PROVISION_VERIFY_BACKOFF: durationList.default([
     30_000, 60_000, 120_000, 300_000, 600_000, 1_800_000,
   ]),
@@ -312,6 +313,7 @@ function finish(c: z.output<typeof schema>) {
         ? `include:${c.MAILROOM_SPF_INCLUDE.toLowerCase()}`
         : `a:${c.MAILROOM_HOSTNAME.toLowerCase()}`,
     },
+    jobLeaseMs: Math.max(1_000, c.MAILROOM_JOB_LEASE),
     provisioning: {
       verifyBackoffMs: c.MAILROOM_PROVISION_VERIFY_BACKOFF,
       // A provisioned domain waits for its DNS as long as a domain may stay unverified.

@@ -11,8 +11,13 @@ declare module '../../core/module.ts' {
 
 export const jobsModule: MailroomModule = {
   name: 'jobs',
-  create: ({ db, jobs, log }) => ({
-    trackedJobs: new TrackedJobsService({ db, jobs, log: log.child({ component: 'tracked-jobs' }) }),
+  create: ({ db, jobs, log, config }) => ({
+    trackedJobs: new TrackedJobsService({
+      db,
+      jobs,
+      log: log.child({ component: 'tracked-jobs' }),
+      leaseMs: config.jobLeaseMs,
+    }),
   }),
   jobs({ jobs, services }) {
     // Only a wake-up: the job's lease, not the queue, decides who runs it (see service.ts).

@@ -21,9 +21,6 @@ import type { ItemError, JobRow } from './tables.ts';
 export type { ItemError, JobRow, JobState } from './tables.ts';
 
 export const RUN_QUEUE = 'jobs.run';
-const LEASE_MS = 15_000;
-/** How often a worker looks for jobs whose worker died. */
-const ORPHAN_SWEEP_MS = 5_000;
 
 /** A job as its runner sees it while running. */
 export interface RunningJob<Input> {
@@ -67,6 +64,11 @@ export interface JobsServiceOptions {
   db: Db;
   jobs: Jobs;
   log: Logger;
+  /**
+   * How long a job stays with a worker that stopped renewing (MAILROOM_JOB_LEASE): how soon a dead
+   * worker's job resumes elsewhere. Renewed every third of it; workers look for lapsed ones as often.
+   */
+  leaseMs: number;
 }
 
 export class TrackedJobsService {
@@ -189,7 +191,7 @@ export class TrackedJobsService {
   startWorking(): void {
     this.#sweep = setInterval(() => {
       this.#adoptOrphans().catch((err) => this.#o.log.error({ err }, 'job sweep failed'));
-    }, ORPHAN_SWEEP_MS);
+    }, this.#o.leaseMs / 3);
     this.#sweep.unref();
   }
 
@@ -215,7 +217,8 @@ export class TrackedJobsService {
   }
 
   async #claimAndRun(id: string): Promise<void> {
-    const row = await store.claimJob(this.#o.db, id, this.#owner, LEASE_MS);
+    const { leaseMs } = this.#o;
+    const row = await store.claimJob(this.#o.db, id, this.#owner, leaseMs);
     if (!row) return;
     const log = this.#o.log.child({ job: id, kind: row.kind });
     const runner = this.#runners.get(row.kind);
@@ -236,7 +239,7 @@ export class TrackedJobsService {
       input: row.input,
       done: row.done,
       async progress(tx, done, errors = []) {
-        const recorded = await store.recordProgress(tx, id, owner, LEASE_MS, done, errors);
+        const recorded = await store.recordProgress(tx, id, owner, leaseMs, done, errors);
         if (!recorded) {
           lost = true;
           throw new LeaseLost();
@@ -248,13 +251,13 @@ export class TrackedJobsService {
     // Between progress writes (a slow step: a DNS wait, a registrar call) the lease is kept alive.
     const renewal = setInterval(() => {
       store
-        .renewLease(db, id, owner, LEASE_MS)
+        .renewLease(db, id, owner, leaseMs)
         .then((renewed) => {
           if (!renewed) lost = true;
           else cancelRequested = renewed.cancelRequested;
         })
         .catch((err) => log.warn({ err }, 'job lease renewal failed'));
-    }, LEASE_MS / 3);
+    }, this.#o.leaseMs / 3);
     try {
       if (cancelRequested) {
         await store.finishJob(db, id, owner, { state: 'cancelled' });

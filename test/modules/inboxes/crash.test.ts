@@ -17,7 +17,10 @@ describe(`generation crash safety on ${engine}`, () => {
   });
 
   test('SIGKILL halfway: the job resumes after a restart and makes each mailbox once', async () => {
-    const setup = await startTestApp({ env: { MAILROOM_SECRET_KEY: randomBytes(32).toString('hex') } });
+    const setup = await startTestApp({
+      // A short lease: the killed process's job is taken over within seconds.
+      env: { MAILROOM_SECRET_KEY: randomBytes(32).toString('hex'), MAILROOM_JOB_LEASE: '3s' },
+    });
     const org = await signUpWithOrg(setup, 'crash-gen@example.com', 'Crash generation');
     const domain = await addDomain(setup, org, 'crash-gen.test');
     const processEnv = takeoverEnv(setup.env);

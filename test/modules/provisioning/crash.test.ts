@@ -43,6 +43,8 @@ describe(`provisioning crash safety on ${engine}`, () => {
       MAILROOM_CLOUDFLARE_API_URL: cf.baseURL,
       MAILROOM_NAMECHEAP_API_URL: nc.apiUrl,
       MAILROOM_PROVISION_VERIFY_BACKOFF: '300ms',
+      // A short lease: the killed process's job is taken over within seconds.
+      MAILROOM_JOB_LEASE: '3s',
     };
     const setup = await startTestApp({ env });
     const org = await signUpWithOrg(setup, 'kill-provision@example.com', 'Crash provisioning');
