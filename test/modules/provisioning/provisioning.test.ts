@@ -188,6 +188,32 @@ describe(`provisioning on ${engine}`, () => {
     assert.equal(mailboxes.body.total, 0);
   });
 
+  test('cancelling a provisioning that waits for DNS stops it at once; what it made stays', async () => {
+    const job = await provision({
+      domains: ['waiting-mail.com'],
+      dns_provider_account_id: cloudflareId,
+      inboxes: { count_per_domain: 3 },
+      verify_timeout_seconds: 3600,
+    });
+    const waiting = await until(
+      async () => (await api('GET', `/v1/provision/${job.id}`)).body,
+      (p) => p.domains[0].step === 'verify' && p.domains[0].verification?.attempts >= 2,
+      30_000,
+    );
+    assert.equal(waiting.domains[0].state, 'waiting');
+    const cancelled = await api('DELETE', `/v1/jobs/${job.id}`);
+    assert.equal(cancelled.status, 202, JSON.stringify(cancelled.body));
+    const done = await ended(job.id);
+    assert.equal(done.state, 'cancelled');
+    assert.deepEqual([done.domains[0].step, done.domains[0].state], ['verify', 'waiting']);
+    const domain = await api('GET', `/v1/domains/${done.domains[0].domain_id}`);
+    assert.equal(domain.status, 200, 'the domain it added stays');
+    assert.equal(
+      (await eventsOf('provision.failed')).filter((e) => e.data.provision_id === job.id).length,
+      0,
+    );
+  });
+
   test('requests that cannot work are refused before anything is bought; idempotency; isolation', async () => {
     const refusals: [Record<string, unknown>, number, RegExp][] = [
       [{ domains: ['not a domain'] }, 422, /domains\.0/],
