@@ -60,6 +60,10 @@ export function exportRoutes(exports: ExportsService) {
               .optional()
               .describe('Comma-separated generic column names, in the order wanted; default: the preset’s'),
             domain_id: uuidParam.optional().describe('Only the mailboxes of this domain'),
+            status: z
+              .enum(['active', 'suspended'])
+              .optional()
+              .describe('Only mailboxes in this status (suspended ones cannot log in or send)'),
             bom,
           }),
           response: { 200: csvResponse },
@@ -70,7 +74,13 @@ export function exportRoutes(exports: ExportsService) {
         const q = request.query;
         const csv = await exports.inboxes(
           authOf(request).organizationId,
-          { preset: q.preset, columns: q.columns, domainId: q.domain_id, bom: q.bom === 'true' },
+          {
+            preset: q.preset,
+            columns: q.columns,
+            domainId: q.domain_id,
+            status: q.status,
+            bom: q.bom === 'true',
+          },
           exportAudit(request),
         );
         return sendCsv(reply, csv);

@@ -10,7 +10,7 @@ import type { Metrics } from '../../core/metrics.ts';
 import type { AuditInput, AuditService } from '../audit/service.ts';
 import type { DomainsService } from '../domains/service.ts';
 import type { DomainRow } from '../domains/tables.ts';
-import type { MailboxesService, MailboxRow } from '../mailboxes/service.ts';
+import type { MailboxesService, MailboxRow, MailboxStatus } from '../mailboxes/service.ts';
 import type { LogCursor, MessageFilter, MessageSummaryRow, MessagesService } from '../messages/service.ts';
 import { type CsvColumn, csvHeader, csvRecord, UTF8_BOM } from './csv.ts';
 import {
@@ -50,6 +50,8 @@ export interface InboxExportRequest {
   /** Comma-separated generic column names; absent: the preset's columns. */
   columns?: string;
   domainId?: string;
+  /** Only mailboxes in this status (sending tools want the active ones); absent: all. */
+  status?: MailboxStatus;
   /** Start with a UTF-8 byte order mark (for Excel). */
   bom: boolean;
 }
@@ -79,7 +81,7 @@ export class ExportsService {
     const csvColumns = inboxCsvColumns(request.preset, columns, this.#o.servers);
     const withPasswords = carriesPasswords(columns);
     const { mailboxes, pageSize } = this.#o;
-    const filter = { domainId: request.domainId };
+    const filter = { domainId: request.domainId, status: request.status };
     const counted = { passwords: 0 };
     const inboxRow = (m: MailboxRow): InboxRow => this.#inboxRow(m, withPasswords);
     const read = async (after: string | null): Promise<Page<MailboxRow, string>> => {
@@ -101,6 +103,7 @@ export class ExportsService {
       preset: request.preset,
       columns,
       ...(request.domainId ? { domain_id: request.domainId } : {}),
+      ...(request.status ? { status: request.status } : {}),
       passwords: counted.passwords,
     });
     return {

@@ -385,7 +385,12 @@ export class MailboxesService {
   }
 
   /** Mailboxes in address order after `after` (keyset pages, for exports that stream). */
-  page(organizationId: string, filter: { domainId?: string }, after: string | null, limit: number) {
+  page(
+    organizationId: string,
+    filter: { domainId?: string; status?: MailboxStatus },
+    after: string | null,
+    limit: number,
+  ) {
     return store.mailboxesAfter(this.#o.db, organizationId, filter, after, limit);
   }
 

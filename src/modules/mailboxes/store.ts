@@ -102,12 +102,13 @@ export async function localPartsOf(db: Db, organizationId: string, domainId: str
 export function mailboxesAfter(
   db: Db,
   organizationId: string,
-  filter: { domainId?: string },
+  filter: { domainId?: string; status?: MailboxStatus },
   after: string | null,
   limit: number,
 ): Promise<MailboxRow[]> {
   const conditions: SQL[] = [eq(mailboxes.organizationId, organizationId)];
   if (filter.domainId) conditions.push(eq(mailboxes.domainId, filter.domainId));
+  if (filter.status) conditions.push(eq(mailboxes.status, filter.status));
   if (after !== null) conditions.push(gt(mailboxes.address, after));
   return db
     .select()

@@ -345,6 +345,28 @@ describe(`exports on ${engine}`, () => {
     );
   });
 
+  test('status= leaves suspended mailboxes out (or picks them)', async () => {
+    const paused = await api('POST', '/v1/mailboxes', {
+      address: 'paused@second.test',
+      password: 'a paused mailbox password',
+      export_password: true,
+      status: 'suspended',
+    });
+    assert.equal(paused.status, 201, JSON.stringify(paused.body));
+    try {
+      const emails = async (query: string) =>
+        table((await exportCsv(`/v1/exports/inboxes.csv?domain_id=${second.id}${query}`)).body).rows.map(
+          (r) => r.email,
+        );
+      assert.deepEqual(await emails(''), ['erin@second.test', 'paused@second.test']);
+      assert.deepEqual(await emails('&status=active'), ['erin@second.test']);
+      assert.deepEqual(await emails('&status=suspended'), ['paused@second.test']);
+      assert.equal((await api('GET', '/v1/exports/inboxes.csv?status=gone')).status, 400);
+    } finally {
+      await api('DELETE', `/v1/mailboxes/${paused.body.id}`);
+    }
+  });
+
   test('bom=true starts the file with a UTF-8 byte order mark', async () => {
     const res = await exportCsv('/v1/exports/inboxes.csv?bom=true&columns=email');
     assert.ok(res.body.startsWith('\uFEFFemail\r\n'));
