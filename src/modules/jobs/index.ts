@@ -24,8 +24,7 @@ export const jobsModule: MailroomModule = {
     jobs.define<{ id: string }>(RUN_QUEUE, {
       retryLimit: 0,
       concurrency: 2,
-      expireInSeconds: 86_400,
-      handler: ({ id }) => services.trackedJobs.run(id),
+      handler: async ({ id }) => services.trackedJobs.wake(id),
     });
   },
   async start({ roles, services, onClose }) {

@@ -203,7 +203,15 @@ export class TrackedJobsService {
 
   async #adoptOrphans(): Promise<void> {
     if (this.#stopping) return;
-    for (const id of await store.orphanedJobs(this.#o.db, 5)) void this.run(id);
+    for (const id of await store.orphanedJobs(this.#o.db, 5)) this.wake(id);
+  }
+
+  /**
+   * Starts the job here in the background (if nobody else holds it): a wake-up does not wait for a job
+   * that may run for hours (a provisioning waiting for DNS).
+   */
+  wake(id: string): void {
+    this.run(id).catch((err) => this.#o.log.error({ err, job: id }, 'job could not be started'));
   }
 
   /** Runs the job here if nobody else holds it; resolves when this process is done with it. */
