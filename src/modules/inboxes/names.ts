@@ -117,11 +117,13 @@ export function planAddresses(
   const planned: { localPart: string; name: PersonName }[] = [];
   let unusable = 0;
   while (planned.length < count) {
-    const name = names();
+    // A taken address gets another name a few times; the name kept is the one its address is made of.
+    let name = names();
     let localPart: string | null = null;
     for (let tries = 0; tries < 5 && localPart === null; tries++) {
-      const candidate = localPartFor(template, tries === 0 ? name : names(), null);
-      if (candidate && !taken.has(candidate) && !refused(candidate)) localPart = candidate;
+      const candidate = tries === 0 ? name : names();
+      const local = localPartFor(template, candidate, null);
+      if (local && !taken.has(local) && !refused(local)) [localPart, name] = [local, candidate];
     }
     localPart ??= withNumber(template, name, numbered, taken, refused);
     if (localPart === null) {

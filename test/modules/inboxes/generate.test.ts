@@ -128,6 +128,17 @@ describe(`inbox generation on ${engine}`, () => {
       const made = (await mailboxesOf(domain.id)).map((m) => m.address.split('@')[0]);
       for (const local of locals) assert.ok(made.includes(local), `${pattern}: ${local} in ${made}`);
     }
+    // Names drawn again after a collision: each address is still made of its own mailbox's names.
+    const redrawn = await generate({
+      domains: [{ domain_id: domain.id, count: 8 }],
+      pattern: 'first.last',
+      names: { first: ['Ann', 'Bob', 'Cy', 'Dee', 'Eve', 'Flo', 'Gus', 'Hal'], last: ['Lee'] },
+    });
+    assert.equal((await finished(redrawn.id)).state, 'succeeded');
+    const lees = (await mailboxesOf(domain.id)).filter((m) => m.last_name === 'Lee');
+    assert.equal(lees.length, 8);
+    for (const m of lees)
+      assert.match(m.address, new RegExp(`^${m.first_name.toLowerCase()}\\.lee\\d*@`), JSON.stringify(m));
     // "admin" is reserved: a generator asked for it takes admin2 and on.
     const reserved = await generate({
       domains: [{ domain_id: domain.id, count: 2 }],
