@@ -27,7 +27,7 @@ export const inboundModule: MailroomModule = {
       db,
       blobs,
       outbound: services.outbound,
-      srs: srsOf(secrets.srsKey, config),
+      srs: new Srs({ key: secrets.srsKey, maxAgeDays: config.inbound.srsMaxAgeDays }),
       resolver,
       hostname: config.hostname,
       log: log.child({ component: 'inbound' }),
@@ -52,10 +52,6 @@ export const inboundModule: MailroomModule = {
     roles.smtp && runtime.backlog ? { mail: () => runtime.backlog!.state } : {},
 };
 
-function srsOf(key: Buffer, config: ModuleContext['config']): Srs {
-  return new Srs({ key, maxAgeDays: config.inbound.srsMaxAgeDays });
-}
-
 async function startProcessing(ctx: ModuleContext): Promise<void> {
   const { config, db, blobs, secrets, services, listener, log, onClose } = ctx;
   if (!listener) return;
@@ -71,7 +67,7 @@ async function startProcessing(ctx: ModuleContext): Promise<void> {
     outbound: services.outbound,
     events: services.events,
     secrets,
-    srs: srsOf(secrets.srsKey, config),
+    srs: services.inbound.srs,
     hostname: config.hostname,
     lookups: services.inbound.lookups,
     parser,

@@ -81,6 +81,11 @@ export class InboundService {
    * accounting.
    */
   readonly #lookupCache = new TtlCache(DIRECTORY_CACHE_MS, DIRECTORY_CACHE_SIZE);
+  /** The SRS codec forwarding uses (the processor rewrites senders with the same one). */
+  get srs(): Srs {
+    return this.#o.srs;
+  }
+
   /** Routing's lookups, through the same cache (the processor routes with them). */
   readonly lookups: RoutingLookups = {
     localTarget: (organizationId, domain, localPart) =>

@@ -14,7 +14,7 @@ const TEMPLATES: Record<PatternName, string> = {
   first_l: '{first}_{l}',
   firstl: '{first}{l}',
 };
-const PLACEHOLDER = /\{(first|last|f|l|n)\}/g;
+const TEMPLATE_FIELD = /\{(first|last|f|l|n)\}/g;
 const TEMPLATE_SHAPE = /^([a-z0-9._-]|\{(first|last|f|l|n)\})+$/;
 
 export interface PersonName {
@@ -63,7 +63,7 @@ export function localPartFor(template: string, name: PersonName, n: number | nul
     n: n === null ? '' : String(n),
   };
   const local = template
-    .replace(PLACEHOLDER, (_, key: string) => parts[key])
+    .replace(TEMPLATE_FIELD, (_, key: string) => parts[key])
     .replace(/[._-]{2,}/g, (m) => m[0])
     .replace(/^[._-]+|[._-]+$/g, '');
   return local.length > 0 && local.length <= 64 ? local : null;
