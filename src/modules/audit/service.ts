@@ -29,7 +29,12 @@ export type SecurityEventKind =
   /** A refused SMTP submission login (no password in the details). */
   | 'smtp_auth_failed'
   /** The SMTP login failure that reached the hourly limit: the address or username is blocked. */
-  | 'smtp_auth_rate_limited';
+  | 'smtp_auth_rate_limited'
+  /** The same for IMAP and POP3 logins (they share SMTP's limits: one budget per address and username). */
+  | 'imap_auth_failed'
+  | 'imap_auth_rate_limited'
+  | 'pop3_auth_failed'
+  | 'pop3_auth_rate_limited';
 
 export interface SecurityEventInput {
   kind: SecurityEventKind;

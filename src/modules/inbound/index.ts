@@ -22,8 +22,16 @@ declare module '../../core/module.ts' {
 
 export const inboundModule: MailroomModule = {
   name: 'inbound',
-  create({ db, blobs, secrets, resolver, config, log, services }) {
+  create({ db, blobs, secrets, resolver, config, log, services, onClose }) {
+    // Threads start on first use: a process that never parses starts none.
+    const parser = new ThreadPool(
+      new URL('./parse-thread.ts', import.meta.url),
+      config.threads,
+      async () => (await import('./parse.ts')).parseTasks,
+    );
+    onClose(() => parser.close());
     const inbound = new InboundService({
+      parser,
       db,
       blobs,
       outbound: services.outbound,
@@ -56,11 +64,6 @@ async function startProcessing(ctx: ModuleContext): Promise<void> {
   const { config, db, blobs, secrets, services, listener, log, onClose } = ctx;
   if (!listener) return;
   const p = config.processing;
-  const parser = new ThreadPool(
-    new URL('./parse-thread.ts', import.meta.url),
-    config.threads,
-    async () => (await import('./parse.ts')).parseTasks,
-  );
   const processor = new InboundProcessor({
     db,
     blobs,
@@ -70,7 +73,7 @@ async function startProcessing(ctx: ModuleContext): Promise<void> {
     srs: services.inbound.srs,
     hostname: config.hostname,
     lookups: services.inbound.lookups,
-    parser,
+    parser: services.inbound.parser,
     batchSize: p.batchSize,
     concurrency: p.concurrency,
     soleWorker: !config.databaseUrl,
@@ -80,10 +83,7 @@ async function startProcessing(ctx: ModuleContext): Promise<void> {
   await listener.subscribe(INBOUND_CHANNEL, () => processor.wake());
   listener.onReconnect(() => processor.wake());
   await processor.start();
-  onClose(async () => {
-    await processor.stop();
-    await parser.close();
-  });
+  onClose(() => processor.stop());
 }
 
 /** Back-pressure: read where mail is accepted (the MX refuses while behind) or the API shows it. */

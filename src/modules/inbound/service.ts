@@ -9,13 +9,23 @@ import { newId } from '../../core/ids.ts';
 import type { ParsedBounce } from '../delivery/bounce-parse.ts';
 import type { AttemptResult, OutboundEnvelope, RecipientOutcome } from '../delivery/transport/types.ts';
 import type { MessageAuth } from '../messages/tables.ts';
+import type { ThreadPool } from '../../core/threads.ts';
+import type { parseTasks, PreparedMessage } from './parse.ts';
 import { isSrsLocalPart, parseRecipient, type Recipient } from './address.ts';
 import { authenticateMessage } from './authenticate.ts';
 import { type Accepted, CommitQueue } from './commit-queue.ts';
 import type { MailauthResolver } from '../../core/resolver.ts';
 import type { RoutingLookups } from './routing.ts';
 import type { Srs } from './srs.ts';
-import { type DirectoryEntry, directoryEntry, localTarget, queueDepth, rulesFor } from './store.ts';
+import {
+  type DirectoryEntry,
+  directoryEntry,
+  finishProcessing,
+  insertMessages,
+  localTarget,
+  queueDepth,
+  rulesFor,
+} from './store.ts';
 import { traceHeaders, withoutForgedResults } from './trace.ts';
 
 /** What inbound needs from the outbound side (the delivery module's OutboundService provides it). */
@@ -44,6 +54,18 @@ export interface InboundServiceOptions {
   resolver: MailauthResolver;
   hostname: string;
   log: Logger;
+  /** MIME parsing and search tokenising off the event loop (processing, and messages clients store). */
+  parser: ThreadPool<typeof parseTasks>;
+}
+
+/** A message a mail client stores in a folder (IMAP APPEND), parsed by `prepareStored`. */
+export interface StoredMessage {
+  id: string;
+  organizationId: string;
+  blobId: string;
+  size: number;
+  receivedAt: Date;
+  prepared: PreparedMessage;
 }
 
 /** The answer to RCPT TO. */
@@ -105,6 +127,57 @@ export class InboundService {
   /** Called after every commit that queued messages for processing (this process's processor wakes). */
   onCommitted(listener: () => void): void {
     this.#committed = listener;
+  }
+
+  get parser(): ThreadPool<typeof parseTasks> {
+    return this.#o.parser;
+  }
+
+  /** Parses a message a client stores, as processing parses mail (on the parsing threads). */
+  prepareStored(raw: Buffer): Promise<PreparedMessage> {
+    return this.#o.parser.run('prepare', { raw, envelope: [] });
+  }
+
+  /**
+   * Records a stored message as processing records mail (fields, details, search vector), with
+   * direction `stored`: it was put in a folder, it did not flow. Filing it is the caller's business.
+   */
+  async insertStored(tx: Db, message: StoredMessage): Promise<void> {
+    const { parsed, text, search } = message.prepared;
+    await insertMessages(tx, [
+      {
+        id: message.id,
+        organizationId: message.organizationId,
+        direction: 'stored',
+        status: 'delivered',
+        blobId: message.blobId,
+        size: message.size,
+        mailFrom: '',
+        rcptTo: [],
+        receivedAt: message.receivedAt,
+      },
+    ]);
+    await finishProcessing(tx, [
+      {
+        id: message.id,
+        status: 'delivered',
+        error: null,
+        messageIdHeader: parsed.messageId,
+        inReplyTo: parsed.inReplyTo,
+        references: parsed.references,
+        threadId: message.id,
+        fromAddress: parsed.fromAddress,
+        fromName: parsed.fromName,
+        toAddresses: parsed.to,
+        ccAddresses: parsed.cc,
+        subject: parsed.subject,
+        sentAt: parsed.date,
+        hasAttachments: parsed.hasAttachments,
+        bodyText: text,
+        details: parsed.details,
+        search,
+      },
+    ]);
   }
 
   async checkRecipient(address: string): Promise<RecipientCheck> {

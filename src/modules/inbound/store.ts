@@ -8,6 +8,7 @@ import { binaryTextArray } from '../../core/pg-binary.ts';
 import { and, asc, desc, eq, inArray, isNull, or, sql } from '../../core/orm.ts';
 import { aliases } from '../aliases/tables.ts';
 import { dkimKeys, domains } from '../domains/tables.ts';
+import { notifyFolders } from '../mailboxes/changes.ts';
 import { mailboxes } from '../mailboxes/tables.ts';
 import { type MessageAuth, type MessageDetails, type MessageStatus, messages } from '../messages/tables.ts';
 import { rules } from '../rules/tables.ts';
@@ -502,35 +503,27 @@ export interface Filing {
 }
 
 /**
- * Files a batch of messages: each folder's next UIDs are taken in one step (gap-free: they commit or
- * roll back with the messages) and each mailbox's used bytes grow once. The mailbox rows are locked
- * first, in id order, and a folder's row only by a transaction that holds its mailbox: two batches
- * filing into the same mailboxes wait for each other instead of deadlocking. Called last in its
- * transaction, so the locks are held only until the commit right after. A message already in a
- * mailbox is not filed there again (one copy per mailbox).
+ * Files a batch of messages: each folder's next UIDs and modseqs are taken in one step (gap-free: they
+ * commit or roll back with the messages) and each mailbox's used bytes grow once. A folder that does
+ * not exist (a rule's, deleted since) gives way to INBOX: accepted mail is never dropped. The mailbox
+ * rows are locked first, in id order, and a folder's row only by a transaction that holds its mailbox:
+ * two batches filing into the same mailboxes wait for each other instead of deadlocking. Called last in
+ * its transaction, so the locks are held only until the commit right after. A message already in a
+ * mailbox is not filed there again (one delivered copy per mailbox). The folders are announced at
+ * commit (IMAP's IDLE).
  */
 export async function fileInMailboxes(tx: Db, filings: Filing[]): Promise<void> {
   if (!filings.length) return;
   const seen = new Set<string>();
-  const perFolder = new Map<string, number>();
-  const rows: (Filing & { k: number })[] = [];
+  const rows: (Filing & { o: number })[] = [];
   for (const f of filings) {
     if (seen.has(`${f.mailboxId}:${f.messageId}`)) continue;
     seen.add(`${f.mailboxId}:${f.messageId}`);
-    const key = `${f.mailboxId}\n${f.folder}`;
-    const k = perFolder.get(key) ?? 0;
-    perFolder.set(key, k + 1);
-    rows.push({ ...f, k });
+    rows.push({ ...f, o: rows.length });
   }
   const mailboxIds = [...new Set(rows.map((r) => r.mailboxId))].sort();
   await tx.execute(
     sql`select id from mailboxes where id = any(${uuidArrayLiteral(mailboxIds)}::uuid[]) order by id for update`,
-  );
-  const folders = JSON.stringify(
-    [...perFolder].map(([key, n]) => {
-      const [mailbox_id, name] = key.split('\n');
-      return { mailbox_id, name, n };
-    }),
   );
   const messagesJson = JSON.stringify(
     rows.map((r) => ({
@@ -540,26 +533,36 @@ export async function fileInMailboxes(tx: Db, filings: Filing[]): Promise<void> 
       name: r.folder,
       message_id: r.messageId,
       size: r.size,
-      k: r.k,
+      o: r.o,
     })),
   );
   await tx.execute(sql`
-    with wanted as (
-      select * from jsonb_to_recordset(${folders}::jsonb) as w(mailbox_id uuid, name text, n integer)
-    ), taken as (
-      update mailbox_folders f set uid_next = f.uid_next + w.n
-        from wanted w where f.mailbox_id = w.mailbox_id and f.name = w.name
-      returning f.id, f.mailbox_id, f.name, f.uid_next - w.n as first_uid
-    ), filed as (
-      insert into mailbox_messages (id, organization_id, mailbox_id, folder_id, message_id, uid, size)
-      select r.id, r.organization_id, r.mailbox_id, t.id, r.message_id, t.first_uid + r.k, r.size
+    with requested as (
+      select r.*, coalesce(f.name, 'INBOX') as folder
         from jsonb_to_recordset(${messagesJson}::jsonb) as r(id uuid, organization_id uuid, mailbox_id uuid,
-             name text, message_id uuid, size integer, k integer)
-        join taken t on t.mailbox_id = r.mailbox_id and t.name = r.name
-      on conflict (mailbox_id, message_id) do nothing
+             name text, message_id uuid, size integer, o integer)
+        left join mailbox_folders f on f.mailbox_id = r.mailbox_id and f.name = r.name
+    ), numbered as (
+      select q.*, (row_number() over (partition by q.mailbox_id, q.folder order by q.o) - 1)::int as k
+        from requested q
+    ), wanted as (
+      select mailbox_id, folder as name, count(*)::int as n from numbered group by mailbox_id, folder
+    ), taken as (
+      update mailbox_folders f set uid_next = f.uid_next + w.n, highest_modseq = f.highest_modseq + w.n
+        from wanted w where f.mailbox_id = w.mailbox_id and f.name = w.name
+      returning f.id, f.mailbox_id, f.name, f.uid_next - w.n as first_uid, f.highest_modseq - w.n as first_modseq
+    ), filed as (
+      insert into mailbox_messages (id, organization_id, mailbox_id, folder_id, message_id, uid, modseq, size,
+                                    delivered)
+      select r.id, r.organization_id, r.mailbox_id, t.id, r.message_id, t.first_uid + r.k, t.first_modseq + r.k + 1,
+             r.size, true
+        from numbered r join taken t on t.mailbox_id = r.mailbox_id and t.name = r.folder
+      on conflict (mailbox_id, message_id) where delivered do nothing
       returning mailbox_id, size
+    ), used as (
+      update mailboxes m set used_bytes = m.used_bytes + f.bytes
+        from (select mailbox_id, sum(size) as bytes from filed group by mailbox_id) f
+       where m.id = f.mailbox_id
     )
-    update mailboxes m set used_bytes = m.used_bytes + f.bytes
-      from (select mailbox_id, sum(size) as bytes from filed group by mailbox_id) f
-     where m.id = f.mailbox_id`);
+    ${notifyFolders(sql`select id from taken`)}`);
 }

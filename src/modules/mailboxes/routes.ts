@@ -37,7 +37,8 @@ const mailboxSchema = z.object({
     .int()
     .nullable()
     .describe('Recipients a day; null: the installation default (MAILROOM_SEND_LIMIT_MAILBOX_PER_DAY)'),
-  has_password: z.boolean().describe('Whether the mailbox can log in (IMAP, submission)'),
+  save_sent: z.boolean().describe('Whether mail sent through submission is copied into the Sent folder'),
+  has_password: z.boolean().describe('Whether the mailbox can log in (IMAP, POP3, submission)'),
   password_exportable: z.boolean().describe('Whether credential exports carry its password'),
   created_at: z.string(),
   updated_at: z.string(),
@@ -67,6 +68,7 @@ function mailboxView(m: MailboxRow) {
     is_active: m.isActive,
     status: m.status,
     daily_send_limit: m.dailySendLimit,
+    save_sent: m.saveSent,
     has_password: m.passwordHash !== null,
     password_exportable: m.exportPassword !== null,
     created_at: m.createdAt.toISOString(),
@@ -98,6 +100,11 @@ const quota = z
   .describe(`Bytes; at least 1 MiB (${MIN_QUOTA_BYTES})`);
 const dailySendLimit = z.number().int().min(1).max(10_000_000);
 const name = z.string().max(100);
+const saveSent = z
+  .boolean()
+  .describe(
+    'Copy mail sent through submission into the Sent folder (default true); off for clients that store their own copy',
+  );
 
 const appPasswordSchema = z.object({
   id: z.uuid(),
@@ -163,6 +170,7 @@ export function mailboxRoutes(mailboxes: MailboxesService) {
               .boolean()
               .nullish()
               .describe('Keep the password (encrypted) so credential exports carry it; needs a password'),
+            save_sent: saveSent.nullish(),
           }),
           response: { 201: detailSchema },
         },
@@ -234,6 +242,7 @@ export function mailboxRoutes(mailboxes: MailboxesService) {
             is_active: z.boolean().nullish(),
             status: status.nullish(),
             daily_send_limit: dailySendLimit.nullish().describe('null: back to the installation default'),
+            save_sent: saveSent.nullish(),
           }),
           response: { 200: detailSchema },
         },

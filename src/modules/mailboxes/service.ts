@@ -91,6 +91,8 @@ export interface MailboxInput {
   status?: MailboxStatus | null;
   /** Keep the password, sealed, so credential exports can carry it. */
   export_password?: boolean | null;
+  /** Copy mail sent through submission into the Sent folder (default true). */
+  save_sent?: boolean | null;
 }
 
 /** One mailbox of a batch (generation): its address decided, its password in clear or none. */
@@ -107,6 +109,7 @@ export interface NewMailboxSpec {
   quotaBytes?: number;
   dailySendLimit?: number | null;
   status?: MailboxStatus;
+  saveSent?: boolean;
 }
 
 export type BatchResult = { ok: true; mailbox: MailboxRow } | { ok: false; error: AppError };
@@ -122,6 +125,7 @@ export interface MailboxChanges {
   status?: MailboxStatus | null;
   /** Null: back to the installation's limit. */
   daily_send_limit?: number | null;
+  save_sent?: boolean | null;
 }
 
 /** Which mailboxes a bulk change applies to: these ids, or every mailbox of a domain. */
@@ -185,6 +189,7 @@ export class MailboxesService {
         quotaBytes: input.quota_bytes ?? undefined,
         dailySendLimit: input.daily_send_limit,
         status: input.status ?? undefined,
+        saveSent: input.save_sent ?? undefined,
       },
     ]);
     if (!result.ok) throw result.error;
@@ -261,6 +266,7 @@ export class MailboxesService {
       quotaBytes: quotaOf(spec.quotaBytes ?? DEFAULT_QUOTA_BYTES),
       dailySendLimit: spec.dailySendLimit ?? null,
       status: spec.status ?? 'active',
+      saveSent: spec.saveSent ?? true,
     };
   }
 
@@ -416,6 +422,7 @@ export class MailboxesService {
     if (changes.is_active != null) set.isActive = changes.is_active;
     if (changes.status != null) set.status = changes.status;
     if (changes.daily_send_limit !== undefined) set.dailySendLimit = changes.daily_send_limit;
+    if (changes.save_sent != null) set.saveSent = changes.save_sent;
     if (changes.password !== undefined)
       Object.assign(set, await this.#passwordChange(mailbox, changes.password));
     await this.#change(organizationId, mailbox, set);

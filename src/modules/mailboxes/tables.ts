@@ -20,6 +20,8 @@ export const mailboxes = pgTable('mailboxes', {
   status: text('status').$type<MailboxStatus>().notNull().default('active'),
   /** Recipients a day; null: the installation's MAILROOM_SEND_LIMIT_MAILBOX_PER_DAY. */
   dailySendLimit: integer('daily_send_limit'),
+  /** Mail sent through submission is copied into the Sent folder. */
+  saveSent: boolean('save_sent').notNull().default(true),
   createdAt: timestamptz('created_at').notNull().defaultNow(),
   updatedAt: timestamptz('updated_at').notNull().defaultNow(),
 });
@@ -47,6 +49,11 @@ export const mailboxFolders = pgTable('mailbox_folders', {
   specialUse: text('special_use'),
   uidValidity: bigint('uid_validity', { mode: 'number' }).notNull(),
   uidNext: bigint('uid_next', { mode: 'number' }).notNull().default(1),
+  subscribed: boolean('subscribed').notNull().default(true),
+  /** The folder's modification sequence (CONDSTORE): every change takes the next one. */
+  highestModseq: bigint('highest_modseq', { mode: 'number' }).notNull().default(1),
+  /** UIDs above this are \Recent to the next session that selects the folder read-write. */
+  recentUid: bigint('recent_uid', { mode: 'number' }).notNull().default(0),
   createdAt: timestamptz('created_at').notNull().defaultNow(),
 });
 export type FolderRow = typeof mailboxFolders.$inferSelect;
@@ -60,5 +67,18 @@ export const mailboxMessages = pgTable('mailbox_messages', {
   uid: bigint('uid', { mode: 'number' }).notNull(),
   flags: text('flags').array().notNull().default([]),
   size: integer('size').notNull(),
+  /** The modseq of the copy's last change (arrival, flags, move). */
+  modseq: bigint('modseq', { mode: 'number' }).notNull().default(1),
+  /** Filed by delivery: unique per mailbox, so re-processing never files a message twice. */
+  delivered: boolean('delivered').notNull().default(false),
+  /** IMAP's INTERNALDATE. */
   createdAt: timestamptz('created_at').notNull().defaultNow(),
+});
+
+/** UIDs expunged from a folder, with the modseq of the expunge (QRESYNC's VANISHED). */
+export const mailboxExpunged = pgTable('mailbox_expunged', {
+  organizationId: uuid('organization_id').notNull(),
+  folderId: uuid('folder_id').notNull(),
+  uid: bigint('uid', { mode: 'number' }).notNull(),
+  modseq: bigint('modseq', { mode: 'number' }).notNull(),
 });

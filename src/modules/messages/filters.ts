@@ -8,7 +8,9 @@ import { MESSAGE_STATUSES } from './tables.ts';
 const DAY_MS = 86_400_000;
 
 export const statusSchema = z.enum(MESSAGE_STATUSES);
-export const directionSchema = z.enum(['inbound', 'outbound']);
+export const directionSchema = z
+  .enum(['inbound', 'outbound', 'stored'])
+  .describe('inbound: received; outbound: sent; stored: put in a folder by a mail client (IMAP APPEND)');
 
 /**
  * A point in time: an ISO 8601 date-time with an offset, or a date (UTC). As the end of a range a

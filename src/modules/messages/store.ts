@@ -4,6 +4,7 @@ import { and, asc, count, desc, eq, gte, inArray, lt, sql } from '../../core/orm
 import { offsetOf, type PageRequest } from '../../core/pagination.ts';
 import { aliases } from '../aliases/tables.ts';
 import { domains } from '../domains/tables.ts';
+import { notifyFolders } from '../mailboxes/changes.ts';
 import { mailboxes, mailboxMessages } from '../mailboxes/tables.ts';
 import {
   type Direction,
@@ -50,7 +51,7 @@ export const summaryColumns = {
   processedAt: messages.processedAt,
   updatedAt: messages.updatedAt,
 };
-export type MessageSummaryRow = Omit<MessageRow, 'bodyText' | 'details' | 'auth'>;
+export type MessageSummaryRow = Omit<MessageRow, 'bodyText' | 'details' | 'auth' | 'structure'>;
 
 const newestFirst = [desc(messages.receivedAt), desc(messages.id)];
 
@@ -256,20 +257,27 @@ export async function updateStatus(db: Db, id: string, status: MessageStatus): P
 
 /**
  * Deletes a message with its routes and its mailbox copies, giving the copies' bytes back to their
- * mailboxes' usage. Forwarded copies stay (their parent_id becomes null).
+ * mailboxes' usage; the copies count as expunged from their folders, which are announced (IMAP).
+ * Forwarded copies stay (their parent_id becomes null).
  */
 export async function deleteMessage(db: Db, organizationId: string, id: string): Promise<void> {
   await db.execute(sql`
-    update ${mailboxes} set used_bytes = greatest(0, ${mailboxes.usedBytes} - copies.bytes), updated_at = now()
-    from (
-      select mailbox_id, sum(size) as bytes from ${mailboxMessages}
-      where message_id = ${id} and organization_id = ${organizationId}
-      group by mailbox_id
-    ) copies
-    where ${mailboxes.id} = copies.mailbox_id`);
-  await db
-    .delete(mailboxMessages)
-    .where(and(eq(mailboxMessages.organizationId, organizationId), eq(mailboxMessages.messageId, id)));
+    with gone as (
+      delete from ${mailboxMessages} where message_id = ${id} and organization_id = ${organizationId}
+      returning mailbox_id, folder_id, uid, size
+    ), bump as (
+      update mailbox_folders f set highest_modseq = f.highest_modseq + 1
+        from (select distinct folder_id from gone) g where f.id = g.folder_id
+      returning f.id, f.highest_modseq
+    ), logged as (
+      insert into mailbox_expunged (organization_id, folder_id, uid, modseq)
+      select ${organizationId}, g.folder_id, g.uid, b.highest_modseq from gone g join bump b on b.id = g.folder_id
+    ), freed as (
+      update ${mailboxes} set used_bytes = greatest(0, ${mailboxes.usedBytes} - copies.bytes), updated_at = now()
+        from (select mailbox_id, sum(size) as bytes from gone group by mailbox_id) copies
+       where ${mailboxes.id} = copies.mailbox_id
+    )
+    ${notifyFolders(sql`select id from bump`)}`);
   await db
     .delete(messageRoutes)
     .where(and(eq(messageRoutes.organizationId, organizationId), eq(messageRoutes.messageId, id)));

@@ -17,7 +17,7 @@ export const MESSAGE_STATUSES: readonly MessageStatus[] = [
   'rejected',
   'quarantined',
 ];
-export type Direction = 'inbound' | 'outbound';
+export type Direction = 'inbound' | 'outbound' | 'stored';
 
 /** What processing learnt from the MIME structure, kept for the API. */
 export interface MessageDetails {
@@ -63,6 +63,8 @@ export const messages = pgTable('messages', {
   bodyText: text('body_text'),
   details: jsonb('details').$type<MessageDetails>(),
   auth: jsonb('auth').$type<MessageAuth>(),
+  /** The MIME structure IMAP answers from (imap/mime), computed on first need. */
+  structure: jsonb('structure'),
   parentId: uuid('parent_id'),
   tags: text('tags').array().notNull().default([]),
   error: text('error'),

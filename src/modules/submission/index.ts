@@ -34,7 +34,17 @@ export const submissionModule: MailroomModule = {
       authenticate: (username, password, ip, sessionId) =>
         services.submission.authenticate(username, password, ip, sessionId),
       checkSender: (identity, address) => services.outbound.checkSender(identity, address),
-      submit: (input) => services.outbound.submit(input),
+      submit: async (input) => {
+        const result = await services.outbound.submit(input);
+        // The sender's own copy, in its Sent folder (unless its mailbox keeps none).
+        if (result.ok && input.identity.kind === 'mailbox') {
+          const { organizationId, mailboxId } = input.identity;
+          await services.mailstore
+            .fileSentCopy(organizationId, mailboxId, result.messageId)
+            .catch((err) => log.error({ err, message_id: result.messageId }, 'could not file the sent copy'));
+        }
+        return result;
+      },
     };
     const server = new SubmissionServer(backend, log.child({ component: 'submission' }), {
       ...config.submission,

@@ -47,6 +47,9 @@ export interface SubmissionOptions {
   authFailuresPerHour: number;
 }
 
+/** The protocols a mailbox logs in with; IMAP and POP3 take mailbox logins only. */
+export type MailProtocol = 'smtp' | 'imap' | 'pop3';
+
 export type AuthResult = { ok: true; identity: SenderIdentity } | { ok: false; limited: boolean };
 
 export interface CredentialInput {
@@ -172,23 +175,25 @@ export class SubmissionService {
   // ---- logins -----------------------------------------------------------------------------------------
 
   /**
-   * Checks a submission login. Never throws for a refused one; `limited` says the client or the username
-   * is over its failure limit (answered 454 rather than 535). The password is never logged or stored.
+   * Checks a login (submission, and IMAP and POP3 with `protocol`). Never throws for a refused one;
+   * `limited` says the client or the username is over its failure limit (answered 454 rather than 535).
+   * The password is never logged or stored. Every protocol counts against the same limits.
    */
   async authenticate(
     username: string,
     password: string,
     remoteIp: string,
     sessionId?: string,
+    protocol: MailProtocol = 'smtp',
   ): Promise<AuthResult> {
     const login = username.trim().toLowerCase().slice(0, MAX_USERNAME_LENGTH);
     const keys = { ip: remoteIp, user: login };
     const now = Date.now();
     if (this.#knownBlock(keys, now)) return { ok: false, limited: true };
 
-    const checked = await this.#check(username, password, remoteIp);
+    const checked = await this.#check(username, password, remoteIp, protocol);
     const meta = { ip: remoteIp, requestId: sessionId ?? newId() };
-    if ('reason' in checked) return this.#fail(keys, checked, meta);
+    if ('reason' in checked) return this.#fail(keys, checked, meta, protocol);
 
     // The right password still fails while a block (set here or by another process) lasts.
     if (await this.#sharedBlock(keys)) return { ok: false, limited: true };
@@ -196,9 +201,16 @@ export class SubmissionService {
     return { ok: true, identity: checked };
   }
 
-  async #check(username: string, password: string, remoteIp: string): Promise<SenderIdentity | Failure> {
+  async #check(
+    username: string,
+    password: string,
+    remoteIp: string,
+    protocol: MailProtocol,
+  ): Promise<SenderIdentity | Failure> {
     const login = username.trim();
     if (login.length > MAX_USERNAME_LENGTH) return this.#unknown(password);
+    // SMTP credentials send; only a mailbox has mail to read.
+    if (protocol !== 'smtp' && !login.includes('@')) return this.#unknown(password);
     if (login.includes('@')) {
       let address: string;
       try {
@@ -253,6 +265,7 @@ export class SubmissionService {
     keys: { ip: string; user: string },
     failure: Failure,
     meta: { ip: string; requestId: string },
+    protocol: MailProtocol,
   ): Promise<AuthResult> {
     const [perIp, perUser] = await Promise.all([
       this.#o.limiter.hit(this.#failuresPerIp, keys.ip),
@@ -268,13 +281,14 @@ export class SubmissionService {
     // racing) would only fill the table.
     const first = reached.filter((r) => r.result.allowed);
     if (reached.length > 0 && first.length === 0) return { ok: false, limited: true };
-    const kind: SecurityEventKind = reached.length > 0 ? 'smtp_auth_rate_limited' : 'smtp_auth_failed';
+    const kind: SecurityEventKind =
+      reached.length > 0 ? `${protocol}_auth_rate_limited` : `${protocol}_auth_failed`;
     await this.#o.audit.securityEvent({
       kind,
       meta,
       organizationId: failure.organizationId,
       details: {
-        protocol: 'smtp',
+        protocol,
         username: keys.user,
         reason: failure.reason,
         ...failure.details,
