@@ -39,7 +39,14 @@ export interface Server {
 export async function startServer(env: Record<string, string>, role = 'start'): Promise<Server> {
   const began = performance.now();
   const child = spawn(process.execPath, [...START_ARGS.slice(0, -1), role], {
-    env: { ...process.env, MAILROOM_HTTP_PORT: '0', MAILROOM_LOG_LEVEL: 'info', ...env },
+    env: {
+      ...process.env,
+      MAILROOM_HTTP_PORT: '0',
+      MAILROOM_IMAP_PORT: '0',
+      MAILROOM_POP3_PORT: '0',
+      MAILROOM_LOG_LEVEL: 'info',
+      ...env,
+    },
     stdio: ['ignore', 'pipe', 'inherit'],
   });
   let buffer = '';

@@ -28,6 +28,7 @@ import { eventsModule } from './modules/events/index.ts';
 import { eventOpenApi } from './modules/events/openapi.ts';
 import { exportsModule } from './modules/exports/index.ts';
 import { identityModule } from './modules/identity/index.ts';
+import { imapModule, type ImapServer, type Pop3Server } from './modules/imap/index.ts';
 import { inboundModule } from './modules/inbound/index.ts';
 import { inboxesModule } from './modules/inboxes/index.ts';
 import type { MxServer } from './modules/inbound/server.ts';
@@ -66,6 +67,7 @@ const MODULES: MailroomModule[] = [
   inboxesModule,
   provisioningModule,
   exportsModule,
+  imapModule,
 ];
 
 export type { Services } from './core/module.ts';
@@ -79,6 +81,8 @@ export interface MailroomOptions {
   smtp?: boolean;
   /** Run the submission server (authenticated SMTP, STARTTLS and, when configured, implicit TLS). */
   submission?: boolean;
+  /** Run the IMAP and POP3 servers. */
+  imap?: boolean;
   /** Keep the embedded database in memory instead of the data dir (tests, one-shot commands). */
   inMemory?: boolean;
   mailer?: Mailer;
@@ -96,6 +100,8 @@ export interface Mailroom {
   http: FastifyInstance | null;
   smtp: MxServer | null;
   submission: SubmissionServer | null;
+  imap: ImapServer | null;
+  pop3: Pop3Server | null;
   /** Starts listening on the configured hosts and ports; returns the bound ports. */
   listen(): Promise<ListeningPorts>;
   close(): Promise<void>;
@@ -107,6 +113,11 @@ export interface ListeningPorts {
   submission?: number;
   /** Implicit TLS submission, when MAILROOM_SUBMISSION_TLS_PORT is set. */
   submissionTls?: number;
+  imap?: number;
+  /** Implicit TLS IMAP, when MAILROOM_IMAP_TLS_PORT is set. */
+  imapTls?: number;
+  pop3?: number;
+  pop3Tls?: number;
 }
 
 export function createLogger(config: Config): Logger {
@@ -136,6 +147,7 @@ function applicationName(roles: Roles): string {
     worker: roles.workers,
     smtp: roles.smtp,
     submission: roles.submission,
+    imap: roles.imap,
   }).flatMap(([role, on]) => (on ? [role] : []));
   return `mailroom ${names.join('+') || 'cli'} ${process.pid}`;
 }
@@ -147,6 +159,7 @@ export async function createMailroom(config: Config, options: MailroomOptions): 
     workers: options.workers,
     smtp: Boolean(options.smtp),
     submission: Boolean(options.submission),
+    imap: Boolean(options.imap),
   };
   const dataDir = options.inMemory ? null : config.dataDir;
   const database = await openDatabase({
@@ -195,7 +208,7 @@ export async function createMailroom(config: Config, options: MailroomOptions): 
     await jobs.start({ work: roles.workers });
     closers.unshift(() => jobs.stop(config.shutdownTimeoutSeconds));
     // One LISTEN connection per process: committed events, and wake-ups for the processing queue.
-    if (roles.http || roles.workers || roles.smtp) {
+    if (roles.http || roles.workers || roles.smtp || roles.imap) {
       const listener = await listen(database, log.child({ component: 'listen' }));
       closers.unshift(() => listener.close());
       ctx.listener = listener;
@@ -203,7 +216,7 @@ export async function createMailroom(config: Config, options: MailroomOptions): 
     for (const module of MODULES) await module.start?.(ctx);
     const http = roles.http ? await buildHttp(ctx) : null;
     if (http) closers.unshift(() => http.close());
-    const { mx, submission } = ctx.runtime;
+    const { mx, submission, imap, pop3 } = ctx.runtime;
 
     return {
       config,
@@ -215,6 +228,8 @@ export async function createMailroom(config: Config, options: MailroomOptions): 
       http,
       smtp: mx ?? null,
       submission: submission ?? null,
+      imap: imap ?? null,
+      pop3: pop3 ?? null,
       async listen() {
         const ports: ListeningPorts = {};
         if (mx) ports.smtp = await mx.listen();
@@ -222,6 +237,16 @@ export async function createMailroom(config: Config, options: MailroomOptions): 
           const bound = await submission.listen();
           ports.submission = bound.port;
           if (bound.tlsPort !== undefined) ports.submissionTls = bound.tlsPort;
+        }
+        if (imap) {
+          const bound = await imap.listen();
+          ports.imap = bound.port;
+          if (bound.tlsPort !== undefined) ports.imapTls = bound.tlsPort;
+        }
+        if (pop3) {
+          const bound = await pop3.listen();
+          ports.pop3 = bound.port;
+          if (bound.tlsPort !== undefined) ports.pop3Tls = bound.tlsPort;
         }
         if (!http) return ports;
         await http.listen({ host: config.http.host, port: config.http.port });

@@ -1,4 +1,4 @@
-// The `mailroom` command: start | api | smtp | worker | migrate | create-admin | openapi.
+// The `mailroom` command: start | api | smtp | imap | worker | migrate | create-admin | openapi.
 import { writeFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { createMailroom, type Mailroom } from './app.ts';
@@ -11,6 +11,7 @@ const USAGE = `usage: mailroom <command>
   start          API, workers and (as they land) the mail servers, in one process
   api            the HTTP API only
   smtp           the mail servers only: MX (inbound SMTP) and submission (authenticated SMTP)
+  imap           the mailbox access servers only: IMAP and POP3
   worker         job workers only
   migrate        apply database migrations and exit
   create-admin   --email E [--password P | MAILROOM_ADMIN_PASSWORD] [--name N] [--organization O]
@@ -18,7 +19,7 @@ const USAGE = `usage: mailroom <command>
   openapi        [--out FILE] print the OpenAPI document
 `;
 
-const COMMANDS = new Set(['start', 'api', 'smtp', 'worker', 'migrate', 'create-admin', 'openapi']);
+const COMMANDS = new Set(['start', 'api', 'smtp', 'imap', 'worker', 'migrate', 'create-admin', 'openapi']);
 
 async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
@@ -33,11 +34,15 @@ async function main(argv: string[]): Promise<number> {
   const config = loadConfig();
   switch (command) {
     case 'start':
-      return serve(await createMailroom(config, { http: true, workers: true, smtp: true, submission: true }));
+      return serve(
+        await createMailroom(config, { http: true, workers: true, smtp: true, submission: true, imap: true }),
+      );
     case 'smtp':
       return serve(
         await createMailroom(config, { http: false, workers: false, smtp: true, submission: true }),
       );
+    case 'imap':
+      return serve(await createMailroom(config, { http: false, workers: false, imap: true }));
     case 'api':
       return serve(await createMailroom(config, { http: true, workers: false }));
     case 'worker':
@@ -76,7 +81,7 @@ async function main(argv: string[]): Promise<number> {
 
 async function serve(app: Mailroom): Promise<number> {
   await app.listen();
-  if (!app.http && !app.smtp && !app.submission) app.log.info('workers running');
+  if (!app.http && !app.smtp && !app.submission && !app.imap) app.log.info('workers running');
   return new Promise((resolve) => {
     let stopping = false;
     const stop = (signal: string) => {

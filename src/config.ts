@@ -81,6 +81,14 @@ const schema = z.object({
   MAILROOM_SMTP_PORT: port.default(2525),
   MAILROOM_SUBMISSION_PORT: port.default(2587),
   MAILROOM_IMAP_PORT: port.default(2143),
+  MAILROOM_IMAP_HOST: z.string().min(1).default('127.0.0.1'),
+  MAILROOM_IMAP_TLS_PORT: port.optional(),
+  MAILROOM_IMAP_ALLOW_INSECURE_AUTH: z.stringbool().default(false),
+  MAILROOM_IMAP_APPEND_LIMIT: positiveInt.default(26_214_400),
+  MAILROOM_IMAP_MAX_CONNECTIONS: positiveInt.default(20_000),
+  MAILROOM_IMAP_MAX_CONNECTIONS_PER_IP: positiveInt.default(200),
+  MAILROOM_POP3_PORT: port.default(2110),
+  MAILROOM_POP3_TLS_PORT: port.optional(),
   MAILROOM_DNS_SERVERS: optionalString.pipe(
     z
       .string()
@@ -287,6 +295,17 @@ function finish(c: z.output<typeof schema>) {
     smtpPort: c.MAILROOM_SMTP_PORT,
     submissionPort: c.MAILROOM_SUBMISSION_PORT,
     imapPort: c.MAILROOM_IMAP_PORT,
+    imap: {
+      host: c.MAILROOM_IMAP_HOST,
+      port: c.MAILROOM_IMAP_PORT,
+      tlsPort: c.MAILROOM_IMAP_TLS_PORT ?? null,
+      pop3Port: c.MAILROOM_POP3_PORT,
+      pop3TlsPort: c.MAILROOM_POP3_TLS_PORT ?? null,
+      allowInsecureAuth: c.MAILROOM_IMAP_ALLOW_INSECURE_AUTH,
+      appendLimit: c.MAILROOM_IMAP_APPEND_LIMIT,
+      maxConnections: c.MAILROOM_IMAP_MAX_CONNECTIONS,
+      maxConnectionsPerIp: c.MAILROOM_IMAP_MAX_CONNECTIONS_PER_IP,
+    },
     dnsServers: c.MAILROOM_DNS_SERVERS ?? [],
     secretKey: c.MAILROOM_SECRET_KEY ? decodeKey(c.MAILROOM_SECRET_KEY) : null,
     tls:

@@ -18,12 +18,13 @@ import type { RateLimiter } from './ratelimit.ts';
 import type { MailauthResolver } from './resolver.ts';
 import type { TlsMaterial } from './tls.ts';
 
-/** What this process does: serve the API, run the queues' work, run the MX, run submission. */
+/** What this process does: serve the API, run the queues' work, run the MX, submission, IMAP and POP3. */
 export interface Roles {
   http: boolean;
   workers: boolean;
   smtp: boolean;
   submission: boolean;
+  imap: boolean;
 }
 
 /** Every module's services, by name; each module's index.ts adds its own. */

@@ -21,6 +21,12 @@ export interface TestApp {
   submissionPort: number;
   /** Its implicit TLS port, when MAILROOM_SUBMISSION_TLS_PORT is set (0 picks one); else 0. */
   submissionTlsPort: number;
+  /** The IMAP server's STARTTLS port on 127.0.0.1 (started with `imap: true`); its implicit TLS port when MAILROOM_IMAP_TLS_PORT is set. */
+  imapPort: number;
+  imapTlsPort: number;
+  /** The POP3 server's STLS port (started with `imap: true`); its implicit TLS port when MAILROOM_POP3_TLS_PORT is set. */
+  pop3Port: number;
+  pop3TlsPort: number;
   /** Fastify inject with JSON in and out. */
   call(method: string, url: string, options?: CallOptions): Promise<CallResult>;
   close(): Promise<void>;
@@ -48,6 +54,8 @@ export interface StartOptions {
   smtp?: boolean;
   /** Start the submission server on a free loopback port. */
   submission?: boolean;
+  /** Start the IMAP and POP3 servers on free loopback ports. */
+  imap?: boolean;
   /** Reuse this database (for multi-process tests) instead of creating one. */
   databaseUrl?: string;
   /** Reuse this data dir (restart tests on the embedded engine). */
@@ -63,6 +71,8 @@ export async function startTestApp(options: StartOptions = {}): Promise<TestApp>
     MAILROOM_RATE_LIMIT_PER_MINUTE: '100000',
     MAILROOM_SMTP_PORT: '0',
     MAILROOM_SUBMISSION_PORT: '0',
+    MAILROOM_IMAP_PORT: '0',
+    MAILROOM_POP3_PORT: '0',
     ...options.env,
   };
   if (engine === 'postgres' || options.databaseUrl) {
@@ -78,12 +88,15 @@ export async function startTestApp(options: StartOptions = {}): Promise<TestApp>
     workers: options.workers ?? false,
     smtp: options.smtp ?? false,
     submission: options.submission ?? false,
+    imap: options.imap ?? false,
     mailer,
   };
   const app = await createMailroom(config, mailroomOptions);
   const http = app.http!;
   const smtpPort = app.smtp ? await app.smtp.listen() : 0;
   const submissionPorts = app.submission ? await app.submission.listen() : null;
+  const imapPorts = app.imap ? await app.imap.listen() : null;
+  const pop3Ports = app.pop3 ? await app.pop3.listen() : null;
   return {
     app,
     mailer,
@@ -91,6 +104,10 @@ export async function startTestApp(options: StartOptions = {}): Promise<TestApp>
     smtpPort,
     submissionPort: submissionPorts?.port ?? 0,
     submissionTlsPort: submissionPorts?.tlsPort ?? 0,
+    imapPort: imapPorts?.port ?? 0,
+    imapTlsPort: imapPorts?.tlsPort ?? 0,
+    pop3Port: pop3Ports?.port ?? 0,
+    pop3TlsPort: pop3Ports?.tlsPort ?? 0,
     async call(method, url, o = {}) {
       const headers: Record<string, string> = { ...o.headers };
       if (o.token) headers.authorization = `Bearer ${o.token}`;

@@ -14,12 +14,18 @@ export function serve(
   args: string[],
   env: Record<string, string>,
   cleanups: (() => Promise<void>)[],
-): Promise<{ child: ChildProcess; port: number | null; smtpPort: number | null; logs: string[] }> {
+): Promise<{
+  child: ChildProcess;
+  port: number | null;
+  smtpPort: number | null;
+  imapPort: number | null;
+  logs: string[];
+}> {
   // Its own process group: the launcher runs Mailroom as a child, and SIGKILL cannot be forwarded, so
   // the whole group is killed at clean-up.
   const child = spawn(process.execPath, [BIN, ...args], {
-    // `start` and `smtp` also run submission: on a free port unless the test names one.
-    env: { MAILROOM_SUBMISSION_PORT: '0', ...env },
+    // `start` and `smtp` also run submission (and `start` IMAP and POP3): on free ports unless the test names them.
+    env: { MAILROOM_SUBMISSION_PORT: '0', MAILROOM_IMAP_PORT: '0', MAILROOM_POP3_PORT: '0', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
     detached: true,
   });
@@ -34,6 +40,7 @@ export function serve(
   return new Promise((resolve, reject) => {
     let buffer = '';
     let smtpPort: number | null = null;
+    let imapPort: number | null = null;
     child.stdout!.on('data', (chunk: Buffer) => {
       buffer += chunk.toString();
       let nl = buffer.indexOf('\n');
@@ -44,11 +51,15 @@ export function serve(
         // The MX listens before the HTTP API, so its port is known when the API's line arrives.
         if (line.includes('MX listening')) {
           smtpPort = JSON.parse(line).port;
-          if (args[0] === 'smtp') resolve({ child, port: null, smtpPort, logs });
+          if (args[0] === 'smtp') resolve({ child, port: null, smtpPort, imapPort, logs });
+        }
+        if (line.includes('IMAP listening')) {
+          imapPort = JSON.parse(line).port;
+          if (args[0] === 'imap') resolve({ child, port: null, smtpPort, imapPort, logs });
         }
         if (line.includes('HTTP API listening'))
-          resolve({ child, port: JSON.parse(line).port, smtpPort, logs });
-        if (line.includes('workers running')) resolve({ child, port: null, smtpPort, logs });
+          resolve({ child, port: JSON.parse(line).port, smtpPort, imapPort, logs });
+        if (line.includes('workers running')) resolve({ child, port: null, smtpPort, imapPort, logs });
         nl = buffer.indexOf('\n');
       }
     });

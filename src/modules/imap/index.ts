@@ -1,0 +1,77 @@
+// IMAP and POP3 for hosted mailboxes, on the message store the MX files into and the API reads; the
+// folders API; and sent copies of submitted mail.
+import type { MailroomModule } from '../../core/module.ts';
+import { FOLDER_CHANNEL, notifiedFolders } from '../mailboxes/changes.ts';
+import { FolderHub } from './hub.ts';
+import { Pop3Server } from './pop3/server.ts';
+import { folderRoutes } from './routes.ts';
+import { ImapServer } from './server.ts';
+import { MailStore } from './service.ts';
+import packageJson from '../../../package.json' with { type: 'json' };
+
+export type { ImapServer } from './server.ts';
+export type { Pop3Server } from './pop3/server.ts';
+
+declare module '../../core/module.ts' {
+  interface Services {
+    mailstore: MailStore;
+  }
+  interface Runtime {
+    imap?: ImapServer;
+    pop3?: Pop3Server;
+  }
+}
+
+export const imapModule: MailroomModule = {
+  name: 'imap',
+  create: ({ db, blobs, services }) => ({
+    mailstore: new MailStore({ db, blobs, hub: new FolderHub(), inbound: services.inbound }),
+  }),
+  async start(ctx) {
+    const { roles, services, config, runtime, log, listener, onClose } = ctx;
+    const store = services.mailstore;
+    // Changes committed by other processes (delivery in a worker, the API, other IMAP nodes).
+    if (listener) {
+      await listener.subscribe(FOLDER_CHANNEL, (payload) => store.hub.announce(notifiedFolders(payload)));
+      listener.onReconnect(() => store.hub.announceAll());
+    }
+    if (!roles.imap) return;
+    const backend = {
+      store,
+      authenticate: (username: string, password: string, ip: string, sessionId: string) =>
+        services.submission.authenticate(username, password, ip, sessionId, 'imap'),
+      quota: async (organizationId: string, mailboxId: string) =>
+        services.mailboxes.get(organizationId, mailboxId),
+    };
+    const tls = await ctx.tls();
+    const imap = new ImapServer(backend, log.child({ component: 'imap' }), {
+      ...config.imap,
+      hostname: config.hostname,
+      tls,
+      version: packageJson.version,
+    });
+    runtime.imap = imap;
+    onClose(() => imap.close());
+    const pop3 = new Pop3Server(
+      {
+        store,
+        authenticate: (username, password, ip, sessionId) =>
+          services.submission.authenticate(username, password, ip, sessionId, 'pop3'),
+      },
+      log.child({ component: 'pop3' }),
+      {
+        hostname: config.hostname,
+        host: config.imap.host,
+        port: config.imap.pop3Port,
+        tlsPort: config.imap.pop3TlsPort,
+        tls,
+        allowInsecureAuth: config.imap.allowInsecureAuth,
+        maxConnections: config.imap.maxConnections,
+        maxConnectionsPerIp: config.imap.maxConnectionsPerIp,
+      },
+    );
+    runtime.pop3 = pop3;
+    onClose(() => pop3.close());
+  },
+  routes: async (app, { services }) => app.register(folderRoutes(services.mailstore, services.mailboxes)),
+};

@@ -1,0 +1,94 @@
+// IMAP SEARCH as SQL over a folder's copies (`mm`) and their messages (`m`). Sequence numbers and
+// \Recent belong to the session, so they arrive here resolved to UIDs. Header searches read the stored
+// columns and header list; BODY and TEXT use the full-text index (words, not substrings: a message
+// matches when it holds every word of the string, as the messages API's search does).
+import type { SQL } from 'drizzle-orm';
+import { sql } from '../../core/orm.ts';
+import type { SearchKey } from './protocol/arguments.ts';
+
+/** What only the session knows: its sequence numbers and the UIDs that are \Recent to it. */
+export interface SearchContext {
+  /** The session's UIDs, in sequence order. */
+  uids: readonly number[];
+  /** UIDs at or above this are \Recent to the session. */
+  recentFrom: number;
+  /** The UIDs of a sequence set (in sequence numbers or UIDs) against the session's view. */
+  resolve(set: Extract<SearchKey, { op: 'seq' | 'uid' }>): number[];
+}
+
+const bigintArray = (values: number[]) => `{${values.join(',')}}`;
+/** A LIKE pattern matching `value` anywhere, its wildcards taken literally. */
+const containing = (value: string) => `%${value.replace(/[\\%_]/g, (c) => `\\${c}`)}%`;
+
+/** Headers kept as columns; any other is looked up in the stored header list. */
+const HEADER_COLUMNS: Record<string, (pattern: string) => SQL> = {
+  subject: (p) => sql`m.subject ilike ${p}`,
+  from: (p) => sql`(m.from_address ilike ${p} or m.from_name ilike ${p})`,
+  to: (p) => sql`array_to_string(m.to_addresses, ' ') ilike ${p}`,
+  cc: (p) => sql`array_to_string(m.cc_addresses, ' ') ilike ${p}`,
+};
+
+export function searchCondition(key: SearchKey, context: SearchContext): SQL {
+  switch (key.op) {
+    case 'all':
+      return sql`true`;
+    case 'and':
+      return key.keys.length
+        ? sql.join(
+            key.keys.map((k) => sql`(${searchCondition(k, context)})`),
+            sql` and `,
+          )
+        : sql`true`;
+    case 'or':
+      return sql`((${searchCondition(key.left, context)}) or (${searchCondition(key.right, context)}))`;
+    case 'not':
+      return sql`not (${searchCondition(key.key, context)})`;
+    case 'seq':
+    case 'uid':
+      return sql`mm.uid = any(${bigintArray(context.resolve(key))}::bigint[])`;
+    case 'flag':
+      return flagCondition(key.flag, key.present, context);
+    case 'new':
+      return sql`(mm.uid >= ${context.recentFrom} and not ('\\Seen' = any(mm.flags)))`;
+    case 'old':
+      return sql`mm.uid < ${context.recentFrom}`;
+    case 'header':
+      return headerCondition(key.field, key.value);
+    case 'body':
+      return textCondition(key.value);
+    case 'text':
+      return textCondition(key.value);
+    case 'date': {
+      const column = key.field === 'internal' ? sql`mm.created_at` : sql`m.sent_at`;
+      // Dates compare without time or zone (RFC 3501), as days in UTC here.
+      const day = sql`(${column} at time zone 'UTC')::date`;
+      const op = key.cmp === 'before' ? sql`<` : key.cmp === 'on' ? sql`=` : sql`>=`;
+      return sql`${day} ${op} ${key.date}::date`;
+    }
+    case 'size':
+      return key.cmp === 'larger' ? sql`mm.size > ${key.value}` : sql`mm.size < ${key.value}`;
+    case 'modseq':
+      return sql`mm.modseq >= ${key.value}`;
+  }
+}
+
+function flagCondition(flag: string, present: boolean, context: SearchContext): SQL {
+  if (flag === '\\Recent')
+    return present ? sql`mm.uid >= ${context.recentFrom}` : sql`mm.uid < ${context.recentFrom}`;
+  const has = sql`${flag} = any(mm.flags)`;
+  return present ? has : sql`not (${has})`;
+}
+
+function headerCondition(field: string, value: string): SQL {
+  const column = HEADER_COLUMNS[field];
+  const pattern = containing(value);
+  if (column) return value === '' ? sql`true` : column(pattern);
+  // HEADER name "" matches every message that has the field (RFC 3501).
+  return sql`exists (select 1 from jsonb_array_elements(coalesce(m.details->'headers', '[]'::jsonb)) h
+                      where lower(h->>'name') = ${field} and h->>'value' ilike ${pattern})`;
+}
+
+function textCondition(value: string): SQL {
+  if (!value.trim()) return sql`true`;
+  return sql`m.search @@ plainto_tsquery('simple', ${value})`;
+}

@@ -1,0 +1,450 @@
+// The message store as IMAP, POP3 and the folders API see it: folders (hierarchy with "/"), the
+// messages in them with flags, UIDs and modification sequences, and every change to them. A change is
+// one transaction that locks the mailbox row first (as filing does, so the two never deadlock), then
+// its folders; it is announced at commit to this process's sessions at once and to other processes
+// through NOTIFY. Delivery, the API and IMAP sessions change the same rows: there is one state.
+import type { BlobStore } from '../../core/blobs.ts';
+import type { Db } from '../../core/db.ts';
+import { AppError, conflict, notFound } from '../../core/errors.ts';
+import { newId } from '../../core/ids.ts';
+import { offsetOf, type PageRequest, toPage } from '../../core/pagination.ts';
+import type { InboundService } from '../inbound/service.ts';
+import type { FolderRow } from '../mailboxes/tables.ts';
+import type { FolderHub } from './hub.ts';
+import { analyseMessage, type MimeNode, STRUCTURE_VERSION } from './mime/structure.ts';
+import type { SearchKey } from './protocol/arguments.ts';
+import { type SearchContext, searchCondition } from './search.ts';
+import * as store from './store.ts';
+
+export type {
+  Entry,
+  FetchRow,
+  FlagChange,
+  FolderChanges,
+  FolderStats,
+  ListedCopy,
+  Placed,
+  StoreOutcome,
+} from './store.ts';
+
+/** Folders a mailbox may have, and how deep and long their names may be. */
+export const MAX_FOLDERS = 1_000;
+const MAX_FOLDER_NAME = 255;
+const MAX_FOLDER_DEPTH = 16;
+export const DELIMITER = '/';
+/** Fetch rows whose structures are computed together (their raw bytes read in one query). */
+const STRUCTURE_BATCH = 200;
+
+export interface MailStoreOptions {
+  db: Db;
+  blobs: BlobStore;
+  hub: FolderHub;
+  inbound: InboundService;
+}
+
+/** A fetched copy with its message's MIME structure. */
+export interface FetchedCopy extends store.FetchRow {
+  structure: MimeNode;
+}
+
+export interface AppendInput {
+  content: Buffer;
+  flags: string[];
+  date: Date | null;
+}
+
+interface StoredStructure {
+  v: number;
+  root: MimeNode;
+}
+
+export const overQuota = () => new AppError(403, 'over_quota', 'The mailbox is over its quota');
+const cannot = (message: string) => new AppError(409, 'cannot', message);
+
+/** A folder name as stored: INBOX in upper case whatever the client wrote, hierarchy with "/". */
+export function folderName(name: string): string {
+  const normalised = /^inbox(\/|$)/i.test(name) ? `INBOX${name.slice(5)}` : name;
+  if (!normalised || normalised.length > MAX_FOLDER_NAME)
+    throw invalidName(`a folder name has 1 to ${MAX_FOLDER_NAME} characters`);
+  // biome-ignore lint/suspicious/noControlCharactersInRegex: control characters are what is refused
+  if (/[\u0000-\u001f\u007f*%]/.test(normalised))
+    throw invalidName('a folder name has no control characters, * or %');
+  const levels = normalised.split(DELIMITER);
+  if (levels.some((l) => l === '' || l.trim() !== l))
+    throw invalidName('a folder name has no empty level, nor spaces around a level');
+  if (levels.length > MAX_FOLDER_DEPTH) throw invalidName(`folders nest at most ${MAX_FOLDER_DEPTH} deep`);
+  return normalised;
+}
+
+const invalidName = (message: string) => new AppError(400, 'invalid_folder_name', message);
+
+/** The folder and the folders above it: `a/b/c` → `a`, `a/b`, `a/b/c`. */
+function withParents(name: string): string[] {
+  const levels = name.split(DELIMITER);
+  return levels.map((_, i) => levels.slice(0, i + 1).join(DELIMITER));
+}
+
+export class MailStore {
+  readonly #o: MailStoreOptions;
+
+  constructor(options: MailStoreOptions) {
+    this.#o = options;
+  }
+
+  get hub(): FolderHub {
+    return this.#o.hub;
+  }
+
+  // ---- folders -------------------------------------------------------------------------------------
+
+  folders(organizationId: string, mailboxId: string): Promise<FolderRow[]> {
+    return store.folders(this.#o.db, organizationId, mailboxId);
+  }
+
+  folder(organizationId: string, mailboxId: string, name: string): Promise<FolderRow | null> {
+    return store.folderByName(this.#o.db, organizationId, mailboxId, name);
+  }
+
+  async folderById(organizationId: string, mailboxId: string, id: string): Promise<FolderRow> {
+    const row = await store.folderById(this.#o.db, organizationId, id);
+    if (!row || row.mailboxId !== mailboxId) throw notFound('Folder');
+    return row;
+  }
+
+  stats(organizationId: string, folderIds: string[]): Promise<Map<string, store.FolderStats>> {
+    return store.folderStats(this.#o.db, organizationId, folderIds);
+  }
+
+  /** Creates a folder, and the folders above it that do not exist yet. */
+  async createFolder(organizationId: string, mailboxId: string, name: string): Promise<FolderRow> {
+    const wanted = folderName(name);
+    return this.#change(organizationId, mailboxId, async (tx) => {
+      const existing = await store.folders(tx, organizationId, mailboxId);
+      const names = new Set(existing.map((f) => f.name));
+      if (names.has(wanted)) throw conflict(`The folder ${wanted} exists`);
+      const missing = withParents(wanted).filter((n) => !names.has(n));
+      if (existing.length + missing.length > MAX_FOLDERS)
+        throw new AppError(403, 'limit_reached', `A mailbox has at most ${MAX_FOLDERS} folders`);
+      await store.insertFolders(
+        tx,
+        missing.map((n) => ({ id: newId(), organizationId, mailboxId, name: n, specialUse: null })),
+      );
+      return (await store.folderByName(tx, organizationId, mailboxId, wanted))!;
+    });
+  }
+
+  /**
+   * Renames a folder with the folders under it. Renaming INBOX moves its messages to a new folder of
+   * that name and leaves INBOX empty (RFC 3501 6.3.5).
+   */
+  async renameFolder(organizationId: string, mailboxId: string, from: string, to: string): Promise<void> {
+    const source = folderName(from);
+    const target = folderName(to);
+    if (target === source || target.startsWith(`${source}${DELIMITER}`))
+      throw cannot('A folder cannot be renamed into itself');
+    if (target === 'INBOX' || target.startsWith(`INBOX${DELIMITER}`))
+      throw cannot('INBOX cannot be renamed to');
+    const changed = await this.#change(organizationId, mailboxId, async (tx) => {
+      const existing = await store.folders(tx, organizationId, mailboxId);
+      const byName = new Map(existing.map((f) => [f.name, f]));
+      const folder = byName.get(source);
+      if (!folder) throw notFound('Folder');
+      if (byName.has(target)) throw conflict(`The folder ${target} exists`);
+      const parents = withParents(target)
+        .slice(0, -1)
+        .filter((n) => !byName.has(n));
+      await store.insertFolders(
+        tx,
+        parents.map((n) => ({ id: newId(), organizationId, mailboxId, name: n, specialUse: null })),
+      );
+      if (source === 'INBOX') {
+        const id = newId();
+        await store.insertFolders(tx, [{ id, organizationId, mailboxId, name: target, specialUse: null }]);
+        const uids = (await store.entries(tx, folder.id)).map((e) => e.uid);
+        await store.placeCopies(tx, organizationId, folder, { id }, uids, [], true);
+        return [folder.id, id];
+      }
+      await store.renameFolder(tx, organizationId, mailboxId, source, target);
+      return [];
+    });
+    this.#o.hub.announce(changed);
+  }
+
+  /** Deletes a folder and its messages. INBOX stays; a folder with folders under it waits for them. */
+  async deleteFolder(organizationId: string, mailboxId: string, name: string): Promise<void> {
+    const wanted = folderName(name);
+    if (wanted === 'INBOX') throw cannot('INBOX cannot be deleted');
+    const folderId = await this.#change(organizationId, mailboxId, async (tx) => {
+      const existing = await store.folders(tx, organizationId, mailboxId);
+      const folder = existing.find((f) => f.name === wanted);
+      if (!folder) throw notFound('Folder');
+      if (existing.some((f) => f.name.startsWith(`${wanted}${DELIMITER}`)))
+        throw cannot(`The folder ${wanted} has folders under it: delete them first`);
+      const uids = (await store.entries(tx, folder.id)).map((e) => e.uid);
+      const removed = await store.removeCopies(tx, organizationId, folder, uids, false);
+      await store.dropUnfiledStored(
+        tx,
+        organizationId,
+        removed.map((r) => r.messageId),
+      );
+      await store.deleteFolder(tx, organizationId, folder);
+      return folder.id;
+    });
+    this.#o.hub.announce([folderId]);
+  }
+
+  async subscribe(
+    organizationId: string,
+    mailboxId: string,
+    name: string,
+    subscribed: boolean,
+  ): Promise<void> {
+    const folder = await this.folder(organizationId, mailboxId, folderName(name));
+    if (!folder) throw notFound('Folder');
+    await store.setSubscribed(this.#o.db, organizationId, folder.id, subscribed);
+  }
+
+  // ---- reading -------------------------------------------------------------------------------------
+
+  /** Every copy of a folder in UID order; with `claimRecent`, the first UID \Recent to this session. */
+  async open(
+    folderId: string,
+    claimRecent: boolean,
+  ): Promise<{ entries: store.Entry[]; recentFrom: number }> {
+    const recentFrom = claimRecent ? await store.claimRecent(this.#o.db, folderId) : Number.MAX_SAFE_INTEGER;
+    return { entries: await store.entries(this.#o.db, folderId), recentFrom };
+  }
+
+  /** Copies of the folder from later sessions' \Recent claims: those above `after` go to this session. */
+  claimRecent(folderId: string): Promise<number> {
+    return store.claimRecent(this.#o.db, folderId);
+  }
+
+  /** Every copy of a folder with its size and content id, in UID order (POP3). */
+  listing(folderId: string) {
+    return store.listing(this.#o.db, folderId);
+  }
+
+  changesSince(folderId: string, modseq: number) {
+    return store.changesSince(this.#o.db, folderId, modseq);
+  }
+
+  expungedSince(folderId: string, modseq: number): Promise<number[]> {
+    return store.expungedSince(this.#o.db, folderId, modseq);
+  }
+
+  keywords(folderId: string): Promise<string[]> {
+    return store.keywordsOf(this.#o.db, folderId);
+  }
+
+  /**
+   * The copies with these UIDs, each with its message's MIME structure. A structure is computed once,
+   * on the first fetch that needs it, and stored with the message.
+   */
+  async fetch(organizationId: string, folderId: string, uids: number[]): Promise<FetchedCopy[]> {
+    const rows = await store.fetchRows(this.#o.db, folderId, uids);
+    const missing = rows.filter((r) => (r.structure as StoredStructure | null)?.v !== STRUCTURE_VERSION);
+    for (let i = 0; i < missing.length; i += STRUCTURE_BATCH) {
+      await this.#computeStructures(organizationId, missing.slice(i, i + STRUCTURE_BATCH));
+    }
+    return rows.map((r) => ({ ...r, structure: (r.structure as StoredStructure).root }));
+  }
+
+  async #computeStructures(organizationId: string, rows: store.FetchRow[]): Promise<void> {
+    const raw = await this.#o.blobs.getMany(rows.map((r) => ({ organizationId, id: r.blobId })));
+    const computed = new Map<string, StoredStructure>();
+    for (const row of rows) {
+      const bytes = raw.get(row.blobId) ?? Buffer.alloc(0);
+      const structure = computed.get(row.messageId) ?? { v: STRUCTURE_VERSION, root: analyseMessage(bytes) };
+      computed.set(row.messageId, structure);
+      row.structure = structure;
+    }
+    await store.saveStructures(
+      this.#o.db,
+      [...computed].map(([id, structure]) => ({ id, structure })),
+    );
+  }
+
+  /** A page of a folder's messages, newest first (the folders API). */
+  async page(organizationId: string, mailboxId: string, folderId: string, page: PageRequest) {
+    const folder = await this.folderById(organizationId, mailboxId, folderId);
+    const { rows, total } = await store.pageOfCopies(this.#o.db, folder.id, page.page_size, offsetOf(page));
+    return toPage(rows, total, page);
+  }
+
+  /** Raw messages by blob id. */
+  content(organizationId: string, blobIds: string[]): Promise<Map<string, Buffer>> {
+    return this.#o.blobs.getMany(blobIds.map((id) => ({ organizationId, id })));
+  }
+
+  /** The folder's copies that match, in UID order, with their modseqs. */
+  search(
+    folderId: string,
+    key: SearchKey,
+    context: SearchContext,
+  ): Promise<{ uid: number; modseq: number }[]> {
+    return store.searchUids(this.#o.db, folderId, searchCondition(key, context));
+  }
+
+  // ---- changing ------------------------------------------------------------------------------------
+
+  async storeFlags(
+    organizationId: string,
+    folder: FolderRow,
+    uids: number[],
+    mode: store.FlagChange,
+    flags: string[],
+    unchangedSince: number | null = null,
+  ): Promise<store.StoreOutcome[]> {
+    const outcome = await this.#change(organizationId, folder.mailboxId, (tx) =>
+      store.storeFlags(tx, folder.id, uids, mode, flags, unchangedSince),
+    );
+    if (outcome.some((o) => o.changed)) this.#o.hub.announce([folder.id]);
+    return outcome;
+  }
+
+  /** Removes the copies flagged \Deleted (among `uids` when given); their UIDs. */
+  async expunge(organizationId: string, folder: FolderRow, uids: number[] | null): Promise<number[]> {
+    return this.#remove(organizationId, folder, uids, true);
+  }
+
+  /** Removes the copies with these UIDs whatever their flags (POP3's DELE, the API's delete). */
+  async remove(organizationId: string, folder: FolderRow, uids: number[]): Promise<number[]> {
+    return this.#remove(organizationId, folder, uids, false);
+  }
+
+  async #remove(organizationId: string, folder: FolderRow, uids: number[] | null, deletedOnly: boolean) {
+    if (uids && !uids.length) return [];
+    const removed = await this.#change(organizationId, folder.mailboxId, async (tx) => {
+      const gone = await store.removeCopies(tx, organizationId, folder, uids, deletedOnly);
+      await store.dropUnfiledStored(
+        tx,
+        organizationId,
+        gone.map((r) => r.messageId),
+      );
+      return gone;
+    });
+    if (removed.length) this.#o.hub.announce([folder.id]);
+    return removed.map((r) => r.uid);
+  }
+
+  /** Copies to another folder of the mailbox, within its quota; the UIDs where they were and are. */
+  async copy(
+    organizationId: string,
+    from: FolderRow,
+    to: FolderRow,
+    uids: number[],
+  ): Promise<store.Placed[]> {
+    if (!uids.length) return [];
+    const placed = await this.#change(organizationId, from.mailboxId, async (tx, mailbox) => {
+      const bytes = await store.sizeOf(tx, from.id, uids);
+      if (mailbox.usedBytes + bytes > mailbox.quotaBytes) throw overQuota();
+      return store.placeCopies(
+        tx,
+        organizationId,
+        from,
+        to,
+        uids,
+        uids.map(() => newId()),
+        false,
+      );
+    });
+    if (placed.length) this.#o.hub.announce([to.id]);
+    return placed;
+  }
+
+  /** Moves to another folder of the mailbox: new UIDs there, expunged here (RFC 6851). */
+  async move(
+    organizationId: string,
+    from: FolderRow,
+    to: FolderRow,
+    uids: number[],
+  ): Promise<store.Placed[]> {
+    if (!uids.length) return [];
+    const placed = await this.#change(organizationId, from.mailboxId, (tx) =>
+      store.placeCopies(tx, organizationId, from, to, uids, [], true),
+    );
+    if (placed.length) this.#o.hub.announce([from.id, to.id]);
+    return placed;
+  }
+
+  /**
+   * Stores messages a client gives (APPEND, MULTIAPPEND: all or none), within the mailbox's quota.
+   * Each is parsed as processing parses mail, so the API and search see it like any other.
+   */
+  async append(organizationId: string, folder: FolderRow, messages: AppendInput[]): Promise<number[]> {
+    const prepared = await Promise.all(messages.map((m) => this.#o.inbound.prepareStored(m.content)));
+    const uids = await this.#change(organizationId, folder.mailboxId, async (tx, mailbox) => {
+      const bytes = messages.reduce((sum, m) => sum + m.content.length, 0);
+      if (mailbox.usedBytes + bytes > mailbox.quotaBytes) throw overQuota();
+      const filed: number[] = [];
+      for (const [i, message] of messages.entries()) {
+        const id = newId();
+        const blobId = newId();
+        const receivedAt = message.date ?? new Date();
+        await this.#o.blobs.put(tx, [{ organizationId, id: blobId, data: message.content }]);
+        await this.#o.inbound.insertStored(tx, {
+          id,
+          organizationId,
+          blobId,
+          size: message.content.length,
+          receivedAt,
+          prepared: prepared[i],
+        });
+        const uid = await store.fileCopy(tx, {
+          id: newId(),
+          organizationId,
+          mailboxId: folder.mailboxId,
+          folderId: folder.id,
+          messageId: id,
+          flags: message.flags,
+          size: message.content.length,
+          internalDate: receivedAt,
+        });
+        filed.push(uid);
+      }
+      return filed;
+    });
+    this.#o.hub.announce([folder.id]);
+    return uids;
+  }
+
+  /**
+   * Files a message the mailbox sent through submission in its Sent folder (flagged \Seen), unless
+   * the mailbox keeps no sent copies or has no Sent folder.
+   */
+  async fileSentCopy(organizationId: string, mailboxId: string, messageId: string): Promise<void> {
+    const folder = await this.#o.db.transaction(async (tx) => {
+      const mailbox = await store.lockMailbox(tx, organizationId, mailboxId);
+      if (!mailbox?.saveSent) return null;
+      const sent = await store.sentFolder(tx, organizationId, mailboxId);
+      const size = await store.messageSize(tx, organizationId, messageId);
+      if (!sent || size === null) return null;
+      await store.fileCopy(tx, {
+        id: newId(),
+        organizationId,
+        mailboxId,
+        folderId: sent.id,
+        messageId,
+        flags: ['\\Seen'],
+        size,
+        internalDate: new Date(),
+      });
+      return sent;
+    });
+    if (folder) this.#o.hub.announce([folder.id]);
+  }
+
+  /** Runs a change in a transaction that holds the mailbox row (see the file's comment). */
+  #change<T>(
+    organizationId: string,
+    mailboxId: string,
+    change: (tx: Db, mailbox: { quotaBytes: number; usedBytes: number }) => Promise<T>,
+  ): Promise<T> {
+    return this.#o.db.transaction(async (tx) => {
+      const mailbox = await store.lockMailbox(tx, organizationId, mailboxId);
+      if (!mailbox) throw notFound('Mailbox');
+      return change(tx, mailbox);
+    });
+  }
+}
