@@ -11,7 +11,6 @@ import {
   parseList,
   parseSelect,
   parseStatus,
-  quoteAString,
 } from '../protocol/arguments.ts';
 import type { Command } from '../protocol/parser.ts';
 import { flagList, indexOf, sequenceSetOf } from '../responses.ts';
@@ -44,8 +43,7 @@ function mailboxArg(session: ImapSession, command: Command, index = 0): string {
   return decodeMailboxName(token, session.utf8);
 }
 
-const wireName = (session: ImapSession, name: string) =>
-  quoteAString(encodeMailboxName(name, session.utf8), session.utf8);
+const wireName = (session: ImapSession, name: string) => encodeMailboxName(name, session.utf8);
 
 async function select(session: ImapSession, command: Command, readOnly: boolean): Promise<string> {
   const request = parseSelect(command.args, { utf8: session.utf8 });
