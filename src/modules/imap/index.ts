@@ -52,6 +52,22 @@ export const imapModule: MailroomModule = {
     });
     runtime.imap = imap;
     onClose(() => imap.close());
+    // A mailbox suspended, deactivated or deleted (on any process) loses its open sessions.
+    runtime.bus?.on((event) => {
+      const data = event.data as { mailbox_id?: string; changes?: string[] };
+      if (!data.mailbox_id) return;
+      if (event.type === 'mailbox.deleted') imap.disconnect(data.mailbox_id, 'The mailbox was deleted');
+      if (event.type !== 'mailbox.updated' || !data.changes?.some((c) => c === 'status' || c === 'is_active'))
+        return;
+      const mailboxId = data.mailbox_id;
+      services.mailboxes
+        .get(event.organizationId, mailboxId)
+        .then((m) => {
+          if (m.status !== 'active' || !m.isActive)
+            imap.disconnect(mailboxId, 'The mailbox may no longer log in');
+        })
+        .catch(() => imap.disconnect(mailboxId, 'The mailbox was deleted'));
+    });
     const pop3 = new Pop3Server(
       {
         store,

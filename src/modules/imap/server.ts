@@ -67,6 +67,11 @@ export class ImapServer {
     return this.#sessions.size;
   }
 
+  /** Ends the sessions of a mailbox that may no longer log in (suspended, deactivated, deleted). */
+  disconnect(mailboxId: string, reason: string): void {
+    for (const session of this.#sessions) if (session.user?.mailboxId === mailboxId) session.close(reason);
+  }
+
   async listen(): Promise<BoundPorts> {
     const ports = await this.#listener.listen();
     this.#log.info(ports, 'IMAP listening');

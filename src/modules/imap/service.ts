@@ -32,8 +32,6 @@ export const MAX_FOLDERS = 1_000;
 const MAX_FOLDER_NAME = 255;
 const MAX_FOLDER_DEPTH = 16;
 export const DELIMITER = '/';
-/** Fetch rows whose structures are computed together (their raw bytes read in one query). */
-const STRUCTURE_BATCH = 200;
 
 export interface MailStoreOptions {
   db: Db;
@@ -60,6 +58,10 @@ interface StoredStructure {
 
 export const overQuota = () => new AppError(403, 'over_quota', 'The mailbox is over its quota');
 const cannot = (message: string) => new AppError(409, 'cannot', message);
+const storedStructure = (raw: Buffer): StoredStructure => ({
+  v: STRUCTURE_VERSION,
+  root: analyseMessage(raw),
+});
 
 /** A folder name as stored: INBOX in upper case whatever the client wrote, hierarchy with "/". */
 export function folderName(name: string): string {
@@ -215,18 +217,14 @@ export class MailStore {
     return { entries: await store.entries(this.#o.db, folderId), recentFrom };
   }
 
-  /** Copies of the folder from later sessions' \Recent claims: those above `after` go to this session. */
-  claimRecent(folderId: string): Promise<number> {
-    return store.claimRecent(this.#o.db, folderId);
-  }
-
   /** Every copy of a folder with its size and content id, in UID order (POP3). */
   listing(folderId: string) {
     return store.listing(this.#o.db, folderId);
   }
 
-  changesSince(folderId: string, modseq: number) {
-    return store.changesSince(this.#o.db, folderId, modseq);
+  /** What changed after `modseq`; with `claimRecent`, new arrivals become \Recent to the caller. */
+  changesSince(folderId: string, modseq: number, claimRecent = false) {
+    return store.changesSince(this.#o.db, folderId, modseq, claimRecent);
   }
 
   expungedSince(folderId: string, modseq: number): Promise<number[]> {
@@ -238,24 +236,37 @@ export class MailStore {
   }
 
   /**
-   * The copies with these UIDs, each with its message's MIME structure. A structure is computed once,
-   * on the first fetch that needs it, and stored with the message.
+   * The copies with these UIDs, each with its message's MIME structure, and with `withContent` their raw
+   * bytes (by blob id). A structure is computed once, on the first fetch that needs it, from the bytes
+   * read for it (or for the fetch), and stored with the message.
    */
-  async fetch(organizationId: string, folderId: string, uids: number[]): Promise<FetchedCopy[]> {
+  async fetch(
+    organizationId: string,
+    folderId: string,
+    uids: number[],
+    withContent = false,
+  ): Promise<{ copies: FetchedCopy[]; content: Map<string, Buffer> | null }> {
     const rows = await store.fetchRows(this.#o.db, folderId, uids);
     const missing = rows.filter((r) => (r.structure as StoredStructure | null)?.v !== STRUCTURE_VERSION);
-    for (let i = 0; i < missing.length; i += STRUCTURE_BATCH) {
-      await this.#computeStructures(organizationId, missing.slice(i, i + STRUCTURE_BATCH));
-    }
-    return rows.map((r) => ({ ...r, structure: (r.structure as StoredStructure).root }));
+    const content =
+      withContent || missing.length
+        ? await this.content(
+            organizationId,
+            (withContent ? rows : missing).map((r) => r.blobId),
+          )
+        : null;
+    if (missing.length) await this.#computeStructures(missing, content!);
+    return {
+      copies: rows.map((r) => ({ ...r, structure: (r.structure as StoredStructure).root })),
+      content: withContent ? content : null,
+    };
   }
 
-  async #computeStructures(organizationId: string, rows: store.FetchRow[]): Promise<void> {
-    const raw = await this.#o.blobs.getMany(rows.map((r) => ({ organizationId, id: r.blobId })));
+  async #computeStructures(rows: store.FetchRow[], content: Map<string, Buffer>): Promise<void> {
     const computed = new Map<string, StoredStructure>();
     for (const row of rows) {
-      const bytes = raw.get(row.blobId) ?? Buffer.alloc(0);
-      const structure = computed.get(row.messageId) ?? { v: STRUCTURE_VERSION, root: analyseMessage(bytes) };
+      const bytes = content.get(row.blobId) ?? Buffer.alloc(0);
+      const structure = computed.get(row.messageId) ?? storedStructure(bytes);
       computed.set(row.messageId, structure);
       row.structure = structure;
     }
@@ -391,6 +402,7 @@ export class MailStore {
           receivedAt,
           prepared: prepared[i],
         });
+        await store.saveStructures(tx, [{ id, structure: storedStructure(message.content) }]);
         const uid = await store.fileCopy(tx, {
           id: newId(),
           organizationId,

@@ -232,8 +232,12 @@ export class ImapSession {
   write(data: string | Buffer | (string | Buffer)[]): boolean {
     if (this.#closed) return false;
     const chunks = Array.isArray(data) ? data : [data];
+    // Corked, the pieces of one answer leave together (one TLS record or TCP segment, not one each).
+    const writer = this.#writer as NodeJS.WritableStream & { cork?(): void; uncork?(): void };
+    writer.cork?.();
     let ok = true;
-    for (const c of chunks) ok = this.#writer.write(typeof c === 'string' ? Buffer.from(c) : c) && ok;
+    for (const c of chunks) ok = writer.write(typeof c === 'string' ? Buffer.from(c) : c) && ok;
+    writer.uncork?.();
     return ok;
   }
 
@@ -444,7 +448,11 @@ export class ImapSession {
     const selection = this.selection;
     if (!selection) return;
     this.#dirty = false;
-    const changes = await this.backend.store.changesSince(selection.folder.id, selection.knownModseq);
+    const changes = await this.backend.store.changesSince(
+      selection.folder.id,
+      selection.knownModseq,
+      !selection.readOnly,
+    );
     if (!changes) {
       this.close('The selected folder was deleted');
       return;
@@ -467,7 +475,6 @@ export class ImapSession {
     }
     if (fresh.length) {
       selection.uids.push(...fresh.map((e) => e.uid));
-      if (!selection.readOnly) await this.backend.store.claimRecent(selection.folder.id);
       out.push(`* ${selection.uids.length} EXISTS\r\n`);
       const recent = selection.uids.length - lowerBound(selection.uids, selection.recentFrom);
       out.push(`* ${recent} RECENT\r\n`);

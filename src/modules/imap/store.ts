@@ -212,9 +212,15 @@ export interface FolderChanges {
 
 /**
  * What changed in a folder after `modseq`, read in one statement (one snapshot): a change committed
- * between two reads could otherwise be seen by one and missed by the other. Null: no such folder.
+ * between two reads could otherwise be seen by one and missed by the other. With `claimRecent`, new
+ * arrivals are claimed as \Recent for the reading session in the same statement. Null: no such folder.
  */
-export async function changesSince(db: Db, folderId: string, modseq: number): Promise<FolderChanges | null> {
+export async function changesSince(
+  db: Db,
+  folderId: string,
+  modseq: number,
+  claimRecent = false,
+): Promise<FolderChanges | null> {
   const rows = await rowsOf<{
     highest_modseq: string;
     uid_next: string;
@@ -224,6 +230,11 @@ export async function changesSince(db: Db, folderId: string, modseq: number): Pr
     gone: boolean | null;
   }>(
     db.execute(sql`
+      with claimed as (
+        update mailbox_folders set recent_uid = uid_next - 1
+         where id = ${folderId} and ${claimRecent}::boolean and recent_uid < uid_next - 1
+           and highest_modseq > ${modseq}
+      )
       select f.highest_modseq, f.uid_next, c.uid, c.flags, c.modseq, c.gone
         from mailbox_folders f
         left join lateral (

@@ -540,11 +540,16 @@ describe(`IMAP on ${engine}`, () => {
       events.body.items.some((e: any) => e.details.username === address),
       JSON.stringify(events.body),
     );
+    // An open session ends when the mailbox is suspended.
+    const { dialogue } = await ImapDialogue.open(t.imapTlsPort, true);
+    assert.match((await dialogue.command(`LOGIN ${address} "${PASSWORD}"`)).reply, /OK/);
     const suspended = await t.call('PATCH', `/v1/mailboxes/${id}`, {
       token: org.token,
       body: { status: 'suspended' },
     });
     assert.equal(suspended.status, 200);
+    assert.match(await dialogue.line(), /^\* BYE The mailbox may no longer log in/);
+    dialogue.close();
     await assert.rejects(() => imapClient(t.imapPort, address, PASSWORD));
   });
 

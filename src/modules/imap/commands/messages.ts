@@ -60,17 +60,28 @@ async function fetch(session: ImapSession, command: Command): Promise<void> {
   const marksSeen = !selection.readOnly && items.some((i) => SETS_SEEN.has(i.kind) && !i.peek);
   const { store } = session.backend;
   const organizationId = session.user!.organizationId;
-  for (let i = 0; i < uids.length; i += FETCH_CHUNK) {
-    let copies = await store.fetch(organizationId, selection.folder.id, uids.slice(i, i + FETCH_CHUNK));
-    if (request.changedSince !== undefined) copies = copies.filter((c) => c.modseq > request.changedSince!);
+  // A chunk's rows (and bytes) are read while the one before is written: the database and the socket
+  // work at the same time.
+  const load = async (from: number) => {
+    const fetched = await store.fetch(
+      organizationId,
+      selection.folder.id,
+      uids.slice(from, from + FETCH_CHUNK),
+      needsContent,
+    );
+    const { changedSince } = request;
+    const copies =
+      changedSince === undefined ? fetched.copies : fetched.copies.filter((c) => c.modseq > changedSince);
+    return { copies, content: fetched.content };
+  };
+  let next: ReturnType<typeof load> | null = uids.length ? load(0) : null;
+  for (let i = 0; next; i += FETCH_CHUNK) {
+    const { copies, content } = await next;
+    next = i + FETCH_CHUNK < uids.length ? load(i + FETCH_CHUNK) : null;
+    // A failed read ahead is reported by the await above on the next turn, not left unhandled.
+    next?.catch(() => {});
     if (!copies.length) continue;
     const seen = marksSeen ? await markSeen(session, copies) : new Set<number>();
-    const content = needsContent
-      ? await store.content(
-          organizationId,
-          copies.map((c) => c.blobId),
-        )
-      : null;
     const out: (string | Buffer)[] = [];
     for (const copy of copies) {
       const seq = selection.seqOf(copy.uid);
