@@ -375,6 +375,22 @@ export async function storeFlags(
   return rows.map((r) => ({ ...entryOf(r), changed: r.changed, modified: r.modified }));
 }
 
+/**
+ * Two CTEs for a statement that takes copies out of a folder: the folder's next modseq (when any went)
+ * and the UIDs of `gone` (a CTE with a `uid` column) remembered as expunged under it.
+ */
+function expungeLogged(organizationId: string, folderId: string, gone: 'gone' | 'src'): SQL {
+  const from = sql.raw(gone);
+  return sql`bump as (
+      update mailbox_folders set highest_modseq = highest_modseq + 1
+       where id = ${folderId} and exists (select 1 from ${from})
+      returning highest_modseq
+    ), logged as (
+      insert into mailbox_expunged (organization_id, folder_id, uid, modseq)
+      select ${organizationId}, ${folderId}, g.uid, b.highest_modseq from ${from} g, bump b
+    )`;
+}
+
 export interface Removed {
   uid: number;
   messageId: string;
@@ -398,14 +414,7 @@ export async function removeCopies(
       with gone as (
         delete from mailbox_messages where folder_id = ${folder.id} and ${which} and ${flagged}
         returning uid, size, message_id
-      ), bump as (
-        update mailbox_folders set highest_modseq = highest_modseq + 1
-         where id = ${folder.id} and exists (select 1 from gone)
-        returning highest_modseq
-      ), logged as (
-        insert into mailbox_expunged (organization_id, folder_id, uid, modseq)
-        select ${organizationId}, ${folder.id}, g.uid, b.highest_modseq from gone g, bump b
-      ), freed as (
+      ), ${expungeLogged(organizationId, folder.id, 'gone')}, freed as (
         update mailboxes set used_bytes = greatest(0, used_bytes - (select sum(size) from gone)), updated_at = now()
          where id = ${folder.mailboxId} and exists (select 1 from gone)
       )
@@ -511,14 +520,7 @@ export async function placeCopies(
             update mailbox_messages mm set folder_id = ${to.id}, uid = t.first_uid + s.k - 1, modseq = t.highest_modseq
               from src s, taken t where mm.id = s.id
             returning s.uid as from_uid, mm.uid as to_uid
-          ), bump as (
-            update mailbox_folders set highest_modseq = highest_modseq + 1
-             where id = ${from.id} and exists (select 1 from src)
-            returning highest_modseq
-          ), logged as (
-            insert into mailbox_expunged (organization_id, folder_id, uid, modseq)
-            select ${organizationId}, ${from.id}, s.uid, b.highest_modseq from src s, bump b
-          )
+          ), ${expungeLogged(organizationId, from.id, 'src')}
           select from_uid, to_uid from moved order by from_uid`),
       )
     : await rowsOf<{ from_uid: string; to_uid: string }>(

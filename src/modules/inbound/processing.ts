@@ -46,6 +46,7 @@ import {
   type NewMessage,
   nextQueuedAt,
   type ProcessedFields,
+  processedFieldsOf,
   releaseClaims,
   threadsOf,
 } from './store.ts';
@@ -510,26 +511,11 @@ export class InboundProcessor {
 }
 
 function processedFields(item: Item): ProcessedFields {
-  const { parsed } = item.prepared;
-  return {
-    id: item.message.id,
+  return processedFieldsOf(item.message.id, item.prepared, {
     status: item.status,
     error: item.error,
-    messageIdHeader: parsed.messageId,
-    inReplyTo: parsed.inReplyTo,
-    references: parsed.references,
     threadId: item.threadId,
-    fromAddress: parsed.fromAddress,
-    fromName: parsed.fromName,
-    toAddresses: parsed.to,
-    ccAddresses: parsed.cc,
-    subject: parsed.subject,
-    sentAt: parsed.date,
-    hasAttachments: parsed.hasAttachments,
-    bodyText: item.prepared.text,
-    details: parsed.details,
-    search: item.prepared.search,
-  };
+  });
 }
 
 function routesOf(item: Item) {

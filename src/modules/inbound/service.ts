@@ -23,6 +23,7 @@ import {
   finishProcessing,
   insertMessages,
   localTarget,
+  processedFieldsOf,
   queueDepth,
   rulesFor,
 } from './store.ts';
@@ -143,7 +144,6 @@ export class InboundService {
    * direction `stored`: it was put in a folder, it did not flow. Filing it is the caller's business.
    */
   async insertStored(tx: Db, message: StoredMessage): Promise<void> {
-    const { parsed, text, search } = message.prepared;
     await insertMessages(tx, [
       {
         id: message.id,
@@ -158,25 +158,11 @@ export class InboundService {
       },
     ]);
     await finishProcessing(tx, [
-      {
-        id: message.id,
+      processedFieldsOf(message.id, message.prepared, {
         status: 'delivered',
         error: null,
-        messageIdHeader: parsed.messageId,
-        inReplyTo: parsed.inReplyTo,
-        references: parsed.references,
         threadId: message.id,
-        fromAddress: parsed.fromAddress,
-        fromName: parsed.fromName,
-        toAddresses: parsed.to,
-        ccAddresses: parsed.cc,
-        subject: parsed.subject,
-        sentAt: parsed.date,
-        hasAttachments: parsed.hasAttachments,
-        bodyText: text,
-        details: parsed.details,
-        search,
-      },
+      }),
     ]);
   }
 

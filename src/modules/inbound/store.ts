@@ -13,6 +13,7 @@ import { mailboxes } from '../mailboxes/tables.ts';
 import { type MessageAuth, type MessageDetails, type MessageStatus, messages } from '../messages/tables.ts';
 import { rules } from '../rules/tables.ts';
 import { SEARCH_VECTOR_SQL, type SearchPiece, searchParameters } from '../messages/search-vector.ts';
+import type { PreparedMessage } from './parse.ts';
 
 type Rows<T> = { rows: T[] };
 
@@ -246,6 +247,32 @@ export interface ProcessedFields {
   details: MessageDetails;
   /** The search vector's pieces (messages/search-vector.ts). */
   search: SearchPiece[];
+}
+
+/** What processing records of a parsed message, with the outcome decided for it. */
+export function processedFieldsOf(
+  id: string,
+  prepared: PreparedMessage,
+  outcome: { status: MessageStatus; error: string | null; threadId: string },
+): ProcessedFields {
+  const { parsed } = prepared;
+  return {
+    id,
+    ...outcome,
+    messageIdHeader: parsed.messageId,
+    inReplyTo: parsed.inReplyTo,
+    references: parsed.references,
+    fromAddress: parsed.fromAddress,
+    fromName: parsed.fromName,
+    toAddresses: parsed.to,
+    ccAddresses: parsed.cc,
+    subject: parsed.subject,
+    sentAt: parsed.date,
+    hasAttachments: parsed.hasAttachments,
+    bodyText: prepared.text,
+    details: parsed.details,
+    search: prepared.search,
+  };
 }
 
 /**
