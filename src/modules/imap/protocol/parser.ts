@@ -5,9 +5,8 @@
 // Everything held is bounded by the limits: a line by maxLineBytes, a literal by maxLiteralBytes, the
 // command by maxCommandBytes. A broken command is answered once (an error event) and its remaining lines
 // and literals are skipped, so the next command parses normally.
-import type { Partial } from '../types.ts';
 import { ImapSyntaxError } from './errors.ts';
-import { type LiteralHeader, Tokenizer } from './tokenizer.ts';
+import { type LiteralHeader, type Token, Tokenizer } from './tokenizer.ts';
 
 export interface ParserLimits {
   /** One line of a command, without literals and the line end (e.g. 64 KiB); longer: BAD, the line is skipped. */
@@ -22,17 +21,7 @@ export interface ParserLimits {
   maxTokens?: number;
 }
 
-export type Token =
-  /**
-   * A bare word. `BODY.PEEK[HEADER.FIELDS (FROM)]<0.100>` is the atom `BODY.PEEK` with the section
-   * `[atom HEADER.FIELDS, list [atom FROM]]` and the partial `{ start: 0, length: 100 }`; `BODY[]` has the
-   * section `[]`.
-   */
-  | { type: 'atom'; value: string; section?: Token[]; partial?: Partial }
-  /** A quoted string (`"..."` with `\"` and `\\` escapes) or a literal (`{n}`, `{n+}`, or `~{n}` literal8). */
-  | { type: 'string'; value: Buffer; literal: boolean; literal8?: boolean }
-  | { type: 'list'; items: Token[] }
-  | { type: 'nil' };
+export type { Token };
 
 export interface Command {
   tag: string;

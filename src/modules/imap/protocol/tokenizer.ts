@@ -3,7 +3,18 @@
 // string may, even inside a list.
 import type { Partial } from '../types.ts';
 import { ImapSyntaxError } from './errors.ts';
-import type { Token } from './parser.ts';
+
+export type Token =
+  /**
+   * A bare word. `BODY.PEEK[HEADER.FIELDS (FROM)]<0.100>` is the atom `BODY.PEEK` with the section
+   * `[atom HEADER.FIELDS, list [atom FROM]]` and the partial `{ start: 0, length: 100 }`; `BODY[]` has the
+   * section `[]`.
+   */
+  | { type: 'atom'; value: string; section?: Token[]; partial?: Partial }
+  /** A quoted string (`"..."` with `\"` and `\\` escapes) or a literal (`{n}`, `{n+}`, or `~{n}` literal8). */
+  | { type: 'string'; value: Buffer; literal: boolean; literal8?: boolean }
+  | { type: 'list'; items: Token[] }
+  | { type: 'nil' };
 
 /** A literal announced at the end of a line: `{n}`, `{n+}`, `~{n}` or `~{n+}`. */
 export interface LiteralHeader {
