@@ -18,6 +18,7 @@ import type { MailroomModule, ModuleContext, Roles, Services } from './core/modu
 import { createRateLimiter } from './core/ratelimit.ts';
 import { cachedResolver } from './core/resolver.ts';
 import { loadTls, type TlsMaterial } from './core/tls.ts';
+import { accountsModule } from './modules/accounts/index.ts';
 import { aliasesModule } from './modules/aliases/index.ts';
 import { apiKeysModule } from './modules/api-keys/index.ts';
 import { auditModule } from './modules/audit/index.ts';
@@ -68,6 +69,7 @@ const MODULES: MailroomModule[] = [
   provisioningModule,
   exportsModule,
   imapModule,
+  accountsModule,
 ];
 
 export type { Services } from './core/module.ts';

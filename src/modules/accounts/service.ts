@@ -1,0 +1,227 @@
+// External mail accounts: an organisation's mailboxes at other providers (a company IMAP server, an
+// ISP, Gmail or Microsoft 365 with an app password), reached over IMAP and SMTP. An account is saved
+// only after its servers were reached and its login accepted; a failure says which step failed and
+// what to do. The password is sealed at rest and never shown again.
+import type { Secrets } from '../../core/crypto.ts';
+import type { Db } from '../../core/db.ts';
+import { AppError, conflict, notFound } from '../../core/errors.ts';
+import { newId } from '../../core/ids.ts';
+import { type PageRequest, toPage } from '../../core/pagination.ts';
+import type { EventsService } from '../events/service.ts';
+import { normaliseEmail } from '../mailboxes/service.ts';
+import {
+  type Diagnosis,
+  diagnoseImap,
+  diagnoseSmtp,
+  type Security,
+  type ServerSettings,
+} from './diagnose.ts';
+import { accountConnected, accountDeleted, accountUpdated } from './events.ts';
+import * as store from './store.ts';
+import type { AccountState, MailAccountRow, NewMailAccount, StoredServer } from './tables.ts';
+
+export interface ServerInput {
+  host: string;
+  port: number;
+  security: Security;
+  /** Default true; false accepts the server's certificate whatever it is (a server you run yourself). */
+  verify_tls?: boolean | null;
+}
+
+export interface AccountInput {
+  address: string;
+  name?: string | null;
+  /** Default: the address. */
+  username?: string | null;
+  password: string;
+  imap: ServerInput;
+  /** Absent or null: the account does not send. */
+  smtp?: ServerInput | null;
+}
+
+export interface AccountChanges {
+  name?: string | null;
+  username?: string | null;
+  password?: string | null;
+  imap?: ServerInput | null;
+  smtp?: ServerInput | null;
+}
+
+/** What a connection test checks: the servers, and the login. */
+export type ConnectionInput = Pick<AccountInput, 'address' | 'username' | 'password' | 'imap' | 'smtp'>;
+
+export interface AccountsOptions {
+  db: Db;
+  secrets: Secrets;
+  events: EventsService;
+}
+
+/** A failed connection test, answered 422 with the diagnosis as a problem's extension. */
+export const connectionFailed = (diagnosis: Diagnosis & { ok: false }) =>
+  new AppError(422, 'connection_failed', `${diagnosis.protocol.toUpperCase()}: ${diagnosis.message}`, {
+    extensions: { diagnosis },
+  });
+
+const stored = (server: ServerInput): StoredServer => ({
+  host: server.host.trim().toLowerCase(),
+  port: server.port,
+  security: server.security,
+  verify_tls: server.verify_tls ?? true,
+});
+const settings = (server: StoredServer): ServerSettings => ({
+  host: server.host,
+  port: server.port,
+  security: server.security,
+  verifyTls: server.verify_tls,
+});
+
+export class AccountsService {
+  readonly #o: AccountsOptions;
+
+  constructor(options: AccountsOptions) {
+    this.#o = options;
+  }
+
+  /** Tests IMAP (and SMTP when given) as saving would, without saving anything. */
+  async test(input: ConnectionInput): Promise<Diagnosis> {
+    const address = normaliseEmail(input.address, 'address');
+    const credentials = { username: input.username?.trim() || address, password: input.password };
+    const imap = await diagnoseImap(settings(stored(input.imap)), credentials);
+    if (!imap.ok || !input.smtp) return imap;
+    return diagnoseSmtp(settings(stored(input.smtp)), credentials);
+  }
+
+  async create(organizationId: string, userId: string | null, input: AccountInput): Promise<MailAccountRow> {
+    const address = normaliseEmail(input.address, 'address');
+    if (await store.accountByAddress(this.#o.db, organizationId, address))
+      throw conflict(`The account ${address} is connected already`);
+    const diagnosis = await this.test(input);
+    if (!diagnosis.ok) throw connectionFailed(diagnosis);
+    return this.#o.db.transaction(async (tx) => {
+      const row = await store.insertAccount(tx, {
+        id: newId(),
+        organizationId,
+        provider: 'imap',
+        address,
+        name: input.name?.trim() ?? '',
+        username: input.username?.trim() || address,
+        imap: stored(input.imap),
+        smtp: input.smtp ? stored(input.smtp) : null,
+        secret: this.#o.secrets.encrypt(JSON.stringify({ password: input.password })),
+        state: 'connecting',
+        createdBy: userId,
+      });
+      await this.#o.events.emit(tx, accountConnected, organizationId, eventData(row));
+      return row;
+    });
+  }
+
+  async list(organizationId: string, page: PageRequest) {
+    const { rows, total } = await store.listAccounts(this.#o.db, organizationId, page);
+    return toPage(rows, total, page);
+  }
+
+  async get(organizationId: string, id: string): Promise<MailAccountRow> {
+    const row = await store.accountById(this.#o.db, organizationId, id);
+    if (!row) throw notFound('Account');
+    return row;
+  }
+
+  /** Changes names, login or servers; a change of login or servers is tested before it is kept. */
+  async update(organizationId: string, id: string, changes: AccountChanges): Promise<MailAccountRow> {
+    const current = await this.get(organizationId, id);
+    const set: Partial<NewMailAccount> = {};
+    const changed: string[] = [];
+    if (changes.name != null && changes.name.trim() !== current.name) {
+      set.name = changes.name.trim();
+      changed.push('name');
+    }
+    if (changes.username != null && changes.username.trim() !== current.username) {
+      set.username = changes.username.trim();
+      changed.push('username');
+    }
+    if (changes.imap) {
+      set.imap = stored(changes.imap);
+      changed.push('imap');
+    }
+    if (changes.smtp !== undefined) {
+      set.smtp = changes.smtp ? stored(changes.smtp) : null;
+      changed.push('smtp');
+    }
+    if (changes.password != null) {
+      set.secret = this.#o.secrets.encrypt(JSON.stringify({ password: changes.password }));
+      changed.push('password');
+    }
+    if (!changed.length) return current;
+    if (changed.some((c) => c !== 'name')) {
+      const diagnosis = await this.test({
+        address: current.address,
+        username: set.username ?? current.username,
+        password: changes.password ?? this.#password(current),
+        imap: serverInput(set.imap ?? current.imap),
+        smtp: (set.smtp === undefined ? current.smtp : set.smtp)
+          ? serverInput((set.smtp ?? current.smtp)!)
+          : null,
+      });
+      if (!diagnosis.ok) throw connectionFailed(diagnosis);
+      // A login that works again lifts the failure it caused.
+      if (current.state === 'auth_failed' || current.state === 'error') {
+        set.state = 'connecting';
+        set.lastError = null;
+      }
+    }
+    return this.#change(current, set, changed);
+  }
+
+  /** Stops syncing and sending through the account until it is resumed. */
+  pause(organizationId: string, id: string): Promise<MailAccountRow> {
+    return this.#setState(organizationId, id, 'paused');
+  }
+
+  resume(organizationId: string, id: string): Promise<MailAccountRow> {
+    return this.#setState(organizationId, id, 'connecting');
+  }
+
+  async delete(organizationId: string, id: string): Promise<void> {
+    await this.#o.db.transaction(async (tx) => {
+      const row = await store.deleteAccount(tx, organizationId, id);
+      if (!row) throw notFound('Account');
+      await this.#o.events.emit(tx, accountDeleted, organizationId, eventData(row));
+    });
+  }
+
+  async #setState(organizationId: string, id: string, state: AccountState): Promise<MailAccountRow> {
+    const current = await this.get(organizationId, id);
+    if (current.state === state) return current;
+    if (state === 'connecting' && current.state !== 'paused') return current;
+    return this.#change(current, { state }, ['state']);
+  }
+
+  #change(current: MailAccountRow, set: Partial<NewMailAccount>, changes: string[]): Promise<MailAccountRow> {
+    return this.#o.db.transaction(async (tx) => {
+      const row = await store.updateAccount(tx, current.organizationId, current.id, set);
+      if (!row) throw notFound('Account');
+      await this.#o.events.emit(tx, accountUpdated, row.organizationId, {
+        ...eventData(row),
+        changes,
+        state: row.state,
+      });
+      return row;
+    });
+  }
+
+  #password(row: MailAccountRow): string {
+    return (JSON.parse(this.#o.secrets.decrypt(row.secret)) as { password: string }).password;
+  }
+}
+
+const serverInput = (s: StoredServer): ServerInput => ({
+  host: s.host,
+  port: s.port,
+  security: s.security,
+  verify_tls: s.verify_tls,
+});
+
+function eventData(row: MailAccountRow) {
+  return { account_id: row.id, provider: row.provider, address: row.address };
+}
