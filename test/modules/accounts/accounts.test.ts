@@ -8,6 +8,7 @@ import { after, before, describe, test } from 'node:test';
 import { engine, eventsOf, type Org, orgMaker, startTestApp, type TestApp } from '../../support/app.ts';
 import { startDnsServer, type TestDnsServer } from '../../support/dns-server.ts';
 import { verifiedDomain } from '../../support/domains.ts';
+import { DOVECOT_MISSING, type Dovecot, startDovecot } from '../../support/dovecot.ts';
 
 const PASSWORD = 'the remote mailbox password';
 
@@ -169,5 +170,48 @@ describe(`external accounts on ${engine}`, () => {
     });
     assert.equal(address.status, 422);
     assert.equal(address.body.code, 'validation_failed');
+  });
+});
+
+describe(`external accounts on a third-party server (Dovecot) on ${engine}`, () => {
+  const freshOrg = orgMaker('dovecotaccounts');
+  let t: TestApp;
+  let dovecot: Dovecot | null = null;
+  let org: Org;
+
+  before(async () => {
+    dovecot = await startDovecot();
+    if (!dovecot) return;
+    t = await startTestApp();
+    org = await freshOrg(t);
+    await dovecot.addUser('someone@company.test', PASSWORD);
+  });
+  after(async () => {
+    await t?.close();
+    await dovecot?.stop();
+  });
+
+  test('IMAP with STARTTLS and over TLS: the login is checked by the server, the account is kept', async (c) => {
+    if (!dovecot) return c.skip(DOVECOT_MISSING);
+    const imap = (security: 'tls' | 'starttls') => ({
+      host: '127.0.0.1',
+      port: security === 'tls' ? dovecot!.imapsPort : dovecot!.imapPort,
+      security,
+      verify_tls: false,
+    });
+    const body = { address: 'someone@company.test', password: PASSWORD, imap: imap('starttls') };
+    const ok = await t.call('POST', '/v1/accounts/test', { token: org.token, body });
+    assert.deepEqual(ok.body, { ok: true }, JSON.stringify(ok.body));
+    const wrong = await t.call('POST', '/v1/accounts/test', {
+      token: org.token,
+      body: { ...body, password: 'wrong' },
+    });
+    assert.equal(wrong.body.stage, 'login', JSON.stringify(wrong.body));
+    const created = await t.call('POST', '/v1/accounts', {
+      token: org.token,
+      body: { ...body, imap: imap('tls') },
+    });
+    assert.equal(created.status, 201, JSON.stringify(created.body));
+    assert.equal(created.body.imap.port, dovecot.imapsPort);
   });
 });
