@@ -4,6 +4,9 @@
 
 -- Mail sent through submission is copied into the sender's Sent folder unless this is false.
 alter table mailboxes add column save_sent boolean not null default true;
+-- The highest UIDVALIDITY a deleted folder of the mailbox had: a new folder's is above it, so a folder
+-- deleted and made again under the same name never reuses one (RFC 3501 2.3.1.1).
+alter table mailboxes add column last_uid_validity bigint not null default 0;
 
 alter table mailbox_folders
   add column subscribed boolean not null default true,

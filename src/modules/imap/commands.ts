@@ -43,7 +43,8 @@ const SESSION_COMMANDS: Record<string, CommandHandler> = {
       if (session.secure) throw bad('Already using TLS');
       session.write(`${command.tag} OK Begin TLS negotiation now\r\n`);
       session.flush();
-      await session.startTls();
+      // A failed handshake ends the connection; nothing is left to answer.
+      await session.startTls().catch(() => session.close());
       // The tagged OK went before the handshake; nothing more for this command.
       throw new AlreadyAnswered();
     },
@@ -157,13 +158,12 @@ async function login(session: ImapSession, user: string, password: string): Prom
     throw no('Invalid credentials', 'AUTHENTICATIONFAILED');
   }
   if (result.identity.kind !== 'mailbox') throw no('Invalid credentials', 'AUTHENTICATIONFAILED');
-  session.user = {
+  session.loggedIn({
     organizationId: result.identity.organizationId,
     mailboxId: result.identity.mailboxId,
     address: result.identity.address,
-  };
-  session.state = 'authenticated';
-  session.log.info({ mailbox_id: session.user.mailboxId }, 'IMAP login');
+  });
+  session.log.info({ mailbox_id: result.identity.mailboxId }, 'IMAP login');
   return `[CAPABILITY ${session.capabilities().join(' ')}] Logged in`;
 }
 

@@ -40,3 +40,30 @@ export function indexOf(sorted: readonly number[], value: number): number {
 export function literal(bytes: Buffer, binary = false): Buffer[] {
   return [Buffer.from(`${binary ? '~' : ''}{${bytes.length}}\r\n`), bytes];
 }
+
+/** The largest of many numbers (spreading a large array into Math.max overflows the call stack). */
+export function largest(values: Iterable<number>, from = Number.NEGATIVE_INFINITY): number {
+  let max = from;
+  for (const v of values) if (v > max) max = v;
+  return max;
+}
+
+/** The smallest of many numbers. */
+export function smallest(values: Iterable<number>): number {
+  let min = Number.POSITIVE_INFINITY;
+  for (const v of values) if (v < min) min = v;
+  return min;
+}
+
+/** Whether `n` is in ascending, non-overlapping ranges (as sequenceRanges gives them), by binary search. */
+export function inRanges(ranges: readonly [number, number][], n: number): boolean {
+  let lo = 0;
+  let hi = ranges.length - 1;
+  while (lo <= hi) {
+    const mid = (lo + hi) >>> 1;
+    if (n < ranges[mid][0]) hi = mid - 1;
+    else if (n > ranges[mid][1]) lo = mid + 1;
+    else return true;
+  }
+  return false;
+}

@@ -5,6 +5,7 @@
 import type { SQL } from 'drizzle-orm';
 import { sql } from '../../core/orm.ts';
 import type { SearchKey } from './protocol/arguments.ts';
+import { indexOf } from './responses.ts';
 
 /** What only the session knows: its sequence numbers and the UIDs that are \Recent to it. */
 export interface SearchContext {
@@ -16,14 +17,37 @@ export interface SearchContext {
   resolve(set: Extract<SearchKey, { op: 'seq' | 'uid' }>): number[];
 }
 
-const bigintArray = (values: number[]) => `{${values.join(',')}}`;
+/**
+ * The resolved UIDs as ranges: UIDs next to each other in the session's view are one `between` (no UID
+ * the session knows lies inside it), so `1:*` is one range however large the folder.
+ */
+function uidCondition(uids: readonly number[], view: readonly number[]): SQL {
+  if (!uids.length) return sql`false`;
+  const ranges: SQL[] = [];
+  let start = uids[0];
+  let at = indexOf(view, start);
+  for (let i = 1; i <= uids.length; i++) {
+    const next = i < uids.length ? indexOf(view, uids[i]) : -2;
+    if (next === at + 1 && next >= 0) {
+      at = next;
+      continue;
+    }
+    ranges.push(sql`mm.uid between ${start} and ${view[at] ?? start}`);
+    if (i < uids.length) {
+      start = uids[i];
+      at = next;
+    }
+  }
+  return sql`(${sql.join(ranges, sql` or `)})`;
+}
 /** A LIKE pattern matching `value` anywhere, its wildcards taken literally. */
 const containing = (value: string) => `%${value.replace(/[\\%_]/g, (c) => `\\${c}`)}%`;
 
 /** Headers kept as columns; any other is looked up in the stored header list. */
+// Each is true or false, never NULL: under NOT, a NULL would drop the message from both sides.
 const HEADER_COLUMNS: Record<string, (pattern: string) => SQL> = {
-  subject: (p) => sql`m.subject ilike ${p}`,
-  from: (p) => sql`(m.from_address ilike ${p} or m.from_name ilike ${p})`,
+  subject: (p) => sql`coalesce(m.subject ilike ${p}, false)`,
+  from: (p) => sql`coalesce(m.from_address ilike ${p} or m.from_name ilike ${p}, false)`,
   to: (p) => sql`array_to_string(m.to_addresses, ' ') ilike ${p}`,
   cc: (p) => sql`array_to_string(m.cc_addresses, ' ') ilike ${p}`,
 };
@@ -45,7 +69,7 @@ export function searchCondition(key: SearchKey, context: SearchContext): SQL {
       return sql`not (${searchCondition(key.key, context)})`;
     case 'seq':
     case 'uid':
-      return sql`mm.uid = any(${bigintArray(context.resolve(key))}::bigint[])`;
+      return uidCondition(context.resolve(key), context.uids);
     case 'flag':
       return flagCondition(key.flag, key.present, context);
     case 'new':
@@ -63,12 +87,15 @@ export function searchCondition(key: SearchKey, context: SearchContext): SQL {
       // Dates compare without time or zone (RFC 3501), as days in UTC here.
       const day = sql`(${column} at time zone 'UTC')::date`;
       const op = key.cmp === 'before' ? sql`<` : key.cmp === 'on' ? sql`=` : sql`>=`;
-      return sql`${day} ${op} ${key.date}::date`;
+      return sql`coalesce(${day} ${op} ${key.date}::date, false)`;
     }
     case 'size':
-      return key.cmp === 'larger' ? sql`mm.size > ${key.value}` : sql`mm.size < ${key.value}`;
+      // As numeric: a client's number may be beyond the columns' integer types.
+      return key.cmp === 'larger'
+        ? sql`mm.size > ${key.value}::numeric`
+        : sql`mm.size < ${key.value}::numeric`;
     case 'modseq':
-      return sql`mm.modseq >= ${key.value}`;
+      return sql`mm.modseq >= ${key.value}::numeric`;
   }
 }
 
@@ -90,5 +117,5 @@ function headerCondition(field: string, value: string): SQL {
 
 function textCondition(value: string): SQL {
   if (!value.trim()) return sql`true`;
-  return sql`m.search @@ plainto_tsquery('simple', ${value})`;
+  return sql`coalesce(m.search @@ plainto_tsquery('simple', ${value}), false)`;
 }

@@ -62,6 +62,20 @@ const storedStructure = (raw: Buffer): StoredStructure => ({
   v: STRUCTURE_VERSION,
   root: analyseMessage(raw),
 });
+/** Bytes read at once to compute structures. */
+const STRUCTURE_BYTES = 16 * 1024 * 1024;
+
+/** How many of the first rows fit in `bytes` by their sizes (at least one). */
+function prefixWithin(rows: readonly { size: number }[], bytes: number): number {
+  let total = 0;
+  let n = 0;
+  for (const row of rows) {
+    if (n > 0 && total + row.size > bytes) break;
+    total += row.size;
+    n++;
+  }
+  return n;
+}
 
 /** A folder name as stored: INBOX in upper case whatever the client wrote, hierarchy with "/". */
 export function folderName(name: string): string {
@@ -236,29 +250,47 @@ export class MailStore {
   }
 
   /**
-   * The copies with these UIDs, each with its message's MIME structure, and with `withContent` their raw
-   * bytes (by blob id). A structure is computed once, on the first fetch that needs it, from the bytes
-   * read for it (or for the fetch), and stored with the message.
+   * The copies with these UIDs, each with its message's MIME structure. With `contentBytes`, the raw
+   * bytes too (by blob id) of the first copies whose sizes add up to at most that (at least one): the
+   * caller takes that many and asks again for the rest, so no fetch holds more than a bounded amount.
+   * A structure is computed once, on the first fetch that needs it, from the bytes read for it (or for
+   * the fetch), and stored with the message.
    */
   async fetch(
     organizationId: string,
     folderId: string,
     uids: number[],
-    withContent = false,
+    contentBytes = 0,
   ): Promise<{ copies: FetchedCopy[]; content: Map<string, Buffer> | null }> {
     const rows = await store.fetchRows(this.#o.db, folderId, uids);
+    const withContent = contentBytes > 0 ? rows.slice(0, prefixWithin(rows, contentBytes)) : [];
+    const content = withContent.length
+      ? await this.content(
+          organizationId,
+          withContent.map((r) => r.blobId),
+        )
+      : null;
     const missing = rows.filter((r) => (r.structure as StoredStructure | null)?.v !== STRUCTURE_VERSION);
-    const content =
-      withContent || missing.length
-        ? await this.content(
+    // Structures of copies whose bytes were not read for the fetch are computed from bounded reads.
+    for (let i = 0; i < missing.length; ) {
+      const rest = missing.slice(i);
+      const read = rest.slice(0, prefixWithin(rest, STRUCTURE_BYTES));
+      const known = read.every((r) => content?.has(r.blobId));
+      const bytes = known
+        ? content!
+        : await this.content(
             organizationId,
-            (withContent ? rows : missing).map((r) => r.blobId),
-          )
-        : null;
-    if (missing.length) await this.#computeStructures(missing, content!);
+            read.map((r) => r.blobId),
+          );
+      await this.#computeStructures(read, bytes);
+      i += read.length;
+    }
     return {
-      copies: rows.map((r) => ({ ...r, structure: (r.structure as StoredStructure).root })),
-      content: withContent ? content : null,
+      copies: (contentBytes > 0 ? withContent : rows).map((r) => ({
+        ...r,
+        structure: (r.structure as StoredStructure).root,
+      })),
+      content,
     };
   }
 
@@ -348,6 +380,7 @@ export class MailStore {
   ): Promise<store.Placed[]> {
     if (!uids.length) return [];
     const placed = await this.#change(organizationId, from.mailboxId, async (tx, mailbox) => {
+      await this.#stillThere(tx, organizationId, from.mailboxId, to);
       const bytes = await store.sizeOf(tx, from.id, uids);
       if (mailbox.usedBytes + bytes > mailbox.quotaBytes) throw overQuota();
       return store.placeCopies(
@@ -372,9 +405,11 @@ export class MailStore {
     uids: number[],
   ): Promise<store.Placed[]> {
     if (!uids.length) return [];
-    const placed = await this.#change(organizationId, from.mailboxId, (tx) =>
-      store.placeCopies(tx, organizationId, from, to, uids, [], true),
-    );
+    if (from.id === to.id) throw cannot('A message cannot be moved to the folder it is in');
+    const placed = await this.#change(organizationId, from.mailboxId, async (tx) => {
+      await this.#stillThere(tx, organizationId, from.mailboxId, to);
+      return store.placeCopies(tx, organizationId, from, to, uids, [], true);
+    });
     if (placed.length) this.#o.hub.announce([from.id, to.id]);
     return placed;
   }
@@ -445,6 +480,12 @@ export class MailStore {
       return sent;
     });
     if (folder) this.#o.hub.announce([folder.id]);
+  }
+
+  /** The target of a copy or move, read again under the mailbox's lock: deleted meanwhile, it is not there. */
+  async #stillThere(tx: Db, organizationId: string, mailboxId: string, folder: FolderRow): Promise<void> {
+    const row = await store.folderById(tx, organizationId, folder.id);
+    if (!row || row.mailboxId !== mailboxId) throw notFound('Folder');
   }
 
   /** Runs a change in a transaction that holds the mailbox row (see the file's comment). */

@@ -12,7 +12,7 @@ import { newId } from '../../core/ids.ts';
 import type { AuthResult } from '../submission/service.ts';
 import { type Command, CommandParser, type ParserEvent, type ParserLimits } from './protocol/parser.ts';
 import { ImapBadCharsetError, ImapSyntaxError } from './protocol/arguments.ts';
-import { flagList, indexOf, lowerBound, sequenceSetOf } from './responses.ts';
+import { flagList, indexOf, largest, lowerBound, sequenceSetOf } from './responses.ts';
 import type { Entry, MailStore } from './service.ts';
 import type { FolderRow } from '../mailboxes/tables.ts';
 import type { SequenceSet } from './types.ts';
@@ -23,6 +23,10 @@ const IDLE_TIMEOUT_MS = 30 * 60_000;
 const LOGIN_TIMEOUT_MS = 60_000;
 /** Commands read ahead of the one running; past this the socket pauses. */
 const MAX_QUEUED = 32;
+/** Bytes of commands read ahead (literals included) past which the socket pauses too. */
+const MAX_QUEUED_BYTES = 32 * 1024 * 1024;
+/** Before login a literal is a username or password: small. APPEND's large ones need a login. */
+const PRE_AUTH_LIMITS = { maxLiteralBytes: 8 * 1024, maxCommandBytes: 64 * 1024 };
 
 export interface ImapBackend {
   store: MailStore;
@@ -156,6 +160,9 @@ export class ImapSession {
   #deflate: zlib.DeflateRaw | null = null;
   #parser: CommandParser;
   #queue: ParserEvent[] = [];
+  #queuedBytes = 0;
+  /** Where commands are read from: the socket, or the inflater once COMPRESS is on (paused when full). */
+  #source: NodeJS.ReadableStream;
   #running = false;
   #closed = false;
   /** The continuation line a command waits for (AUTHENTICATE, IDLE's DONE). */
@@ -168,13 +175,14 @@ export class ImapSession {
   constructor(socket: Socket, secure: boolean, backend: ImapBackend, options: SessionOptions, log: Logger) {
     this.#socket = socket;
     this.#raw = socket;
+    this.#source = socket;
     this.#writer = socket;
     this.secure = secure;
     this.backend = backend;
     this.options = options;
     this.remoteAddress = socket.remoteAddress ?? 'unknown';
     this.log = log.child({ session: this.id });
-    this.#parser = new CommandParser(options.limits);
+    this.#parser = new CommandParser({ ...options.limits, ...PRE_AUTH_LIMITS });
     this.#attach(socket);
   }
 
@@ -220,6 +228,16 @@ export class ImapSession {
     );
     if (!this.#deflate) caps.push('COMPRESS=DEFLATE');
     return caps;
+  }
+
+  /** After a successful login: the user, and the large literals APPEND may send. */
+  loggedIn(user: User): void {
+    this.user = user;
+    this.state = 'authenticated';
+    this.#parser.setLimits({
+      maxLiteralBytes: this.options.limits.maxLiteralBytes,
+      maxCommandBytes: this.options.limits.maxCommandBytes,
+    });
   }
 
   /** Whether a login may be tried now: over TLS, or when the setting allows plain text. */
@@ -286,13 +304,17 @@ export class ImapSession {
       if (event.kind === 'continue') {
         this.write(`+ ${event.text}\r\n`);
         this.flush();
-      } else if (event.kind === 'line' && this.#awaitLine) {
+      } else if (this.#awaitLine && (event.kind === 'line' || event.kind === 'error')) {
+        // A continuation line too long to read is answered as a wrong one, never waited for.
         const resolve = this.#awaitLine;
         this.#awaitLine = null;
-        resolve(event.line);
-      } else this.#queue.push(event);
+        resolve(event.kind === 'line' ? event.line : '');
+      } else {
+        this.#queue.push(event);
+        if (event.kind === 'command') this.#queuedBytes += event.command.bytes;
+      }
     }
-    if (this.#queue.length > MAX_QUEUED) this.#socket.pause();
+    if (this.#queue.length > MAX_QUEUED || this.#queuedBytes > MAX_QUEUED_BYTES) this.#source.pause();
     void this.#drainQueue();
   }
 
@@ -302,7 +324,9 @@ export class ImapSession {
     try {
       while (this.#queue.length && !this.#closed) {
         const event = this.#queue.shift()!;
-        if (this.#queue.length <= MAX_QUEUED / 2) this.#socket.resume();
+        if (event.kind === 'command') this.#queuedBytes -= event.command.bytes;
+        if (this.#queue.length <= MAX_QUEUED / 2 && this.#queuedBytes <= MAX_QUEUED_BYTES / 2)
+          this.#source.resume();
         await this.#handle(event);
         this.flush();
       }
@@ -346,7 +370,10 @@ export class ImapSession {
       const result = await handler.run(this, command);
       const text =
         typeof result === 'string' ? result : `${command.uid ? 'UID ' : ''}${command.name} completed`;
-      if (this.selection && !handler.noSync) await this.sync(!forbidsExpunge(command));
+      // The command succeeded: a failure to report others' changes must not turn its OK into NO (a
+      // client would repeat an APPEND); they are reported with the next command.
+      if (this.selection && !handler.noSync)
+        await this.sync(!forbidsExpunge(command)).catch((err) => this.log.error({ err }, 'IMAP sync failed'));
       if (this.#closed && command.name !== 'LOGOUT') return;
       this.write(`${tag} OK ${text}\r\n`);
       if (command.name === 'LOGOUT') this.close();
@@ -379,11 +406,15 @@ export class ImapSession {
   async startTls(): Promise<void> {
     const plain = this.#socket;
     plain.removeListener('data', this.#onData);
-    this.#parser = new CommandParser(this.options.limits);
+    this.#parser = new CommandParser({ ...this.options.limits, ...PRE_AUTH_LIMITS });
+    // Nothing the client sent before the handshake is run after it (RFC 3501 6.2.1).
+    this.#queue.length = 0;
+    this.#queuedBytes = 0;
     const secure = new TLSSocket(plain, { isServer: true, secureContext: this.options.secureContext });
     this.#socket = secure;
     this.#writer = secure;
     this.secure = true;
+    this.#source = secure;
     secure.on('data', this.#onData);
     secure.on('error', (err) => {
       this.log.debug({ err }, 'IMAP TLS error');
@@ -401,7 +432,9 @@ export class ImapSession {
     this.#writer = deflate;
     this.#deflate = deflate;
     socket.removeListener('data', this.#onData);
-    socket.on('data', (chunk: Buffer) => inflate.write(chunk));
+    // Piped, so that a paused inflater stops the socket too: a small compressed input cannot fill memory.
+    socket.pipe(inflate);
+    this.#source = inflate;
     inflate.on('data', this.#onData);
     inflate.on('error', () => this.close('Corrupt compressed data'));
   }
@@ -412,7 +445,10 @@ export class ImapSession {
   async select(folder: FolderRow, readOnly: boolean): Promise<{ selection: Selection; entries: Entry[] }> {
     this.deselect();
     const { entries, recentFrom } = await this.backend.store.open(folder.id, !readOnly);
-    const knownModseq = Math.max(folder.highestModseq, ...entries.slice(-1).map((e) => e.modseq));
+    const knownModseq = largest(
+      entries.map((e) => e.modseq),
+      folder.highestModseq,
+    );
     const selection = new Selection({
       folder,
       readOnly,
@@ -474,7 +510,7 @@ export class ImapSession {
       );
     }
     if (fresh.length) {
-      selection.uids.push(...fresh.map((e) => e.uid));
+      for (const entry of fresh) selection.uids.push(entry.uid);
       out.push(`* ${selection.uids.length} EXISTS\r\n`);
       const recent = selection.uids.length - lowerBound(selection.uids, selection.recentFrom);
       out.push(`* ${recent} RECENT\r\n`);

@@ -100,7 +100,8 @@ export async function folderStats(
 
 /**
  * Inserts folders. A new folder's UIDVALIDITY is the time in seconds, and above every other of its
- * mailbox's: a folder deleted and created again within a second must not reuse the old one's.
+ * mailbox's, deleted ones included: a folder deleted and created again within a second must not reuse
+ * the old one's.
  */
 export async function insertFolders(
   tx: Db,
@@ -111,7 +112,8 @@ export async function insertFolders(
     insert into mailbox_folders (id, organization_id, mailbox_id, name, special_use, uid_validity)
     select r.id, r.organization_id, r.mailbox_id, r.name, r.special_use,
            greatest(extract(epoch from now())::bigint,
-                    (select coalesce(max(uid_validity), 0) + 1 from mailbox_folders where mailbox_id = r.mailbox_id))
+                    (select coalesce(max(uid_validity), 0) + 1 from mailbox_folders where mailbox_id = r.mailbox_id),
+                    (select last_uid_validity + 1 from mailboxes where id = r.mailbox_id))
       from jsonb_to_recordset(${JSON.stringify(
         rows.map((r) => ({
           id: r.id,
@@ -134,9 +136,9 @@ export async function renameFolder(
 ): Promise<number> {
   const rows = await rowsOf<{ id: string }>(
     tx.execute(sql`
-      update mailbox_folders set name = ${to} || substr(name, ${from.length + 1})
+      update mailbox_folders set name = ${to} || substr(name, char_length(${from}::text) + 1)
        where organization_id = ${organizationId} and mailbox_id = ${mailboxId}
-         and (name = ${from} or left(name, ${from.length + 1}) = ${`${from}/`})
+         and (name = ${from} or starts_with(name, ${`${from}/`}))
       returning id`),
   );
   return rows.length;
@@ -148,7 +150,8 @@ export async function deleteFolder(tx: Db, organizationId: string, folder: Folde
     with freed as (
       select coalesce(sum(size), 0) as bytes from mailbox_messages where folder_id = ${folder.id}
     )
-    update mailboxes set used_bytes = greatest(0, used_bytes - freed.bytes), updated_at = now()
+    update mailboxes set used_bytes = greatest(0, used_bytes - freed.bytes), updated_at = now(),
+           last_uid_validity = greatest(last_uid_validity, ${folder.uidValidity})
       from freed where id = ${folder.mailboxId} and organization_id = ${organizationId}`);
   await tx.execute(
     sql`delete from mailbox_folders where id = ${folder.id} and organization_id = ${organizationId}`,
@@ -379,7 +382,7 @@ export async function storeFlags(
  * Two CTEs for a statement that takes copies out of a folder: the folder's next modseq (when any went)
  * and the UIDs of `gone` (a CTE with a `uid` column) remembered as expunged under it.
  */
-function expungeLogged(organizationId: string, folderId: string, gone: 'gone' | 'src'): SQL {
+function expungeLogged(organizationId: string, folderId: string, gone: 'gone' | 'moved'): SQL {
   const from = sql.raw(gone);
   return sql`bump as (
       update mailbox_folders set highest_modseq = highest_modseq + 1
@@ -519,9 +522,9 @@ export async function placeCopies(
           moved as (
             update mailbox_messages mm set folder_id = ${to.id}, uid = t.first_uid + s.k - 1, modseq = t.highest_modseq
               from src s, taken t where mm.id = s.id
-            returning s.uid as from_uid, mm.uid as to_uid
-          ), ${expungeLogged(organizationId, from.id, 'src')}
-          select from_uid, to_uid from moved order by from_uid`),
+            returning s.uid as uid, mm.uid as to_uid
+          ), ${expungeLogged(organizationId, from.id, 'moved')}
+          select uid as from_uid, to_uid from moved order by uid`),
       )
     : await rowsOf<{ from_uid: string; to_uid: string }>(
         tx.execute(sql`
@@ -532,10 +535,10 @@ export async function placeCopies(
             select (${uuidArrayLiteral(ids)}::uuid[])[s.k], ${organizationId}, ${from.mailboxId}, ${to.id},
                    s.message_id, t.first_uid + s.k - 1, s.flags, s.size, t.highest_modseq, s.created_at
               from src s, taken t
-            returning uid
+            returning size
           ), used as (
-            update mailboxes set used_bytes = used_bytes + (select sum(size) from src), updated_at = now()
-             where id = ${from.mailboxId} and exists (select 1 from src)
+            update mailboxes set used_bytes = used_bytes + (select sum(size) from inserted), updated_at = now()
+             where id = ${from.mailboxId} and exists (select 1 from inserted)
           )
           select s.uid as from_uid, t.first_uid + s.k - 1 as to_uid from src s, taken t order by s.uid`),
       );

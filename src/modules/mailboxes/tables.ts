@@ -22,6 +22,8 @@ export const mailboxes = pgTable('mailboxes', {
   dailySendLimit: integer('daily_send_limit'),
   /** Mail sent through submission is copied into the Sent folder. */
   saveSent: boolean('save_sent').notNull().default(true),
+  /** The highest UIDVALIDITY a deleted folder had; new folders get a higher one. */
+  lastUidValidity: bigint('last_uid_validity', { mode: 'number' }).notNull().default(0),
   createdAt: timestamptz('created_at').notNull().defaultNow(),
   updatedAt: timestamptz('updated_at').notNull().defaultNow(),
 });

@@ -238,6 +238,7 @@ export class MessagesService {
    */
   async delete(organizationId: string, id: string): Promise<void> {
     await this.#o.db.transaction(async (tx) => {
+      await store.lockMailboxesOf(tx, organizationId, id);
       const message = await store.lockMessage(tx, organizationId, id);
       if (!message) throw notFound('Message');
       const shared = await store.blobSharedByCopies(tx, id, message.blobId);

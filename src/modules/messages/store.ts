@@ -256,6 +256,19 @@ export async function updateStatus(db: Db, id: string, status: MessageStatus): P
 }
 
 /**
+ * Locks the mailboxes holding copies of a message, in id order: every change to a mailbox's folders
+ * takes its row first (IMAP, filing), so a deletion that takes them in the same order never deadlocks
+ * with them.
+ */
+export async function lockMailboxesOf(db: Db, organizationId: string, messageId: string): Promise<void> {
+  await db.execute(sql`
+    select id from ${mailboxes}
+     where id in (select mailbox_id from ${mailboxMessages}
+                   where message_id = ${messageId} and organization_id = ${organizationId})
+     order by id for update`);
+}
+
+/**
  * Deletes a message with its routes and its mailbox copies, giving the copies' bytes back to their
  * mailboxes' usage; the copies count as expunged from their folders, which are announced (IMAP).
  * Forwarded copies stay (their parent_id becomes null).

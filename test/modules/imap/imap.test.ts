@@ -580,4 +580,58 @@ describe(`IMAP on ${engine}`, () => {
       dialogue.close();
     }
   });
+
+  test('hardening: STARTTLS drops pipelined commands, small literals before login, edge cases answered', async () => {
+    const { address } = await newMailbox();
+    // A command sent in the clear right after STARTTLS must not run inside TLS (RFC 3501 6.2.1).
+    const { dialogue: plain } = await ImapDialogue.open(t.imapPort);
+    try {
+      plain.send('a STARTTLS\r\nb CAPABILITY\r\n');
+      assert.match(await plain.line(), /^a OK/);
+      await plain.startTls();
+      const next = await plain.command('NOOP');
+      assert.ok(!next.lines.some((l) => l.startsWith('b ')), next.lines.join('\n'));
+      assert.match(next.reply, /OK/);
+      // Before login a literal is a user name or a password: a large one is refused before it is sent.
+      plain.send('c LOGIN {26000000}\r\n');
+      assert.match((await plain.until('c')).reply, /^c NO \[TOOBIG\]/);
+    } finally {
+      plain.close();
+    }
+    const { dialogue } = await ImapDialogue.open(t.imapTlsPort, true);
+    try {
+      await dialogue.command(`LOGIN ${address} "${PASSWORD}"`);
+      for (const [tag, message] of [
+        ['x1', 'From: Bob <bob@example.org>\r\nSubject: one\r\n\r\na\r\n'],
+        ['x2', 'Subject: two\r\n\r\nb\r\n'],
+      ]) {
+        dialogue.send(`${tag} APPEND INBOX {${Buffer.byteLength(message)}+}\r\n${message}\r\n`);
+        assert.match((await dialogue.until(tag)).reply, /OK/);
+      }
+      await dialogue.command('SELECT INBOX');
+      assert.match((await dialogue.command('UID MOVE 1 INBOX')).reply, /NO \[CANNOT\]/);
+      // The second message has no From: NOT FROM still finds it.
+      assert.ok((await dialogue.command('SEARCH NOT FROM alice')).lines.includes('* SEARCH 1 2'));
+      assert.match((await dialogue.command('SEARCH LARGER 3000000000')).reply, /OK/);
+      assert.match((await dialogue.command('SEARCH MODSEQ 9223372036854775807')).reply, /OK/);
+      await dialogue.command('ENABLE CONDSTORE');
+      const stored = await dialogue.command('STORE 1 +FLAGS (\\Flagged)');
+      assert.match(stored.lines[0], /^\* 1 FETCH \(FLAGS \([^)]*\) UID 1 MODSEQ \(\d+\)\)/);
+      const reselect = await dialogue.command('EXAMINE INBOX');
+      assert.equal(reselect.lines[0], '* OK [CLOSED] Previous folder closed');
+      const created = await dialogue.command('CREATE Again');
+      assert.match(created.reply, /OK/);
+      const first = /UIDVALIDITY (\d+)/.exec(
+        (await dialogue.command('STATUS Again (UIDVALIDITY)')).lines[0],
+      )![1];
+      await dialogue.command('DELETE Again');
+      await dialogue.command('CREATE Again');
+      const second = /UIDVALIDITY (\d+)/.exec(
+        (await dialogue.command('STATUS Again (UIDVALIDITY)')).lines[0],
+      )![1];
+      assert.ok(Number(second) > Number(first), `${first} then ${second}`);
+    } finally {
+      dialogue.close();
+    }
+  });
 });

@@ -6,14 +6,14 @@ import {
   decodeMailboxName,
   encodeMailboxName,
   listPatternMatcher,
-  sequenceContains,
+  sequenceRanges,
   parseAppend,
   parseList,
   parseSelect,
   parseStatus,
 } from '../protocol/arguments.ts';
 import type { Command } from '../protocol/parser.ts';
-import { flagList, indexOf, sequenceSetOf } from '../responses.ts';
+import { flagList, indexOf, inRanges, largest, sequenceSetOf } from '../responses.ts';
 import type { Entry, FolderStats } from '../service.ts';
 import { bad, type CommandHandler, type ImapSession, no, type Selection } from '../session.ts';
 
@@ -48,10 +48,29 @@ const wireName = (session: ImapSession, name: string) => encodeMailboxName(name,
 async function select(session: ImapSession, command: Command, readOnly: boolean): Promise<string> {
   const request = parseSelect(command.args, { utf8: session.utf8 });
   if (request.qresync && !session.enabled.has('QRESYNC')) throw bad('ENABLE QRESYNC first');
+  // The folder selected so far is closed first (RFC 7162 3.2.11), whether or not this one opens.
+  if (session.selection) session.write('* OK [CLOSED] Previous folder closed\r\n');
   session.deselect();
   const folder = await namedFolder(session, request.mailbox);
   if (request.condstore) session.enabled.add('CONDSTORE');
   const { selection, entries } = await session.select(folder, readOnly);
+  try {
+    return await selected(session, request, folder, selection, entries, readOnly);
+  } catch (err) {
+    // A SELECT that fails leaves no folder selected (RFC 3501 6.3.1).
+    session.deselect();
+    throw err;
+  }
+}
+
+async function selected(
+  session: ImapSession,
+  request: ReturnType<typeof parseSelect>,
+  folder: FolderRow,
+  selection: Selection,
+  entries: Entry[],
+  readOnly: boolean,
+): Promise<string> {
   const keywords = await session.backend.store.keywords(folder.id);
   const flags = [...SYSTEM_FLAGS, ...keywords];
   const out = [
@@ -89,8 +108,9 @@ async function resynchronise(
   let expunged = await store.expungedSince(selection.folder.id, qresync.modseq);
   if (qresync.knownUids) {
     const known = qresync.knownUids;
-    const max = Math.max(selection.uidNext, ...expunged.map((u) => u + 1));
-    expunged = expunged.filter((uid) => sequenceContains(known, uid, max));
+    const max = largest(expunged, selection.uidNext - 1) + 1;
+    const ranges = sequenceRanges(known, max);
+    expunged = expunged.filter((uid) => inRanges(ranges, uid));
   }
   const out: string[] = [];
   if (expunged.length) out.push(`* VANISHED (EARLIER) ${sequenceSetOf(expunged)}\r\n`);

@@ -13,10 +13,10 @@ import {
   parseStore,
   parseUidExpunge,
   type SearchKey,
-  sequenceContains,
+  sequenceRanges,
 } from '../protocol/arguments.ts';
 import type { Command } from '../protocol/parser.ts';
-import { indexOf, literal, sequenceSetOf } from '../responses.ts';
+import { indexOf, inRanges, largest, literal, sequenceSetOf, smallest } from '../responses.ts';
 import type { FetchedCopy } from '../service.ts';
 import { bad, type CommandHandler, type ImapSession, no, type Selection } from '../session.ts';
 import type { SequenceSet } from '../types.ts';
@@ -25,6 +25,8 @@ import { namedFolder } from './folders.ts';
 const SELECTED = ['selected'] as const;
 /** Messages fetched per round trip to the database (and per write to the socket). */
 const FETCH_CHUNK = 250;
+/** Message bytes one chunk holds at most (a large message alone is one chunk). */
+const CONTENT_BYTES = 8 * 1024 * 1024;
 /** Data items that read the message's bytes. */
 const NEEDS_CONTENT = new Set<FetchItem['kind']>([
   'rfc822',
@@ -61,23 +63,25 @@ async function fetch(session: ImapSession, command: Command): Promise<void> {
   const { store } = session.backend;
   const organizationId = session.user!.organizationId;
   // A chunk's rows (and bytes) are read while the one before is written: the database and the socket
-  // work at the same time.
+  // work at the same time. With message bytes, a chunk holds at most CONTENT_BYTES of them.
   const load = async (from: number) => {
     const fetched = await store.fetch(
       organizationId,
       selection.folder.id,
       uids.slice(from, from + FETCH_CHUNK),
-      needsContent,
+      needsContent ? CONTENT_BYTES : 0,
     );
+    const last = fetched.copies.at(-1);
+    const next = needsContent && last ? uids.indexOf(last.uid, from) + 1 : from + FETCH_CHUNK;
     const { changedSince } = request;
     const copies =
       changedSince === undefined ? fetched.copies : fetched.copies.filter((c) => c.modseq > changedSince);
-    return { copies, content: fetched.content };
+    return { copies, content: fetched.content, next };
   };
   let next: ReturnType<typeof load> | null = uids.length ? load(0) : null;
-  for (let i = 0; next; i += FETCH_CHUNK) {
-    const { copies, content } = await next;
-    next = i + FETCH_CHUNK < uids.length ? load(i + FETCH_CHUNK) : null;
+  while (next) {
+    const { copies, content, next: following } = await next;
+    next = following < uids.length ? load(following) : null;
     // A failed read ahead is reported by the await above on the next turn, not left unhandled.
     next?.catch(() => {});
     if (!copies.length) continue;
@@ -189,6 +193,8 @@ function fetchItems(
     }
   }
   if (seenNow && !flagsSent) add(session.flagsItem(copy.uid, copy.flags));
+  // With CONDSTORE on, every FETCH carries UID and MODSEQ (RFC 7162 3.1).
+  if (session.condstore && !items.some((i) => i.kind === 'uid')) add(`UID ${copy.uid}`);
   if (session.condstore && !items.some((i) => i.kind === 'modseq')) add(`MODSEQ (${copy.modseq})`);
   return out;
 }
@@ -197,8 +203,9 @@ function fetchItems(
 async function reportVanished(session: ImapSession, set: SequenceSet, modseq: number): Promise<void> {
   const selection = selectionOf(session);
   const expunged = await session.backend.store.expungedSince(selection.folder.id, modseq);
-  const max = Math.max(selection.uidNext - 1, ...expunged);
-  const named = expunged.filter((uid) => sequenceContains(set, uid, max));
+  const max = largest(expunged, selection.uidNext - 1);
+  const ranges = sequenceRanges(set, max);
+  const named = expunged.filter((uid) => inRanges(ranges, uid));
   if (named.length) session.write(`* VANISHED (EARLIER) ${sequenceSetOf(named)}\r\n`);
 }
 
@@ -228,7 +235,7 @@ async function storeCommand(session: ImapSession, command: Command): Promise<str
       modified.push(command.uid ? o.uid : seq);
       continue;
     }
-    const uid = command.uid ? ` UID ${o.uid}` : '';
+    const uid = command.uid || session.condstore ? ` UID ${o.uid}` : '';
     if (!request.silent)
       out.push(
         `* ${seq} FETCH (${session.flagsItem(o.uid, o.flags)}${uid}${session.modseqItem(o.modseq)})\r\n`,
@@ -270,7 +277,7 @@ async function search(session: ImapSession, command: Command): Promise<void> {
   // Only the messages the session has been told of have sequence numbers.
   const known = found.filter((f) => indexOf(selection.uids, f.uid) >= 0);
   const numbers = known.map((f) => (command.uid ? f.uid : selection.seqOf(f.uid)));
-  const modseq = usesModseq(request.key) && known.length ? Math.max(...known.map((f) => f.modseq)) : null;
+  const modseq = usesModseq(request.key) && known.length ? largest(known.map((f) => f.modseq)) : null;
   if (modseq !== null) session.enabled.add('CONDSTORE');
   if (request.returnOptions === null) {
     const tail = modseq !== null ? ` (MODSEQ ${modseq})` : '';
@@ -280,8 +287,8 @@ async function search(session: ImapSession, command: Command): Promise<void> {
   const options = request.returnOptions.length ? request.returnOptions : ['ALL'];
   const parts = [`* ESEARCH (TAG "${command.tag}")`];
   if (command.uid) parts.push('UID');
-  if (options.includes('MIN') && numbers.length) parts.push(`MIN ${Math.min(...numbers)}`);
-  if (options.includes('MAX') && numbers.length) parts.push(`MAX ${Math.max(...numbers)}`);
+  if (options.includes('MIN') && numbers.length) parts.push(`MIN ${smallest(numbers)}`);
+  if (options.includes('MAX') && numbers.length) parts.push(`MAX ${largest(numbers)}`);
   if (options.includes('COUNT')) parts.push(`COUNT ${numbers.length}`);
   if (options.includes('ALL') && numbers.length) parts.push(`ALL ${sequenceSetOf(numbers)}`);
   if (modseq !== null) parts.push(`MODSEQ ${modseq}`);

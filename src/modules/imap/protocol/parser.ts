@@ -97,6 +97,14 @@ export class CommandParser {
     this.#line = new LineBuffer(limits.maxLineBytes);
   }
 
+  /**
+   * Raises or lowers the literal and command limits from the next literal on (a server allows large
+   * literals only once the client has logged in). The line limit stays as constructed.
+   */
+  setLimits(limits: Pick<ParserLimits, 'maxLiteralBytes' | 'maxCommandBytes'>): void {
+    Object.assign(this.#limits, limits);
+  }
+
   /** Feeds bytes; returns the events they complete, in order. Never throws. */
   push(chunk: Buffer): ParserEvent[] {
     const events: ParserEvent[] = [];

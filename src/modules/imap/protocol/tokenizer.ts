@@ -65,6 +65,8 @@ for (const c of [LPAREN, RPAREN, DQUOTE, LBRACE]) ATOM_CHARS[c] = 0;
 
 /** Atoms after which "[" opens a section rather than being part of the word. */
 const SECTION_ATOMS = new Set(['BODY', 'BODY.PEEK', 'BINARY', 'BINARY.PEEK', 'BINARY.SIZE']);
+/** The longest of them: a longer word before `[` is never one (checked without reading it again). */
+const LONGEST_SECTION_ATOM = 11;
 
 export class Tokenizer {
   readonly #limits: TokenizerLimits;
@@ -177,7 +179,12 @@ export class Tokenizer {
     while (i < line.length) {
       const c = line[i];
       if (!ATOM_CHARS[c] || (c === RBRACKET && inSection)) break;
-      if (c === LBRACKET && SECTION_ATOMS.has(line.toString('latin1', start, i).toUpperCase())) break;
+      if (
+        c === LBRACKET &&
+        i - start <= LONGEST_SECTION_ATOM &&
+        SECTION_ATOMS.has(line.toString('latin1', start, i).toUpperCase())
+      )
+        break;
       i++;
     }
     if (i === start) throw invalidCharacter(line[i]);

@@ -347,4 +347,19 @@ describe('IMAP command parser', () => {
       ...parse('A1 NOOP\r\n'),
     ]);
   });
+
+  test('a long word full of [ costs time in proportion to its length (no rescans)', () => {
+    const limits = { ...LIMITS, maxLineBytes: 300 * 1024, maxCommandBytes: 400 * 1024 };
+    const started = performance.now();
+    const events = parse(`a x${'['.repeat(250 * 1024)}\r\nb NOOP\r\n`, limits);
+    assert.ok(performance.now() - started < 500, `${performance.now() - started} ms`);
+    assert.equal(commands(events).at(-1)?.name, 'NOOP');
+  });
+
+  test('setLimits raises the literal limit from the next literal on', () => {
+    const parser = new CommandParser(LIMITS);
+    assert.equal(parser.push(Buffer.from('a LOGIN {150}\r\n'))[0].kind, 'literal-refused');
+    parser.setLimits({ maxLiteralBytes: 1000, maxCommandBytes: 2000 });
+    assert.equal(parser.push(Buffer.from('b APPEND INBOX {150}\r\n'))[0].kind, 'continue');
+  });
 });
