@@ -57,6 +57,9 @@ export const imapModule: MailroomModule = {
       const data = event.data as { mailbox_id?: string; changes?: string[] };
       if (!data.mailbox_id) return;
       if (event.type === 'mailbox.deleted') imap.disconnect(data.mailbox_id, 'The mailbox was deleted');
+      // A new password or a revoked app password ends the sessions that logged in with the old ones.
+      if (event.type === 'mailbox.app_password_revoked' || data.changes?.includes('password'))
+        imap.disconnect(data.mailbox_id, 'The credentials changed; log in again');
       if (event.type !== 'mailbox.updated' || !data.changes?.some((c) => c === 'status' || c === 'is_active'))
         return;
       const mailboxId = data.mailbox_id;

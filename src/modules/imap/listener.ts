@@ -6,6 +6,9 @@ import tls, { type SecureContext } from 'node:tls';
 import type { Logger } from 'pino';
 import type { TlsMaterial } from '../../core/tls.ts';
 
+/** A TLS handshake that takes longer holds a connection slot for nothing. */
+const HANDSHAKE_TIMEOUT_MS = 10_000;
+
 export interface AccessListenerOptions {
   host: string;
   port: number;
@@ -40,13 +43,24 @@ export class AccessListener {
     this.#o = options;
     this.#log = log;
     this.secureContext = tls.createSecureContext({ key: options.tls.key, cert: options.tls.cert });
-    this.#plain = net.createServer((socket) => this.#admit(socket, false, accept));
+    this.#plain = net.createServer((socket) => {
+      if (this.#counted(socket)) accept(socket, false);
+      else socket.end(this.#o.refusal);
+    });
     this.#implicit =
       options.tlsPort === null
         ? null
-        : tls.createServer({ key: options.tls.key, cert: options.tls.cert }, (socket) =>
-            this.#admit(socket, true, accept),
+        : tls.createServer(
+            { key: options.tls.key, cert: options.tls.cert, handshakeTimeout: HANDSHAKE_TIMEOUT_MS },
+            (socket) => {
+              socket.setNoDelay(true);
+              accept(socket, true);
+            },
           );
+    // Counted as the TCP connection arrives, before the handshake: handshakes in flight hold slots too.
+    this.#implicit?.on('connection', (socket: Socket) => {
+      if (!this.#counted(socket)) socket.destroy();
+    });
     this.#implicit?.on('tlsClientError', (err) => this.#log.debug({ err }, 'TLS handshake failed'));
   }
 
@@ -54,14 +68,12 @@ export class AccessListener {
     return this.#sockets.size;
   }
 
-  #admit(socket: Socket, secure: boolean, accept: (socket: Socket, secure: boolean) => void): void {
+  /** Counts a connection in, unless it is over a limit; it is counted out when it closes. */
+  #counted(socket: Socket): boolean {
     const ip = socket.remoteAddress ?? 'unknown';
     const fromIp = this.#perIp.get(ip) ?? 0;
     socket.on('error', () => {});
-    if (this.#sockets.size >= this.#o.maxConnections || fromIp >= this.#o.maxConnectionsPerIp) {
-      socket.end(this.#o.refusal);
-      return;
-    }
+    if (this.#sockets.size >= this.#o.maxConnections || fromIp >= this.#o.maxConnectionsPerIp) return false;
     this.#sockets.add(socket);
     this.#perIp.set(ip, fromIp + 1);
     socket.once('close', () => {
@@ -71,7 +83,7 @@ export class AccessListener {
       else this.#perIp.delete(ip);
     });
     socket.setNoDelay(true);
-    accept(socket, secure);
+    return true;
   }
 
   async listen(): Promise<BoundPorts> {

@@ -198,11 +198,7 @@ export class MailStore {
         throw cannot(`The folder ${wanted} has folders under it: delete them first`);
       const uids = (await store.entries(tx, folder.id)).map((e) => e.uid);
       const removed = await store.removeCopies(tx, organizationId, folder, uids, false);
-      await store.dropUnfiledStored(
-        tx,
-        organizationId,
-        removed.map((r) => r.messageId),
-      );
+      await this.#dropUnfiled(tx, organizationId, removed);
       await store.deleteFolder(tx, organizationId, folder);
       return folder.id;
     });
@@ -360,11 +356,7 @@ export class MailStore {
     if (uids && !uids.length) return [];
     const removed = await this.#change(organizationId, folder.mailboxId, async (tx) => {
       const gone = await store.removeCopies(tx, organizationId, folder, uids, deletedOnly);
-      await store.dropUnfiledStored(
-        tx,
-        organizationId,
-        gone.map((r) => r.messageId),
-      );
+      await this.#dropUnfiled(tx, organizationId, gone);
       return gone;
     });
     if (removed.length) this.#o.hub.announce([folder.id]);
@@ -480,6 +472,16 @@ export class MailStore {
       return sent;
     });
     if (folder) this.#o.hub.announce([folder.id]);
+  }
+
+  /** Deletes the APPENDed messages of removed copies that no folder holds now, with their bytes. */
+  async #dropUnfiled(tx: Db, organizationId: string, removed: store.Removed[]): Promise<void> {
+    const blobIds = await store.dropUnfiledStored(
+      tx,
+      organizationId,
+      removed.map((r) => r.messageId),
+    );
+    if (blobIds.length) await this.#o.blobs.delete(tx, organizationId, blobIds);
   }
 
   /** The target of a copy or move, read again under the mailbox's lock: deleted meanwhile, it is not there. */

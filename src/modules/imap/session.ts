@@ -188,6 +188,10 @@ export class ImapSession {
 
   start(): void {
     this.#raw.setTimeout(LOGIN_TIMEOUT_MS);
+    // However slowly a client sends, it logs in within the minute or the slot is given back.
+    setTimeout(() => {
+      if (this.state === 'not-authenticated') this.close('Log in within a minute of connecting');
+    }, LOGIN_TIMEOUT_MS).unref();
     this.write(
       `* OK [CAPABILITY ${this.capabilities().join(' ')}] ${this.options.hostname} Mailroom IMAP ready\r\n`,
     );

@@ -428,20 +428,24 @@ export async function removeCopies(
 }
 
 /**
- * Messages a client stored (APPEND) that no folder holds any more: deleted with their blobs. Mail
- * that flowed stays in the message log.
+ * Messages a client stored (APPEND) that no folder holds any more: deleted; their blob ids are returned
+ * for the blob store to delete. Mail that flowed stays in the message log.
  */
-export async function dropUnfiledStored(tx: Db, organizationId: string, messageIds: string[]): Promise<void> {
-  if (!messageIds.length) return;
-  await tx.execute(sql`
-    with dropped as (
+export async function dropUnfiledStored(
+  tx: Db,
+  organizationId: string,
+  messageIds: string[],
+): Promise<string[]> {
+  if (!messageIds.length) return [];
+  const rows = await rowsOf<{ blob_id: string }>(
+    tx.execute(sql`
       delete from messages m
        where m.organization_id = ${organizationId} and m.id = any(${uuidArrayLiteral(messageIds)}::uuid[])
          and m.direction = 'stored'
          and not exists (select 1 from mailbox_messages mm where mm.message_id = m.id)
-      returning m.blob_id
-    )
-    delete from blobs b using dropped d where b.id = d.blob_id and b.organization_id = ${organizationId}`);
+      returning m.blob_id`),
+  );
+  return rows.map((r) => r.blob_id);
 }
 
 /** A copied or moved message: its UID where it was and where it is now (COPYUID). */

@@ -530,6 +530,15 @@ describe(`IMAP on ${engine}`, () => {
     assert.equal(issued.status, 201, JSON.stringify(issued.body));
     const client = await connect(address, issued.body.password);
     await client.logout();
+    // Revoking the app password ends the sessions that may have logged in with it.
+    const { dialogue: viaApp } = await ImapDialogue.open(t.imapTlsPort, true);
+    assert.match((await viaApp.command(`LOGIN ${address} "${issued.body.password}"`)).reply, /OK/);
+    const revoked = await t.call('DELETE', `/v1/mailboxes/${id}/app-passwords/${issued.body.id}`, {
+      token: org.token,
+    });
+    assert.equal(revoked.status, 204, JSON.stringify(revoked.body));
+    assert.match(await viaApp.line(), /^\* BYE The credentials changed/);
+    viaApp.close();
     await assert.rejects(() => imapClient(t.imapPort, address, 'wrong password'));
     const events = await t.call(
       'GET',
