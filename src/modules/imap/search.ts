@@ -117,5 +117,6 @@ function headerCondition(field: string, value: string): SQL {
 
 function textCondition(value: string): SQL {
   if (!value.trim()) return sql`true`;
-  return sql`coalesce(m.search @@ plainto_tsquery('simple', ${value}), false)`;
+  // Not coalesce(): the match must stay a plain `@@` for the planner to use the full-text index.
+  return sql`(m.search is not null and m.search @@ plainto_tsquery('simple', ${value}))`;
 }
