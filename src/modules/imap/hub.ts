@@ -30,8 +30,4 @@ export class FolderHub {
   announceAll(): void {
     this.announce([...this.#watchers.keys()]);
   }
-
-  get watched(): number {
-    return this.#watchers.size;
-  }
 }

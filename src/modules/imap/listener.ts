@@ -64,10 +64,6 @@ export class AccessListener {
     this.#implicit?.on('tlsClientError', (err) => this.#log.debug({ err }, 'TLS handshake failed'));
   }
 
-  get connections(): number {
-    return this.#sockets.size;
-  }
-
   /** Counts a connection in, unless it is over a limit; it is counted out when it closes. */
   #counted(socket: Socket): boolean {
     const ip = socket.remoteAddress ?? 'unknown';

@@ -63,10 +63,6 @@ export class ImapServer {
     );
   }
 
-  get sessions(): number {
-    return this.#sessions.size;
-  }
-
   /** Ends the sessions of a mailbox that may no longer log in (suspended, deactivated, deleted). */
   disconnect(mailboxId: string, reason: string): void {
     for (const session of this.#sessions) if (session.user?.mailboxId === mailboxId) session.close(reason);

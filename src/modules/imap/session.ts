@@ -286,10 +286,6 @@ export class ImapSession {
     setTimeout(() => this.#socket.destroy(), 2_000).unref();
   }
 
-  get closed(): boolean {
-    return this.#closed;
-  }
-
   // ---- input ---------------------------------------------------------------------------------------
 
   #attach(socket: Socket): void {

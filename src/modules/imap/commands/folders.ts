@@ -20,21 +20,16 @@ import { bad, type CommandHandler, type ImapSession, no, type Selection } from '
 const AUTHENTICATED = ['authenticated', 'selected'] as const;
 const SYSTEM_FLAGS = ['\\Answered', '\\Flagged', '\\Deleted', '\\Seen', '\\Draft'];
 
-/** The folder a command names, which must exist. */
+/** The folder a command names (decoded by the parser, INBOX in upper case), which must exist. */
 export async function namedFolder(
   session: ImapSession,
   name: string,
   missingCode = 'NONEXISTENT',
 ): Promise<FolderRow> {
   const user = session.user!;
-  const folder = await session.backend.store.folder(user.organizationId, user.mailboxId, normalise(name));
+  const folder = await session.backend.store.folder(user.organizationId, user.mailboxId, name);
   if (!folder) throw no(`No folder ${name}`, missingCode);
   return folder;
-}
-
-/** INBOX is case-insensitive; every other name is exact. */
-function normalise(name: string): string {
-  return /^inbox(\/|$)/i.test(name) ? `INBOX${name.slice(5)}` : name;
 }
 
 function mailboxArg(session: ImapSession, command: Command, index = 0): string {
@@ -235,7 +230,7 @@ export const FOLDER_COMMANDS: Record<string, CommandHandler> = {
     states: AUTHENTICATED,
     async run(session, command) {
       const user = session.user!;
-      const name = normalise(mailboxArg(session, command));
+      const name = mailboxArg(session, command);
       if (session.selection?.folder.name === name) session.deselect();
       await session.backend.store.deleteFolder(user.organizationId, user.mailboxId, name);
     },
@@ -245,7 +240,7 @@ export const FOLDER_COMMANDS: Record<string, CommandHandler> = {
     async run(session, command) {
       if (command.args.length !== 2) throw bad('RENAME takes two folder names');
       const user = session.user!;
-      const from = normalise(mailboxArg(session, command, 0));
+      const from = mailboxArg(session, command, 0);
       const to = mailboxArg(session, command, 1);
       await session.backend.store.renameFolder(user.organizationId, user.mailboxId, from, to);
       // The selected folder may have a new name now.
@@ -266,7 +261,7 @@ export const FOLDER_COMMANDS: Record<string, CommandHandler> = {
       await session.backend.store.subscribe(
         user.organizationId,
         user.mailboxId,
-        normalise(mailboxArg(session, command)),
+        mailboxArg(session, command),
         true,
       );
     },
@@ -275,7 +270,7 @@ export const FOLDER_COMMANDS: Record<string, CommandHandler> = {
     states: AUTHENTICATED,
     async run(session, command) {
       const user = session.user!;
-      const name = normalise(mailboxArg(session, command));
+      const name = mailboxArg(session, command);
       const folder = await session.backend.store.folder(user.organizationId, user.mailboxId, name);
       // Unsubscribing from a folder that is gone succeeds (its subscription went with it).
       if (folder) await session.backend.store.subscribe(user.organizationId, user.mailboxId, name, false);

@@ -1,7 +1,7 @@
 // RFC 5322 address lists (From, To, Cc, …) as the IMAP envelope gives them (RFC 3501 7.4.2): each
 // address as (name, source route, mailbox, host), a group as a start marker carrying its name and an
 // end marker. Names stay as written (encoded words are the client's to decode), only unquoted. Broken
-// addresses are kept rather than dropped, with Dovecot's placeholders for what is missing.
+// addresses are kept rather than dropped, with Dovecot's stand-in names (MISSING_MAILBOX, MISSING_DOMAIN) for what is missing.
 
 /** [name, adl (source route), mailbox, host]; host null starts a group named by mailbox; all null ends it. */
 export type Address = [name: string | null, adl: string | null, mailbox: string | null, host: string | null];
@@ -155,7 +155,7 @@ function addrSpec(tokens: Token[]): [string | null, string | null] {
   return [joinText(tokens.slice(0, at)), joinText(tokens.slice(at + 1))];
 }
 
-/** An address with Dovecot's placeholders for a missing mailbox or host (a NIL host would mean a group). */
+/** An address with Dovecot's stand-in names for a missing mailbox or host (a NIL host would mean a group). */
 function filled([name, adl, mailbox, host]: Address): Address {
   return [name, adl, mailbox || MISSING_MAILBOX, host || MISSING_DOMAIN];
 }
