@@ -6,6 +6,7 @@ import { availableParallelism } from 'node:os';
 import path from 'node:path';
 import { parse as parseDotenv } from 'dotenv';
 import { z } from 'zod';
+import { DEFAULT_ENDPOINTS } from './providers/oauth/providers.ts';
 
 const port = z.coerce
   .number({ error: 'must be a port number' })
@@ -28,6 +29,26 @@ const dnsServer = z.string().refine(
   },
   { error: (issue) => `"${issue.input}" is not an ip[:port] address` },
 );
+
+const optionalUrl = optionalString.pipe(z.url('must be a URL').optional());
+
+/** `host:port:security` (security tls, starttls or none): a mail server of an OAuth provider. */
+const mailServerSetting = (fallback: string) =>
+  z
+    .string()
+    .default(fallback)
+    .transform((v, ctx) => {
+      const m = /^([A-Za-z0-9.-]+|\[[0-9A-Fa-f:.]+\]):(\d{1,5}):(tls|starttls|none)$/.exec(v.trim());
+      if (!m || Number(m[2]) < 1 || Number(m[2]) > 65535) {
+        ctx.addIssue({ code: 'custom', message: `"${v}" is not host:port:security (tls, starttls or none)` });
+        return z.NEVER;
+      }
+      return {
+        host: m[1].replace(/^\[|\]$/g, '').toLowerCase(),
+        port: Number(m[2]),
+        security: m[3] as 'tls' | 'starttls' | 'none',
+      };
+    });
 
 const DURATION_UNITS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
 
@@ -138,6 +159,30 @@ const schema = z.object({
   MAILROOM_PROVIDER_TIMEOUT: duration.default(30_000),
   MAILROOM_LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   MAILROOM_PUBLIC_URL: optionalString.pipe(z.url('must be a URL').optional()),
+  MAILROOM_OAUTH_GOOGLE_CLIENT_ID: optionalString,
+  MAILROOM_OAUTH_GOOGLE_CLIENT_SECRET: optionalString,
+  MAILROOM_OAUTH_GOOGLE_AUTHORIZE_URL: optionalUrl,
+  MAILROOM_OAUTH_GOOGLE_TOKEN_URL: optionalUrl,
+  MAILROOM_OAUTH_GOOGLE_USERINFO_URL: optionalUrl,
+  MAILROOM_OAUTH_GOOGLE_IMAP: mailServerSetting('imap.gmail.com:993:tls'),
+  MAILROOM_OAUTH_GOOGLE_SMTP: mailServerSetting('smtp.gmail.com:465:tls'),
+  MAILROOM_OAUTH_MICROSOFT_CLIENT_ID: optionalString,
+  MAILROOM_OAUTH_MICROSOFT_CLIENT_SECRET: optionalString,
+  MAILROOM_OAUTH_MICROSOFT_TENANT: z
+    .string()
+    .regex(/^[A-Za-z0-9.-]{1,100}$/, 'must be common, organizations, consumers, a tenant ID or a domain')
+    .default('common'),
+  MAILROOM_OAUTH_MICROSOFT_AUTHORIZE_URL: optionalUrl,
+  MAILROOM_OAUTH_MICROSOFT_TOKEN_URL: optionalUrl,
+  MAILROOM_OAUTH_MICROSOFT_USERINFO_URL: optionalUrl,
+  MAILROOM_OAUTH_MICROSOFT_IMAP: mailServerSetting('outlook.office365.com:993:tls'),
+  MAILROOM_OAUTH_MICROSOFT_SMTP: mailServerSetting('smtp.office365.com:587:starttls'),
+  // External accounts' sync: folders other than INBOX (which IDLE watches) are looked at this often.
+  MAILROOM_ACCOUNTS_POLL_SECONDS: positiveInt.default(300),
+  // A worker's hold on an account's connection; another worker takes it over once it runs out.
+  MAILROOM_ACCOUNTS_LEASE_SECONDS: positiveInt.default(30),
+  MAILROOM_ACCOUNTS_SYNC_BATCH: positiveInt.max(1000).default(200),
+  MAILROOM_ACCOUNTS_MAX_BACKOFF_SECONDS: positiveInt.default(300),
   MAILROOM_CORS_ORIGINS: z
     .string()
     .default('*')
@@ -271,6 +316,11 @@ export function loadConfig(
       'MAILROOM_SECRET_KEY: required when DATABASE_URL is set (every process must share it); generate one with `openssl rand -hex 32`',
     );
   }
+  for (const provider of ['GOOGLE', 'MICROSOFT'] as const) {
+    const id = `MAILROOM_OAUTH_${provider}_CLIENT_ID` as const;
+    const secret = `MAILROOM_OAUTH_${provider}_CLIENT_SECRET` as const;
+    if (Boolean(c[id]) !== Boolean(c[secret])) problems.push(`${id} and ${secret}: set both or neither`);
+  }
   if (problems.length) throw new ConfigError(problems);
   return finish(c);
 }
@@ -284,8 +334,50 @@ function mailServer(host: string, port: number, implicitTlsPort: number) {
   };
 }
 
+/**
+ * Sign-in with Google or Microsoft for external accounts: the installation's OAuth client (null: that
+ * sign-in is off), the endpoints (the providers' own unless set; tests point them at a local server) and
+ * the mail servers an account signed in this way uses.
+ */
+function oauthSettings(c: z.output<typeof schema>, publicUrl: string) {
+  const client = (id: string | undefined, secret: string | undefined) =>
+    id && secret ? { clientId: id, clientSecret: secret } : null;
+  // A single-tenant Microsoft app signs in at its tenant's endpoints rather than at `common`.
+  const tenant = (url: string) => url.replace('/common/', `/${c.MAILROOM_OAUTH_MICROSOFT_TENANT}/`);
+  const google = DEFAULT_ENDPOINTS.google;
+  const microsoft = DEFAULT_ENDPOINTS.microsoft;
+  const userinfo = (url: string | undefined) => (url ? { userinfoUrl: url } : {});
+  return {
+    /** Where both providers send the browser back; register exactly this URL with each. */
+    redirectUri: `${publicUrl}/v1/accounts/oauth/callback`,
+    google: {
+      client: client(c.MAILROOM_OAUTH_GOOGLE_CLIENT_ID, c.MAILROOM_OAUTH_GOOGLE_CLIENT_SECRET),
+      endpoints: {
+        authorizeUrl: c.MAILROOM_OAUTH_GOOGLE_AUTHORIZE_URL ?? google.authorizeUrl,
+        tokenUrl: c.MAILROOM_OAUTH_GOOGLE_TOKEN_URL ?? google.tokenUrl,
+        ...userinfo(c.MAILROOM_OAUTH_GOOGLE_USERINFO_URL ?? google.userinfoUrl),
+      },
+      imap: c.MAILROOM_OAUTH_GOOGLE_IMAP,
+      smtp: c.MAILROOM_OAUTH_GOOGLE_SMTP,
+    },
+    microsoft: {
+      client: client(c.MAILROOM_OAUTH_MICROSOFT_CLIENT_ID, c.MAILROOM_OAUTH_MICROSOFT_CLIENT_SECRET),
+      endpoints: {
+        authorizeUrl: c.MAILROOM_OAUTH_MICROSOFT_AUTHORIZE_URL ?? tenant(microsoft.authorizeUrl),
+        tokenUrl: c.MAILROOM_OAUTH_MICROSOFT_TOKEN_URL ?? tenant(microsoft.tokenUrl),
+        ...userinfo(c.MAILROOM_OAUTH_MICROSOFT_USERINFO_URL ?? microsoft.userinfoUrl),
+      },
+      imap: c.MAILROOM_OAUTH_MICROSOFT_IMAP,
+      smtp: c.MAILROOM_OAUTH_MICROSOFT_SMTP,
+    },
+  };
+}
+
 function finish(c: z.output<typeof schema>) {
   const dataDir = path.resolve(c.MAILROOM_DATA_DIR);
+  const publicUrl = (
+    c.MAILROOM_PUBLIC_URL ?? `http://${c.MAILROOM_HTTP_HOST}:${c.MAILROOM_HTTP_PORT}`
+  ).replace(/\/$/, '');
   return {
     dataDir,
     databaseUrl: c.DATABASE_URL,
@@ -365,10 +457,14 @@ function finish(c: z.output<typeof schema>) {
       timeoutMs: c.MAILROOM_PROVIDER_TIMEOUT,
     },
     logLevel: c.MAILROOM_LOG_LEVEL,
-    publicUrl: (c.MAILROOM_PUBLIC_URL ?? `http://${c.MAILROOM_HTTP_HOST}:${c.MAILROOM_HTTP_PORT}`).replace(
-      /\/$/,
-      '',
-    ),
+    publicUrl,
+    oauth: oauthSettings(c, publicUrl),
+    accountSync: {
+      pollMs: c.MAILROOM_ACCOUNTS_POLL_SECONDS * 1000,
+      leaseMs: c.MAILROOM_ACCOUNTS_LEASE_SECONDS * 1000,
+      batchSize: c.MAILROOM_ACCOUNTS_SYNC_BATCH,
+      maxBackoffMs: c.MAILROOM_ACCOUNTS_MAX_BACKOFF_SECONDS * 1000,
+    },
     corsOrigins: c.MAILROOM_CORS_ORIGINS,
     registration: c.MAILROOM_REGISTRATION,
     bodyLimit: c.MAILROOM_BODY_LIMIT,

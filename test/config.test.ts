@@ -101,4 +101,35 @@ describe('settings', () => {
     assert.deepEqual(c.dnsServers, ['127.0.0.1:5353', '[::1]:53']);
     assert.equal(c.secretKey?.length, 32);
   });
+
+  it('OAuth sign-in: off without a client, the providers’ endpoints and servers unless set', () => {
+    const c = loadConfig({ MAILROOM_PUBLIC_URL: 'https://mail.example.com/' }, null);
+    assert.equal(c.oauth.redirectUri, 'https://mail.example.com/v1/accounts/oauth/callback');
+    assert.equal(c.oauth.google.client, null);
+    assert.equal(c.oauth.google.endpoints.tokenUrl, 'https://oauth2.googleapis.com/token');
+    assert.deepEqual(c.oauth.google.imap, { host: 'imap.gmail.com', port: 993, security: 'tls' });
+    assert.deepEqual(c.oauth.microsoft.smtp, { host: 'smtp.office365.com', port: 587, security: 'starttls' });
+
+    const set = loadConfig(
+      {
+        MAILROOM_OAUTH_MICROSOFT_CLIENT_ID: 'id',
+        MAILROOM_OAUTH_MICROSOFT_CLIENT_SECRET: 'secret',
+        MAILROOM_OAUTH_MICROSOFT_TENANT: 'contoso.onmicrosoft.com',
+        MAILROOM_OAUTH_MICROSOFT_IMAP: '127.0.0.1:1143:none',
+      },
+      null,
+    );
+    assert.deepEqual(set.oauth.microsoft.client, { clientId: 'id', clientSecret: 'secret' });
+    assert.equal(
+      set.oauth.microsoft.endpoints.authorizeUrl,
+      'https://login.microsoftonline.com/contoso.onmicrosoft.com/oauth2/v2.0/authorize',
+    );
+    assert.deepEqual(set.oauth.microsoft.imap, { host: '127.0.0.1', port: 1143, security: 'none' });
+
+    assert.throws(() => loadConfig({ MAILROOM_OAUTH_GOOGLE_CLIENT_ID: 'id' }, null), /set both or neither/);
+    assert.throws(
+      () => loadConfig({ MAILROOM_OAUTH_GOOGLE_SMTP: 'smtp.gmail.com:465' }, null),
+      /MAILROOM_OAUTH_GOOGLE_SMTP: .*host:port:security/,
+    );
+  });
 });

@@ -21,6 +21,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { createTestTls, type TestTls } from './test-tls.ts';
+import { until } from './until.ts';
 
 export interface DovecotUser {
   username: string;
@@ -48,6 +49,15 @@ export interface Dovecot {
   doveadm(args: string[]): Promise<string>;
   /** Stops Dovecot (with any IMAP sessions still open) and removes its temp dir. */
   stop(): Promise<void>;
+}
+
+export interface DovecotOptions {
+  /**
+   * Also accept SASL XOAUTH2 and OAUTHBEARER, for users added with addUser, with an access token that
+   * this RFC 7662 introspection endpoint answers `active: true` for, with the user's name as `email`
+   * (Dovecot's oauth2 passdb; see test/support/oauth-server.ts). Passwords keep working.
+   */
+  oauth?: { introspectionUrl: string };
 }
 
 /** The reason to give `describe(..., { skip })` when startDovecot returned null. */
@@ -96,7 +106,7 @@ let account: Promise<Account> | undefined;
  * Starts a private Dovecot on free loopback ports. Null when Dovecot is not installed and CI is not
  * 'true'; throws under CI=true, where a missing server is a broken environment.
  */
-export async function startDovecot(): Promise<Dovecot | null> {
+export async function startDovecot(options: DovecotOptions = {}): Promise<Dovecot | null> {
   const programs = findPrograms();
   if (!programs) {
     if (process.env.CI === 'true') throw new Error(DOVECOT_MISSING);
@@ -105,9 +115,9 @@ export async function startDovecot(): Promise<Dovecot | null> {
   tlsMaterial ??= createTestTls(['127.0.0.1', 'localhost']);
   account ??= findAccount();
   const [tls, who] = await Promise.all([tlsMaterial, account]);
-  const dir = prepareDir(who, tls);
+  const dir = prepareDir(who, tls, options);
   try {
-    const { child, ports } = await launch(programs, who, dir);
+    const { child, ports } = await launch(programs, who, dir, options);
     return instance(programs, who, dir, child, ports);
   } catch (err) {
     rmSync(dir, { recursive: true, force: true });
@@ -148,13 +158,28 @@ async function findAccount(): Promise<Account> {
 }
 
 /** The temp dir with the certificate and the directories Dovecot writes, owned by the instance's account. */
-function prepareDir(who: Account, tls: TestTls): string {
+function prepareDir(who: Account, tls: TestTls, options: DovecotOptions): string {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'mailroom-dovecot-'));
   for (const sub of ['mail', 'home']) mkdirSync(path.join(dir, sub));
   writeFileSync(path.join(dir, 'cert.pem'), tls.cert);
   writeFileSync(path.join(dir, 'key.pem'), tls.key, { mode: 0o600 });
   writeFileSync(path.join(dir, 'users'), '');
-  for (const name of ['', 'mail', 'home', 'cert.pem', 'key.pem', 'users']) own(path.join(dir, name), who);
+  // Dovecot's oauth2 passdb settings (doc.dovecot.org/2.3/configuration_manual/authentication/oauth2/).
+  writeFileSync(
+    path.join(dir, 'oauth2.conf'),
+    options.oauth
+      ? [
+          `introspection_url = ${options.oauth.introspectionUrl}`,
+          'introspection_mode = post',
+          'username_attribute = email',
+          'active_attribute = active',
+          'active_value = true',
+          '',
+        ].join('\n')
+      : '',
+  );
+  for (const name of ['', 'mail', 'home', 'cert.pem', 'key.pem', 'users', 'oauth2.conf'])
+    own(path.join(dir, name), who);
   return dir;
 }
 
@@ -170,11 +195,12 @@ async function launch(
   programs: Programs,
   who: Account,
   dir: string,
+  options: DovecotOptions,
 ): Promise<{ child: ChildProcess; ports: { imap: number; imaps: number } }> {
   for (let attempt = 1; ; attempt++) {
     const [imap, imaps] = await freePorts(2);
     const conf = path.join(dir, 'dovecot.conf');
-    writeFileSync(conf, dovecotConf(dir, who, { imap, imaps }));
+    writeFileSync(conf, dovecotConf(dir, who, { imap, imaps }, options));
     own(conf, who);
     // Its own process group, so stop() also reaches sessions the master leaves behind.
     const child = spawn(programs.dovecot, ['-F', '-c', conf], {
@@ -248,7 +274,21 @@ function logTail(dir: string): string {
   }
 }
 
-function dovecotConf(dir: string, who: Account, ports: { imap: number; imaps: number }): string {
+function dovecotConf(
+  dir: string,
+  who: Account,
+  ports: { imap: number; imaps: number },
+  options: DovecotOptions,
+): string {
+  // With OAuth, a token is checked only by the oauth2 passdb and a password only by the users file.
+  const oauthPassdb = options.oauth
+    ? `passdb {
+  driver = oauth2
+  mechanisms = xoauth2 oauthbearer
+  args = ${dir}/oauth2.conf
+}
+`
+    : '';
   const folders = Object.entries(SPECIAL_USE).map(
     ([name, flag]) => `  mailbox ${name} {\n    special_use = ${flag}\n    auto = subscribe\n  }`,
   );
@@ -259,6 +299,10 @@ state_dir = ${dir}/state
 log_path = ${dir}/dovecot.log
 protocols = imap
 listen = 127.0.0.1
+# Hundreds of accounts in IDLE at once (the accounts bench): one imap process, and over TLS one login
+# process, per connection; the defaults allow 100 processes per service.
+default_process_limit = 1000
+default_client_limit = 10000
 
 # Rootless mode: every service runs as the one account that owns ${dir}.
 default_internal_user = ${who.user}
@@ -271,7 +315,7 @@ ssl = yes
 ssl_cert = <${dir}/cert.pem
 ssl_key = <${dir}/key.pem
 disable_plaintext_auth = no
-auth_mechanisms = plain login
+auth_mechanisms = plain login${options.oauth ? ' xoauth2 oauthbearer' : ''}
 # Tests check refusals: a failed login is answered at the auth process's next 500 ms check, not after 2 s.
 auth_failure_delay = 0
 
@@ -280,9 +324,9 @@ mail_fsync = never
 # IDLE learns of new mail through inotify; this is the fallback where inotify is unavailable.
 mailbox_idle_check_interval = 1 secs
 
-passdb {
+${oauthPassdb}passdb {
   driver = passwd-file
-  args = username_format=%u ${dir}/users
+  args = username_format=%u ${dir}/users${options.oauth ? '\n  mechanisms = plain login' : ''}
 }
 userdb {
   driver = passwd-file
@@ -372,8 +416,21 @@ function instance(
         `${username}:${ssha512(password)}:${who.uid}:${who.gid}::${dir}/home/${username}::`,
       );
       writeUsers(dir, who, [...users.values()]);
-      // Listing opens the mail store, which creates the maildir and the auto-subscribed folders.
-      await doveadm(['mailbox', 'list', '-u', username]);
+      // Listing opens the mail store, which creates the maildir and the auto-subscribed folders. The auth
+      // process looks at the users file at most once a second: a user added within the second of the
+      // last look is unknown until the next one.
+      await until(
+        () =>
+          doveadm(['mailbox', 'list', '-u', username]).then(
+            () => true,
+            (err: Error) => {
+              if (/User doesn't exist/.test(err.message)) return false;
+              throw err;
+            },
+          ),
+        (listed) => listed,
+        5_000,
+      );
       return { username, password };
     },
 

@@ -2,7 +2,9 @@
 // (without a sign-in page: a test "user" approves with `approve`, or follows the 302 it answers a GET
 // with), the token endpoint (authorization_code with PKCE S256, refresh_token) and Google's userinfo,
 // each with its provider's documented parameters, status codes and error bodies. What it issued is
-// open to inspection, so a test IMAP or SMTP server can accept XOAUTH2 only with a live access token.
+// open to inspection, so a test IMAP or SMTP server can accept XOAUTH2 only with a live access token:
+// in process through `isLive`, or over HTTP through the RFC 7662 introspection endpoint (Dovecot's
+// oauth2 passdb asks it).
 import { createHash, randomBytes, randomUUID } from 'node:crypto';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -27,7 +29,8 @@ const CHALLENGE = /^[A-Za-z0-9_-]{43}$/;
 const GOOGLE_PROMPTS = new Set(['none', 'consent', 'select_account']);
 
 type Flavour = OAuthProviderName;
-type Endpoint = 'authorize' | 'token' | 'userinfo';
+type Endpoint = 'authorize' | 'token' | 'userinfo' | 'introspect';
+const INTROSPECT_PATH = '/introspect';
 
 /** What the server answers the next token or userinfo request with instead of doing its job. */
 export type FailureMode =
@@ -72,6 +75,8 @@ export interface OAuthServerOptions {
   expiresIn?: number;
   /** Who signs in when a GET to the authorization endpoint carries no login_hint. */
   defaultEmail?: string;
+  /** The redirect URI both clients are registered with; each flavour has its own under mailroom.test unless set. */
+  redirectUri?: string;
 }
 
 export interface OAuthServer {
@@ -79,6 +84,12 @@ export interface OAuthServer {
   /** The one client registered with each flavour. */
   clients: Record<Flavour, OAuthTestClient>;
   endpoints(flavour: Flavour): OAuthEndpoints;
+  /**
+   * RFC 7662 token introspection for both flavours (POST `token=`): `{active: true, email, username,
+   * scope, client_id, exp}` for a live access token, `{active: false}` otherwise. Neither provider has
+   * one for mail tokens; it is how a test IMAP or SMTP server outside this process asks `isLive`.
+   */
+  introspectionUrl: string;
   /** The user signs in as `email` and consents: the redirect URL carrying code and state (or an error). */
   approve(authorizeUrl: string, user: { email: string }): string;
   /** The user declines: the redirect URL carrying error=access_denied and state. */
@@ -225,12 +236,12 @@ export async function startOAuthServer(options: OAuthServerOptions = {}): Promis
     google: {
       clientId: `${Math.floor(1e11 + Math.random() * 9e11)}-${token(12).toLowerCase()}.apps.googleusercontent.com`,
       clientSecret: `GOCSPX-${token(21)}`,
-      redirectUri: 'https://mailroom.test/v1/oauth/google/callback',
+      redirectUri: options.redirectUri ?? 'https://mailroom.test/v1/oauth/google/callback',
     },
     microsoft: {
       clientId: randomUUID(),
       clientSecret: `${token(6)}~${token(24)}`,
-      redirectUri: 'https://mailroom.test/v1/oauth/microsoft/callback',
+      redirectUri: options.redirectUri ?? 'https://mailroom.test/v1/oauth/microsoft/callback',
     },
   };
   const idTokenKey = randomBytes(32);
@@ -620,6 +631,26 @@ export async function startOAuthServer(options: OAuthServerOptions = {}): Promis
     return json(200, claims);
   }
 
+  /** RFC 7662 §2: whether the token is live, and for whom; a dead or unknown token is only inactive. */
+  function introspectionEndpoint(req: http.IncomingMessage, raw: string): Reply {
+    const contentType = (req.headers['content-type'] ?? '').split(';')[0].trim().toLowerCase();
+    if (req.method !== 'POST' || contentType !== 'application/x-www-form-urlencoded')
+      return json(400, { error: 'invalid_request', error_description: 'POST a form with token=' });
+    const params = singleParams(new URLSearchParams(raw));
+    if (!params?.token) return json(400, { error: 'invalid_request', error_description: 'Missing token' });
+    const issued = accessTokens.get(params.token);
+    if (!issued || issued.expiresAt.getTime() <= now()) return json(200, { active: false });
+    return json(200, {
+      active: true,
+      token_type: 'Bearer',
+      email: issued.email,
+      username: issued.email,
+      scope: issued.scopes.join(' '),
+      client_id: issued.clientId,
+      exp: Math.floor(issued.expiresAt.getTime() / 1000),
+    });
+  }
+
   function failure(mode: FailureMode): Reply | null {
     switch (mode) {
       case 'unavailable':
@@ -649,6 +680,18 @@ export async function startOAuthServer(options: OAuthServerOptions = {}): Promis
 
   async function handle(req: http.IncomingMessage, raw: string): Promise<Reply | null> {
     const url = new URL(req.url ?? '/', baseUrl);
+    if (url.pathname === INTROSPECT_PATH) {
+      requests.push({
+        flavour: null,
+        endpoint: 'introspect',
+        method: req.method ?? 'GET',
+        path: url.pathname,
+        params: {},
+        authorization: req.headers.authorization ?? null,
+        contentType: req.headers['content-type'] ?? null,
+      });
+      return introspectionEndpoint(req, raw);
+    }
     const where = route(url.pathname);
     const contentType = req.headers['content-type'] ?? null;
     const params =
@@ -703,6 +746,7 @@ export async function startOAuthServer(options: OAuthServerOptions = {}): Promis
   return {
     baseUrl,
     clients,
+    introspectionUrl: `${baseUrl}${INTROSPECT_PATH}`,
     endpoints(flavour) {
       const paths = PATHS[flavour];
       return {

@@ -24,10 +24,17 @@ export interface SmtpSinkOptions {
   /** Serve STARTTLS with this key/cert; omitted: no STARTTLS offered. */
   tls?: { key: string | Buffer; cert: string | Buffer };
   port?: number; // 0 default
+  /**
+   * Require AUTH XOAUTH2 (also without TLS), accepted when `isLive` names the token's user as the one
+   * logging in (test/support/oauth-server.ts); any other login is refused as Gmail refuses it.
+   */
+  xoauth2?: { isLive(accessToken: string): string | null };
 }
 export interface SmtpSink {
   port: number;
   messages: SinkMessage[];
+  /** AUTH attempts (with `xoauth2`), in order. */
+  logins: { username: string; ok: boolean }[];
   /** Connections opened so far, and the most that were open at once. */
   connections: number;
   maxConcurrent: number;
@@ -70,8 +77,17 @@ export async function startSmtpSink(options: SmtpSinkOptions = {}): Promise<Smtp
     banner: 'sink ESMTP',
     ...(options.tls ? { key: options.tls.key, cert: options.tls.cert } : { hideSTARTTLS: true }),
     size: MAX_SIZE,
-    authOptional: true,
-    disabledCommands: options.tls ? ['AUTH'] : ['AUTH', 'STARTTLS'],
+    authOptional: !options.xoauth2,
+    ...(options.xoauth2 ? { authMethods: ['XOAUTH2'], allowInsecureAuth: true } : {}),
+    disabledCommands: [...(options.xoauth2 ? [] : ['AUTH']), ...(options.tls ? [] : ['STARTTLS'])],
+    onAuth: (auth, _session, callback) => {
+      const user = auth.accessToken ? options.xoauth2?.isLive(auth.accessToken) : null;
+      const username = auth.username ?? '';
+      const ok = !!user && user.toLowerCase() === username.toLowerCase();
+      sink.logins.push({ username, ok });
+      // smtp-server sends this as the XOAUTH2 error challenge, then answers 535.
+      callback(null, ok ? { user } : { data: { status: '401', schemes: 'bearer' } });
+    },
     hideENHANCEDSTATUSCODES: false,
     disableReverseLookup: true,
     logger: false,
@@ -148,6 +164,7 @@ export async function startSmtpSink(options: SmtpSinkOptions = {}): Promise<Smtp
   const sink: SmtpSink = {
     port: (server.server.address() as AddressInfo).port,
     messages: [],
+    logins: [],
     connections: 0,
     maxConcurrent: 0,
     get open() {

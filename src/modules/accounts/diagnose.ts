@@ -6,26 +6,22 @@ import net from 'node:net';
 import tls from 'node:tls';
 import { ImapFlow } from 'imapflow';
 import nodemailer from 'nodemailer';
+import {
+  CONNECT_TIMEOUT_MS,
+  type Credentials,
+  imapOptions,
+  type ServerSettings,
+  smtpOptions,
+} from './clients.ts';
 
-export type Security = 'tls' | 'starttls' | 'none';
+export type { Credentials, Security, ServerSettings } from './clients.ts';
+
 export type DiagnosisStage = 'dns' | 'tcp' | 'tls' | 'login';
-
-export interface ServerSettings {
-  host: string;
-  port: number;
-  security: Security;
-  /** False accepts any certificate (a self-hosted server with its own); true checks it as clients do. */
-  verifyTls: boolean;
-}
-
-/** A password, or an OAuth access token (SASL XOAUTH2). */
-export type Credentials = { username: string; password: string } | { username: string; accessToken: string };
 
 export type Diagnosis =
   | { ok: true }
   | { ok: false; protocol: 'imap' | 'smtp'; stage: DiagnosisStage; message: string; hint: string };
 
-const TIMEOUT_MS = 10_000;
 /** What providers answer when the account password is refused in favour of an app password. */
 const APP_PASSWORD = /application-specific password|app password|web login required|less secure/i;
 
@@ -89,7 +85,7 @@ async function reach(protocol: 'imap' | 'smtp', server: ServerSettings): Promise
 
 function connect(server: ServerSettings): Promise<net.Socket> {
   return new Promise((resolve, reject) => {
-    const socket = net.connect({ host: server.host, port: server.port, timeout: TIMEOUT_MS });
+    const socket = net.connect({ host: server.host, port: server.port, timeout: CONNECT_TIMEOUT_MS });
     socket.once('connect', () => resolve(socket));
     socket.once('timeout', () => {
       socket.destroy();
@@ -123,7 +119,7 @@ function lineReader(socket: net.Socket) {
   socket.on('data', onData);
   return {
     async next(expected: RegExp): Promise<string> {
-      const deadline = Date.now() + TIMEOUT_MS;
+      const deadline = Date.now() + CONNECT_TIMEOUT_MS;
       for (;;) {
         const end = buffer.indexOf('\r\n');
         if (end >= 0) {
@@ -156,7 +152,7 @@ function handshake(socket: net.Socket, server: ServerSettings): Promise<string |
       resolve(server.verifyTls ? problem : null);
     });
     secure.once('error', reject);
-    secure.setTimeout(TIMEOUT_MS, () => reject(new Error('the handshake did not finish')));
+    secure.setTimeout(CONNECT_TIMEOUT_MS, () => reject(new Error('the handshake did not finish')));
   });
 }
 
@@ -164,20 +160,7 @@ function handshake(socket: net.Socket, server: ServerSettings): Promise<string |
 export async function diagnoseImap(server: ServerSettings, credentials: Credentials): Promise<Diagnosis> {
   const unreachable = await reach('imap', server);
   if (unreachable) return unreachable;
-  const client = new ImapFlow({
-    host: server.host,
-    port: server.port,
-    secure: server.security === 'tls',
-    doSTARTTLS: server.security === 'starttls' ? true : server.security === 'none' ? false : undefined,
-    tls: { rejectUnauthorized: server.verifyTls },
-    auth:
-      'password' in credentials
-        ? { user: credentials.username, pass: credentials.password }
-        : { user: credentials.username, accessToken: credentials.accessToken },
-    logger: false,
-    connectionTimeout: TIMEOUT_MS,
-    greetingTimeout: TIMEOUT_MS,
-  });
+  const client = new ImapFlow(imapOptions(server, credentials));
   client.on('error', () => {});
   try {
     await client.connect();
@@ -193,20 +176,7 @@ export async function diagnoseImap(server: ServerSettings, credentials: Credenti
 export async function diagnoseSmtp(server: ServerSettings, credentials: Credentials): Promise<Diagnosis> {
   const unreachable = await reach('smtp', server);
   if (unreachable) return unreachable;
-  const transport = nodemailer.createTransport({
-    host: server.host,
-    port: server.port,
-    secure: server.security === 'tls',
-    requireTLS: server.security === 'starttls',
-    ignoreTLS: server.security === 'none',
-    tls: { rejectUnauthorized: server.verifyTls },
-    auth:
-      'password' in credentials
-        ? { user: credentials.username, pass: credentials.password }
-        : { type: 'OAuth2', user: credentials.username, accessToken: credentials.accessToken },
-    connectionTimeout: TIMEOUT_MS,
-    greetingTimeout: TIMEOUT_MS,
-  });
+  const transport = nodemailer.createTransport(smtpOptions(server, credentials));
   try {
     await transport.verify();
     return { ok: true };

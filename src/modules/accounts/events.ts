@@ -22,3 +22,35 @@ export const accountDeleted = defineEvent(
   'An external account was disconnected and deleted',
   account,
 );
+export const accountAuthFailed = defineEvent(
+  'account.auth_failed',
+  'The provider refused the account’s login or its OAuth grant (revoked, expired): it waits in auth_failed until re-authorised or given a new password',
+  account.extend({ error: z.string() }),
+);
+export const accountSyncFailed = defineEvent(
+  'account.sync_failed',
+  'Syncing the account failed (the server is unreachable, dropped the connection, or answered what could not be read); it is retried with backoff',
+  account.extend({ error: z.string(), attempt: z.number().int() }),
+);
+const syncedMessage = account.extend({
+  message_id: z
+    .uuid()
+    .describe('The message in Mailroom (GET /v1/accounts/{account_id}/messages/{message_id})'),
+  folder: z.string().describe('The folder on the account’s server'),
+  uid: z.number().int(),
+  flags: z.array(z.string()),
+});
+export const accountMessageReceived = defineEvent(
+  'account.message_received',
+  'A message arrived in a folder of the account after its first sync (the first sync’s messages are not announced one by one)',
+  syncedMessage.extend({
+    message_id_header: z.string().nullable(),
+    from_address: z.string().nullable(),
+    subject: z.string().nullable(),
+  }),
+);
+export const accountMessageUpdated = defineEvent(
+  'account.message_updated',
+  'A synced message changed on the server or through the API: its flags, its folder, or it was deleted (`deleted: true`)',
+  syncedMessage.extend({ deleted: z.boolean() }),
+);

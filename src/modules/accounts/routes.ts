@@ -36,7 +36,7 @@ const password = z
   .max(1024)
   .describe('Sealed at rest; never shown again. Often an app password');
 
-const accountSchema = z.object({
+export const accountSchema = z.object({
   id: z.uuid(),
   provider: z.enum(['imap', 'google', 'microsoft']),
   address: z.string(),
@@ -49,6 +49,13 @@ const accountSchema = z.object({
     .describe('connecting, syncing, ready; paused by you; auth_failed (log in again) or error (last_error)'),
   last_error: z.string().nullable(),
   last_error_at: z.string().nullable(),
+  sync_days: z.number().int().describe('How many days back the first sync of a folder reaches'),
+  last_synced_at: z.string().nullable().describe('When every folder was last synced'),
+  capabilities: z.array(z.string()).describe('The IMAP server’s capabilities, as last seen'),
+  worker: z
+    .string()
+    .nullable()
+    .describe('The worker holding the account’s connection now (host:pid:id); null when none does'),
   created_at: z.string(),
   updated_at: z.string(),
 });
@@ -61,7 +68,7 @@ const diagnosisSchema = z.object({
   hint: z.string().optional().describe('What to do about it'),
 });
 
-const accountView = (a: MailAccountRow) => ({
+export const accountView = (a: MailAccountRow) => ({
   id: a.id,
   provider: a.provider,
   address: a.address,
@@ -72,6 +79,10 @@ const accountView = (a: MailAccountRow) => ({
   state: a.state,
   last_error: a.lastError,
   last_error_at: a.lastErrorAt?.toISOString() ?? null,
+  sync_days: a.syncDays,
+  last_synced_at: a.lastSyncedAt?.toISOString() ?? null,
+  capabilities: a.capabilities,
+  worker: a.leaseOwner && a.leaseUntil && a.leaseUntil.getTime() > Date.now() ? a.leaseOwner : null,
   created_at: a.createdAt.toISOString(),
   updated_at: a.updatedAt.toISOString(),
 });
@@ -91,6 +102,15 @@ export function accountRoutes(accounts: AccountsService) {
       imap: server,
       smtp: server.nullish().describe('Absent: the account does not send'),
     };
+    const syncDays = z
+      .number()
+      .int()
+      .min(1)
+      .max(36_500)
+      .nullish()
+      .describe(
+        'How many days back the first sync of a folder reaches (default 30); later mail is always synced',
+      );
 
     app.post(
       '/v1/accounts/test',
@@ -116,7 +136,11 @@ export function accountRoutes(accounts: AccountsService) {
           summary: 'Connect an external IMAP/SMTP account',
           description:
             'Saved only when its servers answer and its login is accepted; otherwise 422 `connection_failed` with a `diagnosis` (stage, message, hint).',
-          body: z.strictObject({ ...connection, name: z.string().trim().max(200).nullish() }),
+          body: z.strictObject({
+            ...connection,
+            name: z.string().trim().max(200).nullish(),
+            sync_days: syncDays,
+          }),
           response: { 201: accountSchema },
         },
         config: { access: write, audit: { action: 'account.create', targetType: 'account' } },
@@ -171,6 +195,7 @@ export function accountRoutes(accounts: AccountsService) {
             password: password.nullish(),
             imap: server.nullish(),
             smtp: server.nullish().describe('null stops sending through the account'),
+            sync_days: syncDays,
           }),
           response: { 200: accountSchema },
         },

@@ -2,6 +2,7 @@
 // ISP, Gmail or Microsoft 365 with an app password), reached over IMAP and SMTP. An account is saved
 // only after its servers were reached and its login accepted; a failure says which step failed and
 // what to do. The password is sealed at rest and never shown again.
+import type { BlobStore } from '../../core/blobs.ts';
 import type { Secrets } from '../../core/crypto.ts';
 import type { Db } from '../../core/db.ts';
 import { AppError, conflict, notFound } from '../../core/errors.ts';
@@ -10,6 +11,7 @@ import { type PageRequest, toPage } from '../../core/pagination.ts';
 import type { EventsService } from '../events/service.ts';
 import { normaliseEmail } from '../mailboxes/service.ts';
 import {
+  type Credentials,
   type Diagnosis,
   diagnoseImap,
   diagnoseSmtp,
@@ -17,7 +19,9 @@ import {
   type ServerSettings,
 } from './diagnose.ts';
 import { accountConnected, accountDeleted, accountUpdated } from './events.ts';
+import { type AccountOAuth, isOAuthAccount } from './oauth.ts';
 import * as store from './store.ts';
+import * as syncStore from './sync/store.ts';
 import type { AccountState, MailAccountRow, NewMailAccount, StoredServer } from './tables.ts';
 
 export interface ServerInput {
@@ -37,10 +41,14 @@ export interface AccountInput {
   imap: ServerInput;
   /** Absent or null: the account does not send. */
   smtp?: ServerInput | null;
+  /** How many days back the first sync reaches (default 30). */
+  sync_days?: number | null;
 }
 
 export interface AccountChanges {
   name?: string | null;
+  /** How many days back the first sync of a folder reaches (a folder synced already keeps what it has). */
+  sync_days?: number | null;
   username?: string | null;
   password?: string | null;
   imap?: ServerInput | null;
@@ -50,10 +58,17 @@ export interface AccountChanges {
 /** What a connection test checks: the servers, and the login. */
 export type ConnectionInput = Pick<AccountInput, 'address' | 'username' | 'password' | 'imap' | 'smtp'>;
 
+/** The first sync reaches this many days back unless the account says otherwise. */
+export const DEFAULT_SYNC_DAYS = 30;
+
 export interface AccountsOptions {
   db: Db;
+  /** Synced messages' bytes, deleted with the account. */
+  blobs: BlobStore;
   secrets: Secrets;
   events: EventsService;
+  /** Access tokens of Google and Microsoft accounts (oauth.ts). */
+  oauth: AccountOAuth;
 }
 
 /** A failed connection test, answered 422 with the diagnosis as a problem's extension. */
@@ -109,6 +124,7 @@ export class AccountsService {
         smtp: input.smtp ? stored(input.smtp) : null,
         secret: this.#o.secrets.encrypt(JSON.stringify({ password: input.password })),
         state: 'connecting',
+        syncDays: input.sync_days ?? DEFAULT_SYNC_DAYS,
         createdBy: userId,
       });
       await this.#o.events.emit(tx, accountConnected, organizationId, eventData(row));
@@ -130,8 +146,21 @@ export class AccountsService {
   /** Changes names, login or servers; a change of login or servers is tested before it is kept. */
   async update(organizationId: string, id: string, changes: AccountChanges): Promise<MailAccountRow> {
     const current = await this.get(organizationId, id);
+    if (
+      isOAuthAccount(current) &&
+      (changes.password != null || changes.username != null || changes.imap || changes.smtp !== undefined)
+    )
+      throw new AppError(
+        409,
+        'oauth_account',
+        'This account signs in with OAuth: its login and servers come from the provider; authorise it again with POST /v1/accounts/{id}/oauth/start',
+      );
     const set: Partial<NewMailAccount> = {};
     const changed: string[] = [];
+    if (changes.sync_days != null && changes.sync_days !== current.syncDays) {
+      set.syncDays = changes.sync_days;
+      changed.push('sync_days');
+    }
     if (changes.name != null && changes.name.trim() !== current.name) {
       set.name = changes.name.trim();
       changed.push('name');
@@ -153,7 +182,7 @@ export class AccountsService {
       changed.push('password');
     }
     if (!changed.length) return current;
-    if (changed.some((c) => c !== 'name')) {
+    if (changed.some((c) => c !== 'name' && c !== 'sync_days')) {
       const diagnosis = await this.test({
         address: current.address,
         username: set.username ?? current.username,
@@ -184,7 +213,10 @@ export class AccountsService {
 
   async delete(organizationId: string, id: string): Promise<void> {
     await this.#o.db.transaction(async (tx) => {
+      // Its synced messages go with it (cascade); their bytes are the blob store's to delete.
+      const blobs = await syncStore.blobsOfAccount(tx, id);
       const row = await store.deleteAccount(tx, organizationId, id);
+      if (row && blobs.length) await this.#o.blobs.delete(tx, organizationId, blobs);
       if (!row) throw notFound('Account');
       await this.#o.events.emit(tx, accountDeleted, organizationId, eventData(row));
     });
@@ -208,6 +240,17 @@ export class AccountsService {
       });
       return row;
     });
+  }
+
+  /**
+   * The login for the account's servers now: its password, or for an OAuth account an access token valid
+   * for two more minutes at least (refreshed once across all processes when needed). Throws
+   * AccountAuthError (errors.ts) once the grant is refused for good (the account is then auth_failed),
+   * an OAuthError when the provider cannot refresh it just now.
+   */
+  async credentials(row: MailAccountRow): Promise<Credentials> {
+    if (isOAuthAccount(row)) return this.#o.oauth.credentials(row);
+    return { username: row.username, password: this.#password(row) };
   }
 
   #password(row: MailAccountRow): string {

@@ -1,6 +1,6 @@
 // The queries of external accounts; every one scoped by organisation.
 import type { Db } from '../../core/db.ts';
-import { and, asc, count, eq } from '../../core/orm.ts';
+import { and, asc, count, eq, ne } from '../../core/orm.ts';
 import { offsetOf, type PageRequest } from '../../core/pagination.ts';
 import { type MailAccountRow, mailAccounts, type NewMailAccount } from './tables.ts';
 
@@ -76,4 +76,21 @@ export async function deleteAccount(
     .where(and(eq(mailAccounts.organizationId, organizationId), eq(mailAccounts.id, id)))
     .returning();
   return row ?? null;
+}
+
+/**
+ * Sets what the sync learnt (state, last error, capabilities) unless the account was paused or deleted
+ * meanwhile; false when nothing was set. Leaves updated_at alone: it dates changes people make.
+ */
+export async function setSyncState(
+  db: Db,
+  id: string,
+  set: Pick<Partial<NewMailAccount>, 'state' | 'lastError' | 'lastErrorAt' | 'capabilities' | 'lastSyncedAt'>,
+): Promise<boolean> {
+  const rows = await db
+    .update(mailAccounts)
+    .set(set)
+    .where(and(eq(mailAccounts.id, id), ne(mailAccounts.state, 'paused')))
+    .returning({ id: mailAccounts.id });
+  return rows.length > 0;
 }

@@ -421,14 +421,9 @@ export class MailStore {
         const blobId = newId();
         const receivedAt = message.date ?? new Date();
         await this.#o.blobs.put(tx, [{ organizationId, id: blobId, data: message.content }]);
-        await this.#o.inbound.insertStored(tx, {
-          id,
-          organizationId,
-          blobId,
-          size: message.content.length,
-          receivedAt,
-          prepared: prepared[i],
-        });
+        await this.#o.inbound.insertStored(tx, [
+          { id, organizationId, blobId, size: message.content.length, receivedAt, prepared: prepared[i] },
+        ]);
         await store.saveStructures(tx, [{ id, structure: storedStructure(message.content) }]);
         const uid = await store.fileCopy(tx, {
           id: newId(),

@@ -29,6 +29,7 @@ import type { PreparedMessage, parseTasks } from './parse.ts';
 import { type Delivery, type RouteDecision, Router, type RoutingLookups } from './routing.ts';
 import type { OutboundHooks } from './service.ts';
 import type { Srs } from './srs.ts';
+import { threadBatch } from './threading.ts';
 import {
   activeKeyOf,
   type ClaimedMessage,
@@ -48,7 +49,6 @@ import {
   type ProcessedFields,
   processedFieldsOf,
   releaseClaims,
-  threadsOf,
 } from './store.ts';
 
 export interface ProcessorOptions {
@@ -295,34 +295,18 @@ export class InboundProcessor {
     return items;
   }
 
-  /**
-   * thread: a message joins the thread of the first known message it replies to or cites, else of a
-   * known message that replies to or cites it (a reply that arrived first). Messages earlier in the
-   * batch count as known.
-   */
+  /** thread: see threading.ts; messages earlier in the batch count as known. */
   async #thread(items: Item[]): Promise<void> {
-    const parentsOf = (p: PreparedMessage['parsed']) => [
-      ...new Set([p.inReplyTo, ...p.references].filter((id): id is string => !!id)),
-    ];
-    const answers = await threadsOf(
+    const threads = await threadBatch(
       this.#o.db,
       items.map((item) => ({
+        id: item.message.id,
         organizationId: item.message.organizationId,
-        messageIdHeader: item.prepared.parsed.messageId,
-        parents: parentsOf(item.prepared.parsed),
+        parsed: item.prepared.parsed,
       })),
     );
-    const threadOfHeader = new Map<string, string>();
-    const threadOfCited = new Map<string, string>();
     items.forEach((item, i) => {
-      const parsed = item.prepared.parsed;
-      const org = item.message.organizationId;
-      const parents = parentsOf(parsed);
-      const inBatch = parents.map((p) => threadOfHeader.get(`${org}:${p}`)).find(Boolean);
-      const cited = parsed.messageId ? threadOfCited.get(`${org}:${parsed.messageId}`) : undefined;
-      item.threadId = answers[i].byParent ?? inBatch ?? answers[i].byReply ?? cited ?? item.message.id;
-      if (parsed.messageId) threadOfHeader.set(`${org}:${parsed.messageId}`, item.threadId);
-      for (const p of parents) threadOfCited.set(`${org}:${p}`, item.threadId);
+      item.threadId = threads[i];
     });
   }
 

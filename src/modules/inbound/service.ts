@@ -17,6 +17,7 @@ import { type Accepted, CommitQueue } from './commit-queue.ts';
 import type { MailauthResolver } from '../../core/resolver.ts';
 import type { RoutingLookups } from './routing.ts';
 import type { Srs } from './srs.ts';
+import { threadBatch } from './threading.ts';
 import {
   type DirectoryEntry,
   directoryEntry,
@@ -140,30 +141,45 @@ export class InboundService {
   }
 
   /**
-   * Records a stored message as processing records mail (fields, details, search vector), with
-   * direction `stored`: it was put in a folder, it did not flow. Filing it is the caller's business.
+   * Records messages that did not flow through the MX as processing records mail (fields, details,
+   * search vector), delivered: `stored` ones a client put in a folder (IMAP APPEND; each its own
+   * thread), `synced` ones copied from an external account (threaded like arriving mail). Filing them
+   * is the caller's business.
    */
-  async insertStored(tx: Db, message: StoredMessage): Promise<void> {
-    await insertMessages(tx, [
-      {
-        id: message.id,
-        organizationId: message.organizationId,
-        direction: 'stored',
-        status: 'delivered',
-        blobId: message.blobId,
-        size: message.size,
+  async insertStored(
+    tx: Db,
+    batch: StoredMessage[],
+    origin: { direction: 'stored' } | { direction: 'synced'; accountId: string } = { direction: 'stored' },
+  ): Promise<void> {
+    if (!batch.length) return;
+    const threads =
+      origin.direction === 'synced'
+        ? await threadBatch(
+            tx,
+            batch.map((m) => ({ id: m.id, organizationId: m.organizationId, parsed: m.prepared.parsed })),
+          )
+        : batch.map((m) => m.id);
+    await insertMessages(
+      tx,
+      batch.map((m) => ({
+        id: m.id,
+        organizationId: m.organizationId,
+        direction: origin.direction,
+        accountId: origin.direction === 'synced' ? origin.accountId : null,
+        status: 'delivered' as const,
+        blobId: m.blobId,
+        size: m.size,
         mailFrom: '',
         rcptTo: [],
-        receivedAt: message.receivedAt,
-      },
-    ]);
-    await finishProcessing(tx, [
-      processedFieldsOf(message.id, message.prepared, {
-        status: 'delivered',
-        error: null,
-        threadId: message.id,
-      }),
-    ]);
+        receivedAt: m.receivedAt,
+      })),
+    );
+    await finishProcessing(
+      tx,
+      batch.map((m, i) =>
+        processedFieldsOf(m.id, m.prepared, { status: 'delivered', error: null, threadId: threads[i] }),
+      ),
+    );
   }
 
   async checkRecipient(address: string): Promise<RecipientCheck> {

@@ -5,7 +5,7 @@ import { MESSAGE_STATUSES } from './tables.ts';
 const status = z.enum(MESSAGE_STATUSES);
 const message = z.object({
   message_id: z.uuid(),
-  direction: z.enum(['inbound', 'outbound', 'stored']),
+  direction: z.enum(['inbound', 'outbound', 'stored', 'synced']),
   status,
 });
 

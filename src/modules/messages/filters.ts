@@ -9,8 +9,10 @@ const DAY_MS = 86_400_000;
 
 export const statusSchema = z.enum(MESSAGE_STATUSES);
 export const directionSchema = z
-  .enum(['inbound', 'outbound', 'stored'])
-  .describe('inbound: received; outbound: sent; stored: put in a folder by a mail client (IMAP APPEND)');
+  .enum(['inbound', 'outbound', 'stored', 'synced'])
+  .describe(
+    'inbound: received; outbound: sent; stored: put in a folder by a mail client (IMAP APPEND); synced: from an external account',
+  );
 
 /**
  * A point in time: an ISO 8601 date-time with an offset, or a date (UTC). As the end of a range a
@@ -32,6 +34,7 @@ export const messageFilterQuery = {
   direction: directionSchema.optional(),
   domain_id: uuidParam.optional(),
   mailbox_id: uuidParam.optional().describe('Messages with a copy in this mailbox'),
+  account_id: uuidParam.optional().describe('Messages synced from this external account'),
   sender: z
     .string()
     .max(320)
@@ -54,6 +57,7 @@ export function messageFilterOf(q: MessageFilterQuery): MessageFilter {
     direction: q.direction,
     domainId: q.domain_id,
     mailboxId: q.mailbox_id,
+    accountId: q.account_id,
     sender: q.sender,
     recipient: q.recipient,
     since: startOf(q.since),

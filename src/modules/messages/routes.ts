@@ -38,6 +38,7 @@ const summarySchema = z.object({
     .nullable()
     .describe('For a forwarded copy: the message it was made from; for a DSN: the message that failed'),
   tags: z.array(z.string()).describe('Tags given to the send API'),
+  account_id: z.uuid().nullable().describe('For a synced message: the external account it came from'),
   from_address: z.string().nullable(),
   from_name: z.string().nullable(),
   to_addresses: z.array(z.string()),
@@ -134,6 +135,7 @@ function summaryView(m: MessageSummaryRow) {
     references: m.references,
     thread_id: m.threadId,
     parent_id: m.parentId,
+    account_id: m.accountId,
     tags: m.tags,
     from_address: m.fromAddress,
     from_name: m.fromName,

@@ -87,7 +87,7 @@ const zeroCounts = (): StatusCounts =>
 
 function summarise(rows: store.CountRow[]) {
   const byStatus = zeroCounts();
-  const byDirection: Record<Direction, number> = { inbound: 0, outbound: 0, stored: 0 };
+  const byDirection: Record<Direction, number> = { inbound: 0, outbound: 0, stored: 0, synced: 0 };
   let total = 0;
   let bytes = 0;
   for (const r of rows) {

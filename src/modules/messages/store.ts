@@ -45,6 +45,7 @@ export const summaryColumns = {
   sentAt: messages.sentAt,
   hasAttachments: messages.hasAttachments,
   parentId: messages.parentId,
+  accountId: messages.accountId,
   tags: messages.tags,
   error: messages.error,
   receivedAt: messages.receivedAt,
@@ -61,6 +62,8 @@ export interface MessageFilter {
   domainId?: string;
   /** Messages with a copy in this mailbox. */
   mailboxId?: string;
+  /** Messages synced from this external account. */
+  accountId?: string;
   /** The envelope sender or the From address (case-insensitive). */
   sender?: string;
   /** An envelope recipient or a To address (case-insensitive). */
@@ -79,6 +82,7 @@ function filterWhere(organizationId: string, filter: MessageFilter) {
     eq(messages.organizationId, organizationId),
     filter.status ? eq(messages.status, filter.status) : undefined,
     filter.direction ? eq(messages.direction, filter.direction) : undefined,
+    filter.accountId ? eq(messages.accountId, filter.accountId) : undefined,
     filter.domainId ? eq(messages.domainId, filter.domainId) : undefined,
     filter.mailboxId
       ? sql`exists (select 1 from ${mailboxMessages} where ${mailboxMessages.messageId} = ${messages.id}

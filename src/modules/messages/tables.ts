@@ -17,7 +17,7 @@ export const MESSAGE_STATUSES: readonly MessageStatus[] = [
   'rejected',
   'quarantined',
 ];
-export type Direction = 'inbound' | 'outbound' | 'stored';
+export type Direction = 'inbound' | 'outbound' | 'stored' | 'synced';
 
 /** What processing learnt from the MIME structure, kept for the API. */
 export interface MessageDetails {
@@ -66,6 +66,8 @@ export const messages = pgTable('messages', {
   /** The MIME structure IMAP answers from (imap/mime), computed on first need. */
   structure: jsonb('structure'),
   parentId: uuid('parent_id'),
+  /** A message synced from an external account (accounts/sync): that account. */
+  accountId: uuid('account_id'),
   tags: text('tags').array().notNull().default([]),
   error: text('error'),
   receivedAt: timestamptz('received_at').notNull().defaultNow(),

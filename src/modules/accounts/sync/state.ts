@@ -1,0 +1,71 @@
+// The account's state as its sync sees it, kept on the account row and announced: syncing while the first
+// sync runs, ready once it finished, error (retried with backoff) or auth_failed (waits for a person).
+import { accountAuthFailed, accountSyncFailed } from '../events.ts';
+import * as accountStore from '../store.ts';
+import type { MailAccountRow } from '../tables.ts';
+import type { SyncContext } from './context.ts';
+
+const MAX_ERROR_CHARS = 500;
+const eventData = (a: MailAccountRow) => ({ account_id: a.id, provider: a.provider, address: a.address });
+
+export async function markSyncing(ctx: SyncContext, account: MailAccountRow): Promise<void> {
+  await accountStore.setSyncState(ctx.db, account.id, { state: 'syncing' });
+}
+
+export async function markReady(
+  ctx: SyncContext,
+  account: MailAccountRow,
+  capabilities: string[],
+): Promise<void> {
+  await accountStore.setSyncState(ctx.db, account.id, {
+    state: 'ready',
+    capabilities,
+    lastSyncedAt: new Date(),
+    lastError: null,
+    lastErrorAt: null,
+  });
+}
+
+export async function markError(
+  ctx: SyncContext,
+  account: MailAccountRow,
+  error: string,
+  attempt: number,
+): Promise<void> {
+  const message = error.slice(0, MAX_ERROR_CHARS);
+  await ctx.db.transaction(async (tx) => {
+    const changed = await accountStore.setSyncState(tx, account.id, {
+      state: 'error',
+      lastError: message,
+      lastErrorAt: new Date(),
+    });
+    // One event per run of failures, not one per retry.
+    if (changed && attempt === 1)
+      await ctx.events.emit(tx, accountSyncFailed, account.organizationId, {
+        ...eventData(account),
+        error: message,
+        attempt,
+      });
+  });
+}
+
+/** The login was refused: nothing is tried again until the account gets a new password or grant. */
+export async function markAuthFailed(
+  ctx: SyncContext,
+  account: MailAccountRow,
+  error: string,
+): Promise<void> {
+  const message = error.slice(0, MAX_ERROR_CHARS);
+  await ctx.db.transaction(async (tx) => {
+    const changed = await accountStore.setSyncState(tx, account.id, {
+      state: 'auth_failed',
+      lastError: message,
+      lastErrorAt: new Date(),
+    });
+    if (changed)
+      await ctx.events.emit(tx, accountAuthFailed, account.organizationId, {
+        ...eventData(account),
+        error: message,
+      });
+  });
+}
