@@ -29,6 +29,8 @@ export interface SmtpSinkOptions {
    * logging in (test/support/oauth-server.ts); any other login is refused as Gmail refuses it.
    */
   xoauth2?: { isLive(accessToken: string): string | null };
+  /** Require AUTH PLAIN or LOGIN (also without TLS) with one of these usernames and its password. */
+  passwords?: Record<string, string>;
 }
 export interface SmtpSink {
   port: number;
@@ -77,10 +79,21 @@ export async function startSmtpSink(options: SmtpSinkOptions = {}): Promise<Smtp
     banner: 'sink ESMTP',
     ...(options.tls ? { key: options.tls.key, cert: options.tls.cert } : { hideSTARTTLS: true }),
     size: MAX_SIZE,
-    authOptional: !options.xoauth2,
+    authOptional: !options.xoauth2 && !options.passwords,
     ...(options.xoauth2 ? { authMethods: ['XOAUTH2'], allowInsecureAuth: true } : {}),
-    disabledCommands: [...(options.xoauth2 ? [] : ['AUTH']), ...(options.tls ? [] : ['STARTTLS'])],
+    ...(options.passwords ? { authMethods: ['PLAIN', 'LOGIN'], allowInsecureAuth: true } : {}),
+    disabledCommands: [
+      ...(options.xoauth2 || options.passwords ? [] : ['AUTH']),
+      ...(options.tls ? [] : ['STARTTLS']),
+    ],
     onAuth: (auth, _session, callback) => {
+      if (options.passwords) {
+        const username = auth.username ?? '';
+        const ok = options.passwords[username] !== undefined && options.passwords[username] === auth.password;
+        sink.logins.push({ username, ok });
+        callback(ok ? null : new Error('5.7.8 Authentication credentials invalid'), ok ? { user: username } : undefined);
+        return;
+      }
       const user = auth.accessToken ? options.xoauth2?.isLive(auth.accessToken) : null;
       const username = auth.username ?? '';
       const ok = !!user && user.toLowerCase() === username.toLowerCase();

@@ -60,6 +60,7 @@ export const accountsModule: MailroomModule = {
       settings: config.accountSync,
     });
     runtime.accountSync = runner;
+    log.info({ worker: runner.workerId }, 'external accounts: syncing as this worker');
     runner.start();
     onClose(() => runner.stop());
     // An account connected, changed, paused, resumed or deleted on any process is picked up at once.

@@ -5,6 +5,7 @@ import { authOf } from '../../core/auth.ts';
 import { uuidParam } from '../../core/ids.ts';
 import { pageOf, pageQuery } from '../../core/pagination.ts';
 import type { AccountMail } from './mail.ts';
+import { accountRouting } from './routes.ts';
 
 const copySchema = z.object({
   folder: z.string().describe('The folder on the account’s server'),
@@ -48,12 +49,8 @@ const addresses = z.array(z.string().trim().min(3).max(320)).max(100).default([]
 export function accountMailRoutes(mail: AccountMail) {
   return async (fastify: FastifyInstance) => {
     const app = fastify.withTypeProvider<ZodTypeProvider>();
-    const tags = ['accounts'];
-    const read = { level: 'org', role: 'member', scope: 'accounts:read' } as const;
-    const write = { level: 'org', role: 'admin', scope: 'accounts:write' } as const;
-    const idParams = z.strictObject({ id: uuidParam });
+    const { tags, read, write, idParams, audited } = accountRouting;
     const messageParams = z.strictObject({ id: uuidParam, message_id: uuidParam });
-    const audited = (action: string) => ({ action, targetType: 'account', targetParam: 'id' });
 
     app.get(
       '/v1/accounts/:id/folders',

@@ -224,9 +224,16 @@ export class AccountMail {
     const header = original.message_id_header;
     if (!header) throw validationFailed('reply_to', 'the message has no Message-ID to answer');
     const subject = original.subject ?? '';
+    // RFC 5322 3.6.4: the parent's References (or, lacking them, its In-Reply-To) and then the parent.
+    const ancestors = original.references.length
+      ? original.references
+      : original.in_reply_to
+        ? [original.in_reply_to]
+        : [];
+    const bracketed = (id: string) => `<${id}>`;
     return {
-      inReplyTo: header,
-      references: [...original.references, header].join(' '),
+      inReplyTo: bracketed(header),
+      references: [...ancestors, header].map(bracketed).join(' '),
       subject: /^re:/i.test(subject) ? subject : `Re: ${subject}`,
     };
   }

@@ -5,7 +5,7 @@ import { authOf } from '../../core/auth.ts';
 import { uuidParam } from '../../core/ids.ts';
 import { OAuthCallbackError } from './errors.ts';
 import type { AccountOAuth } from './oauth.ts';
-import { accountSchema, accountView } from './routes.ts';
+import { accountRouting, accountSchema, accountView } from './routes.ts';
 
 const started = z.object({
   url: z
@@ -33,8 +33,7 @@ function withParams(target: string, params: Record<string, string>): string {
 export function accountOAuthRoutes(oauth: AccountOAuth) {
   return async (fastify: FastifyInstance) => {
     const app = fastify.withTypeProvider<ZodTypeProvider>();
-    const tags = ['accounts'];
-    const write = { level: 'org', role: 'admin', scope: 'accounts:write' } as const;
+    const { tags, write } = accountRouting;
     const userOf = (request: FastifyRequest) => {
       const { principal } = authOf(request);
       return principal.kind === 'user' ? principal.userId : null;

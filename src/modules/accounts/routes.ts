@@ -87,14 +87,19 @@ export const accountView = (a: MailAccountRow) => ({
   updated_at: a.updatedAt.toISOString(),
 });
 
+/** What every accounts route shares: its tag, who may read and write, the :id parameter, the audit. */
+export const accountRouting = {
+  tags: ['accounts'],
+  read: { level: 'org', role: 'member', scope: 'accounts:read' } as const,
+  write: { level: 'org', role: 'admin', scope: 'accounts:write' } as const,
+  idParams: z.strictObject({ id: uuidParam }),
+  audited: (action: string) => ({ action, targetType: 'account', targetParam: 'id' }),
+};
+
 export function accountRoutes(accounts: AccountsService) {
   return async (fastify: FastifyInstance) => {
     const app = fastify.withTypeProvider<ZodTypeProvider>();
-    const tags = ['accounts'];
-    const read = { level: 'org', role: 'member', scope: 'accounts:read' } as const;
-    const write = { level: 'org', role: 'admin', scope: 'accounts:write' } as const;
-    const idParams = z.strictObject({ id: uuidParam });
-    const audited = (action: string) => ({ action, targetType: 'account', targetParam: 'id' });
+    const { tags, read, write, idParams, audited } = accountRouting;
     const connection = {
       address: z.string().max(320),
       username: z.string().trim().max(320).nullish().describe('Default: the address'),

@@ -15,6 +15,7 @@ import { engine, eventsOf, type Org, orgMaker, startTestApp, type TestApp } from
 import { DOVECOT_MISSING, startDovecot } from '../../support/dovecot.ts';
 import { startOAuthServer } from '../../support/oauth-server.ts';
 import { type SmtpSink, startSmtpSink } from '../../support/smtp-sink.ts';
+import { until } from '../../support/until.ts';
 
 const PUBLIC_URL = 'https://mailroom.test';
 const oauth = await startOAuthServer({ redirectUri: `${PUBLIC_URL}/v1/accounts/oauth/callback` });
@@ -389,5 +390,74 @@ describe(`OAuth accounts on ${engine}`, { skip: dovecot ? false : DOVECOT_MISSIN
     assert.equal(refused.body.code, 'not_oauth_account');
     const credentials = await t.app.services.accounts.credentials(await rowOf(created.body.id));
     assert.deepEqual(credentials, { username: 'linus@company.test', password: 'the company password' });
+  });
+  test('a signed-in account syncs over XOAUTH2, sends through its provider, and stops when the grant is revoked', async () => {
+    // A process that runs the workers, as `mailroom start` does.
+    const env = { ...t.env };
+    delete env.MAILROOM_DATA_DIR;
+    delete env.DATABASE_URL;
+    const w = await startTestApp({ env: { ...env, MAILROOM_ACCOUNTS_LEASE_SECONDS: '3' }, workers: true });
+    try {
+      const as = await orgMaker('oauth-sync')(w);
+      const user = 'barbara@gmail.test';
+      await dovecot!.addUser(user, 'a password nobody uses');
+      await dovecot!.deliver(
+        user,
+        `From: x@elsewhere.test\r\nSubject: before\r\nMessage-ID: <b1@elsewhere.test>\r\n\r\nHi\r\n`,
+      );
+      const started = await w.call('POST', '/v1/accounts/oauth/google/start', { token: as.token, body: {} });
+      const connected = await w.call('GET', back(oauth.approve(started.body.url, { email: user })));
+      assert.equal(connected.status, 201, JSON.stringify(connected.body));
+      const id = connected.body.id;
+      const get = () => w.call('GET', `/v1/accounts/${id}`, { token: as.token }).then((r) => r.body);
+      await until(get, (a) => a.state === 'ready');
+      const synced = await w.call('GET', `/v1/accounts/${id}/messages`, { token: as.token });
+      assert.deepEqual(
+        synced.body.items.map((m: { subject: string }) => m.subject),
+        ['before'],
+      );
+
+      // Its login and servers come from the provider: a password or server change is refused.
+      const patched = await w.call('PATCH', `/v1/accounts/${id}`, {
+        token: as.token,
+        body: { password: 'x' },
+      });
+      assert.equal(patched.status, 409, JSON.stringify(patched.body));
+      assert.equal(patched.body.code, 'oauth_account');
+
+      const logins = smtp.logins.length;
+      const sent = await w.call('POST', `/v1/accounts/${id}/send`, {
+        token: as.token,
+        body: { to: ['someone@elsewhere.test'], subject: 'Hello', text: 'From Gmail.' },
+      });
+      assert.equal(sent.status, 200, JSON.stringify(sent.body));
+      assert.equal(sent.body.sent_folder, null, 'Gmail keeps its own copy of what its SMTP sends');
+      assert.deepEqual(smtp.logins.slice(logins), [{ username: user, ok: true }]);
+      assert.ok(smtp.messages.some((m) => m.raw.toString().includes('Subject: Hello')));
+
+      // The grant is revoked and the token runs out: the next login fails for good.
+      oauth.revoke(user);
+      oauth.expireAll();
+      const tokens = JSON.parse(
+        secrets.decrypt(
+          (
+            await w.app.database.query<{ secret: string }>('select secret from mail_accounts where id = $1', [
+              id,
+            ])
+          ).rows[0].secret,
+        ),
+      );
+      await w.app.database.query('update mail_accounts set secret = $1 where id = $2', [
+        secrets.encrypt(JSON.stringify({ ...tokens, expires_at: new Date(0).toISOString() })),
+        id,
+      ]);
+      await w.app.services.accountMail.requestSync(as.orgId, id).catch(() => {});
+      await dovecot!.doveadm(['kick', user]);
+      await until(get, (a) => a.state === 'auth_failed', 20_000);
+      const failed = await eventsOf(w, as, 'account.auth_failed');
+      assert.equal(failed.filter((e) => e.data.account_id === id).length, 1);
+    } finally {
+      await w.close();
+    }
   });
 });

@@ -8,6 +8,7 @@ import type { ImapFlow } from 'imapflow';
 import { engine, eventsOf, type Org, orgMaker, startTestApp, type TestApp } from '../../support/app.ts';
 import { DOVECOT_MISSING, type Dovecot, startDovecot } from '../../support/dovecot.ts';
 import { startFaultyProxy } from '../../support/faulty-proxy.ts';
+import { type SmtpSink, startSmtpSink } from '../../support/smtp-sink.ts';
 import { imapClient } from '../../support/imap.ts';
 import { until } from '../../support/until.ts';
 
@@ -38,6 +39,7 @@ describe(`external account sync on ${engine}`, { skip: dovecot ? false : DOVECOT
   let org: Org;
   let accountId: string;
   let remote: ImapFlow;
+  let smtp: SmtpSink;
 
   const api = (method: string, url: string, body?: unknown) =>
     t.call(method, url, { token: org.token, body });
@@ -68,6 +70,7 @@ describe(`external account sync on ${engine}`, { skip: dovecot ? false : DOVECOT
       },
     });
     org = await freshOrg(t);
+    smtp = await startSmtpSink({ passwords: { [USER]: PASSWORD } });
     await server.addUser(USER, PASSWORD);
     remote = await imapClient(server.imapsPort, USER, PASSWORD, { secure: true });
     // Outside the 30-day window: the first sync leaves it on the server.
@@ -78,6 +81,7 @@ describe(`external account sync on ${engine}`, { skip: dovecot ? false : DOVECOT
   });
   after(async () => {
     await remote?.logout().catch(() => {});
+    await smtp?.close();
     await t?.close();
     await server?.stop();
   });
@@ -87,6 +91,7 @@ describe(`external account sync on ${engine}`, { skip: dovecot ? false : DOVECOT
       address: USER,
       password: PASSWORD,
       imap: { host: '127.0.0.1', port: server.imapsPort, security: 'tls', verify_tls: false },
+      smtp: { host: '127.0.0.1', port: smtp.port, security: 'none' },
     });
     assert.equal(res.status, 201, JSON.stringify(res.body));
     accountId = res.body.id;
@@ -124,6 +129,41 @@ describe(`external account sync on ${engine}`, { skip: dovecot ? false : DOVECOT
     assert.equal(event.data.folder, 'INBOX');
     assert.equal(event.data.account_id, accountId);
     assert.ok((await subjects()).includes('just arrived'));
+  });
+
+  test('sending through the account’s SMTP: threaded as a reply, with a copy in Sent', async () => {
+    const project = (await messages()).find((m) => m.subject === 'a project')!;
+    const sent = await api('POST', `/v1/accounts/${accountId}/send`, {
+      to: ['dave@elsewhere.test'],
+      text: 'Thanks, looks good.',
+      reply_to: project.id,
+    });
+    assert.equal(sent.status, 200, JSON.stringify(sent.body));
+    assert.deepEqual(sent.body.accepted, ['dave@elsewhere.test']);
+    assert.equal(sent.body.sent_folder, 'Sent');
+    const [delivered] = await smtp.waitFor(1);
+    assert.equal(delivered.mailFrom, USER);
+    const raw = delivered.raw.toString();
+    assert.match(raw, /^Subject: Re: a project$/m);
+    assert.match(raw, /^In-Reply-To: <m\d+\.a-project@elsewhere\.test>$/m);
+    assert.match(raw, /^References: <m2\.first@elsewhere\.test> <m\d+\.a-project@elsewhere\.test>$/m);
+    // The copy in Sent on the server, synced back and threaded with what it answers.
+    await syncNow();
+    const copy = await until(
+      async () => (await messages('Sent')).find((m) => m.subject === 'Re: a project'),
+      (m) => !!m,
+    );
+    assert.equal(copy!.thread_id, project.thread_id);
+    assert.ok(copy!.copies[0].flags.includes('\\Seen'));
+
+    const nobody = await api('POST', `/v1/accounts/${accountId}/send`, { to: [], text: 'x' });
+    assert.equal(nobody.status, 422);
+    const unknownReply = await api('POST', `/v1/accounts/${accountId}/send`, {
+      to: ['dave@elsewhere.test'],
+      text: 'x',
+      reply_to: '00000000-0000-7000-8000-000000000000',
+    });
+    assert.equal(unknownReply.status, 422);
   });
 
   test('flags changed and messages deleted on the server arrive with the next sync', async () => {

@@ -128,6 +128,7 @@ export class AccountConnection {
     });
     try {
       await client.connect();
+      this.#ctx.log.info({ account: this.#account.id }, 'external account connected');
       const capabilities = [...client.capabilities.keys()].sort();
       const session: FolderSession = {
         ctx: this.#ctx,
@@ -154,7 +155,11 @@ export class AccountConnection {
           }
           // INBOX stays selected between syncs, in IDLE (the client starts it when nothing else runs),
           // so the server tells of arrivals as they happen.
-          if (client.mailbox && client.mailbox.path !== INBOX) await client.mailboxOpen(INBOX);
+          if (client.mailbox && client.mailbox.path !== INBOX) {
+            await client.mailboxOpen(INBOX);
+            // What arrived since INBOX was synced is in this SELECT's counts, not announced by IDLE.
+            if (await this.#inboxBehind(client)) this.#pending ??= 'inbox';
+          }
         }
         if (!this.#pending && !closed) await this.#sleep(Math.max(0, nextPoll - Date.now()));
       }
@@ -171,6 +176,15 @@ export class AccountConnection {
       if (this.#stopped) return;
       await syncFolder(session, folder);
     }
+  }
+
+  /** Whether the selected INBOX has mail or changes its last sync did not see. */
+  async #inboxBehind(client: ImapFlow): Promise<boolean> {
+    const box = client.mailbox;
+    const [inbox] = await this.#inboxOnly();
+    if (!box || !inbox) return false;
+    if (Number(box.uidNext) > inbox.uidNext) return true;
+    return !!box.highestModseq && inbox.highestModseq !== null && box.highestModseq > inbox.highestModseq;
   }
 
   async #inboxOnly(): Promise<AccountFolderRow[]> {

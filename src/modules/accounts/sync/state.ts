@@ -26,46 +26,47 @@ export async function markReady(
   });
 }
 
-export async function markError(
-  ctx: SyncContext,
-  account: MailAccountRow,
-  error: string,
-  attempt: number,
-): Promise<void> {
-  const message = error.slice(0, MAX_ERROR_CHARS);
-  await ctx.db.transaction(async (tx) => {
-    const changed = await accountStore.setSyncState(tx, account.id, {
-      state: 'error',
-      lastError: message,
-      lastErrorAt: new Date(),
-    });
-    // One event per run of failures, not one per retry.
-    if (changed && attempt === 1)
-      await ctx.events.emit(tx, accountSyncFailed, account.organizationId, {
-        ...eventData(account),
-        error: message,
-        attempt,
-      });
-  });
+export function markError(ctx: SyncContext, account: MailAccountRow, error: string, attempt: number) {
+  // One event per run of failures, not one per retry.
+  return markFailed(
+    ctx,
+    account,
+    'error',
+    error,
+    attempt === 1 ? { event: accountSyncFailed, attempt } : null,
+  );
 }
 
 /** The login was refused: nothing is tried again until the account gets a new password or grant. */
-export async function markAuthFailed(
+export function markAuthFailed(ctx: SyncContext, account: MailAccountRow, error: string) {
+  return markFailed(ctx, account, 'auth_failed', error, { event: accountAuthFailed });
+}
+
+async function markFailed(
   ctx: SyncContext,
   account: MailAccountRow,
+  state: 'error' | 'auth_failed',
   error: string,
+  announce: { event: typeof accountSyncFailed | typeof accountAuthFailed; attempt?: number } | null,
 ): Promise<void> {
   const message = error.slice(0, MAX_ERROR_CHARS);
   await ctx.db.transaction(async (tx) => {
     const changed = await accountStore.setSyncState(tx, account.id, {
-      state: 'auth_failed',
+      state,
       lastError: message,
       lastErrorAt: new Date(),
     });
-    if (changed)
-      await ctx.events.emit(tx, accountAuthFailed, account.organizationId, {
-        ...eventData(account),
-        error: message,
-      });
+    if (changed && announce)
+      await ctx.events.emitMany(tx, [
+        {
+          definition: announce.event,
+          organizationId: account.organizationId,
+          data: {
+            ...eventData(account),
+            error: message,
+            ...(announce.attempt ? { attempt: announce.attempt } : {}),
+          },
+        },
+      ]);
   });
 }
