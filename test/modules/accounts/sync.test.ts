@@ -8,6 +8,7 @@ import type { ImapFlow } from 'imapflow';
 import { engine, eventsOf, type Org, orgMaker, startTestApp, type TestApp } from '../../support/app.ts';
 import { DOVECOT_MISSING, type Dovecot, startDovecot } from '../../support/dovecot.ts';
 import { startFaultyProxy } from '../../support/faulty-proxy.ts';
+import { startGmailProxy } from '../../support/gmail-proxy.ts';
 import { type SmtpSink, startSmtpSink } from '../../support/smtp-sink.ts';
 import { imapClient } from '../../support/imap.ts';
 import { until } from '../../support/until.ts';
@@ -304,6 +305,54 @@ describe(`external account sync on ${engine}`, { skip: dovecot ? false : DOVECOT
     assert.ok(failure, 'the failure was announced');
     assert.ok(failure.data.error.length > 0);
     await proxy.close();
+  });
+
+  test('Gmail: a message in several labels is stored once, with its labels', async () => {
+    const user = 'gina@remote.test';
+    await server.addUser(user, PASSWORD);
+    await server.deliver(user, message('labelled twice'));
+    await server.deliver(user, message('work only'), 'Work');
+    const client = await imapClient(server.imapsPort, user, PASSWORD, { secure: true });
+    await client.mailboxOpen('INBOX');
+    await client.messageCopy('1:*', 'Work');
+    const gmail = await startGmailProxy(server.imapPort);
+    try {
+      const created = await api('POST', '/v1/accounts', {
+        address: user,
+        password: PASSWORD,
+        imap: { host: '127.0.0.1', port: gmail.port, security: 'none' },
+      });
+      assert.equal(created.status, 201, JSON.stringify(created.body));
+      const id = created.body.id;
+      const ready = await until(
+        () => api('GET', `/v1/accounts/${id}`),
+        (r) => r.body.state === 'ready',
+      );
+      assert.ok(ready.body.capabilities.includes('X-GM-EXT-1'));
+      const list = async () =>
+        (await api('GET', `/v1/accounts/${id}/messages`)).body.items as {
+          subject: string;
+          copies: { folder: string; labels: string[] }[];
+        }[];
+      const both = (await list()).find((m) => m.subject === 'labelled twice')!;
+      assert.equal((await list()).length, 2, 'stored once');
+      assert.deepEqual(
+        both.copies.map((c) => [c.folder, c.labels]),
+        [
+          ['INBOX', ['\\Inbox']],
+          ['Work', ['Work']],
+        ],
+      );
+      // Its label removed on one side (expunged from INBOX): the message stays, in Work.
+      await client.messageDelete('1:*');
+      await until(list, (items) => {
+        const m = items.find((i) => i.subject === 'labelled twice');
+        return !!m && m.copies.length === 1 && m.copies[0].folder === 'Work';
+      });
+    } finally {
+      await client.logout();
+      await gmail.close();
+    }
   });
 
   test('a refused login moves the account to auth_failed with an event', async () => {
