@@ -91,7 +91,10 @@ export async function startSmtpSink(options: SmtpSinkOptions = {}): Promise<Smtp
         const username = auth.username ?? '';
         const ok = options.passwords[username] !== undefined && options.passwords[username] === auth.password;
         sink.logins.push({ username, ok });
-        callback(ok ? null : new Error('5.7.8 Authentication credentials invalid'), ok ? { user: username } : undefined);
+        callback(
+          ok ? null : new Error('5.7.8 Authentication credentials invalid'),
+          ok ? { user: username } : undefined,
+        );
         return;
       }
       const user = auth.accessToken ? options.xoauth2?.isLive(auth.accessToken) : null;
