@@ -2,7 +2,6 @@
 // in the working directory (the environment wins). See .env.example and docs/configuration.md.
 import { existsSync, readFileSync } from 'node:fs';
 import { isIP } from 'node:net';
-import { availableParallelism } from 'node:os';
 import path from 'node:path';
 import { parse as parseDotenv } from 'dotenv';
 import { z } from 'zod';
@@ -225,7 +224,7 @@ const schema = z.object({
     .int('must be a whole number')
     .min(0)
     .max(64)
-    .default(Math.max(1, Math.min(4, availableParallelism() - 1))),
+    .optional(),
   MAILROOM_BACKLOG_MAX_PROCESSING: z.coerce.number().int().min(0).default(50_000),
   MAILROOM_BACKLOG_MAX_DELIVERY: z.coerce.number().int().min(0).default(200_000),
   MAILROOM_BACKLOG_CHECK_INTERVAL: duration.default(1_000),
@@ -488,8 +487,8 @@ function finish(c: z.output<typeof schema>) {
       srsMaxAgeDays: Math.max(1, Math.round(c.MAILROOM_SRS_MAX_AGE / 86_400_000)),
       dnsCacheMs: c.MAILROOM_INBOUND_DNS_CACHE,
     },
-    /** Worker threads per pool of CPU work (MIME parsing; composing and signing). */
-    threads: c.MAILROOM_WORKER_THREADS,
+    /** Worker threads per pool of CPU work (MIME parsing; composing and signing); null: by roles (threadsFor). */
+    threads: c.MAILROOM_WORKER_THREADS ?? null,
     backlog: {
       maxProcessing: c.MAILROOM_BACKLOG_MAX_PROCESSING,
       maxDelivery: c.MAILROOM_BACKLOG_MAX_DELIVERY,

@@ -1,7 +1,7 @@
 // Delivery: the send API, submission's pipeline, the outbound queue, DKIM signing, the SMTP transport
 // to remote MX hosts, bounces and delivery events.
 import type { MailroomModule, ModuleContext } from '../../core/module.ts';
-import { ThreadPool } from '../../core/threads.ts';
+import { ThreadPool, threadsFor } from '../../core/threads.ts';
 import { ROUTING_EVENT } from '../inbound/service.ts';
 import { DeliveryDispatcher } from './dispatcher.ts';
 import { registerDeliveryJobs } from './jobs.ts';
@@ -20,10 +20,10 @@ declare module '../../core/module.ts' {
 
 export const deliveryModule: MailroomModule = {
   name: 'delivery',
-  create({ db, blobs, secrets, config, log, services, onClose }) {
+  create({ db, blobs, secrets, config, roles, log, services, onClose }) {
     const signer = new ThreadPool(
       new URL('./sign-thread.ts', import.meta.url),
-      config.threads,
+      threadsFor(config.threads, !roles.smtp && !roles.submission && !roles.imap),
       async () => (await import('./signing.ts')).signingTasks,
     );
     onClose(() => signer.close());

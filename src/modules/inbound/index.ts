@@ -1,7 +1,7 @@
 // Inbound: the MX (SMTP, authentication at accept), the processing queue that parses, routes, files
 // and indexes accepted mail, and the back-pressure that makes the MX refuse mail it cannot file in time.
 import type { MailroomModule, ModuleContext } from '../../core/module.ts';
-import { ThreadPool } from '../../core/threads.ts';
+import { ThreadPool, threadsFor } from '../../core/threads.ts';
 import { Backlog } from './backlog.ts';
 import { InboundProcessor } from './processing.ts';
 import { MxServer } from './server.ts';
@@ -26,7 +26,7 @@ export const inboundModule: MailroomModule = {
     // Threads start on first use: a process that never parses starts none.
     const parser = new ThreadPool(
       new URL('./parse-thread.ts', import.meta.url),
-      config.threads,
+      threadsFor(config.threads, false),
       async () => (await import('./parse.ts')).parseTasks,
     );
     onClose(() => parser.close());
