@@ -82,6 +82,7 @@ async function benchEngine(engine: Engine, dovecot: Dovecot): Promise<Row[]> {
     const server = await servers.start(
       {
         ...installation.env,
+        MAILROOM_ACCOUNTS_ALLOW_HOSTS: '127.0.0.1',
         MAILROOM_SMTP_PORT: '0',
         MAILROOM_SUBMISSION_PORT: '0',
       },

@@ -178,6 +178,17 @@ const schema = z.object({
   MAILROOM_OAUTH_MICROSOFT_SMTP: mailServerSetting('smtp.office365.com:587:starttls'),
   // External accounts' sync: folders other than INBOX (which IDLE watches) are looked at this often.
   MAILROOM_ACCOUNTS_POLL_SECONDS: positiveInt.default(300),
+  // External accounts' servers on this server's own network (loopback, private, metadata) are refused
+  // unless named here: an account is not a way to probe the inside.
+  MAILROOM_ACCOUNTS_ALLOW_HOSTS: z
+    .string()
+    .default('')
+    .transform((v) =>
+      v
+        .split(',')
+        .map((s) => s.trim().toLowerCase())
+        .filter(Boolean),
+    ),
   // A worker's hold on an account's connection; another worker takes it over once it runs out.
   MAILROOM_ACCOUNTS_LEASE_SECONDS: positiveInt.default(30),
   MAILROOM_ACCOUNTS_SYNC_BATCH: positiveInt.max(1000).default(200),
@@ -458,6 +469,8 @@ function finish(c: z.output<typeof schema>) {
     logLevel: c.MAILROOM_LOG_LEVEL,
     publicUrl,
     oauth: oauthSettings(c, publicUrl),
+    /** Private hosts external accounts may use (an IMAP server on the operator's own network). */
+    accountAllowHosts: c.MAILROOM_ACCOUNTS_ALLOW_HOSTS,
     accountSync: {
       pollMs: c.MAILROOM_ACCOUNTS_POLL_SECONDS * 1000,
       leaseMs: c.MAILROOM_ACCOUNTS_LEASE_SECONDS * 1000,

@@ -9,6 +9,8 @@ import { BlockList, isIP, type LookupFunction } from 'node:net';
 
 export class DestinationRefused extends Error {
   readonly code = 'destination_refused';
+  /** The name did not resolve (rather than resolving to a refused address). */
+  unresolved = false;
 }
 
 const blocked = new BlockList();
@@ -43,6 +45,12 @@ for (const [net, prefix] of [
   ['ff00::', 8], // multicast
 ] as const) {
   blocked.addSubnet(net, prefix, 'ipv6');
+}
+
+function unresolved(message: string): DestinationRefused {
+  const refused = new DestinationRefused(message);
+  refused.unresolved = true;
+  return refused;
 }
 
 /** The IPv4 address an IPv6 address carries (mapped, compatible, NAT64), if any. */
@@ -98,7 +106,12 @@ export class DestinationGuard {
       throw new DestinationRefused('only http and https URLs can be called');
     }
     if (url.username || url.password) throw new DestinationRefused('URLs may not carry credentials');
-    const host = stripBrackets(url.hostname.toLowerCase());
+    await this.checkHost(url.hostname);
+  }
+
+  /** Throws DestinationRefused when the host (a name or an address) may not be reached. */
+  async checkHost(hostname: string): Promise<void> {
+    const host = stripBrackets(hostname.toLowerCase());
     if (this.#allow.has(host)) return;
     const addresses = isIP(host) ? [host] : await this.resolve(host);
     this.#refusePrivate(host, addresses);
@@ -113,7 +126,7 @@ export class DestinationGuard {
       return new Promise((resolve, reject) =>
         systemLookup(host, { all: true }, (err, entries) =>
           err
-            ? reject(new DestinationRefused(`${host} does not resolve (${err.code})`))
+            ? reject(unresolved(`${host} does not resolve (${err.code})`))
             : resolve(entries.map((e) => e.address)),
         ),
       );
@@ -124,7 +137,7 @@ export class DestinationGuard {
       const reason = settled.find((s) => s.status === 'rejected')?.reason as
         | NodeJS.ErrnoException
         | undefined;
-      throw new DestinationRefused(`${host} does not resolve (${reason?.code ?? 'no addresses'})`);
+      throw unresolved(`${host} does not resolve (${reason?.code ?? 'no addresses'})`);
     }
     return addresses;
   }

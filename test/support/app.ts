@@ -73,6 +73,8 @@ export async function startTestApp(options: StartOptions = {}): Promise<TestApp>
     MAILROOM_SUBMISSION_PORT: '0',
     MAILROOM_IMAP_PORT: '0',
     MAILROOM_POP3_PORT: '0',
+    // The remote servers of external-account tests (Dovecot, sinks) are on loopback.
+    MAILROOM_ACCOUNTS_ALLOW_HOSTS: '127.0.0.1',
     ...options.env,
   };
   if (engine === 'postgres' || options.databaseUrl) {

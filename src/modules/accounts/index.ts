@@ -1,6 +1,7 @@
 // External mail accounts: mailboxes at other providers reached over IMAP and SMTP, tested before they
 // are kept, their passwords sealed; Google and Microsoft 365 accounts connected by signing in (OAuth).
 import type { MailroomModule } from '../../core/module.ts';
+import { DestinationGuard } from '../../core/ssrf.ts';
 import { AccountOAuth } from './oauth.ts';
 import { accountOAuthRoutes } from './oauth-routes.ts';
 import { accountRoutes } from './routes.ts';
@@ -41,6 +42,7 @@ export const accountsModule: MailroomModule = {
       secrets,
       events: services.events,
       oauth: accountOAuth,
+      guard: new DestinationGuard({ allowHosts: config.accountAllowHosts, dnsServers: config.dnsServers }),
     });
     return {
       accountOAuth,

@@ -177,6 +177,7 @@ export class AccountMail {
       if (!parseAddress(address)) throw validationFailed('to', `not an address: ${address}`);
     if (input.text == null && input.html == null)
       throw validationFailed('text', 'a message needs text or html');
+    await this.#o.accounts.checkServers(account);
     const thread = input.replyTo ? await this.#threading(account, input.replyTo) : null;
     const domain = account.address.slice(account.address.lastIndexOf('@') + 1);
     const messageIdHeader = `<${randomBytes(16).toString('hex')}@${domain}>`;
@@ -296,6 +297,7 @@ export class AccountMail {
     const run = before
       .catch(() => {})
       .then(async () => {
+        await this.#o.accounts.checkServers(account);
         const credentials = await this.#o.accounts.credentials(account);
         const client = new ImapFlow(imapOptions(serverSettings(account.imap), credentials));
         client.on('error', () => {});

@@ -5,7 +5,8 @@
 import type { BlobStore } from '../../core/blobs.ts';
 import type { Secrets } from '../../core/crypto.ts';
 import type { Db } from '../../core/db.ts';
-import { AppError, conflict, notFound } from '../../core/errors.ts';
+import { AppError, conflict, notFound, validationFailed } from '../../core/errors.ts';
+import { type DestinationGuard, DestinationRefused } from '../../core/ssrf.ts';
 import { newId } from '../../core/ids.ts';
 import { type PageRequest, toPage } from '../../core/pagination.ts';
 import type { EventsService } from '../events/service.ts';
@@ -69,6 +70,8 @@ export interface AccountsOptions {
   events: EventsService;
   /** Access tokens of Google and Microsoft accounts (oauth.ts). */
   oauth: AccountOAuth;
+  /** Refuses servers on this server's own network unless the operator allows them. */
+  guard: DestinationGuard;
 }
 
 /** A failed connection test, answered 422 with the diagnosis as a problem's extension. */
@@ -100,6 +103,8 @@ export class AccountsService {
   /** Tests IMAP (and SMTP when given) as saving would, without saving anything. */
   async test(input: ConnectionInput): Promise<Diagnosis> {
     const address = normaliseEmail(input.address, 'address');
+    await this.#reachable('imap', input.imap.host);
+    if (input.smtp) await this.#reachable('smtp', input.smtp.host);
     const credentials = { username: input.username?.trim() || address, password: input.password };
     const imap = await diagnoseImap(settings(stored(input.imap)), credentials);
     if (!imap.ok || !input.smtp) return imap;
@@ -240,6 +245,29 @@ export class AccountsService {
       });
       return row;
     });
+  }
+
+  /**
+   * Refuses a server on this server's own network (loopback, private, link-local, metadata) unless
+   * MAILROOM_ACCOUNTS_ALLOW_HOSTS names it: checked when servers are tested and again before each
+   * connection, so a name that comes to resolve there later is refused too. The servers of Google and
+   * Microsoft accounts come from the settings and are the operator's choice.
+   */
+  async checkServers(row: MailAccountRow): Promise<void> {
+    if (isOAuthAccount(row)) return;
+    await this.#reachable('imap', row.imap.host);
+    if (row.smtp) await this.#reachable('smtp', row.smtp.host);
+  }
+
+  async #reachable(protocol: 'imap' | 'smtp', host: string): Promise<void> {
+    try {
+      await this.#o.guard.checkHost(host);
+    } catch (err) {
+      if (!(err instanceof DestinationRefused)) throw err;
+      // A name that does not resolve is the connection test's to report (its dns step).
+      if (!err.unresolved)
+        throw validationFailed(`${protocol}.host`, `${err.message}; it cannot be reached from here`);
+    }
   }
 
   /**

@@ -63,6 +63,26 @@ describe(`external accounts on ${engine}`, () => {
     await dns?.close();
   });
 
+  test('servers on this server’s own network are refused unless the operator allows them', async () => {
+    const check = (body: unknown) => t.call('POST', '/v1/accounts/test', { token: org.token, body });
+    // 127.0.0.1 is allowed in tests (MAILROOM_ACCOUNTS_ALLOW_HOSTS); the rest of the inside is not.
+    for (const host of ['169.254.169.254', '10.1.2.3', 'localhost', '::1']) {
+      const refused = await check(connection({ imap: { ...imap, host } }));
+      assert.equal(refused.status, 422, `${host}: ${JSON.stringify(refused.body)}`);
+      assert.equal(refused.body.errors[0].field, 'imap.host');
+    }
+    const smtpInside = await check(connection({ smtp: { ...smtp, host: '192.168.1.10' } }));
+    assert.equal(smtpInside.status, 422);
+    assert.equal(smtpInside.body.errors[0].field, 'smtp.host');
+    const saved = await t.call('POST', '/v1/accounts', {
+      token: org.token,
+      body: connection({ address: 'inside@provider.test', imap: { ...imap, host: '172.16.0.1' } }),
+    });
+    assert.equal(saved.status, 422);
+    const list = await t.call('GET', '/v1/accounts', { token: org.token });
+    assert.ok(!list.body.items.some((a: { address: string }) => a.address === 'inside@provider.test'));
+  });
+
   test('a connection test names the step that fails, and passes when all do', async () => {
     const check = (body: unknown) => t.call('POST', '/v1/accounts/test', { token: org.token, body });
     const ok = await check(connection());

@@ -29,6 +29,7 @@ describe('external accounts on two workers', {
       MAILROOM_SECRET_KEY: front.env.MAILROOM_SECRET_KEY,
       MAILROOM_LOG_LEVEL: 'info',
       MAILROOM_ACCOUNTS_LEASE_SECONDS: '3',
+      MAILROOM_ACCOUNTS_ALLOW_HOSTS: '127.0.0.1',
     };
     const workers = [await serve(['worker'], env, cleanups), await serve(['worker'], env, cleanups)];
     const users = ['w1@remote.test', 'w2@remote.test', 'w3@remote.test', 'w4@remote.test'];

@@ -90,6 +90,7 @@ export class AccountConnection {
 
   /** One connection, from login to its end; `synced` is called after each complete sync. */
   async #session(synced: () => void): Promise<void> {
+    await this.#ctx.accounts.checkServers(this.#account);
     const credentials = await this.#ctx.accounts.credentials(this.#account);
     const client = new ImapFlow({
       ...imapOptions(
