@@ -13,6 +13,16 @@ const port = z.coerce
   .min(0, 'must be between 0 and 65535')
   .max(65535, 'must be between 0 and 65535');
 
+/** A comma-separated list of host names or addresses, lower case. */
+const hostList = z
+  .string()
+  .default('')
+  .transform((v) =>
+    v
+      .split(',')
+      .map((s) => s.trim().toLowerCase())
+      .filter(Boolean),
+  );
 const positiveInt = z.coerce.number({ error: 'must be a number' }).int('must be a whole number').positive();
 
 const optionalString = z
@@ -125,15 +135,7 @@ const schema = z.object({
   ),
   MAILROOM_TLS_CERT: optionalString.pipe(z.string().refine(existsSync, 'file does not exist').optional()),
   MAILROOM_TLS_KEY: optionalString.pipe(z.string().refine(existsSync, 'file does not exist').optional()),
-  MAILROOM_WEBHOOK_ALLOW_HOSTS: z
-    .string()
-    .default('')
-    .transform((v) =>
-      v
-        .split(',')
-        .map((s) => s.trim().toLowerCase())
-        .filter(Boolean),
-    ),
+  MAILROOM_WEBHOOK_ALLOW_HOSTS: hostList,
   // Settings beyond DESIGN.md's table (documented in docs/configuration.md).
   MAILROOM_WEBHOOK_TIMEOUT: duration.default(15_000),
   MAILROOM_WEBHOOK_RETRY_SCHEDULE: durationList.default([5e3, 3e5, 18e5, 72e5, 18e6, 36e6, 36e6]),
@@ -180,15 +182,7 @@ const schema = z.object({
   MAILROOM_ACCOUNTS_POLL_SECONDS: positiveInt.default(300),
   // External accounts' servers on this server's own network (loopback, private, metadata) are refused
   // unless named here: an account is not a way to probe the inside.
-  MAILROOM_ACCOUNTS_ALLOW_HOSTS: z
-    .string()
-    .default('')
-    .transform((v) =>
-      v
-        .split(',')
-        .map((s) => s.trim().toLowerCase())
-        .filter(Boolean),
-    ),
+  MAILROOM_ACCOUNTS_ALLOW_HOSTS: hostList,
   // A worker's hold on an account's connection; another worker takes it over once it runs out.
   MAILROOM_ACCOUNTS_LEASE_SECONDS: positiveInt.default(30),
   MAILROOM_ACCOUNTS_SYNC_BATCH: positiveInt.max(1000).default(200),

@@ -1,12 +1,12 @@
 // A TCP proxy in front of a test server that can misbehave once on cue: cut the connection, or send the
 // client a malformed line, after a given number of bytes from the server. It stands for a remote server
 // that drops the connection mid-sync or answers what cannot be read.
-import net from 'node:net';
+import { startTcpProxy } from './tcp-proxy.ts';
 
 export interface FaultyProxy {
   port: number;
   /** Connections accepted so far. */
-  connections: number;
+  readonly connections: number;
   /** The first connection through which the server sends this many bytes is cut there (once). */
   cutAfter(bytes: number): void;
   /**
@@ -22,18 +22,9 @@ export interface FaultyProxy {
 export async function startFaultyProxy(targetPort: number, targetHost = '127.0.0.1'): Promise<FaultyProxy> {
   let fault: { after: number } | { command: RegExp; line: string } | null = null;
   let faults = 0;
-  const sockets = new Set<net.Socket>();
-  const server = net.createServer((client) => {
-    proxy.connections++;
-    const upstream = net.connect(targetPort, targetHost);
-    for (const s of [client, upstream]) {
-      sockets.add(s);
-      s.on('close', () => sockets.delete(s));
-      s.on('error', () => {
-        client.destroy();
-        upstream.destroy();
-      });
-    }
+  let connections = 0;
+  const proxy = await startTcpProxy(targetPort, targetHost, (client, upstream) => {
+    connections++;
     let sent = 0;
     upstream.on('data', (chunk: Buffer) => {
       const armed = fault;
@@ -62,13 +53,12 @@ export async function startFaultyProxy(targetPort: number, targetHost = '127.0.0
       }
       upstream.write(chunk);
     });
-    upstream.on('end', () => client.end());
-    client.on('end', () => upstream.end());
   });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const proxy: FaultyProxy = {
-    port: (server.address() as net.AddressInfo).port,
-    connections: 0,
+  return {
+    port: proxy.port,
+    get connections() {
+      return connections;
+    },
     cutAfter(bytes) {
       fault = { after: bytes };
     },
@@ -78,10 +68,6 @@ export async function startFaultyProxy(targetPort: number, targetHost = '127.0.0
     get faults() {
       return faults;
     },
-    async close() {
-      for (const s of sockets) s.destroy();
-      await new Promise((resolve) => server.close(resolve));
-    },
+    close: () => proxy.close(),
   };
-  return proxy;
 }

@@ -5,12 +5,9 @@
 // folder (one label per folder, as Gmail shows a message in the folder of each of its labels). It reads
 // both directions line by line and passes literals through untouched.
 import { createHash } from 'node:crypto';
-import net from 'node:net';
+import { startTcpProxy, type TcpProxy } from './tcp-proxy.ts';
 
-export interface GmailProxy {
-  port: number;
-  close(): Promise<void>;
-}
+export type GmailProxy = TcpProxy;
 
 const LITERAL = /\{(\d+)\+?\}\r\n$/;
 
@@ -44,18 +41,8 @@ const messageIdOf = (guid: string) =>
 
 const labelOf = (folder: string) => (folder.toUpperCase() === 'INBOX' ? '"\\\\Inbox"' : `"${folder}"`);
 
-export async function startGmailProxy(targetPort: number, targetHost = '127.0.0.1'): Promise<GmailProxy> {
-  const sockets = new Set<net.Socket>();
-  const server = net.createServer((client) => {
-    const upstream = net.connect(targetPort, targetHost);
-    for (const s of [client, upstream]) {
-      sockets.add(s);
-      s.on('close', () => sockets.delete(s));
-      s.on('error', () => {
-        client.destroy();
-        upstream.destroy();
-      });
-    }
+export function startGmailProxy(targetPort: number, targetHost = '127.0.0.1'): Promise<GmailProxy> {
+  return startTcpProxy(targetPort, targetHost, (client, upstream) => {
     let selected = '';
     let labelsWanted = false;
 
@@ -92,15 +79,5 @@ export async function startGmailProxy(targetPort: number, targetHost = '127.0.0.
         (bytes) => client.write(bytes),
       ),
     );
-    upstream.on('end', () => client.end());
-    client.on('end', () => upstream.end());
   });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  return {
-    port: (server.address() as net.AddressInfo).port,
-    async close() {
-      for (const s of sockets) s.destroy();
-      await new Promise((resolve) => server.close(resolve));
-    },
-  };
 }
