@@ -15,6 +15,7 @@ import type { AccountFolderRow } from './tables.ts';
 
 const INBOX = 'INBOX';
 const FIRST_BACKOFF_MS = 1000;
+const LOGOUT_WAIT_MS = 5000;
 
 /** What decides whether a running connection must start over: servers, login, window. */
 export const connectionKey = (a: MailAccountRow) =>
@@ -49,8 +50,13 @@ export class AccountConnection {
     this.#stopped = true;
     this.#wakeUp();
     const client = this.#client;
-    if (client?.usable) await client.logout().catch(() => client.close());
-    else client?.close();
+    // A server that does not answer LOGOUT must not hold the worker's ticks (and so its leases).
+    if (client?.usable)
+      await Promise.race([
+        client.logout().catch(() => {}),
+        new Promise((r) => setTimeout(r, LOGOUT_WAIT_MS)),
+      ]);
+    client?.close();
     await this.#running;
   }
 
