@@ -22,6 +22,7 @@ import { accountsModule } from './modules/accounts/index.ts';
 import { aliasesModule } from './modules/aliases/index.ts';
 import { apiKeysModule } from './modules/api-keys/index.ts';
 import { auditModule } from './modules/audit/index.ts';
+import { blocklistsModule } from './modules/blocklists/index.ts';
 import { deliveryModule } from './modules/delivery/index.ts';
 import { domainsModule } from './modules/domains/index.ts';
 import type { EventBus } from './modules/events/bus.ts';
@@ -56,6 +57,7 @@ const MODULES: MailroomModule[] = [
   webhooksModule,
   providerAccountsModule,
   domainsModule,
+  blocklistsModule,
   mailboxesModule,
   aliasesModule,
   rulesModule,

@@ -145,6 +145,28 @@ const schema = z.object({
   MAILROOM_DNS_TIMEOUT: duration.default(5_000),
   MAILROOM_DNS_TRIES: positiveInt.max(10).default(2),
   MAILROOM_DNS_VERIFY_CONCURRENCY: positiveInt.max(1024).default(8),
+  // Blocklist monitoring (docs/blocklists.md).
+  MAILROOM_OUTBOUND_IPS: hostList.transform((ips, ctx) => {
+    const bad = ips.find((ip) => isIP(ip) === 0);
+    if (bad) {
+      ctx.addIssue({ code: 'custom', message: `"${bad}" is not an IPv4 or IPv6 address` });
+      return z.NEVER;
+    }
+    // IPv6 in its compressed canonical form, as the API stores it.
+    return ips.map((ip) => (isIP(ip) === 6 ? new URL(`http://[${ip}]/`).hostname.slice(1, -1) : ip));
+  }),
+  MAILROOM_BLOCKLISTS_EXTRA: hostList.transform((entries, ctx) => {
+    const lists = entries.map((e) => /^(ip|domain):([a-z0-9-]+(\.[a-z0-9-]+)+)$/.exec(e));
+    const bad = entries.find((_, i) => !lists[i]);
+    if (bad !== undefined) {
+      ctx.addIssue({ code: 'custom', message: `"${bad}" is not ip:<zone> or domain:<zone>` });
+      return z.NEVER;
+    }
+    return lists.map((m) => ({ kind: m![1] as 'ip' | 'domain', zone: m![2] }));
+  }),
+  MAILROOM_BLOCKLISTS_INTERVAL: duration.default(6 * 3_600_000),
+  MAILROOM_BLOCKLISTS_TIMEOUT: duration.default(3_000),
+  MAILROOM_BLOCKLISTS_CONCURRENCY: positiveInt.max(1024).default(32),
   MAILROOM_DOMAIN_RECHECK_INTERVAL: duration.default(3_600_000),
   MAILROOM_DOMAIN_PENDING_RECHECK_INTERVAL: duration.default(300_000),
   MAILROOM_DOMAIN_VERIFY_WINDOW: duration.default(72 * 3_600_000),
@@ -416,6 +438,13 @@ function finish(c: z.output<typeof schema>) {
       concurrency: c.MAILROOM_WEBHOOK_CONCURRENCY,
     },
     eventRetentionMs: c.MAILROOM_EVENT_RETENTION,
+    blocklists: {
+      outboundIps: c.MAILROOM_OUTBOUND_IPS,
+      extra: c.MAILROOM_BLOCKLISTS_EXTRA,
+      intervalMs: c.MAILROOM_BLOCKLISTS_INTERVAL,
+      timeoutMs: c.MAILROOM_BLOCKLISTS_TIMEOUT,
+      concurrency: c.MAILROOM_BLOCKLISTS_CONCURRENCY,
+    },
     dns: { timeoutMs: c.MAILROOM_DNS_TIMEOUT, tries: c.MAILROOM_DNS_TRIES },
     domains: {
       verifyConcurrency: c.MAILROOM_DNS_VERIFY_CONCURRENCY,

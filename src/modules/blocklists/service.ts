@@ -1,0 +1,257 @@
+// Blocklist monitoring: an organisation's targets (the installation's sending IPs from
+// MAILROOM_OUTBOUND_IPS, the IPs it added, its domains) are asked of every list of their kind, on a
+// schedule and on demand. Each (target, list) keeps its current status; a change between listed and
+// not listed is an event, written in the transaction that records it. An error (timeout, refused
+// query, odd answer) is recorded but changes neither state: it says nothing about the listing.
+import { isIP } from 'node:net';
+import type { Logger } from 'pino';
+import { forEachLimit } from '../../core/concurrency.ts';
+import type { Db } from '../../core/db.ts';
+import { conflict, notFound, validationFailed } from '../../core/errors.ts';
+import { newId } from '../../core/ids.ts';
+import type { DomainsService } from '../domains/service.ts';
+import { type EventInput, type EventsService, eventOf } from '../events/service.ts';
+import { type Outcome, type Prober, prober } from './dnsbl.ts';
+import { blocklistDelisted, blocklistListed } from './events.ts';
+import type { Blocklist, TargetKind } from './lists.ts';
+import * as store from './store.ts';
+import type { BlocklistIpRow, BlocklistResultRow } from './tables.ts';
+
+export interface BlocklistsOptions {
+  db: Db;
+  events: EventsService;
+  domains: DomainsService;
+  log: Logger;
+  lists: Blocklist[];
+  /** MAILROOM_OUTBOUND_IPS: monitored for every organisation (they all send through them). */
+  outboundIps: string[];
+  dnsServers: string[];
+  timeoutMs: number;
+  concurrency: number;
+  intervalMs: number;
+}
+
+export interface Target {
+  target: string;
+  kind: TargetKind;
+  source: 'settings' | 'api' | 'domain';
+}
+
+export interface TargetStatus extends Target {
+  results: (BlocklistResultRow & { status: 'listed' | 'clear' | 'error'; delistUrl: string | null })[];
+}
+
+const SWEEP_BATCH = 10;
+const SWEEP_LEASE_MS = 15 * 60_000;
+
+export class BlocklistsService {
+  readonly #o: BlocklistsOptions;
+
+  constructor(options: BlocklistsOptions) {
+    this.#o = options;
+  }
+
+  get lists(): Blocklist[] {
+    return this.#o.lists;
+  }
+
+  /** Every target of the organisation: settings IPs, API IPs, then its domains. */
+  async targets(organizationId: string): Promise<Target[]> {
+    const targets: Target[] = this.#o.outboundIps.map((ip) => ({
+      target: ip,
+      kind: 'ip',
+      source: 'settings',
+    }));
+    for (const row of await store.ipsOf(this.#o.db, organizationId)) {
+      targets.push({ target: row.ip, kind: 'ip', source: 'api' });
+    }
+    for (let after: string | null = null; ; ) {
+      const page = await this.#o.domains.page(organizationId, after, 500);
+      for (const d of page) targets.push({ target: d.name, kind: 'domain', source: 'domain' });
+      if (page.length < 500) break;
+      after = page[page.length - 1].name;
+    }
+    return targets;
+  }
+
+  async status(organizationId: string, only?: Set<string>): Promise<TargetStatus[]> {
+    const [targets, results] = await Promise.all([
+      this.targets(organizationId),
+      store.resultsOf(this.#o.db, organizationId),
+    ]);
+    const byTarget = Map.groupBy(results, (r) => r.target);
+    const delist = new Map(this.#o.lists.map((l) => [l.zone, l.delistUrl]));
+    return targets
+      .filter((t) => !only || only.has(t.target))
+      .map((t) => ({
+        ...t,
+        results: (byTarget.get(t.target) ?? []).map((r) => ({
+          ...r,
+          status: r.error ? ('error' as const) : r.listed ? ('listed' as const) : ('clear' as const),
+          delistUrl: delist.get(r.list) ?? null,
+        })),
+      }));
+  }
+
+  /** Checks now (every target, or those named) and answers their status. */
+  async check(organizationId: string, names?: string[]): Promise<TargetStatus[]> {
+    const targets = await this.targets(organizationId);
+    let only: Set<string> | undefined;
+    if (names?.length) {
+      only = new Set(names.map((n) => normaliseTarget(n)));
+      const monitored = new Set(targets.map((t) => t.target));
+      const unknown = [...only].filter((n) => !monitored.has(n));
+      if (unknown.length) throw validationFailed('targets', `not monitored: ${unknown.join(', ')}`);
+    }
+    await store.ensureOrganization(this.#o.db, organizationId);
+    await this.#check(organizationId, targets, only, this.#prober());
+    return this.status(organizationId, only);
+  }
+
+  async addIp(organizationId: string, input: string): Promise<BlocklistIpRow> {
+    const ip = normaliseIp(input);
+    if (!ip) throw validationFailed('ip', 'must be an IPv4 or IPv6 address');
+    if (this.#o.outboundIps.includes(ip))
+      throw conflict(`${ip} is already monitored (MAILROOM_OUTBOUND_IPS)`);
+    return this.#o.db.transaction(async (tx) => {
+      const row = await store.insertIp(tx, { id: newId(), organizationId, ip });
+      if (!row) throw conflict(`${ip} is already monitored`);
+      await store.ensureOrganization(tx, organizationId);
+      return row;
+    });
+  }
+
+  async removeIp(organizationId: string, input: string): Promise<void> {
+    const ip = normaliseIp(input);
+    if (!ip) throw notFound('Monitored IP');
+    await this.#o.db.transaction(async (tx) => {
+      if (!(await store.deleteIp(tx, organizationId, ip))) throw notFound('Monitored IP');
+    });
+  }
+
+  /** Starts monitoring an organisation's targets on the schedule (a domain was added), inside `tx`. */
+  monitorIn(tx: Db, organizationId: string): Promise<void> {
+    return store.ensureOrganization(tx, organizationId);
+  }
+
+  /** The scheduled sweep: checks every organisation not checked for an interval; one DNS cache for all. */
+  async checkDue(): Promise<number> {
+    const dns = this.#prober();
+    let checked = 0;
+    for (;;) {
+      const due = new Date(Date.now() - this.#o.intervalMs);
+      const ids = await store.claimDue(this.#o.db, due, SWEEP_LEASE_MS, SWEEP_BATCH);
+      for (const id of ids) {
+        try {
+          await this.#check(id, await this.targets(id), undefined, dns);
+          checked++;
+        } catch (err) {
+          // Its lease runs out and a later sweep tries again.
+          this.#o.log.warn({ err, organizationId: id }, 'blocklist check failed');
+        }
+      }
+      if (ids.length < SWEEP_BATCH) return checked;
+    }
+  }
+
+  #prober(): Prober {
+    return prober({ servers: this.#o.dnsServers, timeoutMs: this.#o.timeoutMs });
+  }
+
+  async #check(organizationId: string, targets: Target[], only: Set<string> | undefined, dns: Prober) {
+    const pairs = targets
+      .filter((t) => !only || only.has(t.target))
+      .flatMap((t) =>
+        this.#o.lists
+          .filter((l) => l.kind === t.kind && (l.ipv6 || isIP(t.target) !== 6))
+          .map((list) => ({ ...t, list, outcome: null as Outcome | null })),
+      );
+    await forEachLimit(pairs, this.#o.concurrency, async (p) => {
+      p.outcome = await dns.probe(p.list, p.target, p.kind);
+    });
+    await this.#record(organizationId, targets, pairs, !only);
+  }
+
+  async #record(
+    organizationId: string,
+    targets: Target[],
+    checked: { target: string; kind: TargetKind; list: Blocklist; outcome: Outcome | null }[],
+    complete: boolean,
+  ): Promise<void> {
+    const now = new Date();
+    await this.#o.db.transaction(async (tx) => {
+      await store.lockOrganization(tx, organizationId);
+      const previousRows = await store.resultsOf(tx, organizationId);
+      const previous = new Map(previousRows.map((r) => [`${r.target} ${r.list}`, r]));
+      const rows: BlocklistResultRow[] = [];
+      const events: EventInput[] = [];
+      for (const { target, kind, list, outcome } of checked) {
+        if (!outcome) continue;
+        const prev = previous.get(`${target} ${list.zone}`);
+        const base = { organizationId, target, kind, list: list.zone, checkedAt: now };
+        const event = { target, kind, list: list.zone, delist_url: list.delistUrl };
+        if ('error' in outcome) {
+          rows.push({
+            ...base,
+            listed: prev?.listed ?? false,
+            code: prev?.listed ? prev.code : outcome.code,
+            meaning: prev?.listed ? prev.meaning : null,
+            error: outcome.error,
+            listedSince: prev?.listedSince ?? null,
+          });
+        } else if (outcome.listed) {
+          rows.push({
+            ...base,
+            listed: true,
+            code: outcome.code,
+            meaning: outcome.meaning,
+            error: null,
+            listedSince: prev?.listed ? prev.listedSince : now,
+          });
+          if (!prev?.listed) {
+            events.push(
+              eventOf(blocklistListed, organizationId, {
+                ...event,
+                code: outcome.code,
+                meaning: outcome.meaning,
+              }),
+            );
+          }
+        } else {
+          rows.push({ ...base, listed: false, code: null, meaning: null, error: null, listedSince: null });
+          if (prev?.listed) {
+            events.push(
+              eventOf(blocklistDelisted, organizationId, {
+                ...event,
+                code: prev.code,
+                meaning: prev.meaning,
+              }),
+            );
+          }
+        }
+      }
+      await store.upsertResults(tx, rows);
+      const monitored = new Set(targets.map((t) => t.target));
+      await store.deleteResults(
+        tx,
+        organizationId,
+        [...new Set(previousRows.map((r) => r.target))].filter((t) => !monitored.has(t)),
+      );
+      if (events.length) await this.#o.events.emitMany(tx, events);
+      if (complete) await store.markChecked(tx, organizationId, now);
+    });
+  }
+}
+
+/** An IP address in canonical form (IPv6 compressed, lower case), or null. */
+export function normaliseIp(input: string): string | null {
+  const ip = input.trim();
+  const version = isIP(ip);
+  if (version === 4) return ip;
+  if (version === 6) return new URL(`http://[${ip}]/`).hostname.slice(1, -1);
+  return null;
+}
+
+function normaliseTarget(input: string): string {
+  return normaliseIp(input) ?? input.trim().toLowerCase().replace(/\.$/, '');
+}
