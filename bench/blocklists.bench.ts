@@ -1,9 +1,3 @@
-// Blocklists (issue 18): BENCH_BLOCKLIST_TARGETS (1,000) IPs and as many domains checked on demand
-// (POST /v1/blocklists/check) against every IP and domain list (6 queries per target) on a loopback DNS
-// server in another process, MAILROOM_BLOCKLISTS_CONCURRENCY queries in flight. One target in ten is
-// listed. Reports the time, queries/s as the DNS server counted them, and the process's peak RSS.
-import { fork } from 'node:child_process';
-import path from 'node:path';
 import { createMailroom } from '../src/app.ts';
 import { loadConfig } from '../src/config.ts';
 import type { TestRecords } from '../test/support/dns-server.ts';
@@ -16,6 +10,7 @@ import {
   json,
   peakRssMb,
   type Row,
+  forkDnsServer,
 } from './support.ts';
 
 const TARGETS = Number(process.env.BENCH_BLOCKLIST_TARGETS ?? 1000);
@@ -23,10 +18,7 @@ const CONCURRENCY = process.env.MAILROOM_BLOCKLISTS_CONCURRENCY ?? '32';
 
 async function checkTargets(engine: Engine): Promise<Row> {
   const { env, cleanup } = await benchInstallation(engine);
-  const dns = fork(path.resolve('bench/dns-server.ts'), { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
-  const { address } = await new Promise<{ address: string }>((r) =>
-    dns.once('message', (m) => r(m as never)),
-  );
+  const { dns, address } = await forkDnsServer();
   const config = loadConfig(
     {
       ...env,

@@ -1,11 +1,3 @@
-// Domains (issue 4): BENCH_DOMAINS (1,000) domains, every record published on a loopback DNS server
-// in another process, all made due and re-verified by the scheduled sweep (the code the
-// `domains.recheck` job runs) with MAILROOM_DNS_VERIFY_CONCURRENCY domains in flight. Reports the
-// total time, domains/s and DNS queries/s as the DNS server counted them. Domains get Ed25519 keys so
-// that setting 1,000 of them up does not spend minutes generating RSA keys; checking either is the same
-// work (a TXT lookup and a compare).
-import { fork } from 'node:child_process';
-import path from 'node:path';
 import { createMailroom } from '../src/app.ts';
 import { loadConfig } from '../src/config.ts';
 import type { TestRecords } from '../test/support/dns-server.ts';
@@ -19,6 +11,7 @@ import {
   json,
   peakRssMb,
   type Row,
+  forkDnsServer,
 } from './support.ts';
 
 const DOMAINS = Number(process.env.BENCH_DOMAINS ?? 1000);
@@ -27,10 +20,7 @@ const HOST = 'mx.bench.example';
 
 async function verifyDomains(engine: Engine): Promise<Row> {
   const { env, cleanup } = await benchInstallation(engine);
-  const dns = fork(path.resolve('bench/dns-server.ts'), { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
-  const { address } = await new Promise<{ address: string }>((r) =>
-    dns.once('message', (m) => r(m as never)),
-  );
+  const { dns, address } = await forkDnsServer();
   const config = loadConfig(
     {
       ...env,

@@ -13,9 +13,8 @@
 // On PostgreSQL the notes give the CPU time of each process and of the database backends serving it.
 // BENCH_PG_LOG=1 logs every statement with its duration to the PostgreSQL server log.
 // BENCH_PROF=smtp,worker,start writes V8 CPU profiles of those roles to /tmp/prof-inbound/<phase>-<role>/.
-import { type ChildProcess, fork } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import net from 'node:net';
-import path from 'node:path';
 import pg from 'pg';
 import { createMailroom } from '../src/app.ts';
 import { loadConfig } from '../src/config.ts';
@@ -34,6 +33,7 @@ import {
   type Row,
   type Server,
   serverSet,
+  forkDnsServer,
 } from './support.ts';
 import { describeUsage, watchUsage } from './usage.ts';
 
@@ -365,10 +365,7 @@ function mxPortOf(server: Server): number {
 }
 
 export async function run(): Promise<Row[]> {
-  const dns = fork(path.resolve('bench/dns-server.ts'), { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
-  const { address } = await new Promise<{ address: string }>((r) =>
-    dns.once('message', (m) => r(m as never)),
-  );
+  const { dns, address } = await forkDnsServer();
   const rows: Row[] = [];
   const notes: string[] = [];
   try {

@@ -1,34 +1,5 @@
-// Outbound delivery: BENCH_OUTBOUND_MESSAGES (10,000; 2,000 on the embedded engine) messages of about
-// 20 KB, each to one recipient at one of BENCH_OUTBOUND_DOMAINS (10) remote domains whose MX (found in a
-// loopback DNS server in its own process) is a minimal SMTP sink in this process. The messages come in
-// through POST /v1/messages/send over BENCH_OUTBOUND_CONCURRENCY (50) keep-alive connections, a request
-// at a time on each (bench/http-load.ts), and are signed with the sending domain's DKIM key and queued by
-// a `mailroom api` process; `mailroom worker` delivers them.
-// - steady: API and worker together. Throughput is messages over first request to last receipt at the
-//   sink. Latency is receipt minus the message row's received_at (the queueing transaction's start, on
-//   this machine's clock); receipt minus the 202 is in the notes, and mostly negative: the API answers
-//   after writing its audit entry, by when the worker has usually delivered the message.
-// - batch: the same, through POST /v1/messages/send/batch, BENCH_OUTBOUND_BATCH (500) messages a request
-//   and BENCH_OUTBOUND_BATCH_CONCURRENCY (4) requests at once.
-// - drain: the API queues everything with no worker running (the row "send API accept, delivery
-//   paused": accepted messages/s and request latency), and stops; then BENCH_OUTBOUND_DRAIN_WORKERS (1)
-//   worker processes start: messages over worker spawn to last receipt (start-up included), and over
-//   first to last receipt. This is the delivery benchmark: signed, queued messages delivered to the sink;
-//   the steady phase adds the API's signing and queueing on the same two cores.
-// Each phase checks that every message arrived exactly once and carries a DKIM-Signature (the first is
-// verified against the published key). On PostgreSQL the notes also give the CPU time of the Mailroom
-// processes, of the database backends serving each (told apart by client port) and of this process, and
-// what the backends were doing (sampled every 250 ms). BENCH_OUTBOUND_PHASES (steady,batch,drain)
-// picks phases; BENCH_OUTBOUND_SEND_LIMITS=off turns the send limits off (they are raised, not off, by
-// default); BENCH_PROF=worker (or 1), api, start or a list of them writes V8 CPU profiles of those
-// processes (one file per thread) to
-// /tmp/prof-outbound/<phase>-<role>/; BENCH_PG_LOG=1 logs every statement of the bench database
-// with its duration to the PostgreSQL server log (needs a superuser). The embedded engine serves one
-// process at a time: there the steady phase runs `mailroom start` instead of api + worker.
-import { fork } from 'node:child_process';
 import { Resolver } from 'node:dns/promises';
 import net from 'node:net';
-import path from 'node:path';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { dkimVerify } from 'mailauth';
 import pg from 'pg';
@@ -48,6 +19,7 @@ import {
   percentile,
   type Row,
   serverSet,
+  forkDnsServer,
 } from './support.ts';
 import { LoadConnection } from './http-load.ts';
 import { describeUsage, watchUsage } from './usage.ts';
@@ -393,10 +365,7 @@ async function verifySample(sink: Sink, dnsAddress: string): Promise<string> {
 async function outbound(engine: Engine): Promise<Row[]> {
   const messages = messagesFor(engine);
   const { env, cleanup } = await benchInstallation(engine);
-  const dns = fork(path.resolve('bench/dns-server.ts'), { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
-  const { address } = await new Promise<{ address: string }>((r) =>
-    dns.once('message', (m) => r(m as never)),
-  );
+  const { dns, address } = await forkDnsServer();
   const sink = await startSink();
   const settings: Record<string, string> = {
     ...env,

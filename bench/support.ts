@@ -1,5 +1,5 @@
 // Shared pieces for benchmarks: a server process of our own, RSS readings and the result table.
-import { type ChildProcess, spawn } from 'node:child_process';
+import { type ChildProcess, fork, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -267,4 +267,13 @@ function referenceWork(): number {
   }
   if (checksum !== 200 * 9) throw new Error('host reference: unexpected result');
   return performance.now() - started;
+}
+
+/** bench/dns-server.ts in a process of its own (answering without stealing this one's event loop), and its address. */
+export async function forkDnsServer(): Promise<{ dns: ChildProcess; address: string }> {
+  const dns = fork(path.resolve('bench/dns-server.ts'), { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+  const { address } = await new Promise<{ address: string }>((resolve) =>
+    dns.once('message', (m) => resolve(m as { address: string })),
+  );
+  return { dns, address };
 }
