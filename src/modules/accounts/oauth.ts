@@ -429,6 +429,27 @@ export class AccountOAuth {
     return url.toString();
   }
 
+  /**
+   * The provider's IMAP or SMTP server refused this access token although it has not expired (revoked
+   * early, or the user's sessions were ended): the next credentials() refreshes it. A token another
+   * process has refreshed meanwhile is left alone.
+   */
+  async refuseAccessToken(row: MailAccountRow, accessToken: string): Promise<void> {
+    await this.#o.db.transaction(async (tx) => {
+      const locked = await oauthStore.lockAccount(tx, row.organizationId, row.id);
+      if (!locked) return;
+      const tokens = this.#unseal(locked.secret);
+      if (tokens.access_token !== accessToken) return;
+      const stale = { ...tokens, expires_at: new Date(0).toISOString() };
+      await oauthStore.writeSecret(
+        tx,
+        row.organizationId,
+        row.id,
+        this.#o.secrets.encrypt(JSON.stringify(stale)),
+      );
+    });
+  }
+
   #seal(tokens: RenewableTokens): string {
     const sealed: SealedTokens = {
       refresh_token: tokens.refreshToken,

@@ -281,6 +281,11 @@ export class AccountsService {
     return { username: row.username, password: this.#password(row) };
   }
 
+  /** An OAuth account's access token was refused at login: the next credentials() gets a new one. */
+  refuseAccessToken(row: MailAccountRow, accessToken: string): Promise<void> {
+    return this.#o.oauth.refuseAccessToken(row, accessToken);
+  }
+
   #password(row: MailAccountRow): string {
     return (JSON.parse(this.#o.secrets.decrypt(row.secret)) as { password: string }).password;
   }

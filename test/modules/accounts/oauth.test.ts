@@ -435,6 +435,27 @@ describe(`OAuth accounts on ${engine}`, { skip: dovecot ? false : DOVECOT_MISSIN
       assert.deepEqual(smtp.logins.slice(logins), [{ username: user, ok: true }]);
       assert.ok(smtp.messages.some((m) => m.raw.toString().includes('Subject: Hello')));
 
+      // The provider ends the access token before its time: the next login gets a new one and goes on.
+      const refreshed = refreshes();
+      oauth.expireAll();
+      await dovecot!.doveadm(['kick', user]);
+      await until(
+        async () => ({ refreshes: refreshes(), account: await get() }),
+        (r) => r.refreshes > refreshed && r.account.state === 'ready',
+        20_000,
+      );
+      await dovecot!.deliver(
+        user,
+        `From: x@elsewhere.test\r\nSubject: after\r\nMessage-ID: <b2@elsewhere.test>\r\n\r\nHi\r\n`,
+      );
+      await until(
+        () =>
+          w.call('GET', `/v1/accounts/${id}/messages`, { token: as.token }).then((r) => r.body.items.length),
+        (n) => n === 2,
+        20_000,
+      );
+      assert.equal((await eventsOf(w, as, 'account.auth_failed')).length, 0);
+
       // The grant is revoked and the token runs out: the next login fails for good.
       oauth.revoke(user);
       oauth.expireAll();

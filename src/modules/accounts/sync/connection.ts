@@ -31,6 +31,9 @@ export class AccountConnection {
   #pending: 'inbox' | 'all' | null = 'all';
   #wake: (() => void) | null = null;
   #sleepTimer: NodeJS.Timeout | null = null;
+  /** The OAuth access token this session logged in with (to refuse it if the server does). */
+  #sessionToken: string | null = null;
+  #retriedWithNewToken = false;
 
   constructor(ctx: SyncContext, account: MailAccountRow) {
     this.#ctx = ctx;
@@ -72,13 +75,21 @@ export class AccountConnection {
       try {
         await this.#session(() => {
           attempt = 0;
+          this.#retriedWithNewToken = false;
         });
       } catch (err) {
         if (this.#stopped) break;
         const message = (err as Error).message || String(err);
         // A revoked OAuth grant: credentials() marked the account auth_failed and announced it.
         if (err instanceof AccountAuthError) return;
-        if ((err as { authenticationFailed?: boolean }).authenticationFailed) {
+        const refused = (err as { authenticationFailed?: boolean }).authenticationFailed;
+        // An OAuth token refused before its expiry gets one more try with a freshly refreshed token.
+        if (refused && this.#sessionToken && !this.#retriedWithNewToken) {
+          this.#retriedWithNewToken = true;
+          await this.#ctx.accounts.refuseAccessToken(this.#account, this.#sessionToken).catch(() => {});
+          continue;
+        }
+        if (refused) {
           await markAuthFailed(this.#ctx, this.#account, `The login was refused: ${message}`).catch(() => {});
           this.#ctx.log.warn({ account: this.#account.id }, 'external account login refused');
           return;
@@ -98,6 +109,7 @@ export class AccountConnection {
   async #session(synced: () => void): Promise<void> {
     await this.#ctx.accounts.checkServers(this.#account);
     const credentials = await this.#ctx.accounts.credentials(this.#account);
+    this.#sessionToken = 'accessToken' in credentials ? credentials.accessToken : null;
     const client = new ImapFlow({
       ...imapOptions(
         {
