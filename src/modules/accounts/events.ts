@@ -1,5 +1,13 @@
 import { z } from 'zod';
 import { defineEvent } from '../../core/events.ts';
+import type { MailAccountRow } from './tables.ts';
+
+/** What every account event says of its account. */
+export const accountRef = (a: Pick<MailAccountRow, 'id' | 'provider' | 'address'>) => ({
+  account_id: a.id,
+  provider: a.provider,
+  address: a.address,
+});
 
 const account = z.object({
   account_id: z.uuid(),

@@ -14,12 +14,11 @@ import { type PageRequest, toPage } from '../../core/pagination.ts';
 import { composeMessage, parseAddress } from '../delivery/compose.ts';
 import type { EventsService } from '../events/service.ts';
 import { imapOptions, smtpOptions } from './clients.ts';
-import type { ServerSettings } from './diagnose.ts';
-import type { AccountsService } from './service.ts';
+import { type AccountsService, serverSettings } from './service.ts';
 import { SYNC_CHANNEL } from './sync/context.ts';
 import { removeOrphans, updatedEvent } from './sync/folder.ts';
 import * as syncStore from './sync/store.ts';
-import type { MailAccountRow, StoredServer } from './tables.ts';
+import type { MailAccountRow } from './tables.ts';
 
 export interface MessageChanges {
   seen?: boolean;
@@ -50,13 +49,6 @@ export interface AccountMailOptions {
 const FLAGS = { seen: '\\Seen', flagged: '\\Flagged', answered: '\\Answered' } as const;
 /** Gmail and Microsoft 365 keep a copy of what their SMTP sends; other servers need one appended. */
 const SAVES_SENT_ITSELF = new Set(['google', 'microsoft']);
-
-export const serverSettings = (s: StoredServer): ServerSettings => ({
-  host: s.host,
-  port: s.port,
-  security: s.security,
-  verifyTls: s.verify_tls,
-});
 
 const remoteFailed = (err: unknown) =>
   new AppError(502, 'remote_failed', `The account's server refused the change: ${(err as Error).message}`);

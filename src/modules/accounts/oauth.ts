@@ -16,7 +16,7 @@ import type { EventsService } from '../events/service.ts';
 import { normaliseEmail } from '../mailboxes/service.ts';
 import { type Credentials, type Diagnosis, diagnoseImap, diagnoseSmtp } from './diagnose.ts';
 import { AccountAuthError, OAuthCallbackError } from './errors.ts';
-import { accountAuthFailed, accountConnected, accountUpdated } from './events.ts';
+import { accountAuthFailed, accountConnected, accountRef, accountUpdated } from './events.ts';
 import * as oauthStore from './oauth-store.ts';
 import * as store from './store.ts';
 import type { MailAccountRow, NewMailAccount, OAuthAccountProvider, StoredServer } from './tables.ts';
@@ -77,12 +77,6 @@ export const isOAuthAccount = (
 const stateHash = (state: string) => createHash('sha256').update(state).digest('hex');
 
 const stored = (server: Config['oauth']['google']['imap']): StoredServer => ({ ...server, verify_tls: true });
-
-const eventData = (row: MailAccountRow) => ({
-  account_id: row.id,
-  provider: row.provider,
-  address: row.address,
-});
 
 /** One line, without control characters, short: the provider's words are shown to the user. */
 const oneLine = (text: string | undefined) =>
@@ -221,7 +215,7 @@ export class AccountOAuth {
           lastErrorAt: new Date(),
         });
         await this.#o.events.emit(tx, accountAuthFailed, row.organizationId, {
-          ...eventData(failed ?? locked),
+          ...accountRef(failed ?? locked),
           error: err.message,
         });
         return { failed: err.message };
@@ -355,7 +349,7 @@ export class AccountOAuth {
         state: 'connecting',
         createdBy: userId,
       });
-      await this.#o.events.emit(tx, accountConnected, organizationId, eventData(row));
+      await this.#o.events.emit(tx, accountConnected, organizationId, accountRef(row));
       return { account: row, created: true };
     });
   }
@@ -388,7 +382,7 @@ export class AccountOAuth {
       const row = await store.updateAccount(tx, organizationId, accountId, set);
       if (!row) throw notFound('Account');
       await this.#o.events.emit(tx, accountUpdated, organizationId, {
-        ...eventData(row),
+        ...accountRef(row),
         changes,
         state: row.state,
       });

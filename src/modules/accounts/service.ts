@@ -19,7 +19,7 @@ import {
   type Security,
   type ServerSettings,
 } from './diagnose.ts';
-import { accountConnected, accountDeleted, accountUpdated } from './events.ts';
+import { accountConnected, accountDeleted, accountRef, accountUpdated } from './events.ts';
 import { type AccountOAuth, isOAuthAccount } from './oauth.ts';
 import * as store from './store.ts';
 import * as syncStore from './sync/store.ts';
@@ -86,7 +86,8 @@ const stored = (server: ServerInput): StoredServer => ({
   security: server.security,
   verify_tls: server.verify_tls ?? true,
 });
-const settings = (server: StoredServer): ServerSettings => ({
+/** A stored server as the clients (clients.ts) take it. */
+export const serverSettings = (server: StoredServer): ServerSettings => ({
   host: server.host,
   port: server.port,
   security: server.security,
@@ -106,9 +107,9 @@ export class AccountsService {
     await this.#reachable('imap', input.imap.host);
     if (input.smtp) await this.#reachable('smtp', input.smtp.host);
     const credentials = { username: input.username?.trim() || address, password: input.password };
-    const imap = await diagnoseImap(settings(stored(input.imap)), credentials);
+    const imap = await diagnoseImap(serverSettings(stored(input.imap)), credentials);
     if (!imap.ok || !input.smtp) return imap;
-    return diagnoseSmtp(settings(stored(input.smtp)), credentials);
+    return diagnoseSmtp(serverSettings(stored(input.smtp)), credentials);
   }
 
   async create(organizationId: string, userId: string | null, input: AccountInput): Promise<MailAccountRow> {
@@ -132,7 +133,7 @@ export class AccountsService {
         syncDays: input.sync_days ?? DEFAULT_SYNC_DAYS,
         createdBy: userId,
       });
-      await this.#o.events.emit(tx, accountConnected, organizationId, eventData(row));
+      await this.#o.events.emit(tx, accountConnected, organizationId, accountRef(row));
       return row;
     });
   }
@@ -223,7 +224,7 @@ export class AccountsService {
       const row = await store.deleteAccount(tx, organizationId, id);
       if (row && blobs.length) await this.#o.blobs.delete(tx, organizationId, blobs);
       if (!row) throw notFound('Account');
-      await this.#o.events.emit(tx, accountDeleted, organizationId, eventData(row));
+      await this.#o.events.emit(tx, accountDeleted, organizationId, accountRef(row));
     });
   }
 
@@ -239,7 +240,7 @@ export class AccountsService {
       const row = await store.updateAccount(tx, current.organizationId, current.id, set);
       if (!row) throw notFound('Account');
       await this.#o.events.emit(tx, accountUpdated, row.organizationId, {
-        ...eventData(row),
+        ...accountRef(row),
         changes,
         state: row.state,
       });
@@ -297,7 +298,3 @@ const serverInput = (s: StoredServer): ServerInput => ({
   security: s.security,
   verify_tls: s.verify_tls,
 });
-
-function eventData(row: MailAccountRow) {
-  return { account_id: row.id, provider: row.provider, address: row.address };
-}

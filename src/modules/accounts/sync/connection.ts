@@ -6,6 +6,7 @@ import { ImapFlow, type ListResponse } from 'imapflow';
 import { newId } from '../../../core/ids.ts';
 import { imapOptions } from '../clients.ts';
 import { AccountAuthError } from '../errors.ts';
+import { serverSettings } from '../service.ts';
 import type { MailAccountRow } from '../tables.ts';
 import type { SyncContext } from './context.ts';
 import { type FolderSession, removeOrphans, syncFolder } from './folder.ts';
@@ -111,15 +112,7 @@ export class AccountConnection {
     const credentials = await this.#ctx.accounts.credentials(this.#account);
     this.#sessionToken = 'accessToken' in credentials ? credentials.accessToken : null;
     const client = new ImapFlow({
-      ...imapOptions(
-        {
-          host: this.#account.imap.host,
-          port: this.#account.imap.port,
-          security: this.#account.imap.security,
-          verifyTls: this.#account.imap.verify_tls,
-        },
-        credentials,
-      ),
+      ...imapOptions(serverSettings(this.#account.imap), credentials),
       // IDLE as soon as a sync ends, so arrivals are announced within a second or two.
       autoIdleDelay: 200,
       // Some servers end IDLE after 30 minutes; restarting it before keeps the session alive.

@@ -11,7 +11,7 @@
 import type { FetchMessageObject, FetchQueryObject, ImapFlow } from 'imapflow';
 import type { BlobStore } from '../../../core/blobs.ts';
 import type { Db } from '../../../core/db.ts';
-import { accountMessageUpdated } from '../events.ts';
+import { accountMessageUpdated, accountRef } from '../events.ts';
 import type { MailAccountRow } from '../tables.ts';
 import type { SyncContext } from './context.ts';
 import { type FetchedMessage, storeFetched } from './ingest.ts';
@@ -49,9 +49,12 @@ export async function syncFolder(s: FolderSession, folder: AccountFolderRow): Pr
     if (current.uidValidity === null || current.lastSyncedAt === null)
       current = await firstSync(s, current, uidValidity, uidNext);
     else {
-      await arrivals(s, current);
+      // The kept UIDs, read once: arrivals skips them, removals looks for them on the server (what
+      // arrives now is on the server, so it need not be among them).
+      const known = await store.knownUids(s.ctx.db, folder.id);
+      const arrived = await arrivals(s, current, new Set(known));
       await changes(s, current, box.highestModseq ?? null);
-      await removals(s, current);
+      await removals(s, current, known, arrived);
     }
     await store.saveProgress(s.ctx.db, folder.id, {
       uidValidity,
@@ -100,14 +103,15 @@ async function firstSync(
 }
 
 /** arrivals: everything from UIDNEXT on. */
-async function arrivals(s: FolderSession, folder: AccountFolderRow): Promise<void> {
+/** Returns how many arrivals it asked for. */
+async function arrivals(s: FolderSession, folder: AccountFolderRow, known: Set<number>): Promise<number> {
   const box = s.client.mailbox;
-  if (box && Number(box.uidNext) <= folder.uidNext) return;
+  if (box && Number(box.uidNext) <= folder.uidNext) return 0;
   const found = (await s.client.search({ uid: `${folder.uidNext}:*` }, { uid: true })) || [];
-  const known = new Set(await store.knownUids(s.ctx.db, folder.id));
   // `n:*` always matches the last message, even when its UID is below n.
   const fresh = found.filter((uid) => uid >= folder.uidNext && !known.has(uid)).sort((a, b) => a - b);
   await fetchAndStore(s, folder, fresh, true);
+  return fresh.length;
 }
 
 /** changes: flags (and Gmail labels) that differ from the kept copies'. */
@@ -154,12 +158,16 @@ async function changes(
 }
 
 /** removals: kept UIDs the server does not list any more. */
-async function removals(s: FolderSession, folder: AccountFolderRow): Promise<void> {
-  const known = await store.knownUids(s.ctx.db, folder.id);
+async function removals(
+  s: FolderSession,
+  folder: AccountFolderRow,
+  known: number[],
+  arrived: number,
+): Promise<void> {
   if (!known.length) return;
   const box = s.client.mailbox;
   // Nothing was expunged when the server holds as many messages as are kept (none older than the window).
-  if (box && folder.lowUid <= 1 && box.exists === known.length) return;
+  if (box && folder.lowUid <= 1 && box.exists === known.length + arrived) return;
   const present = new Set((await s.client.search({ uid: `${known[0]}:*` }, { uid: true })) || []);
   const gone = known.filter((uid) => !present.has(uid));
   if (!gone.length) return;
@@ -254,9 +262,7 @@ export function updatedEvent(
     definition: accountMessageUpdated,
     organizationId: account.organizationId,
     data: {
-      account_id: account.id,
-      provider: account.provider,
-      address: account.address,
+      ...accountRef(account),
       message_id: messageId,
       folder,
       uid,

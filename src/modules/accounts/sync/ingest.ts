@@ -3,7 +3,7 @@
 // from another label only gains a copy. A message received after the account's first sync is announced.
 import { newId } from '../../../core/ids.ts';
 import type { PreparedMessage } from '../../inbound/parse.ts';
-import { accountMessageReceived } from '../events.ts';
+import { accountMessageReceived, accountRef } from '../events.ts';
 import type { MailAccountRow } from '../tables.ts';
 import type { SyncContext } from './context.ts';
 import * as store from './store.ts';
@@ -88,9 +88,7 @@ export async function storeFetched(
           definition: accountMessageReceived,
           organizationId,
           data: {
-            account_id: account.id,
-            provider: account.provider,
-            address: account.address,
+            ...accountRef(account),
             message_id: m.id,
             folder: folder.path,
             uid: m.fetched.uid,

@@ -1,12 +1,11 @@
 // The account's state as its sync sees it, kept on the account row and announced: syncing while the first
 // sync runs, ready once it finished, error (retried with backoff) or auth_failed (waits for a person).
-import { accountAuthFailed, accountSyncFailed } from '../events.ts';
+import { accountAuthFailed, accountRef, accountSyncFailed } from '../events.ts';
 import * as accountStore from '../store.ts';
 import type { MailAccountRow } from '../tables.ts';
 import type { SyncContext } from './context.ts';
 
 const MAX_ERROR_CHARS = 500;
-const eventData = (a: MailAccountRow) => ({ account_id: a.id, provider: a.provider, address: a.address });
 
 export async function markSyncing(ctx: SyncContext, account: MailAccountRow): Promise<void> {
   await accountStore.setSyncState(ctx.db, account.id, { state: 'syncing' });
@@ -62,7 +61,7 @@ async function markFailed(
           definition: announce.event,
           organizationId: account.organizationId,
           data: {
-            ...eventData(account),
+            ...accountRef(account),
             error: message,
             ...(announce.attempt ? { attempt: announce.attempt } : {}),
           },
