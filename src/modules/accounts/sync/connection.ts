@@ -20,7 +20,8 @@ const LOGOUT_WAIT_MS = 5000;
 
 /** What decides whether a running connection must start over: servers, login, window. */
 export const connectionKey = (a: MailAccountRow) =>
-  JSON.stringify([a.imap, a.username, a.secret, a.syncDays, a.provider]);
+  // An OAuth account's secret changes with every token refresh, which needs no new connection.
+  JSON.stringify([a.imap, a.username, a.provider === 'imap' ? a.secret : null, a.syncDays, a.provider]);
 
 export class AccountConnection {
   readonly #ctx: SyncContext;
@@ -88,6 +89,10 @@ export class AccountConnection {
         if (refused && this.#sessionToken && !this.#retriedWithNewToken) {
           this.#retriedWithNewToken = true;
           await this.#ctx.accounts.refuseAccessToken(this.#account, this.#sessionToken).catch(() => {});
+          // The row as stored now: its sealed tokens say the refused one is stale.
+          this.#account = await this.#ctx.accounts
+            .get(this.#account.organizationId, this.#account.id)
+            .catch(() => this.#account);
           continue;
         }
         if (refused) {
