@@ -6,6 +6,7 @@ import type { FastifyInstance } from 'fastify';
 import { pino, type Logger } from 'pino';
 import type { Config } from './config.ts';
 import { DatabaseBlobStore } from './core/blobs.ts';
+import { type Clock, systemClock } from './core/clock.ts';
 import { loadSecretKey, Secrets } from './core/crypto.ts';
 import { type Database, openDatabase } from './core/db.ts';
 import { createHttp } from './core/http.ts';
@@ -91,6 +92,8 @@ export interface MailroomOptions {
   inMemory?: boolean;
   mailer?: Mailer;
   logger?: Logger;
+  /** The clock scheduled work reads; tests pass a ManualClock. */
+  clock?: Clock;
 }
 
 export interface Mailroom {
@@ -196,6 +199,7 @@ export async function createMailroom(config: Config, options: MailroomOptions): 
         ...config.dns,
         cacheMs: config.inbound.dnsCacheMs,
       }),
+      clock: options.clock ?? systemClock,
       dataDir,
       services: {} as Services,
       runtime: {},

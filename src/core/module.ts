@@ -7,6 +7,7 @@ import type { FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import type { Config } from '../config.ts';
 import type { BlobStore } from './blobs.ts';
+import type { Clock } from './clock.ts';
 import type { Secrets } from './crypto.ts';
 import type { Database, Db } from './db.ts';
 import type { MailReadiness } from './http.ts';
@@ -50,6 +51,8 @@ export interface ModuleContext {
   blobs: BlobStore;
   /** The DNS resolver for mail (SPF, DKIM, DMARC, MX, MTA-STS), with a short cache. */
   resolver: MailauthResolver;
+  /** What time it is for anything scheduled (tests drive it; rows keep the database's now()). */
+  clock: Clock;
   /** The data dir, or null when the database is kept in memory. */
   dataDir: string | null;
   /** Services of the modules created so far (all of them once creation is over). */

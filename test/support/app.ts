@@ -7,6 +7,7 @@ import path from 'node:path';
 import pg from 'pg';
 import { createMailroom, type Mailroom, type MailroomOptions } from '../../src/app.ts';
 import { loadConfig } from '../../src/config.ts';
+import type { Clock } from '../../src/core/clock.ts';
 import { MemoryMailer } from './mailer.ts';
 
 export const engine = process.env.MAILROOM_TEST_ENGINE === 'postgres' ? 'postgres' : 'pglite';
@@ -60,6 +61,8 @@ export interface StartOptions {
   databaseUrl?: string;
   /** Reuse this data dir (restart tests on the embedded engine). */
   dataDir?: string;
+  /** The clock scheduled work reads (a ManualClock runs simulated days). */
+  clock?: Clock;
 }
 
 export async function startTestApp(options: StartOptions = {}): Promise<TestApp> {
@@ -92,6 +95,7 @@ export async function startTestApp(options: StartOptions = {}): Promise<TestApp>
     submission: options.submission ?? false,
     imap: options.imap ?? false,
     mailer,
+    clock: options.clock,
   };
   const app = await createMailroom(config, mailroomOptions);
   const http = app.http!;
