@@ -46,6 +46,7 @@ import { submissionModule } from './modules/submission/index.ts';
 import type { SubmissionServer } from './modules/submission/server.ts';
 import { suppressionsModule } from './modules/suppressions/index.ts';
 import { webhooksModule } from './modules/webhooks/index.ts';
+import { warmupModule } from './modules/warmup/index.ts';
 import packageJson from '../package.json' with { type: 'json' };
 
 /** Every module, each after the modules whose services it uses. */
@@ -73,6 +74,7 @@ const MODULES: MailroomModule[] = [
   exportsModule,
   imapModule,
   accountsModule,
+  warmupModule,
 ];
 
 export type { Services } from './core/module.ts';

@@ -167,6 +167,9 @@ const schema = z.object({
   MAILROOM_BLOCKLISTS_INTERVAL: duration.default(6 * 3_600_000),
   MAILROOM_BLOCKLISTS_TIMEOUT: duration.default(3_000),
   MAILROOM_BLOCKLISTS_CONCURRENCY: positiveInt.max(1024).default(32),
+  // Warmup (docs/warmup.md).
+  MAILROOM_WARMUP_SHARED_POOL: z.enum(['true', 'false']).default('false'),
+  MAILROOM_WARMUP_MISSING_AFTER: duration.default(24 * 3_600_000),
   MAILROOM_DOMAIN_RECHECK_INTERVAL: duration.default(3_600_000),
   MAILROOM_DOMAIN_PENDING_RECHECK_INTERVAL: duration.default(300_000),
   MAILROOM_DOMAIN_VERIFY_WINDOW: duration.default(72 * 3_600_000),
@@ -444,6 +447,10 @@ function finish(c: z.output<typeof schema>) {
       intervalMs: c.MAILROOM_BLOCKLISTS_INTERVAL,
       timeoutMs: c.MAILROOM_BLOCKLISTS_TIMEOUT,
       concurrency: c.MAILROOM_BLOCKLISTS_CONCURRENCY,
+    },
+    warmup: {
+      sharedPool: c.MAILROOM_WARMUP_SHARED_POOL === 'true',
+      missingAfterMs: c.MAILROOM_WARMUP_MISSING_AFTER,
     },
     dns: { timeoutMs: c.MAILROOM_DNS_TIMEOUT, tries: c.MAILROOM_DNS_TRIES },
     domains: {

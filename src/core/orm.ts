@@ -10,7 +10,20 @@ const core = require('drizzle-orm') as typeof import('drizzle-orm');
 const pgCore = require('drizzle-orm/pg-core') as typeof import('drizzle-orm/pg-core');
 
 export const { and, asc, count, desc, eq, gt, gte, inArray, isNull, like, lt, lte, ne, or, sql } = core;
-export const { bigint, boolean, integer, jsonb, pgTable, primaryKey, text, timestamp, uuid } = pgCore;
+export const {
+  bigint,
+  boolean,
+  date,
+  integer,
+  jsonb,
+  pgTable,
+  primaryKey,
+  real,
+  smallint,
+  text,
+  timestamp,
+  uuid,
+} = pgCore;
 
 export const loadNodePostgresDriver = () =>
   require('drizzle-orm/node-postgres') as typeof import('drizzle-orm/node-postgres');

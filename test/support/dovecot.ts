@@ -36,6 +36,11 @@ export interface Dovecot {
   imapsPort: number;
   /** Adds a user (password stored as {SSHA512}) with an empty maildir INBOX and the special-use folders. */
   addUser(username: string, password: string): Promise<DovecotUser>;
+  /**
+   * Delivers a message as the provider's MX would: through dovecot-lda, so the instance's Sieve script
+   * (`sieveBefore`) files it. Needs Debian's dovecot-sieve.
+   */
+  deliverWithSieve(username: string, raw: string | Buffer): Promise<void>;
   /** Puts a message into a user's folder (default INBOX) as if delivered, creating the folder if needed. */
   deliver(username: string, raw: string | Buffer, folder?: string): Promise<void>;
   /**
@@ -58,6 +63,8 @@ export interface DovecotOptions {
    * (Dovecot's oauth2 passdb; see test/support/oauth-server.ts). Passwords keep working.
    */
   oauth?: { introspectionUrl: string };
+  /** A Sieve script run for every message delivered with deliverWithSieve (Pigeonhole's sieve_before). */
+  sieveBefore?: string;
 }
 
 /** The reason to give `describe(..., { skip })` when startDovecot returned null. */
@@ -88,6 +95,21 @@ interface Account {
 interface Programs {
   dovecot: string;
   doveadm: string;
+}
+
+/** Debian installs the delivery agent outside PATH. */
+const LDA = '/usr/lib/dovecot/dovecot-lda';
+const SIEVE_PLUGIN = '/usr/lib/dovecot/modules/lib90_sieve_plugin.so';
+
+/** Whether Sieve delivery works here (dovecot-sieve installed). */
+export function sieveAvailable(): boolean {
+  try {
+    accessSync(LDA, constants.X_OK);
+    accessSync(SIEVE_PLUGIN, constants.R_OK);
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 /** Live instances, killed if the test process exits without stopping them. */
@@ -164,6 +186,7 @@ function prepareDir(who: Account, tls: TestTls, options: DovecotOptions): string
   writeFileSync(path.join(dir, 'cert.pem'), tls.cert);
   writeFileSync(path.join(dir, 'key.pem'), tls.key, { mode: 0o600 });
   writeFileSync(path.join(dir, 'users'), '');
+  writeFileSync(path.join(dir, 'before.sieve'), options.sieveBefore ?? '');
   // Dovecot's oauth2 passdb settings (doc.dovecot.org/2.3/configuration_manual/authentication/oauth2/).
   writeFileSync(
     path.join(dir, 'oauth2.conf'),
@@ -178,7 +201,7 @@ function prepareDir(who: Account, tls: TestTls, options: DovecotOptions): string
         ].join('\n')
       : '',
   );
-  for (const name of ['', 'mail', 'home', 'cert.pem', 'key.pem', 'users', 'oauth2.conf'])
+  for (const name of ['', 'mail', 'home', 'cert.pem', 'key.pem', 'users', 'oauth2.conf', 'before.sieve'])
     own(path.join(dir, name), who);
   return dir;
 }
@@ -339,7 +362,18 @@ namespace inbox {
 ${folders.join('\n')}
 }
 
-protocol imap {
+${
+  options.sieveBefore
+    ? `protocol lda {
+  mail_plugins = $mail_plugins sieve
+}
+plugin {
+  sieve_before = ${dir}/before.sieve
+}
+
+`
+    : ''
+}protocol imap {
   # Sync tests open several sessions per user from one address; the default allows 10.
   mail_max_userip_connections = 100
 }
@@ -432,6 +466,10 @@ function instance(
         5_000,
       );
       return { username, password };
+    },
+
+    async deliverWithSieve(username, raw) {
+      await run(LDA, ['-c', conf, '-d', username], who, dir, raw);
     },
 
     async deliver(username, raw, folder = 'INBOX') {

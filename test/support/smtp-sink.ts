@@ -31,6 +31,8 @@ export interface SmtpSinkOptions {
   xoauth2?: { isLive(accessToken: string): string | null };
   /** Require AUTH PLAIN or LOGIN (also without TLS) with one of these usernames and its password. */
   passwords?: Record<string, string>;
+  /** Hands each accepted message on (a local delivery agent) before answering DATA; a throw answers 451. */
+  onMessage?: (message: SinkMessage) => Promise<void>;
 }
 export interface SmtpSink {
   port: number;
@@ -145,6 +147,13 @@ export async function startSmtpSink(options: SmtpSinkOptions = {}): Promise<Smtp
           }
           const reply = dataReplyFor(session);
           if (reply && reply.code >= 400) return callback(replyError(reply));
+          if (options.onMessage) {
+            try {
+              await options.onMessage(message);
+            } catch (err) {
+              return callback(replyError({ code: 451, message: `4.3.0 ${(err as Error).message}` }));
+            }
+          }
           sink.messages.push(message);
           callback(null, reply?.message ?? '2.0.0 Ok: queued');
         })

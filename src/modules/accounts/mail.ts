@@ -37,6 +37,8 @@ export interface AccountSendInput {
   html?: string | null;
   /** A synced message (Mailroom's id) this answers: In-Reply-To, References and the subject follow it. */
   replyTo?: string | null;
+  /** More header fields (warmup's token and threading); those the message sets itself win. */
+  headers?: Record<string, string>;
 }
 
 export interface AccountMailOptions {
@@ -182,7 +184,10 @@ export class AccountMail {
       text: input.text,
       html: input.html,
       attachments: [],
-      headers: thread ? { 'In-Reply-To': thread.inReplyTo, References: thread.references } : {},
+      headers: {
+        ...input.headers,
+        ...(thread ? { 'In-Reply-To': thread.inReplyTo, References: thread.references } : {}),
+      },
       messageId: messageIdHeader,
       date: new Date(),
     });
@@ -208,6 +213,14 @@ export class AccountMail {
       rejected: info.rejected.map(address),
       sent_folder: sentFolder,
     };
+  }
+
+  /**
+   * Runs `work` on an IMAP connection of its own to a live account (warmup reads and files its messages
+   * this way), after this process's other changes to the account; refusals come back as 502.
+   */
+  async withServer<T>(organizationId: string, accountId: string, work: (client: ImapFlow) => Promise<T>) {
+    return this.#remote(await this.#live(organizationId, accountId), work);
   }
 
   /** The replied-to message's threading headers and a subject that says it is a reply. */

@@ -1,0 +1,430 @@
+import { bulkInsert } from '../../core/bulk.ts';
+import type { Db } from '../../core/db.ts';
+import { and, asc, count, desc, eq, inArray, sql } from '../../core/orm.ts';
+import type { PageRequest } from '../../core/pagination.ts';
+import {
+  type EnrollmentRow,
+  type Placement,
+  type WarmupMessageRow,
+  type WarmupTemplateRow,
+  warmupEnrollments as e,
+  warmupMessages as m,
+  warmupTemplates,
+} from './tables.ts';
+
+type Rows<T> = { rows: T[] };
+
+// ---- enrolments --------------------------------------------------------------------------------------
+
+export async function insertEnrollment(tx: Db, row: typeof e.$inferInsert): Promise<EnrollmentRow | null> {
+  const [inserted] = await tx.insert(e).values(row).onConflictDoNothing().returning();
+  return inserted ?? null;
+}
+
+/** The enrolment of a mailbox or an account (the API names either by its id). */
+export async function enrollmentOf(db: Db, organizationId: string, mailboxOrAccountId: string) {
+  const [row] = await db
+    .select()
+    .from(e)
+    .where(
+      and(
+        eq(e.organizationId, organizationId),
+        sql`(${e.mailboxId} = ${mailboxOrAccountId} or ${e.accountId} = ${mailboxOrAccountId})`,
+      ),
+    );
+  return row ?? null;
+}
+
+export async function listEnrollments(db: Db, organizationId: string, page: PageRequest) {
+  const where = eq(e.organizationId, organizationId);
+  const [items, [{ total }]] = await Promise.all([
+    db
+      .select()
+      .from(e)
+      .where(where)
+      .orderBy(asc(e.id))
+      .limit(page.page_size)
+      .offset((page.page - 1) * page.page_size),
+    db.select({ total: count() }).from(e).where(where),
+  ]);
+  return { items, total };
+}
+
+export async function updateEnrollment(tx: Db, id: string, changes: Partial<typeof e.$inferInsert>) {
+  const [row] = await tx
+    .update(e)
+    .set({ ...changes, updatedAt: sql`now()` })
+    .where(eq(e.id, id))
+    .returning();
+  return row;
+}
+
+export async function deleteEnrollment(tx: Db, id: string): Promise<void> {
+  await tx.delete(e).where(eq(e.id, id));
+}
+
+export function enrollmentsByIds(db: Db, ids: string[]): Promise<EnrollmentRow[]> {
+  return ids.length ? db.select().from(e).where(inArray(e.id, ids)) : Promise.resolve([]);
+}
+
+/** Active enrolments whose next local day has begun, leased to this planner for `leaseMs`. */
+export async function claimDueForPlanning(db: Db, now: Date, leaseMs: number, limit: number) {
+  return db
+    .update(e)
+    .set({ leasedUntil: sql`now() + ${`${leaseMs} milliseconds`}::interval` })
+    .where(
+      inArray(
+        e.id,
+        db
+          .select({ id: e.id })
+          .from(e)
+          .where(
+            and(
+              eq(e.status, 'active'),
+              sql`${e.nextPlanAt} <= ${now}`,
+              sql`(${e.leasedUntil} is null or ${e.leasedUntil} < now())`,
+            ),
+          )
+          .orderBy(asc(e.nextPlanAt))
+          .limit(limit)
+          .for('update', { skipLocked: true }),
+      ),
+    )
+    .returning();
+}
+
+export interface PoolMember {
+  id: string;
+  organizationId: string;
+  address: string;
+  provider: EnrollmentRow['provider'];
+}
+
+/** The active members of an organisation's pool, or of the shared pool (organizationId null). */
+export async function poolMembers(db: Db, organizationId: string | null): Promise<PoolMember[]> {
+  const where =
+    organizationId === null
+      ? and(eq(e.status, 'active'), eq(e.pool, 'shared'))
+      : and(eq(e.status, 'active'), eq(e.pool, 'organization'), eq(e.organizationId, organizationId));
+  return db
+    .select({ id: e.id, organizationId: e.organizationId, address: e.address, provider: e.provider })
+    .from(e)
+    .where(where);
+}
+
+export interface PlannedDay {
+  id: string;
+  warmDays: number;
+  plannedOn: string;
+  nextPlanAt: Date;
+}
+
+/** Writes what planning decided for each enrolment, and releases their leases, in one statement. */
+export async function recordPlannedDays(tx: Db, days: PlannedDay[]): Promise<void> {
+  if (!days.length) return;
+  await tx.execute(sql`
+    update warmup_enrollments w
+       set warm_days = v.warm_days, planned_on = v.planned_on, next_plan_at = v.next_plan_at,
+           leased_until = null, updated_at = now()
+      from json_to_recordset(${JSON.stringify(
+        days.map((d) => ({
+          id: d.id,
+          warm_days: d.warmDays,
+          planned_on: d.plannedOn,
+          next_plan_at: d.nextPlanAt,
+        })),
+      )}::json) as v(id uuid, warm_days integer, planned_on date, next_plan_at timestamptz)
+     where w.id = v.id`);
+}
+
+// ---- messages -----------------------------------------------------------------------------------------
+
+export const MESSAGE_COLUMNS = {
+  id: 'uuid',
+  organization_id: 'uuid',
+  enrollment_id: 'uuid',
+  recipient_enrollment_id: 'uuid',
+  token: 'text',
+  thread_id: 'uuid',
+  parent_id: 'uuid',
+  depth: 'smallint',
+  template: 'text',
+  day: 'date',
+  due_at: 'timestamptz',
+  status: 'text',
+  provider: 'text',
+  subject: 'text',
+  references_header: 'text',
+};
+
+export function insertMessages(tx: Db, rows: Record<string, unknown>[]): Promise<void> {
+  return bulkInsert(tx, 'warmup_messages', MESSAGE_COLUMNS, rows);
+}
+
+/** Planned messages due by `now`, taken for sending (status sending) so no other tick takes them. */
+export async function claimDueMessages(db: Db, now: Date, limit: number): Promise<WarmupMessageRow[]> {
+  return db
+    .update(m)
+    .set({ status: 'sending' })
+    .where(
+      inArray(
+        m.id,
+        db
+          .select({ id: m.id })
+          .from(m)
+          .where(and(eq(m.status, 'planned'), sql`${m.dueAt} <= ${now}`))
+          .orderBy(asc(m.dueAt))
+          .limit(limit)
+          .for('update', { skipLocked: true }),
+      ),
+    )
+    .returning();
+}
+
+/** Messages left in `sending` by a process that stopped mid-send go back to planned (sending is idempotent). */
+export async function releaseStaleSending(db: Db, before: Date): Promise<void> {
+  await db
+    .update(m)
+    .set({ status: 'planned' })
+    .where(and(eq(m.status, 'sending'), sql`${m.dueAt} < ${before}`));
+}
+
+export async function markSent(
+  db: Db,
+  id: string,
+  sent: { sentAt: Date; messageIdHeader: string; subject: string; referencesHeader: string | null },
+): Promise<void> {
+  await db
+    .update(m)
+    .set({ status: 'sent', ...sent })
+    .where(eq(m.id, id));
+}
+
+export async function markFailed(db: Db, id: string, error: string): Promise<void> {
+  await db.update(m).set({ status: 'failed', error }).where(eq(m.id, id));
+}
+
+export async function cancelPlanned(tx: Db, enrollmentId: string): Promise<number> {
+  const rows = await tx
+    .update(m)
+    .set({ status: 'cancelled' })
+    .where(and(eq(m.enrollmentId, enrollmentId), inArray(m.status, ['planned'])))
+    .returning({ id: m.id });
+  return rows.length;
+}
+
+export function messagesByIds(db: Db, ids: string[]): Promise<WarmupMessageRow[]> {
+  return ids.length ? db.select().from(m).where(inArray(m.id, ids)) : Promise.resolve([]);
+}
+
+/** Sent messages not yet found, for recipients of one kind (hosted mailboxes or external accounts). */
+export async function awaiting(db: Db, kind: 'mailbox' | 'account', limit: number) {
+  const rows = (await db.execute(sql`
+    select wm.*, r.organization_id as recipient_org, r.mailbox_id, r.account_id
+      from warmup_messages wm
+      join warmup_enrollments r on r.id = wm.recipient_enrollment_id
+     where wm.status = 'sent' and wm.placement is null
+       and ${kind === 'mailbox' ? sql`r.mailbox_id is not null` : sql`r.account_id is not null`}
+     order by wm.sent_at
+     limit ${limit}`)) as unknown as Rows<Record<string, any>>;
+  return rows.rows.map((r) => ({
+    id: r.id as string,
+    token: r.token as string,
+    depth: Number(r.depth),
+    threadId: r.thread_id as string,
+    enrollmentId: r.enrollment_id as string,
+    recipientEnrollmentId: r.recipient_enrollment_id as string,
+    recipientOrg: r.recipient_org as string,
+    mailboxId: r.mailbox_id as string | null,
+    accountId: r.account_id as string | null,
+    messageIdHeader: r.message_id_header as string,
+    sentAt: new Date(r.sent_at),
+  }));
+}
+export type Awaiting = Awaited<ReturnType<typeof awaiting>>[number];
+
+export interface HostedCopy {
+  warmupId: string;
+  folderId: string;
+  folder: string;
+  specialUse: string | null;
+  uid: number;
+}
+
+/** The copies of warmup messages in their recipients' hosted mailboxes (found by Message-ID). */
+export async function hostedCopies(
+  db: Db,
+  items: { id: string; recipientOrg: string; mailboxId: string | null; messageIdHeader: string }[],
+): Promise<HostedCopy[]> {
+  const wanted = items
+    .filter((i) => i.mailboxId)
+    .map((i) => ({ w: i.id, o: i.recipientOrg, b: i.mailboxId, h: i.messageIdHeader }));
+  if (!wanted.length) return [];
+  const rows = (await db.execute(sql`
+    select v.w as warmup_id, f.id as folder_id, f.name as folder, f.special_use, mm.uid
+      from json_to_recordset(${JSON.stringify(wanted)}::json) as v(w uuid, o uuid, b uuid, h text)
+      join messages msg on msg.organization_id = v.o and msg.message_id_header = v.h
+      join mailbox_messages mm on mm.message_id = msg.id and mm.mailbox_id = v.b
+      join mailbox_folders f on f.id = mm.folder_id`)) as unknown as Rows<Record<string, any>>;
+  return rows.rows.map((r) => ({
+    warmupId: r.warmup_id,
+    folderId: r.folder_id,
+    folder: r.folder,
+    specialUse: r.special_use,
+    uid: Number(r.uid),
+  }));
+}
+
+export interface Found {
+  id: string;
+  placement: Placement;
+  category: string | null;
+  receivedAt: Date;
+  rescued: boolean;
+  starred: boolean;
+  replyPlanned: boolean;
+  archiveAt: Date | null;
+}
+
+export async function recordFound(tx: Db, found: Found[]): Promise<void> {
+  if (!found.length) return;
+  await tx.execute(sql`
+    update warmup_messages w
+       set placement = v.placement, category = v.category, received_at = v.received_at,
+           rescued = v.rescued, starred = v.starred, reply_planned = v.reply_planned, archive_at = v.archive_at
+      from json_to_recordset(${JSON.stringify(
+        found.map((f) => ({
+          id: f.id,
+          placement: f.placement,
+          category: f.category,
+          received_at: f.receivedAt,
+          rescued: f.rescued,
+          starred: f.starred,
+          reply_planned: f.replyPlanned,
+          archive_at: f.archiveAt,
+        })),
+      )}::json) as v(id uuid, placement text, category text, received_at timestamptz, rescued boolean,
+                    starred boolean, reply_planned boolean, archive_at timestamptz)
+     where w.id = v.id`);
+}
+
+/** Sent before `before` and never found anywhere: missing. */
+export async function markMissing(db: Db, before: Date): Promise<number> {
+  const rows = await db
+    .update(m)
+    .set({ placement: 'missing' })
+    .where(and(eq(m.status, 'sent'), sql`${m.placement} is null`, sql`${m.sentAt} < ${before}`))
+    .returning({ id: m.id });
+  return rows.length;
+}
+
+/** Found messages whose time in the inbox is up. */
+export async function dueForArchive(db: Db, now: Date, limit: number) {
+  const rows = (await db.execute(sql`
+    select wm.id, wm.token, wm.message_id_header, r.organization_id as recipient_org, r.mailbox_id, r.account_id
+      from warmup_messages wm
+      join warmup_enrollments r on r.id = wm.recipient_enrollment_id
+     where wm.archived_at is null and wm.archive_at is not null and wm.archive_at <= ${now}
+     order by wm.archive_at
+     limit ${limit}`)) as unknown as Rows<Record<string, any>>;
+  return rows.rows.map((r) => ({
+    id: r.id as string,
+    token: r.token as string,
+    messageIdHeader: r.message_id_header as string,
+    recipientOrg: r.recipient_org as string,
+    mailboxId: r.mailbox_id as string | null,
+    accountId: r.account_id as string | null,
+  }));
+}
+export type ArchiveItem = Awaited<ReturnType<typeof dueForArchive>>[number];
+
+/** Archived (`archived` true) or given up on (archive_at cleared: there is nowhere to archive to). */
+export async function recordArchived(db: Db, ids: string[], archived: boolean, at: Date): Promise<void> {
+  if (!ids.length) return;
+  await db
+    .update(m)
+    .set(archived ? { archivedAt: at } : { archiveAt: null })
+    .where(inArray(m.id, ids));
+}
+
+export async function listMessages(db: Db, enrollmentId: string, page: PageRequest) {
+  const where = sql`${m.enrollmentId} = ${enrollmentId} or ${m.recipientEnrollmentId} = ${enrollmentId}`;
+  const [items, [{ total }]] = await Promise.all([
+    db
+      .select()
+      .from(m)
+      .where(where)
+      .orderBy(desc(m.dueAt))
+      .limit(page.page_size)
+      .offset((page.page - 1) * page.page_size),
+    db.select({ total: count() }).from(m).where(where),
+  ]);
+  return { items, total };
+}
+
+export interface StatsRow {
+  day: string;
+  provider: string;
+  planned: number;
+  sent: number;
+  replies_sent: number;
+  failed: number;
+  inbox: number;
+  spam: number;
+  category: number;
+  missing: number;
+  rescued: number;
+  replies: number;
+}
+
+/** What the enrolment sent, by its local day and the recipient's provider; replies are those it received. */
+export async function stats(db: Db, enrollmentId: string, from: string, to: string): Promise<StatsRow[]> {
+  const rows = (await db.execute(sql`
+    select s.day::text as day, s.provider,
+           count(*) filter (where s.status in ('planned', 'sending'))::int as planned,
+           count(*) filter (where s.status = 'sent')::int as sent,
+           count(*) filter (where s.status = 'sent' and s.depth > 0)::int as replies_sent,
+           count(*) filter (where s.status = 'failed')::int as failed,
+           count(*) filter (where s.placement = 'inbox')::int as inbox,
+           count(*) filter (where s.placement = 'spam')::int as spam,
+           count(*) filter (where s.placement = 'category')::int as category,
+           count(*) filter (where s.placement = 'missing')::int as missing,
+           count(*) filter (where s.rescued)::int as rescued,
+           coalesce(sum((select count(*) from warmup_messages r
+                          where r.parent_id = s.id and r.status = 'sent')), 0)::int as replies
+      from warmup_messages s
+     where s.enrollment_id = ${enrollmentId} and s.day between ${from}::date and ${to}::date
+       and s.status <> 'cancelled'
+     group by s.day, s.provider
+     order by s.day, s.provider`)) as unknown as Rows<StatsRow>;
+  return rows.rows;
+}
+
+// ---- templates ----------------------------------------------------------------------------------------
+
+export function templatesOf(db: Db, organizationId: string): Promise<WarmupTemplateRow[]> {
+  return db
+    .select()
+    .from(warmupTemplates)
+    .where(eq(warmupTemplates.organizationId, organizationId))
+    .orderBy(asc(warmupTemplates.createdAt));
+}
+
+export async function insertTemplate(db: Db, row: typeof warmupTemplates.$inferInsert) {
+  const [inserted] = await db.insert(warmupTemplates).values(row).returning();
+  return inserted;
+}
+
+export async function deleteTemplate(db: Db, organizationId: string, id: string): Promise<boolean> {
+  const rows = await db
+    .delete(warmupTemplates)
+    .where(and(eq(warmupTemplates.organizationId, organizationId), eq(warmupTemplates.id, id)))
+    .returning({ id: warmupTemplates.id });
+  return rows.length > 0;
+}
+
+export function templatesByIds(db: Db, ids: string[]): Promise<WarmupTemplateRow[]> {
+  return ids.length
+    ? db.select().from(warmupTemplates).where(inArray(warmupTemplates.id, ids))
+    : Promise.resolve([]);
+}
