@@ -22,6 +22,8 @@ create table warmup_enrollments (
   warm_days integer not null default 0,      -- days planned so far: the ramp's position
   planned_on date,                           -- the last local date planned
   next_plan_at timestamptz not null,         -- when the next local day starts (planning is due)
+  plan_times bigint[] not null default '{}', -- the rest of today's openings: send times, epoch ms, ascending
+  next_send_at timestamptz,                  -- plan_times[1]: when the next opening is due
   leased_until timestamptz,
   created_at timestamptz not null default now(),
   updated_at timestamptz not null default now(),
@@ -33,6 +35,7 @@ create unique index warmup_enrollments_mailbox on warmup_enrollments (mailbox_id
 create unique index warmup_enrollments_account on warmup_enrollments (account_id) where account_id is not null;
 create index warmup_enrollments_org on warmup_enrollments (organization_id, id);
 create index warmup_enrollments_due on warmup_enrollments (next_plan_at) where status = 'active';
+create index warmup_enrollments_sending on warmup_enrollments (next_send_at) where status = 'active' and next_send_at is not null;
 create index warmup_enrollments_pool on warmup_enrollments (pool, organization_id) where status = 'active';
 
 create table warmup_messages (
@@ -40,14 +43,14 @@ create table warmup_messages (
   organization_id uuid not null references organizations(id) on delete cascade,    -- the sender's
   enrollment_id uuid not null references warmup_enrollments(id) on delete cascade,
   recipient_enrollment_id uuid not null references warmup_enrollments(id) on delete cascade,
-  token text not null unique,                -- X-Entity-Ref-ID: how the receiving side knows it
+  token text not null,                       -- X-Entity-Ref-ID: 128 random bits the receiving side looks for
   thread_id uuid not null,
   parent_id uuid references warmup_messages(id) on delete set null,
   depth smallint not null default 0,         -- 0 a new conversation, 1 a reply, 2 a reply to the reply
   template text not null,
   day date not null,                         -- the sender's local date it was planned for
   due_at timestamptz not null,
-  status text not null check (status in ('planned', 'sending', 'sent', 'failed', 'cancelled')),
+  status text not null default 'planned' check (status in ('planned', 'sending', 'sent', 'failed', 'cancelled')),
   error text,
   provider text not null,                    -- the recipient's provider
   subject text,

@@ -1,6 +1,7 @@
 // The warmup engine, run by the `warmup.tick` job every minute (one tick at a time across all workers).
 // A tick is a list of steps, each bounded so a tick ends in time:
-//   plan      enrolments whose local day began get the day's messages (ramp quota, random times)
+//   plan      enrolments whose local day began get the day's send times (ramp quota, random times)
+//   open      send times that came become messages: a partner from the pool, a template, a token
 //   send      messages due by now go out through the normal pipelines (hosted: the send API with DKIM,
 //             queue and limits; external accounts: their own SMTP server)
 //   receive   the receiving side finds each sent message by its token: hosted mailboxes through the
@@ -20,8 +21,9 @@ import type { MailStore } from '../imap/service.ts';
 import { localTime } from './calendar.ts';
 import { OPENINGS, person, pick, REPLIES, render, type Template, WEEKDAY_NAMES } from './content.ts';
 import { warmupRescued } from './events.ts';
-import { type DayPlan, newToken, planDay, type PlannedMessage } from './planner.ts';
+import { newToken, openings, planDay, type PlannedMessage } from './planner.ts';
 import * as store from './store.ts';
+import type { PlannedDay } from './store.ts';
 import type { EnrollmentRow, Placement, WarmupMessageRow } from './tables.ts';
 
 export interface WarmupSettings {
@@ -46,7 +48,10 @@ export interface WarmupEngineOptions {
 }
 
 export interface TickReport {
+  /** Openings planned for the days that began. */
   planned: number;
+  /** Openings whose time came, made into messages. */
+  opened: number;
   sent: number;
   failed: number;
   found: number;
@@ -55,7 +60,8 @@ export interface TickReport {
   missing: number;
 }
 
-const PLAN_BATCH = 500;
+const PLAN_BATCH = 2_000;
+const OPEN_BATCH = 500;
 const SEND_BATCH = 100;
 const SEND_CONCURRENCY = 8;
 const RECEIVE_BATCH = 1_000;
@@ -94,6 +100,7 @@ export class WarmupEngine {
     const inBudget = () => Date.now() - started < this.#o.settings.tickBudgetMs;
     const report: TickReport = {
       planned: 0,
+      opened: 0,
       sent: 0,
       failed: 0,
       found: 0,
@@ -102,6 +109,7 @@ export class WarmupEngine {
       missing: 0,
     };
     report.planned = await this.#plan(inBudget);
+    report.opened = await this.#open(inBudget);
     Object.assign(report, await this.#send(inBudget));
     const received = await this.#receive();
     report.found = received.found;
@@ -117,54 +125,60 @@ export class WarmupEngine {
 
   // ---- plan ---------------------------------------------------------------------------------------------
 
-  /** Plans the day of every enrolment whose local day began; the number of messages planned. */
-  async #plan(inBudget: () => boolean = () => true): Promise<number> {
+  /** Plans the day of every enrolment whose local day began; the number of openings planned. */
+  async #plan(inBudget: () => boolean): Promise<number> {
     const { db } = this.#o;
     const now = this.#o.clock.now();
-    const pools = new Map<string, store.PoolMember[]>();
-    const openings = new Map<string, string[]>();
+    const pools = new PoolCache();
     let planned = 0;
     while (inBudget()) {
       const claimed = await store.claimDueForPlanning(db, now, 120_000, PLAN_BATCH);
       if (!claimed.length) break;
-      const plans: DayPlan[] = [];
+      const days: PlannedDay[] = [];
       for (const enrollment of claimed) {
-        const key = enrollment.pool === 'shared' ? 'shared' : enrollment.organizationId;
-        let members = pools.get(key);
-        if (!members) {
-          members = await store.poolMembers(
-            db,
-            enrollment.pool === 'shared' ? null : enrollment.organizationId,
-          );
-          pools.set(key, members);
-        }
-        let keys = openings.get(enrollment.organizationId);
-        if (!keys) {
-          keys = await this.#templateKeys(enrollment.organizationId, 'opening');
-          openings.set(enrollment.organizationId, keys);
-        }
-        plans.push(planDay(enrollment, members, keys, now, this.#random));
+        const members = await pools.of(db, enrollment);
+        const hasPartners = members.some((m) => m.id !== enrollment.id && m.address !== enrollment.address);
+        days.push(planDay(enrollment, hasPartners, now, this.#random));
       }
-      const messages = plans.flatMap((p) => p.messages);
-      await db.transaction(async (tx) => {
-        for (let i = 0; i < messages.length; i += 5_000)
-          await store.insertMessages(
-            tx,
-            messages.slice(i, i + 5_000) as unknown as Record<string, unknown>[],
-          );
-        await store.recordPlannedDays(
-          tx,
-          plans.map((p) => p.day),
-        );
-      });
-      planned += messages.length;
+      await store.recordPlannedDays(db, days);
+      planned += days.reduce((n, d) => n + d.planTimes.length, 0);
     }
     return planned;
   }
 
-  async #templateKeys(organizationId: string, kind: 'opening' | 'reply'): Promise<string[]> {
+  /** Makes the openings whose send times came into messages (partner, template, token). */
+  async #open(inBudget: () => boolean): Promise<number> {
+    const { db } = this.#o;
+    const now = this.#o.clock.now();
+    const pools = new PoolCache();
+    const templates = new Map<string, string[]>();
+    let opened = 0;
+    while (inBudget()) {
+      const made = await db.transaction(async (tx) => {
+        const due = await store.takeDueOpenings(tx, now, OPEN_BATCH);
+        const messages: PlannedMessage[] = [];
+        for (const enrollment of due) {
+          let keys = templates.get(enrollment.organizationId);
+          if (!keys) {
+            keys = await this.#templateKeys(tx, enrollment.organizationId, 'opening');
+            templates.set(enrollment.organizationId, keys);
+          }
+          // Read in the transaction: the embedded database has one connection, which it holds.
+          const members = await pools.of(tx, enrollment);
+          messages.push(...openings(enrollment, enrollment.times, members, keys, this.#random));
+        }
+        await store.insertMessages(tx, messages as unknown as Record<string, unknown>[]);
+        return due.length ? messages.length || -1 : 0;
+      });
+      if (!made) break;
+      if (made > 0) opened += made;
+    }
+    return opened;
+  }
+
+  async #templateKeys(db: Db, organizationId: string, kind: 'opening' | 'reply'): Promise<string[]> {
     const builtin = (kind === 'opening' ? OPENINGS : REPLIES).map((t) => t.key);
-    const own = (await store.templatesOf(this.#o.db, organizationId)).filter((t) => t.kind === kind);
+    const own = (await store.templatesOf(db, organizationId)).filter((t) => t.kind === kind);
     // An organisation's own templates replace the built-in ones of their kind.
     return own.length ? own.map((t) => t.id) : builtin;
   }
@@ -468,7 +482,7 @@ export class WarmupEngine {
       if (reply && replier && original) {
         let keys = replyKeys.get(replier.organizationId);
         if (!keys) {
-          keys = await this.#templateKeys(replier.organizationId, 'reply');
+          keys = await this.#templateKeys(db, replier.organizationId, 'reply');
           replyKeys.set(replier.organizationId, keys);
         }
         const dueAt = new Date(now.getTime() + this.#between(REPLY_DELAY_MS));
@@ -484,10 +498,7 @@ export class WarmupEngine {
           template: pick(keys, this.#random),
           day: localTime(dueAt, replier.timeZone).date,
           due_at: dueAt,
-          status: 'planned',
           provider: original.provider,
-          subject: null,
-          references_header: null,
         });
       }
       found.push({
@@ -604,4 +615,23 @@ interface Arrival {
   category: string | null;
   rescued: boolean;
   starred: boolean;
+}
+
+/** The active members of each pool, read once per step. */
+class PoolCache {
+  readonly #pools = new Map<string, Promise<store.PoolMember[]>>();
+
+  of(
+    db: Db,
+    enrollment: { pool: EnrollmentRow['pool']; organizationId: string },
+  ): Promise<store.PoolMember[]> {
+    const shared = enrollment.pool === 'shared';
+    const key = shared ? 'shared' : enrollment.organizationId;
+    let members = this.#pools.get(key);
+    if (!members) {
+      members = store.poolMembers(db, shared ? null : enrollment.organizationId);
+      this.#pools.set(key, members);
+    }
+    return members;
+  }
 }

@@ -1,7 +1,7 @@
-// Planning a warmup day: when an enrolment's local day begins, its quota for the day (from its ramp)
-// becomes that many planned messages to other members of its pool, at random times within its hour
-// window, each with a random opening template. Recipients on other domains come first, so a pool on
-// several domains warms the paths between them.
+// Planning warmup: when an enrolment's local day begins, its quota for the day (from its ramp) becomes
+// that many send times, at random within its hour window, kept on the enrolment as one compact array
+// (10,000 mailboxes at 40 a day is one row each, not 400,000). When a time comes, the opening is made:
+// a partner from the pool (those on another domain than the sender first) and a template.
 import { randomBytes } from 'node:crypto';
 import { newId } from '../../core/ids.ts';
 import { localTime, nextLocalMidnight, zonedInstant } from './calendar.ts';
@@ -10,6 +10,7 @@ import { dailyQuota } from './ramps.ts';
 import type { PlannedDay, PoolMember } from './store.ts';
 import type { EnrollmentRow } from './tables.ts';
 
+/** A message row to write: an opening made when its time came, or a reply planned on arrival. */
 export interface PlannedMessage {
   id: string;
   organization_id: string;
@@ -22,27 +23,19 @@ export interface PlannedMessage {
   template: string;
   day: string;
   due_at: Date;
-  status: 'planned';
   provider: string;
-  subject: null;
-  references_header: null;
-}
-
-export interface DayPlan {
-  day: PlannedDay;
-  messages: PlannedMessage[];
 }
 
 /** The per-message token the receiving side looks for (X-Entity-Ref-ID): 128 random bits. */
 export const newToken = () => randomBytes(16).toString('base64url');
 
+/** Today's send times for an enrolment whose local day began (none on days off or without partners). */
 export function planDay(
   enrollment: EnrollmentRow,
-  members: PoolMember[],
-  openings: string[],
+  hasPartners: boolean,
   now: Date,
   random: () => number = Math.random,
-): DayPlan {
+): PlannedDay {
   const tz = enrollment.timeZone;
   const local = localTime(now, tz);
   const day: PlannedDay = {
@@ -50,27 +43,39 @@ export function planDay(
     warmDays: enrollment.warmDays,
     plannedOn: local.date,
     nextPlanAt: nextLocalMidnight(now, tz),
+    planTimes: [],
   };
   const sendingDay =
     enrollment.plannedOn !== local.date &&
     enrollment.weekdays.includes(local.weekday) &&
     local.hour < enrollment.endHour;
-  const isPartner = (m: PoolMember) => m.id !== enrollment.id && m.address !== enrollment.address;
-  if (!sendingDay || !members.some(isPartner)) return { day, messages: [] };
-
-  const quota = dailyQuota(enrollment.ramp, enrollment.warmDays + 1, enrollment.slowed);
+  if (!sendingDay || !hasPartners) return day;
   const start = Math.max(now.getTime(), zonedInstant(local.date, enrollment.startHour, 0, tz).getTime());
   const end = zonedInstant(local.date, enrollment.endHour, 0, tz).getTime();
-  if (end <= start) return { day, messages: [] };
+  if (end <= start) return day;
+  const quota = dailyQuota(enrollment.ramp, enrollment.warmDays + 1, enrollment.slowed);
   day.warmDays += 1;
-
-  const recipients = choosePartners(enrollment.address, members, isPartner, quota, random);
-  const times = Array.from({ length: quota }, () => start + Math.floor(random() * (end - start))).sort(
+  day.planTimes = Array.from({ length: quota }, () => start + Math.floor(random() * (end - start))).sort(
     (a, b) => a - b,
   );
-  const messages = times.map((t, i): PlannedMessage => {
-    const recipient = recipients[i % recipients.length];
+  return day;
+}
+
+/** The openings whose times came: each to a partner of the pool, with a random opening template. */
+export function openings(
+  enrollment: Pick<EnrollmentRow, 'id' | 'organizationId' | 'address' | 'timeZone'>,
+  times: number[],
+  members: PoolMember[],
+  templates: string[],
+  random: () => number = Math.random,
+): PlannedMessage[] {
+  const isPartner = (m: PoolMember) => m.id !== enrollment.id && m.address !== enrollment.address;
+  const partners = choosePartners(enrollment.address, members, isPartner, times.length, random);
+  if (!partners.length) return [];
+  return times.map((t, i) => {
+    const recipient = partners[i % partners.length];
     const id = newId();
+    const dueAt = new Date(t);
     return {
       id,
       organization_id: enrollment.organizationId,
@@ -80,24 +85,19 @@ export function planDay(
       thread_id: id,
       parent_id: null,
       depth: 0,
-      template: pick(openings, random),
-      day: local.date,
-      due_at: new Date(t),
-      status: 'planned',
+      template: pick(templates, random),
+      day: localTime(dueAt, enrollment.timeZone).date,
+      due_at: dueAt,
       provider: recipient.provider,
-      subject: null,
-      references_header: null,
     };
   });
-  return { day, messages };
 }
 
 const SMALL_POOL = 64;
 
 /**
  * Up to `count` partners, those on another domain than the sender first. A small pool is shuffled
- * whole; in a large one partners are drawn at random (planning 10,000 members must not sort 10,000
- * lists of 10,000).
+ * whole; in a large one partners are drawn at random (not a sort of the whole pool per sender).
  */
 function choosePartners(
   address: string,

@@ -60,6 +60,7 @@ const enrollmentSchema = z.object({
   warm_day: z.number().describe('The ramp’s day today (1 = the first warmup day)'),
   phase: z.enum(['ramping', 'maintaining']),
   daily_quota: z.number().describe('Messages the ramp sends today'),
+  planned_today: z.number().describe('Openings still to send today (their times are spread over the window)'),
   planned_on: z.string().nullable(),
   created_at: z.string(),
   updated_at: z.string(),

@@ -170,6 +170,7 @@ export class WarmupService {
       warm_day: Math.max(1, day),
       phase: phase(e.ramp, Math.max(1, day)),
       daily_quota: dailyQuota(e.ramp, Math.max(1, day), e.slowed),
+      planned_today: e.plannedOn === today ? e.planTimes.length : 0,
       planned_on: e.plannedOn,
       created_at: e.createdAt.toISOString(),
       updated_at: e.updatedAt.toISOString(),
@@ -208,7 +209,12 @@ export class WarmupService {
     const row = await this.get(organizationId, id);
     return this.#o.db.transaction(async (tx) => {
       await store.cancelPlanned(tx, row.id);
-      const paused = await store.updateEnrollment(tx, row.id, { status: 'paused', pausedReason: reason });
+      const paused = await store.updateEnrollment(tx, row.id, {
+        status: 'paused',
+        pausedReason: reason,
+        planTimes: [],
+        nextSendAt: null,
+      });
       if (row.status !== 'paused')
         await this.#o.events.emitMany(tx, [eventOf(warmupPaused, organizationId, { ...ref(row), reason })]);
       return paused;

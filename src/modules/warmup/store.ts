@@ -117,6 +117,8 @@ export interface PlannedDay {
   warmDays: number;
   plannedOn: string;
   nextPlanAt: Date;
+  /** Today's openings: send times, epoch ms, ascending. */
+  planTimes: number[];
 }
 
 /** Writes what planning decided for each enrolment, and releases their leases, in one statement. */
@@ -125,6 +127,7 @@ export async function recordPlannedDays(tx: Db, days: PlannedDay[]): Promise<voi
   await tx.execute(sql`
     update warmup_enrollments w
        set warm_days = v.warm_days, planned_on = v.planned_on, next_plan_at = v.next_plan_at,
+           plan_times = v.plan_times, next_send_at = to_timestamp(v.plan_times[1] / 1000.0),
            leased_until = null, updated_at = now()
       from json_to_recordset(${JSON.stringify(
         days.map((d) => ({
@@ -132,13 +135,56 @@ export async function recordPlannedDays(tx: Db, days: PlannedDay[]): Promise<voi
           warm_days: d.warmDays,
           planned_on: d.plannedOn,
           next_plan_at: d.nextPlanAt,
+          plan_times: d.planTimes,
         })),
-      )}::json) as v(id uuid, warm_days integer, planned_on date, next_plan_at timestamptz)
+      )}::json) as v(id uuid, warm_days integer, planned_on date, next_plan_at timestamptz, plan_times bigint[])
      where w.id = v.id`);
+}
+
+export interface DueOpenings {
+  id: string;
+  organizationId: string;
+  address: string;
+  timeZone: string;
+  pool: EnrollmentRow['pool'];
+  times: number[];
+}
+
+/**
+ * Takes the send times that came (up to `now`) off active enrolments' plans, in the caller's
+ * transaction (which writes the messages made from them): each time is taken exactly once.
+ */
+export async function takeDueOpenings(tx: Db, now: Date, limit: number): Promise<DueOpenings[]> {
+  const at = now.getTime();
+  const rows = (await tx.execute(sql`
+    with due as (
+      select id, plan_times from warmup_enrollments
+       where status = 'active' and next_send_at <= ${now}
+       order by next_send_at
+       limit ${limit}
+         for update skip locked)
+    update warmup_enrollments w
+       set plan_times = array(select t from unnest(due.plan_times) t where t > ${at} order by t),
+           next_send_at = (select to_timestamp(min(t) / 1000.0) from unnest(due.plan_times) t where t > ${at})
+      from due
+     where w.id = due.id
+    returning w.id, w.organization_id, w.address, w.time_zone, w.pool,
+              array(select t from unnest(due.plan_times) t where t <= ${at} order by t) as times`)) as unknown as Rows<
+    Record<string, any>
+  >;
+  return rows.rows.map((r) => ({
+    id: r.id,
+    organizationId: r.organization_id,
+    address: r.address,
+    timeZone: r.time_zone,
+    pool: r.pool,
+    times: (r.times as (string | number)[]).map(Number),
+  }));
 }
 
 // ---- messages -----------------------------------------------------------------------------------------
 
+/** The columns planning writes (the others start at their defaults: planned, nothing sent yet). */
 export const MESSAGE_COLUMNS = {
   id: 'uuid',
   organization_id: 'uuid',
@@ -151,10 +197,7 @@ export const MESSAGE_COLUMNS = {
   template: 'text',
   day: 'date',
   due_at: 'timestamptz',
-  status: 'text',
   provider: 'text',
-  subject: 'text',
-  references_header: 'text',
 };
 
 export function insertMessages(tx: Db, rows: Record<string, unknown>[]): Promise<void> {

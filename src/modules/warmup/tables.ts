@@ -1,4 +1,5 @@
 import {
+  bigint,
   boolean,
   date,
   integer,
@@ -40,6 +41,8 @@ export const warmupEnrollments = pgTable('warmup_enrollments', {
   warmDays: integer('warm_days').notNull().default(0),
   plannedOn: date('planned_on'),
   nextPlanAt: timestamptz('next_plan_at').notNull(),
+  planTimes: bigint('plan_times', { mode: 'number' }).array().notNull().default([]),
+  nextSendAt: timestamptz('next_send_at'),
   leasedUntil: timestamptz('leased_until'),
   createdAt: timestamptz('created_at').notNull().defaultNow(),
   updatedAt: timestamptz('updated_at').notNull().defaultNow(),
