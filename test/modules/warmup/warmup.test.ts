@@ -421,3 +421,80 @@ describe(`warmup on ${engine}`, () => {
     }
   });
 });
+
+describe(`the shared warmup pool on ${engine}`, () => {
+  const freshOrg = orgMaker('shared-warmup');
+  const clock = new ManualClock(WEEK_START);
+  let t: TestApp;
+  let dns: TestDnsServer;
+
+  before(async () => {
+    dns = await startDnsServer();
+    t = await startTestApp({
+      workers: true,
+      clock,
+      env: {
+        MAILROOM_HOSTNAME: 'mx.shared-one.test',
+        MAILROOM_DNS_SERVERS: dns.address,
+        MAILROOM_WARMUP_SHARED_POOL: 'true',
+      },
+    });
+  });
+  after(async () => {
+    await t?.close();
+    await dns?.close();
+  });
+
+  test('organisations that opt in write to each other; their own pools stay their own', async () => {
+    const enrol = async (org: Org, domain: string, local: string, pool: 'shared' | 'organization') => {
+      const box = await t.call('POST', '/v1/mailboxes', {
+        token: org.token,
+        body: { address: `${local}@${domain}` },
+      });
+      assert.equal(box.status, 201, JSON.stringify(box.body));
+      const res = await t.call('POST', '/v1/warmup', {
+        token: org.token,
+        body: {
+          mailbox_id: box.body.id,
+          pool,
+          ramp: { start: 2, increase: 0, target: 2, days: 1 },
+          schedule: EVERY_DAY,
+          reply_rate: 0,
+        },
+      });
+      assert.equal(res.status, 201, JSON.stringify(res.body));
+      return box.body.id as string;
+    };
+    const one = await freshOrg(t);
+    const two = await freshOrg(t);
+    await verifiedDomain(t, one.token, 'shared-one.test', [dns]);
+    await verifiedDomain(t, two.token, 'shared-two.test', [dns]);
+    const oneShared = await enrol(one, 'shared-one.test', 'ola', 'shared');
+    const twoShared = await enrol(two, 'shared-two.test', 'tom', 'shared');
+    // Alone in its organisation's pool: it has no partner (the shared members are not in its pool).
+    const onePrivate = await enrol(one, 'shared-one.test', 'pia', 'organization');
+
+    clock.set(WEEK_START + 8 * HOUR);
+    await t.app.services.warmup.tick();
+    clock.set(WEEK_START + 18 * HOUR - 60_000);
+    await t.app.services.warmup.tick();
+    const received = async (org: Org, id: string) =>
+      (await t.call('GET', `/v1/warmup/${id}/messages`, { token: org.token })).body.items.filter(
+        (m: any) => m.direction === 'received' && m.received_at,
+      );
+    await until(
+      async () => {
+        await t.app.services.warmup.tick();
+        return [(await received(one, oneShared)).length, (await received(two, twoShared)).length];
+      },
+      ([a, b]) => a === 2 && b === 2,
+      30_000,
+    );
+    assert.equal(
+      (await t.call('GET', `/v1/warmup/${onePrivate}/messages`, { token: one.token })).body.total,
+      0,
+    );
+    // Each side sees its own enrolment only.
+    assert.equal((await t.call('GET', `/v1/warmup/${twoShared}`, { token: one.token })).status, 404);
+  });
+});
