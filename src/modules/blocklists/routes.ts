@@ -117,6 +117,25 @@ export function blocklistRoutes(blocklists: BlocklistsService) {
         statusView(await blocklists.check(authOf(request).organizationId, request.body?.targets)),
     );
 
+    app.get(
+      '/v1/blocklists/ips',
+      {
+        schema: {
+          tags,
+          summary:
+            'The IP addresses the organisation added for monitoring (the installation’s own are in /status)',
+          response: { 200: z.object({ items: z.array(ipSchema) }) },
+        },
+        config: { access: read },
+      },
+      async (request) => ({
+        items: (await blocklists.ips(authOf(request).organizationId)).map((r) => ({
+          ip: r.ip,
+          created_at: r.createdAt.toISOString(),
+        })),
+      }),
+    );
+
     app.post(
       '/v1/blocklists/ips',
       {

@@ -108,6 +108,11 @@ export class BlocklistsService {
     return this.status(organizationId, only);
   }
 
+  /** The IPs the organisation added through the API (MAILROOM_OUTBOUND_IPS are in `status`). */
+  ips(organizationId: string): Promise<BlocklistIpRow[]> {
+    return store.ipsOf(this.#o.db, organizationId);
+  }
+
   async addIp(organizationId: string, input: string): Promise<BlocklistIpRow> {
     const ip = normaliseIp(input);
     if (!ip) throw validationFailed('ip', 'must be an IPv4 or IPv6 address');

@@ -103,6 +103,12 @@ describe(`blocklists on ${engine}`, () => {
     const v6 = await api('POST', '/v1/blocklists/ips', { ip: '2001:DB8:0:0::1' });
     assert.equal(v6.status, 201);
     assert.equal(v6.body.ip, V6);
+    const listed = await api('GET', '/v1/blocklists/ips');
+    assert.equal(listed.status, 200);
+    assert.deepEqual(
+      listed.body.items.map((i: any) => i.ip),
+      [API_IP, V6].sort(),
+    );
   });
 
   test('a check reads each list’s codes; errors are never listings', async () => {
