@@ -13,9 +13,10 @@ declare module '../../core/module.ts' {
 
 export const blocklistsModule: MailroomModule = {
   name: 'blocklists',
-  create: ({ db, log, config, services }) => {
+  create: ({ db, blobs, log, config, services }) => {
     const blocklists = new BlocklistsService({
       db,
+      blobs,
       events: services.events,
       domains: services.domains,
       log: log.child({ component: 'blocklists' }),

@@ -18,7 +18,11 @@ const listSchema = z.object({
 const targetSchema = z.object({
   target: z.string(),
   kind,
-  source: z.enum(['settings', 'api', 'domain']).describe('MAILROOM_OUTBOUND_IPS, added by API, or a domain'),
+  source: z
+    .enum(['settings', 'api', 'domain', 'link'])
+    .describe(
+      'MAILROOM_OUTBOUND_IPS, added by API, one of the domains, or a domain the organisation’s mail of the last week links to',
+    ),
   listed: z.boolean().describe('Listed on at least one list'),
   results: z.array(
     z.object({

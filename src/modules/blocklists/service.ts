@@ -1,10 +1,12 @@
 // Blocklist monitoring: an organisation's targets (the installation's sending IPs from
-// MAILROOM_OUTBOUND_IPS, the IPs it added, its domains) are asked of every list of their kind, on a
+// MAILROOM_OUTBOUND_IPS, the IPs it added, its domains, the domains its recent mail links to) are asked
+// of every list of their kind, on a
 // schedule and on demand. Each (target, list) keeps its current status; a change between listed and
 // not listed is an event, written in the transaction that records it. An error (timeout, refused
 // query, odd answer) is recorded but changes neither state: it says nothing about the listing.
 import { isIP } from 'node:net';
 import type { Logger } from 'pino';
+import type { BlobStore } from '../../core/blobs.ts';
 import { forEachLimit } from '../../core/concurrency.ts';
 import type { Db } from '../../core/db.ts';
 import { conflict, notFound, validationFailed } from '../../core/errors.ts';
@@ -13,12 +15,14 @@ import type { DomainsService } from '../domains/service.ts';
 import { type EventInput, type EventsService, eventOf } from '../events/service.ts';
 import { type Outcome, type Prober, prober } from './dnsbl.ts';
 import { blocklistDelisted, blocklistListed } from './events.ts';
+import { linkDomains, messageLinkDomains } from './links.ts';
 import type { Blocklist, TargetKind } from './lists.ts';
 import * as store from './store.ts';
 import type { BlocklistIpRow, BlocklistResultRow } from './tables.ts';
 
 export interface BlocklistsOptions {
   db: Db;
+  blobs: BlobStore;
   events: EventsService;
   domains: DomainsService;
   log: Logger;
@@ -34,7 +38,7 @@ export interface BlocklistsOptions {
 export interface Target {
   target: string;
   kind: TargetKind;
-  source: 'settings' | 'api' | 'domain';
+  source: 'settings' | 'api' | 'domain' | 'link';
 }
 
 export interface TargetStatus extends Target {
@@ -42,6 +46,10 @@ export interface TargetStatus extends Target {
 }
 
 const SWEEP_BATCH = 10;
+/** Links are read from the organisation's outbound mail of the last week, the newest messages first. */
+const LINK_WINDOW_MS = 7 * 86_400_000;
+const LINK_MESSAGES = 500;
+const MAX_LINK_DOMAINS = 200;
 const SWEEP_LEASE_MS = 15 * 60_000;
 
 export class BlocklistsService {
@@ -65,13 +73,51 @@ export class BlocklistsService {
     for (const row of await store.ipsOf(this.#o.db, organizationId)) {
       targets.push({ target: row.ip, kind: 'ip', source: 'api' });
     }
+    const own = new Set<string>();
     for (let after: string | null = null; ; ) {
       const page = await this.#o.domains.page(organizationId, after, 500);
-      for (const d of page) targets.push({ target: d.name, kind: 'domain', source: 'domain' });
+      for (const d of page) {
+        targets.push({ target: d.name, kind: 'domain', source: 'domain' });
+        own.add(d.name);
+      }
       if (page.length < 500) break;
       after = page[page.length - 1].name;
     }
+    for (const { domain } of await store.linksOf(this.#o.db, organizationId))
+      if (!own.has(domain)) targets.push({ target: domain, kind: 'domain', source: 'link' });
     return targets;
+  }
+
+  /** Every target, with the link domains read afresh first: what a check asks about. */
+  async #targetsToCheck(organizationId: string): Promise<Target[]> {
+    await this.refreshLinks(organizationId);
+    return this.targets(organizationId);
+  }
+
+  /**
+   * Reads the link domains of the organisation's recent outbound mail afresh (before each check): the
+   * stored text where there is one, else the message itself (HTML-only mail).
+   */
+  async refreshLinks(organizationId: string): Promise<void> {
+    const since = new Date(Date.now() - LINK_WINDOW_MS);
+    const messages = await store.recentOutbound(this.#o.db, organizationId, since, LINK_MESSAGES);
+    const links = new Map<string, Date>();
+    const raws = await this.#o.blobs.getMany(
+      messages.filter((m) => m.bodyText === null).map((m) => ({ organizationId, id: m.blobId })),
+    );
+    for (const m of messages) {
+      if (links.size >= MAX_LINK_DOMAINS) break;
+      const found = new Set<string>();
+      if (m.bodyText !== null) linkDomains(m.bodyText, found);
+      else {
+        const raw = raws.get(m.blobId);
+        if (raw) await messageLinkDomains(raw, found).catch(() => found);
+      }
+      // Newest first: the first sighting is the newest.
+      for (const domain of found) if (!links.has(domain)) links.set(domain, m.receivedAt);
+    }
+    // A domain no longer linked to takes its results with it (its listing is no longer this sender's).
+    await this.#o.db.transaction((tx) => store.replaceLinks(tx, organizationId, links));
   }
 
   async status(organizationId: string, only?: Set<string>): Promise<TargetStatus[]> {
@@ -95,7 +141,7 @@ export class BlocklistsService {
 
   /** Checks now (every target, or those named) and answers their status. */
   async check(organizationId: string, names?: string[]): Promise<TargetStatus[]> {
-    const targets = await this.targets(organizationId);
+    const targets = await this.#targetsToCheck(organizationId);
     let only: Set<string> | undefined;
     if (names?.length) {
       only = new Set(names.map((n) => normaliseTarget(n)));
@@ -148,7 +194,7 @@ export class BlocklistsService {
       const ids = await store.claimDue(this.#o.db, due, SWEEP_LEASE_MS, SWEEP_BATCH);
       for (const id of ids) {
         try {
-          await this.#check(id, await this.targets(id), undefined, dns);
+          await this.#check(id, await this.#targetsToCheck(id), undefined, dns);
           checked++;
         } catch (err) {
           // Its lease runs out and a later sweep tries again.

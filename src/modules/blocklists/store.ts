@@ -4,6 +4,7 @@ import {
   type BlocklistIpRow,
   type BlocklistResultRow,
   blocklistIps,
+  blocklistLinks,
   blocklistOrganizations,
   blocklistResults,
 } from './tables.ts';
@@ -118,4 +119,51 @@ export async function deleteResults(tx: Db, organizationId: string, targets: str
     .where(
       and(eq(blocklistResults.organizationId, organizationId), inArray(blocklistResults.target, targets)),
     );
+}
+
+/** The newest outbound messages of the organisation since `since`: their stored text, or their blob. */
+export async function recentOutbound(db: Db, organizationId: string, since: Date, limit: number) {
+  const rows = (await db.execute(sql`
+    select blob_id, body_text, received_at from messages
+     where organization_id = ${organizationId} and direction = 'outbound' and received_at >= ${since}
+     order by received_at desc
+     limit ${limit}`)) as unknown as {
+    rows: { blob_id: string; body_text: string | null; received_at: Date | string }[];
+  };
+  return rows.rows.map((r) => ({
+    blobId: r.blob_id,
+    bodyText: r.body_text,
+    receivedAt: new Date(r.received_at),
+  }));
+}
+
+/** Replaces the organisation's link domains with these (domain → the newest message linking to it). */
+export async function replaceLinks(tx: Db, organizationId: string, links: Map<string, Date>): Promise<void> {
+  const gone = await tx
+    .delete(blocklistLinks)
+    .where(eq(blocklistLinks.organizationId, organizationId))
+    .returning({ domain: blocklistLinks.domain });
+  const dropped = gone.map((g) => g.domain).filter((d) => !links.has(d));
+  // Results of link domains no longer linked to go, unless the domain is one of the organisation's own.
+  if (dropped.length)
+    await tx.delete(blocklistResults).where(
+      and(
+        eq(blocklistResults.organizationId, organizationId),
+        inArray(blocklistResults.target, dropped),
+        sql`not exists (select 1 from domains d
+                           where d.organization_id = ${organizationId} and d.name = ${blocklistResults.target})`,
+      ),
+    );
+  if (!links.size) return;
+  await tx
+    .insert(blocklistLinks)
+    .values([...links].map(([domain, seenAt]) => ({ organizationId, domain, seenAt })));
+}
+
+export function linksOf(db: Db, organizationId: string): Promise<{ domain: string }[]> {
+  return db
+    .select({ domain: blocklistLinks.domain })
+    .from(blocklistLinks)
+    .where(eq(blocklistLinks.organizationId, organizationId))
+    .orderBy(asc(blocklistLinks.domain));
 }

@@ -15,6 +15,16 @@ export const blocklistIps = pgTable('blocklist_ips', {
 });
 export type BlocklistIpRow = typeof blocklistIps.$inferSelect;
 
+export const blocklistLinks = pgTable(
+  'blocklist_links',
+  {
+    organizationId: uuid('organization_id').notNull(),
+    domain: text('domain').notNull(),
+    seenAt: timestamptz('seen_at').notNull(),
+  },
+  (t) => [primaryKey({ columns: [t.organizationId, t.domain] })],
+);
+
 export const blocklistResults = pgTable(
   'blocklist_results',
   {

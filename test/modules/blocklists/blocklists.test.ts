@@ -13,6 +13,7 @@ import {
   type TestApp,
 } from '../../support/app.ts';
 import { startDnsServer, type TestDnsServer } from '../../support/dns-server.ts';
+import { verifiedDomain } from '../../support/domains.ts';
 
 const SETTINGS_IP = '192.0.2.10';
 const API_IP = '192.0.2.20';
@@ -249,6 +250,42 @@ describe(`blocklists on ${engine}`, () => {
     const after = (await api('GET', '/v1/blocklists/status')).body;
     assert.equal(
       after.items.some((i: any) => i.target === API_IP),
+      false,
+    );
+  });
+
+  test('the domains the organisation’s mail links to are checked too, from text and from HTML-only mail', async () => {
+    const sender = await newOrg(t);
+    const domain = await verifiedDomain(t, sender.token, 'links-sender.test', [dns]);
+    dns.set('linked-spam.test.dbl.spamhaus.org', { A: ['127.0.1.2'] });
+    const send = async (body: Record<string, unknown>) => {
+      const res = await api(
+        'POST',
+        '/v1/messages/send',
+        { from: `news@${domain.name}`, to: ['reader@elsewhere.test'], subject: 'Offer', ...body },
+        sender.token,
+      );
+      assert.equal(res.status, 202, JSON.stringify(res.body));
+    };
+    await send({ text: 'See https://shop.linked-spam.test/offer?id=1 and http://links-sender.test/about' });
+    await send({
+      html: '<p><a href="https://click.tracker-clean.test/r/abc">Read</a> <img src="https://cdn.images.test/x.png"></p>',
+    });
+
+    const res = await api('POST', '/v1/blocklists/check', {}, sender.token);
+    assert.equal(res.status, 200, JSON.stringify(res.body));
+    const links = res.body.items.filter((i: any) => i.source === 'link').map((i: any) => i.target);
+    // Registrable domains of every URL (filters look up image sources too); the organisation's own
+    // domain stays a domain target.
+    assert.deepEqual(links.sort(), ['images.test', 'linked-spam.test', 'tracker-clean.test']);
+    assert.equal(resultOf(res.body, 'linked-spam.test', 'dbl.spamhaus.org').status, 'listed');
+    assert.equal(resultOf(res.body, 'tracker-clean.test', 'dbl.spamhaus.org').status, 'clear');
+    const listed = await eventsOf(t, sender, 'blocklist.listed');
+    assert.ok(listed.some((e) => e.data.target === 'linked-spam.test'));
+    // Another organisation's mail is not its business.
+    const other = (await api('GET', '/v1/blocklists/status')).body.items;
+    assert.equal(
+      other.some((i: any) => i.target === 'linked-spam.test'),
       false,
     );
   });
