@@ -28,6 +28,8 @@ export const SIGNED_HEADERS = new Set([
   'references',
   'list-unsubscribe',
   'list-unsubscribe-post',
+  // Gmail counts complaints by Feedback-ID only when a signature covers it.
+  'feedback-id',
 ]);
 
 const SP = 0x20;

@@ -8,7 +8,8 @@
 //   read      the raw bytes of the batch in one query
 //   parse     MIME structure and search pieces, in worker threads (core/threads.ts)
 //   thread    one lookup for the batch's In-Reply-To/References, then within the batch
-//   route     per recipient (routing.ts), through cached lookups
+//   route     per recipient (routing.ts), through cached lookups; VERP return paths take bounce and
+//             feedback reports, feedback addresses (fbl@) feedback reports
 //   forward   each external copy: SRS envelope sender, Delivered-To, ARC seal
 //   commit    one transaction: outcomes (search vectors built in the same statement), routes, forwards,
 //             events, rule counters, the queue rows, and filing last (mailbox and folder rows: UIDs, bytes)
@@ -26,8 +27,9 @@ import type { ParsedBounce } from '../delivery/bounce-parse.ts';
 import type { MessageAuth, MessageStatus } from '../messages/tables.ts';
 import { messageReceived } from './events.ts';
 import type { PreparedMessage, parseTasks } from './parse.ts';
+import { domainOf, parseRecipient } from './address.ts';
 import { type Delivery, type RouteDecision, Router, type RoutingLookups } from './routing.ts';
-import type { OutboundHooks } from './service.ts';
+import type { FeedbackHooks, FeedbackReading, OutboundHooks } from './service.ts';
 import type { Srs } from './srs.ts';
 import { threadBatch } from './threading.ts';
 import {
@@ -55,6 +57,7 @@ export interface ProcessorOptions {
   db: Db;
   blobs: BlobStore;
   outbound: OutboundHooks;
+  feedback: FeedbackHooks;
   events: EventsService;
   secrets: Secrets;
   srs: Srs;
@@ -92,6 +95,10 @@ interface Item {
   threadId: string;
   decisions: RouteDecision[];
   reports: BounceReport[];
+  /** Recipients (VERP return paths, feedback addresses) at which the message is a feedback report. */
+  feedback: { rcpt: string; verp: { messageId: string; domain: string } | null }[];
+  /** The message read as a feedback report: undefined until asked, null when it is none. */
+  reading?: FeedbackReading | null;
   forwards: NewForward[];
   matchedRules: Set<string>;
   status: ProcessedStatus;
@@ -286,6 +293,7 @@ export class InboundProcessor {
         threadId: message.id,
         decisions: [],
         reports: [],
+        feedback: [],
         forwards: [],
         matchedRules: new Set(),
         status: 'failed',
@@ -325,13 +333,31 @@ export class InboundProcessor {
     const quarantine = message.auth?.action === 'quarantine';
     for (const rcpt of message.rcptTo) {
       const target = this.#o.outbound.verpTarget(rcpt);
-      if (target)
+      const local = target ? null : parseRecipient(rcpt);
+      const feedbackAddress = local !== null && this.#o.feedback.isFeedbackAddress(local.localPart);
+      if ((target || feedbackAddress) && (await this.#readFeedback(item))) {
+        // A feedback report: recorded at commit. At a feedback address it also goes wherever mail to
+        // that address goes (a mailbox, an alias to a person), if anywhere.
+        item.feedback.push({ rcpt, verp: target });
+        if (feedbackAddress) item.decisions.push(...routedSomewhere(await router.route(rcpt, quarantine)));
+      } else if (target) {
         item.reports.push({ rcpt, ...target, parsed: await this.#o.outbound.parseReport(item.raw) });
-      else item.decisions.push(...(await router.route(rcpt, quarantine)));
+      } else if (feedbackAddress) {
+        // Not a report: it goes where mail to the address goes, or stays in the message log.
+        const routed = routedSomewhere(await router.route(rcpt, quarantine));
+        item.decisions.push(...(routed.length ? routed : [keptAtFeedbackAddress(rcpt, message)]));
+      } else item.decisions.push(...(await router.route(rcpt, quarantine)));
     }
     item.matchedRules = router.matchedRules;
-    item.status = statusOf(item.decisions, quarantine);
+    // A feedback report is delivered to the feedback module (its route is added at commit).
+    item.status = item.feedback.length && !quarantine ? 'delivered' : statusOf(item.decisions, quarantine);
     item.error = failureOf(item.decisions);
+  }
+
+  /** The message as a feedback report (read once, whichever recipients ask). */
+  async #readFeedback(item: Item): Promise<FeedbackReading | null> {
+    if (item.reading === undefined) item.reading = await this.#o.feedback.readReport(item.raw);
+    return item.reading;
   }
 
   /** forward: one outbound copy per forward target, sealed for the hosted domain that forwards it. */
@@ -386,7 +412,10 @@ export class InboundProcessor {
     const forwarded = await batchTransaction(this.#o.db, async (tx) => {
       const finished = await finishProcessing(tx, items.map(processedFields));
       const done = items.filter((item) => finished.has(item.message.id));
-      for (const item of done) item.decisions.push(...(await this.#recordBounceReports(tx, item)));
+      for (const item of done) {
+        item.decisions.push(...(await this.#recordBounceReports(tx, item)));
+        item.decisions.push(...(await this.#recordFeedback(tx, item)));
+      }
       await insertRoutes(tx, done.flatMap(routesOf));
       const forwards = done.flatMap((item) => item.forwards);
       await this.#o.blobs.put(
@@ -466,6 +495,30 @@ export class InboundProcessor {
     return decisions;
   }
 
+  /** Records a feedback report once per message, whichever of its recipients took it, as routes. */
+  async #recordFeedback(tx: Db, item: Item): Promise<RouteDecision[]> {
+    if (!item.feedback.length || !item.reading) return [];
+    const { message } = item;
+    const verp = item.feedback.find((f) => f.verp)?.verp ?? null;
+    const recorded = await item.reading.recordIn(tx, {
+      organizationId: message.organizationId,
+      reportMessageId: message.id,
+      domain: verp?.domain ?? domainOf(item.feedback[0].rcpt),
+      verp: verp ? { messageId: verp.messageId } : null,
+    });
+    return item.feedback.map((f) => ({
+      recipient: f.rcpt.toLowerCase(),
+      route: 'feedback' as const,
+      targetId: recorded.complaintId,
+      action: 'drop' as const,
+      destination: null,
+      detail: recorded.detail,
+      delivery: null,
+      domainId: message.domainId ?? '',
+      domain: f.verp?.domain ?? domainOf(f.rcpt),
+    }));
+  }
+
   /** A failed attempt: tried again later, or after the last attempt shown as failed. */
   async #failed(message: ClaimedMessage, err: unknown): Promise<void> {
     const error = err instanceof Error ? err.message : String(err);
@@ -530,6 +583,26 @@ function filingsOf(item: Item): Filing[] {
       messageId: item.message.id,
       size: item.message.size,
     }));
+}
+
+/** The decisions for an address less routing's "nothing here" (a feedback address needs no mailbox). */
+function routedSomewhere(decisions: RouteDecision[]): RouteDecision[] {
+  return decisions.filter((d) => !(d.route === 'none' && d.action === 'fail'));
+}
+
+/** Mail at a feedback address that is no report and has nowhere else to go: kept, in the message log. */
+function keptAtFeedbackAddress(rcpt: string, message: ClaimedMessage): RouteDecision {
+  return {
+    recipient: rcpt.toLowerCase(),
+    route: 'feedback',
+    targetId: null,
+    action: 'store',
+    destination: null,
+    detail: 'not a feedback report (ARF): kept in the message log (GET /v1/messages/:id/raw)',
+    delivery: null,
+    domainId: message.domainId ?? '',
+    domain: domainOf(rcpt),
+  };
 }
 
 function statusOf(decisions: RouteDecision[], quarantine: boolean): ProcessedStatus {

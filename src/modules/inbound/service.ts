@@ -48,9 +48,35 @@ export interface OutboundHooks {
   notifyQueued(): void;
 }
 
+/** What inbound needs from the feedback module: complaint reports (ARF) at VERP and feedback addresses. */
+export interface FeedbackHooks {
+  /** Whether `localPart` (lower case, without a +tag) is the feedback address every hosted domain has. */
+  isFeedbackAddress(localPart: string): boolean;
+  /** The message read as a feedback report; null when it is none. Read once, before processing's commit. */
+  readReport(raw: Buffer): Promise<FeedbackReading | null>;
+}
+
+/** A feedback report read from an accepted message. */
+export interface FeedbackReading {
+  /** Records it inside processing's transaction; the complaint and a line for the message's routes. */
+  recordIn(tx: Db, arrival: FeedbackArrival): Promise<{ complaintId: string; detail: string }>;
+}
+
+/** Where a feedback report arrived. */
+export interface FeedbackArrival {
+  organizationId: string;
+  /** The accepted message that carries the report. */
+  reportMessageId: string;
+  /** The hosted domain it arrived at (for a VERP return path, the domain the path belongs to). */
+  domain: string;
+  /** Set when it reached a VERP return path: the message that address names (its MAC verified). */
+  verp: { messageId: string } | null;
+}
+
 export interface InboundServiceOptions {
   db: Db;
   outbound: OutboundHooks;
+  feedback: FeedbackHooks;
   blobs: BlobStore;
   srs: Srs;
   resolver: MailauthResolver;
@@ -108,6 +134,11 @@ export class InboundService {
   /** The SRS codec forwarding uses (the processor rewrites senders with the same one). */
   get srs(): Srs {
     return this.#o.srs;
+  }
+
+  /** Feedback reports (the processor hands them over with the same hooks). */
+  get feedback(): FeedbackHooks {
+    return this.#o.feedback;
   }
 
   /** Routing's lookups, through the same cache (the processor routes with them). */
@@ -196,6 +227,9 @@ export class InboundService {
       directoryEntry(this.#o.db, recipient.domain, recipient.localPart),
     );
     if (!entry) return unknown;
+    // The feedback address takes reports whatever else is configured there (feedback loops give up on
+    // an address that refuses them).
+    if (this.#o.feedback.isFeedbackAddress(recipient.localPart)) return { accepted: true, recipient, entry };
     const { mailbox } = entry;
     if (mailbox) {
       if (!mailbox.isActive && !entry.aliasId && !entry.hasRule)

@@ -155,6 +155,8 @@ export interface MailboxDetail {
 
 /** What sending as an address of a mailbox is subject to (delivery asks for every sender). */
 export interface SenderPolicy {
+  /** The mailbox's id (outbound mail names it in its Feedback-ID header). */
+  id: string;
   status: MailboxStatus;
   dailySendLimit: number | null;
 }

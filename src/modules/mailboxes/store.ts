@@ -122,9 +122,9 @@ export async function senderPolicy(
   db: Db,
   organizationId: string,
   address: string,
-): Promise<{ status: MailboxStatus; dailySendLimit: number | null } | null> {
+): Promise<{ id: string; status: MailboxStatus; dailySendLimit: number | null } | null> {
   const [row] = await db
-    .select({ status: mailboxes.status, dailySendLimit: mailboxes.dailySendLimit })
+    .select({ id: mailboxes.id, status: mailboxes.status, dailySendLimit: mailboxes.dailySendLimit })
     .from(mailboxes)
     .where(and(eq(mailboxes.organizationId, organizationId), eq(mailboxes.address, address)));
   return row ?? null;

@@ -88,8 +88,8 @@ const detailSchema = summarySchema.extend({
     .array(
       z.object({
         recipient: z.string(),
-        route: z.enum(['mailbox', 'alias', 'rule', 'catch_all', 'srs', 'bounce', 'none']),
-        target_id: z.uuid().nullable().describe('The mailbox, alias or rule'),
+        route: z.enum(['mailbox', 'alias', 'rule', 'catch_all', 'srs', 'bounce', 'feedback', 'none']),
+        target_id: z.uuid().nullable().describe('The mailbox, alias or rule (for feedback: the complaint)'),
         action: z.string(),
         destination: z.string().nullable().describe('The mailbox folder or the external address'),
         detail: z.string().nullable(),

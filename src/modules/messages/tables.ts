@@ -76,7 +76,7 @@ export const messages = pgTable('messages', {
 });
 export type MessageRow = typeof messages.$inferSelect;
 
-export type RouteKind = 'mailbox' | 'alias' | 'rule' | 'catch_all' | 'srs' | 'bounce' | 'none';
+export type RouteKind = 'mailbox' | 'alias' | 'rule' | 'catch_all' | 'srs' | 'bounce' | 'feedback' | 'none';
 export type RouteAction =
   | 'store'
   | 'forward'

@@ -86,6 +86,22 @@ export class SuppressionsService {
     );
   }
 
+  /**
+   * Adds recipients who complained (feedback-loop reports matched to a message sent to them) inside the
+   * caller's transaction; already suppressed ones stay as they are.
+   */
+  addComplaintsIn(
+    tx: Db,
+    organizationId: string,
+    complaints: { address: string; detail: string | null; messageId: string }[],
+  ): Promise<SuppressionRow[]> {
+    return this.#insert(
+      tx,
+      organizationId,
+      complaints.map((c) => ({ ...c, reason: 'complaint' as const })),
+    );
+  }
+
   /** The suppressed addresses among `addresses`, by lower-cased address. */
   async suppressedAmong(
     db: Db,
