@@ -3,6 +3,7 @@
 // person can act on, never as exceptions: NXDOMAIN, SERVFAIL, timeouts, refusals. Truncated UDP
 // answers are retried over TCP by the resolver library (c-ares) itself.
 import { Resolver } from 'node:dns/promises';
+import { isIP } from 'node:net';
 
 export type DnsErrorCode =
   | 'NXDOMAIN'
@@ -31,6 +32,10 @@ export interface DnsServer {
   txt(name: string): Promise<DnsAnswer<string[]>>;
   mx(name: string): Promise<DnsAnswer<MxRecord[]>>;
   cname(name: string): Promise<DnsAnswer<string[]>>;
+  /** A (family 4) or AAAA (family 6) records. */
+  addresses(name: string, family: 4 | 6): Promise<DnsAnswer<string[]>>;
+  /** The PTR names of an IP address (reverse DNS), lower case without the trailing dot. */
+  ptr(ip: string): Promise<DnsAnswer<string[]>>;
 }
 
 export interface DnsOptions {
@@ -69,8 +74,27 @@ export function dnsServers(options: DnsOptions): DnsServer[] {
         ask(name, async () =>
           (await resolver.resolveCname(name)).map((c) => c.toLowerCase().replace(/\.$/, '')),
         ),
+      addresses: (name, family) =>
+        ask(name, () => (family === 4 ? resolver.resolve4(name) : resolver.resolve6(name))),
+      // The PTR query itself: Resolver.reverse would answer from /etc/hosts first.
+      ptr: (ip) =>
+        ask(reverseName(ip), async () =>
+          (await resolver.resolvePtr(reverseName(ip))).map((n) => n.toLowerCase().replace(/\.$/, '')),
+        ),
     };
   });
+}
+
+/** The name of an IP address's PTR record: `4.3.2.1.in-addr.arpa`, or 32 reversed nibbles under `ip6.arpa`. */
+export function reverseName(ip: string): string {
+  if (isIP(ip) === 4) return `${ip.split('.').reverse().join('.')}.in-addr.arpa`;
+  const [head, tail] = ip.toLowerCase().split('::');
+  const left = head ? head.split(':') : [];
+  const right = tail ? tail.split(':') : [];
+  const groups =
+    tail === undefined ? left : [...left, ...Array(8 - left.length - right.length).fill('0'), ...right];
+  const nibbles = groups.map((g) => g.padStart(4, '0')).join('');
+  return `${[...nibbles].reverse().join('.')}.ip6.arpa`;
 }
 
 function describeFailure(error: unknown, name: string, server: string): DnsFailure {

@@ -18,6 +18,8 @@ export interface TestRecords {
   /** Each entry is one TXT record: a string (split into 255-byte strings as a zone would) or its strings. */
   TXT?: (string | string[])[];
   CNAME?: string;
+  /** PTR names (at a reverse name such as `2.0.0.127.in-addr.arpa`). */
+  PTR?: string[];
   /** Answer SERVFAIL. */
   servfail?: boolean;
   /** Never answer, so the resolver times out. */
@@ -73,6 +75,8 @@ export async function startDnsServer(
         return (found.TXT ?? []).map((t) => ({ ...base, type, data: Array.isArray(t) ? t : splitTxt(t) }));
       case Packet.TYPE.CNAME:
         return found.CNAME ? [{ ...base, type, domain: found.CNAME }] : [];
+      case Packet.TYPE.PTR:
+        return (found.PTR ?? []).map((domain) => ({ ...base, type, domain }));
       default:
         return [];
     }

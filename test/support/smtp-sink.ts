@@ -13,6 +13,9 @@ export interface SinkMessage {
   raw: Buffer;
   tls: boolean;
   connectionId: string;
+  /** The client's address as the sink saw it (the sending IP), and the name it greeted with (EHLO). */
+  remoteAddress: string;
+  helo: string;
   receivedAt: Date;
 }
 /** e.g. `{ code: 550, message: '5.1.1 no such user' }`; an enhanced code at the start is sent as it is. */
@@ -134,6 +137,8 @@ export async function startSmtpSink(options: SmtpSinkOptions = {}): Promise<Smtp
             raw,
             tls: session.secure,
             connectionId: session.id,
+            remoteAddress: session.remoteAddress.replace(/^::ffff:/, ''),
+            helo: session.hostNameAppearsAs,
             receivedAt: new Date(),
           };
           const delay = dataDelayFor(session);

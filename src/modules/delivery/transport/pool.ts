@@ -1,7 +1,10 @@
 // The connections to one destination domain: at most `limit` open at once (busy, idle, being opened or
 // still closing), idle ones reused for the next message and closed after `idleMs`; callers beyond the
-// limit wait in line, first come first served. A connection carries a key (how it was secured); only a
-// caller asking for the same key may reuse it.
+// limit wait in line, first come first served. A connection carries a key (how it was secured, and the
+// local address it is bound to); only a caller asking for that key may reuse it. A caller names the keys
+// it prefers (its own local addresses) and those it also takes (other addresses of its IP pool): an idle
+// connection with a preferred key is reused, else a free slot is taken to open one, else an idle
+// connection with another accepted key is reused, else the caller waits for one.
 
 export interface Poolable {
   readonly key: string;
@@ -24,7 +27,11 @@ export class DomainPool<T extends Poolable> {
   readonly #track: (quit: Promise<void>) => void;
   #open = 0;
   readonly #idle: Idle<T>[] = [];
-  readonly #waiters: { key: string; grant: (lease: Lease<T>) => void; refuse: (err: Error) => void }[] = [];
+  readonly #waiters: {
+    keys: ReadonlySet<string>;
+    grant: (lease: Lease<T>) => void;
+    refuse: (err: Error) => void;
+  }[] = [];
 
   constructor(limit: number, idleMs: number, track: (quit: Promise<void>) => void) {
     this.#limit = Math.max(1, limit);
@@ -37,12 +44,25 @@ export class DomainPool<T extends Poolable> {
     return this.#open === 0 && this.#waiters.length === 0;
   }
 
-  acquire(key: string): Promise<Lease<T>> {
-    if (!this.#waiters.length) {
-      const lease = this.#take(key);
-      if (lease !== undefined) return Promise.resolve(lease);
+  /**
+   * A connection with one of the `preferred` keys, or a slot to open one; failing both, a connection with
+   * one of the keys `also` accepted. An idle connection no waiter could use (waiters are served first)
+   * goes to this caller at once.
+   */
+  acquire(preferred: string | readonly string[], also: readonly string[] = []): Promise<Lease<T>> {
+    const first = typeof preferred === 'string' ? [preferred] : preferred;
+    const idle = this.#reusable(first);
+    if (idle) return Promise.resolve(idle);
+    if (!this.#waiters.length && this.#open < this.#limit) {
+      this.#open++;
+      return Promise.resolve(null);
     }
-    return new Promise((grant, refuse) => this.#waiters.push({ key, grant, refuse }));
+    const other = this.#reusable(also);
+    if (other) return Promise.resolve(other);
+    return new Promise((grant, refuse) => {
+      this.#waiters.push({ keys: new Set([...first, ...also]), grant, refuse });
+      this.#serve();
+    });
   }
 
   /**
@@ -79,27 +99,14 @@ export class DomainPool<T extends Poolable> {
     }
   }
 
-  /**
-   * An idle connection with the key, else a free slot; else, when an idle connection of another key
-   * holds the last slot, that one is closed and the caller waits for the slot it frees.
-   */
-  #take(key: string): Lease<T> | undefined {
-    const at = this.#idle.findIndex((i) => i.session.key === key);
-    if (at >= 0) {
-      const [idle] = this.#idle.splice(at, 1);
-      clearTimeout(idle.timer);
-      return idle.session;
-    }
-    if (this.#open < this.#limit) {
-      this.#open++;
-      return null;
-    }
-    const other = this.#idle.shift();
-    if (other) {
-      clearTimeout(other.timer);
-      this.#retire(other.session);
-    }
-    return undefined;
+  /** Takes the longest-idle connection with one of the keys out of the pool. */
+  #reusable(keys: readonly string[]): T | null {
+    if (!keys.length) return null;
+    const at = this.#idle.findIndex((i) => keys.includes(i.session.key));
+    if (at < 0) return null;
+    const [idle] = this.#idle.splice(at, 1);
+    clearTimeout(idle.timer);
+    return idle.session;
   }
 
   /** QUIT; the slot stays taken until the socket has closed, so the remote end never sees more than `limit`. */
@@ -122,11 +129,31 @@ export class DomainPool<T extends Poolable> {
     this.#idle.push({ session, timer });
   }
 
+  /**
+   * Idle connections go to the first waiter that can use them; then a free slot to the first waiter;
+   * then, at the limit, an idle connection that no waiter can use is closed for the slot it frees.
+   */
   #serve(): void {
-    while (this.#waiters.length) {
-      const lease = this.#take(this.#waiters[0].key);
-      if (lease === undefined) return;
-      this.#waiters.shift()!.grant(lease);
+    for (let i = 0; i < this.#idle.length && this.#waiters.length; ) {
+      const { session, timer } = this.#idle[i];
+      const w = this.#waiters.findIndex((waiter) => waiter.keys.has(session.key));
+      if (w < 0) {
+        i++;
+        continue;
+      }
+      this.#idle.splice(i, 1);
+      clearTimeout(timer);
+      this.#waiters.splice(w, 1)[0].grant(session);
+    }
+    while (this.#waiters.length && this.#open < this.#limit) {
+      this.#open++;
+      this.#waiters.shift()!.grant(null);
+    }
+    if (!this.#waiters.length) return;
+    const other = this.#idle.shift();
+    if (other) {
+      clearTimeout(other.timer);
+      this.#retire(other.session);
     }
   }
 }

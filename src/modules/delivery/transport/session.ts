@@ -15,6 +15,9 @@ export interface SessionOptions {
   mx: string;
   ip: string;
   port: number;
+  /** The local address to bind to (one of MAILROOM_OUTBOUND_IPS); null: the system picks. */
+  localAddress: string | null;
+  /** EHLO name: the bound address's own HELO name when it has one, else MAILROOM_HOSTNAME. */
   heloName: string;
   /** MTA-STS enforce: STARTTLS required and the certificate verified for the MX host name. */
   verifyTls: boolean;
@@ -43,6 +46,7 @@ const CONNECTION_ERRORS = new Set(['ECONNECTION', 'ESOCKET', 'ETIMEDOUT', 'EPROT
 export class SmtpSession {
   readonly mx: string;
   readonly ip: string;
+  readonly localAddress: string | null;
   readonly key: string;
   /** Messages sent over this connection so far. */
   messages = 0;
@@ -54,6 +58,7 @@ export class SmtpSession {
     this.#conn = conn;
     this.mx = options.mx;
     this.ip = options.ip;
+    this.localAddress = options.localAddress;
     this.key = options.key;
     // An 'error' with no listener would throw; every error also ends the connection ('end').
     conn.on('error', () => {});
@@ -68,6 +73,7 @@ export class SmtpSession {
     const conn = new SMTPConnection({
       host: options.ip,
       port: options.port,
+      ...(options.localAddress ? { localAddress: options.localAddress } : {}),
       name: options.heloName,
       servername: options.mx,
       secure: false,

@@ -2,12 +2,16 @@
 // its steps:
 //   policy     MTA-STS policy of the destination domain (cached)
 //   lease      a pooled connection to the domain, or a slot to open one (FIFO beyond the limit; with
-//              several workers also one of the installation's slots, transport/limits.ts)
-//   open       MX lookup, then each MX host and address in order until one sets up a session
+//              several workers also one of the installation's slots, transport/limits.ts). With sending
+//              IPs, a connection from the message's preferred address, else a slot, else one from another
+//              address of its pool that still has warmup capacity
+//   open       MX lookup, then each MX host and address in order until one sets up a session, bound to
+//              the message's address of the MX address's family (none of that family: the address is skipped)
 //   rate       wait until the domain's per-minute budget allows another message to start
 //   send       MAIL FROM / RCPT TO / DATA, one result per recipient
 //   release    park the connection for the next message, or QUIT it
 // Every failure becomes per-recipient results: `deliver` never rejects.
+import { isIP } from 'node:net';
 import { rootCertificates, type SecureContext, createSecureContext } from 'node:tls';
 import { domainToASCII } from 'node:url';
 import type { Logger } from 'pino';
@@ -19,7 +23,7 @@ import { DomainPool } from './pool.ts';
 import { RateGate, SharedRateGate } from './rate.ts';
 import { forAll, type Verdict, verdict } from './results.ts';
 import { SmtpSession } from './session.ts';
-import type { AttemptResult, OutboundEnvelope, RecipientResult } from './types.ts';
+import type { AttemptResult, MessageSource, OutboundEnvelope, RecipientResult } from './types.ts';
 
 export interface TransportOptions {
   resolver: MailauthResolver;
@@ -27,6 +31,8 @@ export interface TransportOptions {
   port: number;
   /** EHLO name: MAILROOM_HOSTNAME. */
   heloName: string;
+  /** EHLO names of sending IPs that have their own (MAILROOM_OUTBOUND_IP_HELO); others use `heloName`. */
+  heloNames?: ReadonlyMap<string, string>;
   /** Port for fetching MTA-STS policies over HTTPS (443; tests point it at a local HTTPS server). */
   mtaStsPort: number;
   /** Extra trust anchors (PEM) for MTA-STS policy fetches and enforced TLS; tests use a local CA. */
@@ -155,10 +161,11 @@ export class Transport {
     const policy = await this.#policies.policyFor(domain);
     attempt.mtaSts = policy?.mode ?? 'none';
     const key = securityKey(policy);
+    const source = envelope.source ?? null;
     const pool = this.#pool(domain);
     let session: SmtpSession | null;
     try {
-      session = await pool.acquire(key);
+      session = source ? await this.#lease(pool, key, source) : await pool.acquire(key);
     } catch (err) {
       if (err === SHUTTING_DOWN) return attempt.notStarted();
       throw err;
@@ -168,7 +175,7 @@ export class Transport {
       for (let tries = 1; ; tries++) {
         if (!session) {
           const release = await this.#takeSlot(domain);
-          const opened = await this.#open(domain, policy, key);
+          const opened = await this.#open(domain, policy, key, source);
           if ('failure' in opened) {
             release();
             return attempt.finish(opened.failure);
@@ -201,6 +208,29 @@ export class Transport {
     }
   }
 
+  /**
+   * A connection bound to one of the message's addresses, or a slot to open one. A connection from an
+   * address other than the preferred ones is used only once that address's capacity is taken.
+   */
+  async #lease(
+    pool: DomainPool<SmtpSession>,
+    key: string,
+    source: MessageSource,
+  ): Promise<SmtpSession | null> {
+    const preferred = [source.ipv4[0], source.ipv6[0]].filter((ip): ip is string => ip !== undefined);
+    let others = [...source.ipv4.slice(1), ...source.ipv6.slice(1)];
+    const keyOf = (ip: string) => `${key}@${ip}`;
+    for (;;) {
+      const session = await pool.acquire(preferred.map(keyOf), others.map(keyOf));
+      const local = session?.localAddress;
+      if (!session || !local || preferred.includes(local) || (await source.take(local))) return session;
+      // That address used its cap meanwhile: the connection goes back for others, and this message
+      // no longer takes connections from it.
+      pool.release(session, true);
+      others = others.filter((ip) => ip !== local);
+    }
+  }
+
   /** An installation-wide connection slot (shared limits), or nothing to take when there are none. */
   async #takeSlot(domain: string): Promise<() => void> {
     if (!this.#o.shared) return () => {};
@@ -213,8 +243,16 @@ export class Transport {
     this.#pools.get(domain)?.forget(session);
   }
 
-  /** MX lookup, then each allowed host and address in order until a session is set up. */
-  async #open(domain: string, policy: StsPolicy | null, key: string): Promise<Opened> {
+  /**
+   * MX lookup, then each allowed host and address in order until a session is set up. With a source,
+   * each address is reached from the source address of its family, and skipped when there is none.
+   */
+  async #open(
+    domain: string,
+    policy: StsPolicy | null,
+    key: string,
+    source: MessageSource | null,
+  ): Promise<Opened> {
     const route = await resolveRoute(this.#o.resolver, domain);
     if (!route.ok) return { failure: route.failure };
     const hosts = this.#allowedHosts(domain, route.hosts, policy);
@@ -227,6 +265,7 @@ export class Transport {
     let tried = 0;
     let lastError: string | null = null;
     let dnsError: unknown = null;
+    const unbindable = new Set<4 | 6>();
     for (const host of hosts) {
       if (tried >= MAX_ADDRESSES) break;
       const found = host.addresses
@@ -234,29 +273,44 @@ export class Transport {
         : await resolveAddresses(this.#o.resolver, host.name);
       dnsError ??= found.error;
       for (const ip of found.addresses) {
+        const local = source ? await sourceFor(source, ip) : null;
+        if (source && !local) {
+          unbindable.add(isIP(ip) === 6 ? 6 : 4);
+          continue;
+        }
         if (tried++ >= MAX_ADDRESSES) break;
         try {
-          return { session: await this.#connect(domain, host.name, ip, enforce, key) };
+          return { session: await this.#connect(domain, host.name, ip, enforce, key, local) };
         } catch (err) {
           lastError = `${host.name} [${ip}]: ${(err as Error).message}`;
           this.#o.log.debug({ err, domain, mx: host.name, ip }, 'MX host not usable, trying the next');
         }
       }
     }
+    if (!lastError && unbindable.size) return { failure: noSourceFor(domain, unbindable) };
     return { failure: unreachable(domain, lastError, dnsError) };
   }
 
-  #connect(domain: string, mx: string, ip: string, enforce: boolean, key: string): Promise<SmtpSession> {
+  #connect(
+    domain: string,
+    mx: string,
+    ip: string,
+    enforce: boolean,
+    key: string,
+    local: string | null,
+  ): Promise<SmtpSession> {
     return SmtpSession.open({
       mx,
       ip,
       port: this.#o.port,
-      heloName: this.#o.heloName,
+      localAddress: local,
+      // The HELO follows the bound address: receivers compare it with that address's PTR name.
+      heloName: (local && this.#o.heloNames?.get(local)) || this.#o.heloName,
       verifyTls: enforce,
       secureContext: this.#secureContext,
       connectTimeoutMs: this.#o.connectTimeoutMs,
       commandTimeoutMs: this.#o.commandTimeoutMs,
-      key,
+      key: local ? `${key}@${local}` : key,
       onGone: (session) => this.#gone(domain, session),
     });
   }
@@ -340,6 +394,23 @@ function unreachable(domain: string, lastError: string | null, dnsError: unknown
   return verdict('deferred', null, '4.4.4', `no MX host of ${domain} has an address`);
 }
 
+/** Every MX address was of a family the message has no source address of (an IPv6-only MX, IPv4 sources). */
+function noSourceFor(domain: string, families: Set<4 | 6>): Verdict {
+  const family = [...families].map((f) => `IPv${f}`).join(' and ');
+  return verdict(
+    'deferred',
+    null,
+    '4.4.0',
+    `the MX hosts of ${domain} have only ${family} addresses, and no sending IP of that family may be used for this message (MAILROOM_OUTBOUND_IPS, IP pool)`,
+  );
+}
+
+/** The address to reach `ip` from: the first of its family with capacity (the preferred one has it). */
+async function sourceFor(source: MessageSource, ip: string): Promise<string | null> {
+  for (const local of isIP(ip) === 6 ? source.ipv6 : source.ipv4) if (await source.take(local)) return local;
+  return null;
+}
+
 /** Something nodemailer can put between angle brackets: local@domain, no spaces, brackets or line ends. */
 function usableAddress(address: string): boolean {
   return /^[^\s<>]+@[^\s<>@]+$/.test(address);
@@ -385,6 +456,7 @@ class Attempt {
       recipients,
       mx: this.#session?.mx ?? null,
       ip: this.#session?.ip ?? null,
+      localAddress: this.#session?.localAddress ?? null,
       port: this.#port,
       tls: this.#session?.tls ?? null,
       mtaSts: this.mtaSts,
