@@ -2,12 +2,14 @@
 // workers share the queue), groups them into one SMTP transaction per message and destination domain,
 // sends through the transport (which pools connections per domain and applies per-domain limits), and
 // writes results back in batches. Recipients on domains this installation hosts are delivered locally.
+// When sending IPs are configured, each remote transaction first gets its local addresses from the IP
+// pools (`sources`); when none has capacity left today it waits, untried, until one may have.
 import type { Logger } from 'pino';
 import type { BlobStore } from '../../core/blobs.ts';
 import type { Db } from '../../core/db.ts';
 import type { AttemptReport } from './outcomes.ts';
 import * as store from './store.ts';
-import type { AttemptResult, OutboundEnvelope } from './transport/types.ts';
+import type { AttemptResult, MessageSource, OutboundEnvelope } from './transport/types.ts';
 
 export interface Sender {
   deliver(envelope: OutboundEnvelope): Promise<AttemptResult>;
@@ -18,12 +20,45 @@ export interface LocalDelivery extends Sender {
   isLocal(domain: string): Promise<boolean>;
 }
 
+/** What a message's local addresses are chosen from: its organisation, domain and author. */
+export interface SourceQuery {
+  organizationId: string;
+  /** The sending domain (the message's). */
+  domainId: string | null;
+  /** The From address, whose mailbox's pool comes first. */
+  fromAddress: string | null;
+  /** Recipients in the transaction: what it counts against daily caps. */
+  recipients: number;
+}
+
+/** Local addresses granted for one transaction; handed back to `settle` after it. */
+export interface SourceGrant {
+  source: MessageSource;
+}
+
+/** No sending IP of the message may be used now: it waits, untried, until `until`. */
+export interface SourceWait {
+  wait: { until: Date; reason: string };
+}
+
+/** Chooses each remote transaction's local addresses (the IP pools module). */
+export interface SourcePicker {
+  /** null: no sending IPs are configured, and the system picks the address. */
+  pick(query: SourceQuery): Promise<SourceGrant | SourceWait | null>;
+  /** After the attempt: the address it left from (null: none, nothing was sent), so the rest goes back. */
+  settle(grant: SourceGrant, used: string | null): void;
+}
+
 export interface DispatcherOptions {
   db: Db;
   blobs: BlobStore;
   remote: Sender;
   local: LocalDelivery;
+  /** Local addresses for remote deliveries; absent: the system picks. */
+  sources?: SourcePicker | null;
   record: (reports: AttemptReport[]) => Promise<void>;
+  /** Due recipients the claim held because their sender is paused (their message.held events). */
+  onHeld?: (held: store.HeldAtClaim[]) => Promise<void>;
   /** Transactions in flight at once (across all destinations). */
   concurrency: number;
   /**
@@ -125,8 +160,16 @@ export class DeliveryDispatcher {
       let claimed: store.ClaimedDelivery[];
       try {
         await this.#releaseExpiredClaims();
-        claimed = await store.claimDue(this.#o.db, Math.min(free, CLAIM_MAX), this.#o.lockMs);
+        const due = await store.claimDue(this.#o.db, Math.min(free, CLAIM_MAX), this.#o.lockMs);
+        claimed = due.claimed;
         for (const c of claimed) this.#held.set(c.id, c.attempts);
+        // Recipients of paused senders were held by the claim: announced, and the queue looked at again.
+        if (due.held.length) {
+          this.#o
+            .onHeld?.(due.held)
+            .catch((err) => this.#o.log.error({ err }, 'could not announce held mail'));
+          if (!claimed.length) continue;
+        }
       } catch (err) {
         this.#o.log.error({ err }, 'could not claim due deliveries');
         await this.#sleep(1_000);
@@ -194,15 +237,48 @@ export class DeliveryDispatcher {
 
   async #send(t: Transaction): Promise<void> {
     let attempt: AttemptResult;
+    let grant: SourceGrant | null = null;
     try {
-      const sender = (await this.#o.local.isLocal(t.envelope.domain)) ? this.#o.local : this.#o.remote;
-      attempt = await sender.deliver(t.envelope);
+      const local = await this.#o.local.isLocal(t.envelope.domain);
+      if (!local && this.#o.sources) {
+        const first = t.deliveries[0];
+        const picked = await this.#o.sources.pick({
+          organizationId: first.organizationId,
+          domainId: first.domainId,
+          fromAddress: first.fromAddress,
+          recipients: t.deliveries.length,
+        });
+        if (picked && 'wait' in picked) {
+          await this.#postpone(t.deliveries, picked.wait);
+          return;
+        }
+        if (picked) {
+          grant = picked;
+          t.envelope.source = picked.source;
+        }
+      }
+      attempt = await (local ? this.#o.local : this.#o.remote).deliver(t.envelope);
     } catch (err) {
       this.#o.log.error({ err, domain: t.envelope.domain }, 'delivery attempt failed unexpectedly');
       attempt = failure(`4.3.0 local error: ${(err as Error).message}`, 'deferred', null, '4.3.0');
       attempt.recipients = t.envelope.recipients.map((address) => ({ ...attempt.recipients[0], address }));
     }
+    if (grant) this.#o.sources!.settle(grant, attempt.notAttempted ? null : (attempt.localAddress ?? null));
     this.#reportAttempt(t, attempt);
+  }
+
+  /**
+   * Deliveries none of whose sending IPs may be used now go back to the queue until `until`, untried
+   * (the attempt does not count), with the reason as their last response.
+   */
+  async #postpone(deliveries: store.ClaimedDelivery[], wait: SourceWait['wait']): Promise<void> {
+    const claims = deliveries.map((d) => ({ id: d.id, attempts: d.attempts }));
+    try {
+      await store.postponeClaims(this.#o.db, claims, wait.until, wait.reason);
+    } catch (err) {
+      this.#o.log.error({ err }, 'could not postpone delivery claims; they expire instead');
+    }
+    for (const d of deliveries) this.#held.delete(d.id);
   }
 
   #reportAttempt(t: Transaction, attempt: AttemptResult): void {

@@ -23,9 +23,9 @@ export const messageQueued = defineEvent(
 
 export const messageHeld = defineEvent(
   'message.held',
-  'A recipient of an outbound message is held: suppressed, or over a send limit. Release it via /v1/queue',
+  'A recipient of an outbound message is held: suppressed, over a send limit, or its sender is paused (released when the sender is resumed). Release it via /v1/queue',
   recipient.extend({
-    reason: z.enum(['suppressed', 'mailbox_daily_limit', 'organization_hourly_limit']),
+    reason: z.enum(['suppressed', 'mailbox_daily_limit', 'organization_hourly_limit', 'sender_paused']),
     detail: z.string().nullable(),
   }),
 );

@@ -37,6 +37,7 @@ export const deliveryModule: MailroomModule = {
       verp: new Verp({ key: secrets.verpKey }),
       signer,
       hostname: config.hostname,
+      feedbackSenderId: config.feedback.senderId,
       limits: {
         mailboxPerDay: config.outbound.mailboxPerDay,
         organizationPerHour: config.outbound.organizationPerHour,
@@ -87,6 +88,7 @@ async function startDispatcher(ctx: ModuleContext): Promise<DeliveryDispatcher> 
     resolver,
     port: o.port,
     heloName: config.hostname,
+    heloNames: new Map(Object.entries(config.sendingIps.heloNames)),
     mtaStsPort: o.mtaStsPort,
     ca: o.ca,
     connectionsPerDomain: o.connectionsPerDomain,
@@ -106,7 +108,10 @@ async function startDispatcher(ctx: ModuleContext): Promise<DeliveryDispatcher> 
       isLocal: (domain) => services.outbound.isHosted(domain),
       deliver: (envelope) => services.inbound.deliverLocally(envelope),
     },
+    // The local address of each remote message (IP pools); null when no sending IPs are configured.
+    sources: services.ipPools.sources,
     record: (reports) => services.outbound.record(reports),
+    onHeld: (held) => services.outbound.recordHeld(held),
     concurrency: o.concurrency,
     // Renewed while held, so it only bounds how long a dead worker's mail waits to be taken over.
     lockMs: Math.min(60_000, Math.max(5_000, 2 * o.connectTimeoutMs)),

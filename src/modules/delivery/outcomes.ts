@@ -64,6 +64,7 @@ export class DeliveryOutcomes {
           outcome: result.outcome,
           mxHost: attempt.mx,
           ip: attempt.ip,
+          sourceIp: attempt.localAddress ?? null,
           port: attempt.mx ? attempt.port : null,
           tls: attempt.tls,
           mtaSts: attempt.mtaSts,

@@ -2,6 +2,7 @@
 // hands over a signed message and waits until it is queued; the messages that arrive while a batch is
 // being written go together in the next one, as the MX does for inbound mail. A batch, step by step:
 //   suppression   recipients on the suppression list are held, with the reason (one query)
+//   paused        a paused sender's (domain or From address) recipients are held, 'sender_paused'
 //   send limits   per sending address per day and per organisation per hour, counted for the whole
 //                 batch in one statement when all of it fits (the common case), else message by message
 //                 in one short transaction of its own: the counter rows are locked only for that, in key
@@ -49,6 +50,9 @@ export interface SignedMessage {
   client: { remoteIp: string; helo: string; tls: boolean } | null;
   hasAttachments: boolean;
   text?: string | null;
+  /** List mail by its headers, and whether it carries a one-click unsubscribe (list-headers.ts). */
+  bulk?: boolean;
+  oneClickUnsubscribe?: boolean;
   idempotency?: { key: string; requestHash: string };
   /** Written in the queueing transaction (the request's audit entry), with the message as its target. */
   audit?: Omit<AuditInput, 'targetId'>;
@@ -77,8 +81,16 @@ export interface QueueWriterOptions {
   audit: AuditService;
   suppressions: SuppressionsService;
   limits: { mailboxPerDay: number; organizationPerHour: number };
+  /** The organisation's paused senders (cached briefly; the claim holds what a stale answer lets by). */
+  pauses: (organizationId: string) => Promise<SenderPauses>;
   /** After every commit that queued mail (the local dispatcher wakes). */
   queued: () => void;
+}
+
+/** An organisation's paused senders, each with the pause's reason. */
+export interface SenderPauses {
+  domains: Map<string, string>;
+  addresses: Map<string, string>;
 }
 
 interface Hold {
@@ -149,7 +161,7 @@ export class QueueWriter {
     }
   }
 
-  /** suppression and send limits: why each held recipient is held, and the counts taken. */
+  /** suppression, paused senders and send limits: why each held recipient is held, and the counts taken. */
   async #plan(batch: Waiting[]): Promise<Planned[]> {
     const planned: Planned[] = batch.map((waiting) => ({
       waiting,
@@ -175,6 +187,18 @@ export class QueueWriter {
         for (const r of p.waiting.item.recipients) {
           const row = suppressed.get(r.address.toLowerCase());
           if (row) p.holds.set(r.address.toLowerCase(), { reason: 'suppressed', detail: row.reason });
+        }
+      }
+      // A paused sender's mail is held whole (recipients held already keep their own reason).
+      const pauses = await this.#o.pauses(organizationId);
+      if (!pauses.domains.size && !pauses.addresses.size) continue;
+      for (const p of list) {
+        const m = p.waiting.item;
+        const why = pauses.domains.get(m.domain.id) ?? pauses.addresses.get(m.fromAddress.toLowerCase());
+        if (why === undefined) continue;
+        for (const r of m.recipients) {
+          const key = r.address.toLowerCase();
+          if (!p.holds.has(key)) p.holds.set(key, { reason: 'sender_paused', detail: why });
         }
       }
     }
@@ -365,6 +389,8 @@ function messageRow(p: Planned): store.NewOutboundMessage {
     hasAttachments: m.hasAttachments,
     bodyText: m.text ? m.text.slice(0, 100_000) : null,
     tags: m.tags,
+    bulk: m.bulk ?? false,
+    oneClickUnsubscribe: m.oneClickUnsubscribe ?? false,
   };
 }
 

@@ -4,7 +4,8 @@
 // Queueing a message, step by step (as Postal's outgoing processor reads):
 //   check sender      the envelope sender and From are on a proven, active domain the identity may use
 //   recipients        plain addresses only, each once
-//   headers           Message-ID and Date when missing; the envelope sender becomes a VERP address
+//   headers           Message-ID and Date when missing, Feedback-ID (feedback-id.ts); the envelope
+//                     sender becomes a VERP address
 //   sign              DKIM-Signature per active key of the sender's domain (RSA and Ed25519)
 //   suppression       recipients on the suppression list are held, with the reason
 //   send limits       per sending address per day and per organisation per hour: over a limit, held
@@ -36,11 +37,13 @@ import {
 } from './compose.ts';
 import type { SigningKey } from './dkim.ts';
 import type { signingTasks } from './signing.ts';
-import { messageCancelled } from './events.ts';
+import { messageCancelled, messageHeld } from './events.ts';
+import { listHeadersOf } from './list-headers.ts';
 import type { SenderPolicy } from '../mailboxes/service.ts';
 import type { SendRefusal, SenderIdentity } from './identity.ts';
 import { type AttemptReport, DeliveryOutcomes } from './outcomes.ts';
-import { QueueWriter, type SendResult, type SignedMessage } from './queueing.ts';
+import { QueueWriter, type SendResult, type SenderPauses, type SignedMessage } from './queueing.ts';
+import { campaignOf, feedbackId, hasFeedbackId } from './feedback-id.ts';
 import * as store from './store.ts';
 import type { DeliveryRow } from './tables.ts';
 import { Verp } from './verp.ts';
@@ -56,6 +59,8 @@ export interface OutboundServiceOptions {
   /** Composing and signing, in worker threads. */
   signer: ThreadPool<typeof signingTasks>;
   hostname: string;
+  /** MAILROOM_FEEDBACK_SENDER_ID: the last field of every Feedback-ID header (feedback-id.ts). */
+  feedbackSenderId: string;
   limits: { mailboxPerDay: number; organizationPerHour: number };
   /** The status and send limit of the organisation's mailbox at an address (null: no mailbox there). */
   senderPolicy: (organizationId: string, address: string) => Promise<SenderPolicy | null>;
@@ -118,6 +123,8 @@ const HEADER_NAME = /^[\x21-\x39\x3b-\x7e]{1,76}$/;
 const MAX_RECIPIENTS = 1_000;
 const SIGNING_KEY_CACHE_MS = 60_000;
 const DOMAIN_CACHE_MS = 30_000;
+/** Paused senders are read again this often at most (pausing clears it here; the claim holds the rest). */
+const PAUSE_CACHE_MS = 5_000;
 
 export class OutboundService {
   readonly #o: OutboundServiceOptions;
@@ -125,6 +132,7 @@ export class OutboundService {
   readonly #hosted = new TtlCache<boolean>(DOMAIN_CACHE_MS);
   readonly #domains = new TtlCache<SendingDomain | null>(DOMAIN_CACHE_MS);
   readonly #senders = new TtlCache<SenderPolicy | null>(DOMAIN_CACHE_MS);
+  readonly #pauses = new TtlCache<SenderPauses>(PAUSE_CACHE_MS);
   #onQueued: () => void = () => {};
   readonly #outcomes: DeliveryOutcomes;
   readonly #writer: QueueWriter;
@@ -132,7 +140,11 @@ export class OutboundService {
   constructor(options: OutboundServiceOptions) {
     this.#o = options;
     this.#outcomes = new DeliveryOutcomes(options);
-    this.#writer = new QueueWriter({ ...options, queued: () => this.#onQueued() });
+    this.#writer = new QueueWriter({
+      ...options,
+      pauses: (organizationId) => this.#senderPauses(organizationId),
+      queued: () => this.#onQueued(),
+    });
   }
 
   /** Called after every commit that queued mail (the local dispatcher wakes up). */
@@ -189,6 +201,22 @@ export class OutboundService {
     );
   }
 
+  /** The Feedback-ID value for mail from `senderAddress` (its mailbox's id, when it is a mailbox). */
+  async #feedbackId(
+    organizationId: string,
+    campaign: string | null,
+    mailboxId: string | null,
+    senderAddress: string,
+  ): Promise<string> {
+    return feedbackId({
+      campaign,
+      mailboxId:
+        mailboxId ?? (await this.#senderPolicy(organizationId, senderAddress.toLowerCase()))?.id ?? null,
+      organizationId,
+      senderId: this.#o.feedbackSenderId,
+    });
+  }
+
   /** The daily limit of the mailbox a message counts against, when it has one of its own. */
   async #dailyLimitOf(organizationId: string, senderAddress: string): Promise<number | null> {
     return (await this.#senderPolicy(organizationId, senderAddress.toLowerCase()))?.dailySendLimit ?? null;
@@ -224,6 +252,20 @@ export class OutboundService {
     const id = newId();
     const completed = completeHeaders(input.raw, headers, () => `<${id}@${domain.name}>`, new Date());
     const senderAddress = input.identity.kind === 'mailbox' ? input.identity.address : sender.address;
+    // Gmail's Feedback-ID, inside what DKIM signs; an author's own is kept as written.
+    const raw = hasFeedbackId(headers.map((h) => h.name))
+      ? completed.raw
+      : Buffer.concat([
+          Buffer.from(
+            `Feedback-ID: ${await this.#feedbackId(
+              input.identity.organizationId,
+              campaignOf(headers.map((h) => [h.name, h.value])),
+              input.identity.kind === 'mailbox' ? input.identity.mailboxId : null,
+              senderAddress,
+            )}\r\n`,
+          ),
+          completed.raw,
+        ]);
     const queued = await this.#queue({
       id,
       organizationId: input.identity.organizationId,
@@ -233,7 +275,7 @@ export class OutboundService {
       fromAddress: sender.address,
       fromName: null,
       recipients: recipients.list,
-      content: { raw: completed.raw },
+      content: { raw },
       messageIdHeader: completed.messageId,
       subject: headers.find((h) => h.name === 'subject')?.value ?? null,
       to: [],
@@ -333,6 +375,13 @@ export class OutboundService {
     if ('error' in recipients) throw validationFailed('to', recipients.error);
     if (!input.text && !input.html) throw validationFailed('text', 'give text, html or both');
     const headers = customHeaders(input.headers ?? {});
+    if (!hasFeedbackId(Object.keys(headers)))
+      headers['Feedback-ID'] = await this.#feedbackId(
+        organizationId,
+        campaignOf(Object.entries(headers)),
+        null,
+        from.address,
+      );
     const sendAt = input.send_at ? new Date(input.send_at) : null;
     if (sendAt && sendAt.getTime() > Date.now() + 30 * 86_400_000)
       throw validationFailed('send_at', 'may be at most 30 days ahead');
@@ -404,10 +453,13 @@ export class OutboundService {
       const bytes = this.#o.signer.size > 0 ? new Uint8Array(input.content.raw) : input.content.raw;
       raw = asBuffer(await this.#o.signer.run('sign', { ...sign, raw: bytes }));
     }
+    const list = listHeadersOf(readHeaders(raw));
     return this.#writer.queue({
       ...input,
       raw,
       mailFrom: this.#o.verp.address(input.id, input.domain.name),
+      bulk: list.bulk,
+      oneClickUnsubscribe: list.oneClickUnsubscribe,
     });
   }
 
@@ -464,6 +516,101 @@ export class OutboundService {
   /** Wakes this process's dispatcher after a commit that queued forwards. */
   notifyQueued(): void {
     this.#onQueued();
+  }
+
+  // ---- paused senders -------------------------------------------------------------------------------
+
+  /**
+   * Pauses a sender inside the caller's transaction: its queued recipients are held now, later mail is
+   * held when it is queued, and whatever reaches the queue anyway is held when it falls due (the claim).
+   * Returns whether it was not paused already, and how many recipients were held.
+   */
+  async pauseSenderIn(
+    tx: Db,
+    organizationId: string,
+    sender: store.PausedSender,
+    reason: string,
+  ): Promise<{ paused: boolean; held: number }> {
+    const normalized = normalizedSender(sender);
+    const paused = await store.insertPause(tx, { id: newId(), organizationId, sender: normalized, reason });
+    const held = await store.holdQueuedOf(tx, organizationId, normalized, reason);
+    await this.#o.events.emitMany(
+      tx,
+      held.map((d) => ({
+        definition: messageHeld,
+        organizationId,
+        data: {
+          message_id: d.messageId,
+          delivery_id: d.id,
+          recipient: d.recipient,
+          reason: 'sender_paused' as const,
+          detail: reason,
+        },
+      })),
+    );
+    this.#pauses.clear();
+    return { paused, held: held.length };
+  }
+
+  /**
+   * Resumes a sender inside the caller's transaction: its recipients held for the pause are queued
+   * again (unless another pause still covers them; with `release: false`, they stay held for a person to
+   * release or cancel through the queue API). Call `notifyQueued` after the commit.
+   */
+  async resumeSenderIn(
+    tx: Db,
+    organizationId: string,
+    sender: store.PausedSender,
+    options: { release?: boolean } = {},
+  ): Promise<{ resumed: boolean; released: number }> {
+    const normalized = normalizedSender(sender);
+    const resumed = await store.deletePause(tx, organizationId, normalized);
+    const released =
+      options.release === false ? 0 : await store.releaseHeldOf(tx, organizationId, normalized);
+    this.#pauses.clear();
+    return { resumed, released };
+  }
+
+  /** The organisation's paused senders. */
+  pausedSenders(organizationId: string) {
+    return store.pausesOf(this.#o.db, organizationId);
+  }
+
+  /** Forgets the cached paused senders (a sender was paused or resumed, here or in another process). */
+  forgetPauses(): void {
+    this.#pauses.clear();
+  }
+
+  /** Announces recipients the dispatcher's claim held because their sender is paused. */
+  async recordHeld(held: store.HeldAtClaim[]): Promise<void> {
+    if (!held.length) return;
+    await this.#o.db.transaction((tx) =>
+      this.#o.events.emitMany(
+        tx,
+        held.map((d) => ({
+          definition: messageHeld,
+          organizationId: d.organizationId,
+          data: {
+            message_id: d.messageId,
+            delivery_id: d.id,
+            recipient: d.recipient,
+            reason: 'sender_paused' as const,
+            detail: d.detail,
+          },
+        })),
+      ),
+    );
+  }
+
+  #senderPauses(organizationId: string): Promise<SenderPauses> {
+    return this.#pauses.get(organizationId, async () => {
+      const pauses: SenderPauses = { domains: new Map(), addresses: new Map() };
+      for (const p of await store.pausesOf(this.#o.db, organizationId)) {
+        if (p.domainId) pauses.domains.set(p.domainId, p.reason);
+        if (p.address) pauses.addresses.set(p.address, p.reason);
+      }
+      return pauses;
+    });
   }
 
   // ---- outcomes (outcomes.ts) ---------------------------------------------------------------------------
@@ -604,6 +751,11 @@ export class OutboundService {
 }
 
 export type QueueSelection = { messageId: string } | { deliveryIds: string[] };
+export type { PausedSender } from './store.ts';
+
+/** Addresses are kept in lower case, as outbound messages keep their From address. */
+const normalizedSender = (sender: store.PausedSender): store.PausedSender =>
+  'address' in sender ? { address: sender.address.trim().toLowerCase() } : sender;
 
 /** What counted recipients took from the send limits' windows (daily per address, hourly per organisation). */
 function countsOf(organizationId: string, rows: DeliveryRow[]): store.CounterHit[] {

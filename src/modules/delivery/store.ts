@@ -19,6 +19,8 @@ import {
   deliveries,
   deliveryAttempts,
   type HoldReason,
+  type SendingPauseRow,
+  sendingPauses,
   sendRequests,
 } from './tables.ts';
 
@@ -266,6 +268,10 @@ export interface NewOutboundMessage {
   hasAttachments: boolean;
   bodyText: string | null;
   tags: string[];
+  /** List mail by its headers (Precedence: bulk or list, List-Id, List-Unsubscribe). */
+  bulk: boolean;
+  /** A valid RFC 8058 one-click unsubscribe (an https List-Unsubscribe and List-Unsubscribe-Post). */
+  oneClickUnsubscribe: boolean;
 }
 
 /** The insert of outbound messages as the queue takes them (pending; a thread of their own). */
@@ -295,6 +301,8 @@ export function outboundMessagesInsert(rows: NewOutboundMessage[]): SQL | null {
       sent_at: 'timestamptz',
       has_attachments: 'boolean',
       tags: 'text[]',
+      bulk: 'boolean',
+      one_click_unsubscribe: 'boolean',
     },
     rows.map((r) => ({
       id: r.id,
@@ -319,6 +327,8 @@ export function outboundMessagesInsert(rows: NewOutboundMessage[]): SQL | null {
       sent_at: r.sentAt,
       has_attachments: r.hasAttachments,
       tags: r.tags,
+      bulk: r.bulk,
+      one_click_unsubscribe: r.oneClickUnsubscribe,
     })),
     { body_text: rows.map((r) => r.bodyText) },
   );
@@ -384,11 +394,28 @@ export interface ClaimedDelivery {
   receivedAt: Date;
 }
 
+/** A due delivery the claim held instead of claiming: its sender is paused. */
+export interface HeldAtClaim {
+  id: string;
+  organizationId: string;
+  messageId: string;
+  recipient: string;
+  detail: string | null;
+}
+
 /**
  * Claims up to `limit` due deliveries for `lockMs`: their status becomes 'sending' and their attempt
- * count goes up, so a crash mid-attempt shows as an attempt and the claim expires by itself.
+ * count goes up, so a crash mid-attempt shows as an attempt and the claim expires by itself. Due
+ * deliveries of a paused sender (sending_pauses: its domain, or its From address) are held instead
+ * ('sender_paused'), whatever queued them (queued before the pause committed, a retry after a deferral):
+ * the pause holds at the moment of sending. While nothing is paused that part is one look at an empty
+ * table (a one-time filter).
  */
-export async function claimDue(db: Db, limit: number, lockMs: number): Promise<ClaimedDelivery[]> {
+export async function claimDue(
+  db: Db,
+  limit: number,
+  lockMs: number,
+): Promise<{ claimed: ClaimedDelivery[]; held: HeldAtClaim[] }> {
   const result = (await db.execute(sql`
     with due as (
       select id from deliveries
@@ -396,32 +423,65 @@ export async function claimDue(db: Db, limit: number, lockMs: number): Promise<C
        order by next_attempt_at
        limit ${limit}
        for update skip locked
+    ), paused as materialized (
+      select distinct on (d.id) d.id, p.reason
+        from due
+        join deliveries d on d.id = due.id
+        join messages m on m.id = d.message_id
+        join sending_pauses p on p.organization_id = d.organization_id
+                             and (p.domain_id = m.domain_id or p.address = m.from_address)
+       where exists (select 1 from sending_pauses)
+       order by d.id, p.created_at
+    ), held as (
+      update deliveries d
+         set status = 'held', hold_reason = 'sender_paused', hold_detail = paused.reason, updated_at = now()
+        from paused where d.id = paused.id
+      returning d.id, d.organization_id, d.message_id, d.recipient, d.hold_detail
     ), claimed as (
       update deliveries d
          set status = 'sending', attempts = d.attempts + 1,
              locked_until = now() + make_interval(secs => ${lockMs / 1000}), updated_at = now()
-        from due where d.id = due.id
+        from due where d.id = due.id and not exists (select 1 from paused where paused.id = due.id)
       returning d.id, d.organization_id, d.message_id, d.recipient, d.domain, d.attempts, d.created_at
     )
-    select c.*, m.mail_from, m.blob_id, m.message_id_header, m.parent_id, m.from_address, m.domain_id,
-           m.received_at
-      from claimed c join messages m on m.id = c.message_id`)) as unknown as Rows<Record<string, any>>;
-  return result.rows.map((r) => ({
-    id: r.id,
-    organizationId: r.organization_id,
-    messageId: r.message_id,
-    recipient: r.recipient,
-    domain: r.domain,
-    attempts: r.attempts,
-    createdAt: new Date(r.created_at),
-    mailFrom: r.mail_from,
-    blobId: r.blob_id,
-    messageIdHeader: r.message_id_header,
-    parentId: r.parent_id,
-    fromAddress: r.from_address,
-    domainId: r.domain_id,
-    receivedAt: new Date(r.received_at),
-  }));
+    select false as held, c.*, null::text as hold_detail, m.mail_from, m.blob_id, m.message_id_header,
+           m.parent_id, m.from_address, m.domain_id, m.received_at
+      from claimed c join messages m on m.id = c.message_id
+    union all
+    select true, h.id, h.organization_id, h.message_id, h.recipient, null, null, null, h.hold_detail, null,
+           null, null, null, null, null, null
+      from held h`)) as unknown as Rows<Record<string, any>>;
+  const claimed: ClaimedDelivery[] = [];
+  const held: HeldAtClaim[] = [];
+  for (const r of result.rows) {
+    if (r.held) {
+      held.push({
+        id: r.id,
+        organizationId: r.organization_id,
+        messageId: r.message_id,
+        recipient: r.recipient,
+        detail: r.hold_detail,
+      });
+      continue;
+    }
+    claimed.push({
+      id: r.id,
+      organizationId: r.organization_id,
+      messageId: r.message_id,
+      recipient: r.recipient,
+      domain: r.domain,
+      attempts: r.attempts,
+      createdAt: new Date(r.created_at),
+      mailFrom: r.mail_from,
+      blobId: r.blob_id,
+      messageIdHeader: r.message_id_header,
+      parentId: r.parent_id,
+      fromAddress: r.from_address,
+      domainId: r.domain_id,
+      receivedAt: new Date(r.received_at),
+    });
+  }
+  return { claimed, held };
 }
 
 /** Queued recipients whose delivery is due, and the longest any has been due (back-pressure). */
@@ -476,6 +536,26 @@ export async function returnClaims(db: Db, claims: { id: string; attempts: numbe
      where d.id = c.id and d.status = 'sending' and d.attempts = c.attempts`);
 }
 
+/**
+ * Puts claimed deliveries back untried until `until`, with `reason` as their last response (none of
+ * their sending IPs may be used before then): the attempt does not count.
+ */
+export async function postponeClaims(
+  db: Db,
+  claims: { id: string; attempts: number }[],
+  until: Date,
+  reason: string,
+): Promise<void> {
+  if (!claims.length) return;
+  await db.execute(sql`
+    update deliveries d
+       set status = 'queued', attempts = d.attempts - 1, locked_until = null,
+           next_attempt_at = ${until.toISOString()}::timestamptz, last_code = null,
+           last_response = ${reason}, updated_at = now()
+      from jsonb_to_recordset(${JSON.stringify(claims)}::jsonb) as c(id uuid, attempts integer)
+     where d.id = c.id and d.status = 'sending' and d.attempts = c.attempts`);
+}
+
 export interface AttemptRecord {
   id: string;
   organizationId: string;
@@ -486,6 +566,8 @@ export interface AttemptRecord {
   outcome: AttemptOutcome;
   mxHost: string | null;
   ip: string | null;
+  /** The local address the attempt left from (MAILROOM_OUTBOUND_IPS); null: the system chose. */
+  sourceIp: string | null;
   port: number | null;
   tls: AttemptTls | null;
   mtaSts: string | null;
@@ -519,6 +601,7 @@ export async function insertAttempts(tx: Db, rows: AttemptRecord[]): Promise<voi
       outcome: r.outcome,
       mx_host: r.mxHost,
       ip: r.ip,
+      source_ip: r.sourceIp,
       port: r.port,
       tls: r.tls,
       mta_sts: r.mtaSts,
@@ -529,12 +612,14 @@ export async function insertAttempts(tx: Db, rows: AttemptRecord[]): Promise<voi
   );
   await tx.execute(sql`
     insert into delivery_attempts (id, organization_id, delivery_id, message_id, attempted_at, duration_ms,
-                                   outcome, mx_host, ip, port, tls, mta_sts, code, enhanced_code, response)
+                                   outcome, mx_host, ip, source_ip, port, tls, mta_sts, code, enhanced_code,
+                                   response)
     select id, organization_id, delivery_id, message_id, attempted_at, duration_ms, outcome, mx_host, ip,
-           port, tls, mta_sts, code, enhanced_code, response
+           source_ip, port, tls, mta_sts, code, enhanced_code, response
       from jsonb_to_recordset(${json}::jsonb) as r(id uuid, organization_id uuid, delivery_id uuid,
            message_id uuid, attempted_at timestamptz, duration_ms integer, outcome text, mx_host text,
-           ip text, port integer, tls jsonb, mta_sts text, code integer, enhanced_code text, response text)`);
+           ip text, source_ip text, port integer, tls jsonb, mta_sts text, code integer, enhanced_code text,
+           response text)`);
 }
 
 /** Writes a batch of results back; only rows still claimed ('sending') change. Returns those changed. */
@@ -588,6 +673,93 @@ export async function refreshMessageStatus(tx: Db, messageIds: string[]): Promis
          group by d.message_id
       ) s
      where m.id = s.message_id and (m.status is distinct from s.status or m.error is distinct from s.error)`);
+}
+
+// ---- paused senders ---------------------------------------------------------------------------------
+
+/** A sender to pause: a domain (all its mail) or an address (mail whose From is that address). */
+export type PausedSender = { domainId: string } | { address: string };
+
+const senderMatch = (sender: PausedSender) =>
+  'domainId' in sender ? sql`m.domain_id = ${sender.domainId}` : sql`m.from_address = ${sender.address}`;
+
+export function pausesOf(db: Db, organizationId: string): Promise<SendingPauseRow[]> {
+  return db.select().from(sendingPauses).where(eq(sendingPauses.organizationId, organizationId));
+}
+
+/** Records the pause; false when the sender was paused already. */
+export async function insertPause(
+  tx: Db,
+  row: { id: string; organizationId: string; sender: PausedSender; reason: string },
+): Promise<boolean> {
+  const inserted = await tx
+    .insert(sendingPauses)
+    .values({
+      id: row.id,
+      organizationId: row.organizationId,
+      domainId: 'domainId' in row.sender ? row.sender.domainId : null,
+      address: 'address' in row.sender ? row.sender.address : null,
+      reason: row.reason,
+    })
+    .onConflictDoNothing()
+    .returning({ id: sendingPauses.id });
+  return inserted.length > 0;
+}
+
+/** Removes the pause; false when the sender was not paused. */
+export async function deletePause(tx: Db, organizationId: string, sender: PausedSender): Promise<boolean> {
+  const deleted = await tx
+    .delete(sendingPauses)
+    .where(
+      and(
+        eq(sendingPauses.organizationId, organizationId),
+        'domainId' in sender
+          ? eq(sendingPauses.domainId, sender.domainId)
+          : eq(sendingPauses.address, sender.address),
+      ),
+    )
+    .returning({ id: sendingPauses.id });
+  return deleted.length > 0;
+}
+
+/** Holds the sender's queued recipients ('sender_paused'); returns them. */
+export async function holdQueuedOf(
+  tx: Db,
+  organizationId: string,
+  sender: PausedSender,
+  detail: string,
+): Promise<{ id: string; messageId: string; recipient: string }[]> {
+  const result = (await tx.execute(sql`
+    update deliveries d
+       set status = 'held', hold_reason = 'sender_paused', hold_detail = ${detail}, updated_at = now()
+      from messages m
+     where d.organization_id = ${organizationId} and d.status = 'queued'
+       and m.id = d.message_id and ${senderMatch(sender)}
+    returning d.id, d.message_id, d.recipient`)) as unknown as Rows<{
+    id: string;
+    message_id: string;
+    recipient: string;
+  }>;
+  return result.rows.map((r) => ({ id: r.id, messageId: r.message_id, recipient: r.recipient }));
+}
+
+/**
+ * Queues again the sender's recipients held for its pause, unless another pause still covers them (the
+ * domain of a resumed mailbox, say); a scheduled one keeps its time. Returns how many.
+ */
+export async function releaseHeldOf(tx: Db, organizationId: string, sender: PausedSender): Promise<number> {
+  const result = (await tx.execute(sql`
+    update deliveries d
+       set status = 'queued', hold_reason = null, hold_detail = null,
+           next_attempt_at = greatest(d.next_attempt_at, now()), updated_at = now()
+      from messages m
+     where d.organization_id = ${organizationId} and d.hold_reason = 'sender_paused' and d.status = 'held'
+       and m.id = d.message_id and ${senderMatch(sender)}
+       and not exists (select 1 from sending_pauses p
+                        where p.organization_id = d.organization_id
+                          and (p.domain_id = m.domain_id or p.address = m.from_address))
+    returning d.id`)) as unknown as Rows<{ id: string }>;
+  return result.rows.length;
 }
 
 // ---- the queue API --------------------------------------------------------------------------------

@@ -10,7 +10,7 @@ export const DELIVERY_STATUSES: readonly DeliveryStatus[] = [
   'failed',
   'cancelled',
 ];
-export type HoldReason = 'suppressed' | 'mailbox_daily_limit' | 'organization_hourly_limit';
+export type HoldReason = 'suppressed' | 'mailbox_daily_limit' | 'organization_hourly_limit' | 'sender_paused';
 export type AttemptOutcome = 'delivered' | 'deferred' | 'bounced';
 
 export const deliveries = pgTable('deliveries', {
@@ -53,6 +53,8 @@ export const deliveryAttempts = pgTable('delivery_attempts', {
   outcome: text('outcome').$type<AttemptOutcome>().notNull(),
   mxHost: text('mx_host'),
   ip: text('ip'),
+  /** The local address the attempt left from; null: the system chose. */
+  sourceIp: text('source_ip'),
   port: integer('port'),
   tls: jsonb('tls').$type<AttemptTls>(),
   mtaSts: text('mta_sts'),
@@ -78,6 +80,20 @@ export const bounces = pgTable('bounces', {
   createdAt: timestamptz('created_at').notNull().defaultNow(),
 });
 export type BounceRow = typeof bounces.$inferSelect;
+
+/**
+ * A sender whose mail is held (hold reason 'sender_paused') until it is resumed: a domain (all its mail)
+ * or an address (mail whose From is that address). The health module pauses and resumes senders.
+ */
+export const sendingPauses = pgTable('sending_pauses', {
+  id: uuid('id').primaryKey(),
+  organizationId: uuid('organization_id').notNull(),
+  domainId: uuid('domain_id'),
+  address: text('address'),
+  reason: text('reason').notNull(),
+  createdAt: timestamptz('created_at').notNull().defaultNow(),
+});
+export type SendingPauseRow = typeof sendingPauses.$inferSelect;
 
 export const sendRequests = pgTable(
   'send_requests',

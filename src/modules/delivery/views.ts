@@ -3,7 +3,9 @@ import { z } from 'zod';
 import type { OutboundService } from './service.ts';
 import type { DeliveryAttemptRow, DeliveryRow } from './tables.ts';
 
-export const holdReason = z.enum(['suppressed', 'mailbox_daily_limit', 'organization_hourly_limit']);
+export const holdReason = z
+  .enum(['suppressed', 'mailbox_daily_limit', 'organization_hourly_limit', 'sender_paused'])
+  .describe('sender_paused: the sending domain or mailbox is paused (health); released when it is resumed');
 
 export const deliveryView = z.object({
   id: z.uuid(),
@@ -39,6 +41,10 @@ export const recipientSchema = deliveryView.extend({
       outcome: z.enum(['delivered', 'deferred', 'bounced']),
       mx: z.string().nullable(),
       ip: z.string().nullable(),
+      source_ip: z
+        .string()
+        .nullable()
+        .describe('The sending IP the attempt left from (MAILROOM_OUTBOUND_IPS); null: the system chose'),
       port: z.number().int().nullable(),
       tls: z.object({ version: z.string(), cipher: z.string(), authorized: z.boolean() }).nullable(),
       mta_sts: z.string().nullable(),
@@ -86,6 +92,7 @@ function attemptView(a: DeliveryAttemptRow) {
     outcome: a.outcome,
     mx: a.mxHost,
     ip: a.ip,
+    source_ip: a.sourceIp,
     port: a.port,
     tls: a.tls,
     mta_sts: a.mtaSts,

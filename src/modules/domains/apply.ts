@@ -41,6 +41,15 @@ const sameRecord = (a: DnsRecordSpec, b: DnsRecordSpec) =>
   a.ttl === b.ttl &&
   (a.priority ?? null) === (b.priority ?? null);
 
+/**
+ * One write made while publishing, with what undoes it: a record created (delete it), updated (put the
+ * previous content back) or deleted (create it again). Plain data, so it can be kept and undone later.
+ */
+export type DnsChange =
+  | { op: 'created'; id: string; record: DnsRecordSpec; comment: string }
+  | { op: 'updated'; id: string; record: DnsRecordSpec; previous: DnsRecordSpec; comment: string }
+  | { op: 'deleted'; record: DnsRecordSpec; comment: string };
+
 export interface ApplyOptions {
   domainId: string;
   domain: string;
@@ -48,6 +57,8 @@ export interface ApplyOptions {
   /** DKIM selectors retired since they were published: their records (ours only) are removed. */
   retiredSelectors: string[];
   spfTerm: string;
+  /** Each write is added here, in order (to undo the run later). */
+  journal?: DnsChange[];
 }
 
 export async function applyRecords(
@@ -66,7 +77,10 @@ export async function applyRecords(
     results.push(
       await perRecord(retired as RequiredRecord, async () => {
         const ours = (await provider.listRecords(zone, host, 'TXT')).filter((r) => r.comment === marker);
-        for (const r of ours) await provider.deleteRecord(zone, r.id);
+        for (const r of ours) {
+          await provider.deleteRecord(zone, r.id);
+          o.journal?.push({ op: 'deleted', record: specOfProvider(r), comment: marker });
+        }
         return ours.length
           ? { action: 'deleted', detail: `retired DKIM key ${selector} removed` }
           : { action: 'unchanged', detail: `retired DKIM key ${selector} is not published` };
@@ -105,12 +119,66 @@ async function publishOne(
   if (ours) {
     if (sameRecord(ours, spec)) return { action: 'unchanged', detail: 'already published' };
     await provider.updateRecord(zone, ours.id, spec, marker);
+    o.journal?.push({
+      op: 'updated',
+      id: ours.id,
+      record: spec,
+      previous: specOfProvider(ours),
+      comment: marker,
+    });
     return { action: 'updated', detail: `was ${describe(ours)}` };
   }
   const theirs = conflicting(r, existing, o);
   if (theirs) return theirs;
-  await provider.createRecord(zone, spec, marker);
+  const created = await provider.createRecord(zone, spec, marker);
+  o.journal?.push({ op: 'created', id: created.id, record: spec, comment: marker });
   return { action: 'created', detail: 'published' };
+}
+
+/**
+ * Undoes a run's writes, last first: created records are deleted, updated ones get their previous
+ * content back, deleted ones are created again. Records changed since (ours no longer there, or no
+ * longer as the run left them) are left alone and counted as skipped.
+ */
+export async function revertChanges(
+  provider: DnsProvider,
+  domain: string,
+  changes: DnsChange[],
+): Promise<{ reverted: number; skipped: number }> {
+  const zone = await provider.findZone(domain);
+  let reverted = 0;
+  let skipped = 0;
+  for (const change of [...changes].reverse()) {
+    const current = await provider.listRecords(zone, change.record.name, change.record.type);
+    const ours = current.filter((r) => r.comment === change.comment);
+    if (change.op === 'deleted') {
+      if (ours.length) skipped++;
+      else {
+        await provider.createRecord(zone, change.record, change.comment);
+        reverted++;
+      }
+      continue;
+    }
+    const written = ours.find((r) => r.id === change.id && sameRecord(r, change.record));
+    if (!written) {
+      skipped++;
+      continue;
+    }
+    if (change.op === 'created') await provider.deleteRecord(zone, written.id);
+    else await provider.updateRecord(zone, written.id, change.previous, change.comment);
+    reverted++;
+  }
+  return { reverted, skipped };
+}
+
+function specOfProvider(r: ProviderRecord): DnsRecordSpec {
+  return {
+    type: r.type,
+    name: r.name,
+    content: r.content,
+    ttl: r.ttl,
+    ...(r.priority !== undefined && r.priority !== null ? { priority: r.priority } : {}),
+  };
 }
 
 /** What a record that is not ours means for ours: already satisfied, in the way, or no matter. */

@@ -41,3 +41,8 @@ export const domainDkimActivated = defineEvent(
   "A domain's new DKIM key verified in DNS and now signs; the previous key retires after the grace period",
   domain.extend({ selector: z.string(), previous_selector: z.string().nullable() }),
 );
+export const domainDkimRotationUndone = defineEvent(
+  'domain.dkim_rotation_undone',
+  'A DKIM rotation was undone: the new key is retired (before or after it started signing) and, when it had replaced one, the previous key signs again',
+  domain.extend({ selector: z.string(), restored_selector: z.string().nullable() }),
+);

@@ -21,7 +21,7 @@ import type { EventInput, EventsService } from '../events/service.ts';
 import { eventOf } from '../events/service.ts';
 import { type ProviderAccountsService, viaProvider } from '../provider-accounts/service.ts';
 import type { DomainAvailability, RegistrantContact, Registration } from '../../providers/registrar/types.ts';
-import { type ApplyResult, applyRecords } from './apply.ts';
+import { type ApplyResult, applyRecords, type DnsChange, revertChanges } from './apply.ts';
 import { type CheckContext, checkRecord, type RecordCheck } from './checks.ts';
 import { type DkimAlgorithm, dkimSelector, generateDkimKey, type RsaKeySize } from './dkim.ts';
 import {
@@ -29,6 +29,7 @@ import {
   domainDeleted,
   domainDkimActivated,
   domainDkimRotated,
+  domainDkimRotationUndone,
   domainDnsChanged,
   domainFailed,
   domainUpdated,
@@ -217,6 +218,16 @@ export class DomainsService {
     return store.keysOf(this.#o.db, domainId, ['pending', 'active', 'retiring']);
   }
 
+  /** The organisation's domains among `ids` (others' and unknown ids are left out). */
+  many(organizationId: string, ids: string[]): Promise<DomainRow[]> {
+    return store.domainsByIds(this.#o.db, organizationId, ids);
+  }
+
+  /** The published DKIM keys of many domains, by domain id. */
+  publishedKeys(domainIds: string[]): Promise<Map<string, DkimKeyRow[]>> {
+    return store.publishedKeysOf(this.#o.db, domainIds);
+  }
+
   async update(organizationId: string, id: string, changes: DomainChanges): Promise<DomainRow> {
     const domain = await this.get(organizationId, id);
     if (changes.dns_provider_account_id)
@@ -307,11 +318,60 @@ export class DomainsService {
     });
   }
 
+  /**
+   * Undoes a rotation: the new key is retired, whether it still waits for its record (pending) or
+   * already signs (active); in the second case the key it replaced signs again, if it is still in its
+   * grace period. 409 when the key was replaced since, or is the domain's only signing key.
+   */
+  async undoDkimRotation(
+    organizationId: string,
+    id: string,
+    selector: string,
+  ): Promise<{ selector: string; restored: string | null }> {
+    return this.#o.db.transaction(async (tx) => {
+      const domain = await store.lockDomain(tx, id);
+      if (!domain || domain.organizationId !== organizationId) throw notFound('Domain');
+      const keys = await store.keysOf(tx, id, ['pending', 'active', 'retiring']);
+      const key = keys.find((k) => k.selector === selector);
+      if (!key || key.state === 'retiring') {
+        throw conflict(`DKIM key ${selector} no longer signs or waits to: the rotation cannot be undone`);
+      }
+      let restored: DkimKeyRow | undefined;
+      if (key.state === 'active') {
+        restored = keys
+          .filter((k) => k.state === 'retiring' && k.algorithm === key.algorithm)
+          .sort((a, b) => (b.activatedAt?.getTime() ?? 0) - (a.activatedAt?.getTime() ?? 0))[0];
+        if (!restored && !keys.some((k) => k.state === 'active' && k.id !== key.id)) {
+          throw conflict(
+            `DKIM key ${selector} is the domain's only signing key and the key it replaced is retired`,
+          );
+        }
+      }
+      // Retired first: one active key per algorithm.
+      await store.updateKey(tx, key.id, { state: 'retired', retiredAt: new Date() });
+      if (restored) await store.updateKey(tx, restored.id, { state: 'active', retireAfter: null });
+      await this.#o.events.emit(tx, domainDkimRotationUndone, organizationId, {
+        domain_id: id,
+        name: domain.name,
+        selector,
+        restored_selector: restored?.selector ?? null,
+      });
+      return { selector, restored: restored?.selector ?? null };
+    });
+  }
+
   // ---- verification --------------------------------------------------------------------------------
 
   /** Checks every record now; `claim` lets a proven ownership take the name from another organisation. */
   async verify(organizationId: string, id: string): Promise<Verification> {
     const result = await this.#verify(await this.get(organizationId, id), { claim: true });
+    if (!result) throw notFound('Domain');
+    return result;
+  }
+
+  /** Checks every record now, as the scheduled re-check does: it never takes a name over. */
+  async recheck(organizationId: string, id: string): Promise<Verification> {
+    const result = await this.#verify(await this.get(organizationId, id), { claim: false });
     if (!result) throw notFound('Domain');
     return result;
   }
@@ -537,6 +597,48 @@ export class DomainsService {
     verification: Verification;
   }> {
     const domain = await this.get(organizationId, id);
+    const published = await this.#publish(domain, providerAccountId);
+    return { ...published, verification: await this.verify(organizationId, id) };
+  }
+
+  /**
+   * Publishes every record through the domain's own DNS provider account and re-checks them (as the
+   * scheduled re-check does), keeping each write in `changes` so that `revertDns` can undo the run.
+   */
+  async republishDns(
+    organizationId: string,
+    id: string,
+  ): Promise<{
+    provider_account_id: string;
+    zone: string;
+    results: ApplyResult[];
+    changes: DnsChange[];
+    verification: Verification;
+  }> {
+    const domain = await this.get(organizationId, id);
+    const changes: DnsChange[] = [];
+    const published = await this.#publish(domain, undefined, changes);
+    return { ...published, changes, verification: await this.recheck(organizationId, id) };
+  }
+
+  /** Undoes what a `republishDns` run wrote, through the same provider account. */
+  async revertDns(
+    organizationId: string,
+    id: string,
+    providerAccountId: string,
+    changes: DnsChange[],
+  ): Promise<{ reverted: number; skipped: number }> {
+    const domain = await this.get(organizationId, id);
+    const { provider } = await this.#o.providers.dnsProvider(organizationId, providerAccountId);
+    return viaProvider(() => revertChanges(provider, domain.name, changes));
+  }
+
+  async #publish(
+    domain: DomainRow,
+    providerAccountId: string | undefined,
+    journal?: DnsChange[],
+  ): Promise<{ provider_account_id: string; zone: string; results: ApplyResult[] }> {
+    const id = domain.id;
     const accountId = providerAccountId ?? domain.dnsProviderAccountId;
     if (!accountId) {
       throw validationFailed(
@@ -544,7 +646,7 @@ export class DomainsService {
         'the domain has no DNS provider account; pass provider_account_id',
       );
     }
-    const { provider } = await this.#o.providers.dnsProvider(organizationId, accountId);
+    const { provider } = await this.#o.providers.dnsProvider(domain.organizationId, accountId);
     const keys = await store.keysOf(this.#o.db, id, ['pending', 'active', 'retiring', 'retired']);
     const published = keys.filter((k) => k.state !== 'retired');
     const { zone, results } = await viaProvider(() =>
@@ -554,17 +656,13 @@ export class DomainsService {
         records: this.#recordsOf(domain, published),
         retiredSelectors: keys.filter((k) => k.state === 'retired').map((k) => k.selector),
         spfTerm: this.#o.spfTerm,
+        journal,
       }),
     );
     if (domain.dnsProviderAccountId !== accountId) {
       await store.updateDomain(this.#o.db, id, { dnsProviderAccountId: accountId });
     }
-    return {
-      provider_account_id: accountId,
-      zone: zone.name,
-      results,
-      verification: await this.verify(organizationId, id),
-    };
+    return { provider_account_id: accountId, zone: zone.name, results };
   }
 
   // ---- registrar ------------------------------------------------------------------------------------
@@ -658,6 +756,9 @@ export class DomainsService {
     await viaProvider(() => registrar.setNameservers(domain.name, nameservers));
   }
 }
+
+export type { DnsChange } from './apply.ts';
+export type { RecordCheck } from './checks.ts';
 
 export interface PurchaseInput {
   name: string;

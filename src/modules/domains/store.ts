@@ -68,6 +68,14 @@ export async function domainById(db: Db, organizationId: string, id: string): Pr
   return row ?? null;
 }
 
+export function domainsByIds(db: Db, organizationId: string, ids: string[]): Promise<DomainRow[]> {
+  if (!ids.length) return Promise.resolve([]);
+  return db
+    .select()
+    .from(domains)
+    .where(and(eq(domains.organizationId, organizationId), inArray(domains.id, ids)));
+}
+
 /** Any organisation's domain by id, for the re-check sweep (which works across organisations). */
 export async function domainForCheck(db: Db, id: string): Promise<DomainRow | null> {
   const [row] = await db.select().from(domains).where(eq(domains.id, id));
