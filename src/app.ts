@@ -30,10 +30,13 @@ import type { EventBus } from './modules/events/bus.ts';
 import { eventsModule } from './modules/events/index.ts';
 import { eventOpenApi } from './modules/events/openapi.ts';
 import { exportsModule } from './modules/exports/index.ts';
+import { feedbackModule } from './modules/feedback/index.ts';
+import { healthModule } from './modules/health/index.ts';
 import { identityModule } from './modules/identity/index.ts';
 import { imapModule, type ImapServer, type Pop3Server } from './modules/imap/index.ts';
 import { inboundModule } from './modules/inbound/index.ts';
 import { inboxesModule } from './modules/inboxes/index.ts';
+import { ipPoolsModule } from './modules/ip-pools/index.ts';
 import type { MxServer } from './modules/inbound/server.ts';
 import { jobsModule } from './modules/jobs/index.ts';
 import { mailboxesModule } from './modules/mailboxes/index.ts';
@@ -64,8 +67,10 @@ const MODULES: MailroomModule[] = [
   aliasesModule,
   rulesModule,
   suppressionsModule,
+  ipPoolsModule,
   deliveryModule,
   messagesModule,
+  feedbackModule,
   inboundModule,
   submissionModule,
   jobsModule,
@@ -75,6 +80,7 @@ const MODULES: MailroomModule[] = [
   imapModule,
   accountsModule,
   warmupModule,
+  healthModule,
 ];
 
 export type { Services } from './core/module.ts';

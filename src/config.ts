@@ -155,6 +155,42 @@ const schema = z.object({
     // IPv6 in its compressed canonical form, as the API stores it.
     return ips.map((ip) => (isIP(ip) === 6 ? new URL(`http://[${ip}]/`).hostname.slice(1, -1) : ip));
   }),
+  // Sending IPs and IP pools (docs/ip-pools.md): a HELO name per IP, the warmup curve of IPs in no pool,
+  // how often each IP's reverse DNS is checked.
+  MAILROOM_OUTBOUND_IP_HELO: hostList.transform((entries, ctx) => {
+    const pairs = entries.map((e) =>
+      /^([0-9a-f.:]+)=([a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*)$/.exec(e),
+    );
+    const bad = entries.find((_, i) => !pairs[i] || isIP(pairs[i]![1]) === 0);
+    if (bad !== undefined) {
+      ctx.addIssue({ code: 'custom', message: `"${bad}" is not ip=host.name` });
+      return z.NEVER;
+    }
+    return Object.fromEntries(
+      pairs.map((m) => [
+        isIP(m![1]) === 6 ? new URL(`http://[${m![1]}]/`).hostname.slice(1, -1) : m![1],
+        m![2],
+      ]),
+    ) as Record<string, string>;
+  }),
+  MAILROOM_OUTBOUND_IP_WARMUP: z
+    .string()
+    .default('none')
+    .transform((v, ctx) => {
+      const value = v.trim().toLowerCase();
+      if (['none', 'slow', 'normal', 'fast'].includes(value))
+        return { curve: value as 'none' | 'slow' | 'normal' | 'fast', caps: null };
+      const caps = value.split(',').map((e) => Number(e.trim()));
+      if (!caps.length || caps.length > 365 || caps.some((n) => !Number.isInteger(n) || n < 1 || n > 1e9)) {
+        ctx.addIssue({
+          code: 'custom',
+          message: 'must be none, slow, normal, fast or daily caps such as 50,100,200',
+        });
+        return z.NEVER;
+      }
+      return { curve: 'custom' as const, caps };
+    }),
+  MAILROOM_OUTBOUND_IP_CHECK_INTERVAL: duration.default(3_600_000),
   MAILROOM_BLOCKLISTS_EXTRA: hostList.transform((entries, ctx) => {
     const lists = entries.map((e) => /^(ip|domain):([a-z0-9-]+(\.[a-z0-9-]+)+)$/.exec(e));
     const bad = entries.find((_, i) => !lists[i]);
@@ -170,10 +206,32 @@ const schema = z.object({
   // Warmup (docs/warmup.md).
   MAILROOM_WARMUP_SHARED_POOL: z.enum(['true', 'false']).default('false'),
   MAILROOM_WARMUP_MISSING_AFTER: duration.default(24 * 3_600_000),
+  // Health scores and auto-repair (docs/health.md).
+  MAILROOM_HEALTH_INTERVAL: duration.default(3_600_000),
+  MAILROOM_HEALTH_TRIGGER_DELAY: duration.default(5_000),
+  MAILROOM_HEALTH_WINDOW: duration.default(7 * 86_400_000),
+  MAILROOM_HEALTH_MIN_SAMPLE: positiveInt.default(100),
+  MAILROOM_HEALTH_BULK_DAILY: positiveInt.default(5_000),
+  MAILROOM_HEALTH_HISTORY: duration.default(90 * 86_400_000),
   MAILROOM_DOMAIN_RECHECK_INTERVAL: duration.default(3_600_000),
   MAILROOM_DOMAIN_PENDING_RECHECK_INTERVAL: duration.default(300_000),
   MAILROOM_DOMAIN_VERIFY_WINDOW: duration.default(72 * 3_600_000),
   MAILROOM_DKIM_ROTATION_GRACE: duration.default(7 * 86_400_000),
+  // Feedback loops (docs/feedback.md): `<local part>@<hosted domain>` takes ARF complaint reports, and
+  // outbound mail's Feedback-ID header ends with the sender id (Gmail's Feedback Loop).
+  MAILROOM_FEEDBACK_LOCALPART: z
+    .string()
+    .trim()
+    .toLowerCase()
+    .regex(/^[a-z0-9](?:[a-z0-9._-]{0,62}[a-z0-9])?$/, 'must be a plain local part such as fbl')
+    .refine((v) => !/^srs[01]/.test(v) && !v.includes('..'), 'must be a plain local part such as fbl')
+    .default('fbl'),
+  MAILROOM_FEEDBACK_SENDER_ID: optionalString.pipe(
+    z
+      .string()
+      .regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$/, 'must be letters, digits, dots, dashes or underscores')
+      .optional(),
+  ),
   MAILROOM_SPF_INCLUDE: optionalString.pipe(
     z
       .string()
@@ -350,6 +408,11 @@ export function loadConfig(
     const secret = `MAILROOM_OAUTH_${provider}_CLIENT_SECRET` as const;
     if (Boolean(c[id]) !== Boolean(c[secret])) problems.push(`${id} and ${secret}: set both or neither`);
   }
+  const unknownHelo = Object.keys(c.MAILROOM_OUTBOUND_IP_HELO).filter(
+    (ip) => !c.MAILROOM_OUTBOUND_IPS.includes(ip),
+  );
+  if (unknownHelo.length)
+    problems.push(`MAILROOM_OUTBOUND_IP_HELO: ${unknownHelo.join(', ')} not in MAILROOM_OUTBOUND_IPS`);
   if (problems.length) throw new ConfigError(problems);
   return finish(c);
 }
@@ -441,6 +504,13 @@ function finish(c: z.output<typeof schema>) {
       concurrency: c.MAILROOM_WEBHOOK_CONCURRENCY,
     },
     eventRetentionMs: c.MAILROOM_EVENT_RETENTION,
+    /** The local addresses outbound delivery binds to, and how IP pools use them (docs/ip-pools.md). */
+    sendingIps: {
+      addresses: c.MAILROOM_OUTBOUND_IPS,
+      heloNames: c.MAILROOM_OUTBOUND_IP_HELO,
+      warmup: c.MAILROOM_OUTBOUND_IP_WARMUP,
+      checkIntervalMs: c.MAILROOM_OUTBOUND_IP_CHECK_INTERVAL,
+    },
     blocklists: {
       outboundIps: c.MAILROOM_OUTBOUND_IPS,
       extra: c.MAILROOM_BLOCKLISTS_EXTRA,
@@ -451,6 +521,19 @@ function finish(c: z.output<typeof schema>) {
     warmup: {
       sharedPool: c.MAILROOM_WARMUP_SHARED_POOL === 'true',
       missingAfterMs: c.MAILROOM_WARMUP_MISSING_AFTER,
+    },
+    feedback: {
+      localPart: c.MAILROOM_FEEDBACK_LOCALPART,
+      /** The last field of Feedback-ID: the same for all mail of this installation. */
+      senderId: c.MAILROOM_FEEDBACK_SENDER_ID ?? c.MAILROOM_HOSTNAME.toLowerCase(),
+    },
+    health: {
+      intervalMs: c.MAILROOM_HEALTH_INTERVAL,
+      triggerDelayMs: c.MAILROOM_HEALTH_TRIGGER_DELAY,
+      windowMs: c.MAILROOM_HEALTH_WINDOW,
+      minSample: c.MAILROOM_HEALTH_MIN_SAMPLE,
+      bulkDaily: c.MAILROOM_HEALTH_BULK_DAILY,
+      historyRetentionMs: c.MAILROOM_HEALTH_HISTORY,
     },
     dns: { timeoutMs: c.MAILROOM_DNS_TIMEOUT, tries: c.MAILROOM_DNS_TRIES },
     domains: {

@@ -30,6 +30,7 @@ export const SCOPE_RESOURCES = [
   'rules',
   'messages',
   'suppressions',
+  'complaints',
   'queue',
   'smtp_credentials',
   'exports',
@@ -37,6 +38,10 @@ export const SCOPE_RESOURCES = [
   'inboxes',
   'provisioning',
   'accounts',
+  'ip_pools',
+  'blocklists',
+  'warmup',
+  'health',
 ] as const;
 /** How long a verified key is trusted in this process; revocations here apply at once. */
 const KEY_CACHE_MS = 5_000;
