@@ -18,7 +18,7 @@ import type { AccountMail } from '../accounts/mail.ts';
 import type { OutboundService } from '../delivery/service.ts';
 import { type EventInput, type EventsService, eventOf } from '../events/service.ts';
 import type { MailStore } from '../imap/service.ts';
-import { localTime } from './calendar.ts';
+import { addDays, localTime } from './calendar.ts';
 import { OPENINGS, person, pick, REPLIES, render, type Template, WEEKDAY_NAMES } from './content.ts';
 import { warmupRescued } from './events.ts';
 import { newToken, openings, planDay, type PlannedMessage } from './planner.ts';
@@ -135,10 +135,17 @@ export class WarmupEngine {
       const claimed = await store.claimDueForPlanning(db, now, 120_000, PLAN_BATCH);
       if (!claimed.length) break;
       const days: PlannedDay[] = [];
+      const opened = await store.openedSince(
+        db,
+        claimed.map((e) => e.id),
+        addDays(now.toISOString().slice(0, 10), -1),
+      );
       for (const enrollment of claimed) {
         const members = await pools.of(db, enrollment);
         const hasPartners = members.some((m) => m.id !== enrollment.id && m.address !== enrollment.address);
-        days.push(planDay(enrollment, hasPartners, now, this.#random));
+        const today = localTime(now, enrollment.timeZone).date;
+        const already = opened.get(`${enrollment.id} ${today}`) ?? 0;
+        days.push(planDay(enrollment, hasPartners, now, this.#random, already));
       }
       await store.recordPlannedDays(db, days);
       planned += days.reduce((n, d) => n + d.planTimes.length, 0);

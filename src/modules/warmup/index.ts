@@ -39,6 +39,8 @@ export const warmupModule: MailroomModule = {
       engine,
       sharedPool: settings.sharedPool,
     });
+    // Health's repairs (pause, slow warmup) reach warmup in the transaction that makes them.
+    services.events.onEmit((tx, records) => warmup.followHealth(tx, records));
     return { warmup };
   },
   jobs: ({ jobs, services }) => registerWarmupJobs(jobs, services.warmup),

@@ -29,12 +29,16 @@ export interface PlannedMessage {
 /** The per-message token the receiving side looks for (X-Entity-Ref-ID): 128 random bits. */
 export const newToken = () => randomBytes(16).toString('base64url');
 
-/** Today's send times for an enrolment whose local day began (none on days off or without partners). */
+/**
+ * Today's send times for an enrolment whose local day began (none on days off or without partners).
+ * `openedToday`: openings already made today (a day planned again after a resume), which count.
+ */
 export function planDay(
   enrollment: EnrollmentRow,
   hasPartners: boolean,
   now: Date,
   random: () => number = Math.random,
+  openedToday = 0,
 ): PlannedDay {
   const tz = enrollment.timeZone;
   const local = localTime(now, tz);
@@ -53,7 +57,10 @@ export function planDay(
   const start = Math.max(now.getTime(), zonedInstant(local.date, enrollment.startHour, 0, tz).getTime());
   const end = zonedInstant(local.date, enrollment.endHour, 0, tz).getTime();
   if (end <= start) return day;
-  const quota = dailyQuota(enrollment.ramp, enrollment.warmDays + 1, enrollment.slowed);
+  const quota = Math.max(
+    0,
+    dailyQuota(enrollment.ramp, enrollment.warmDays + 1, enrollment.slowed) - openedToday,
+  );
   day.warmDays += 1;
   day.planTimes = Array.from({ length: quota }, () => start + Math.floor(random() * (end - start))).sort(
     (a, b) => a - b,

@@ -8,12 +8,14 @@ import { newId } from '../../core/ids.ts';
 import { type PageRequest, toPage } from '../../core/pagination.ts';
 import type { MailauthResolver } from '../../core/resolver.ts';
 import type { AccountsService } from '../accounts/service.ts';
-import { type EventsService, eventOf } from '../events/service.ts';
+import { type EventInput, type EventRecord, type EventsService, eventOf } from '../events/service.ts';
+import type { HealthInput } from '../health/inputs/types.ts';
 import type { MailboxesService } from '../mailboxes/service.ts';
 import { addDays, isTimeZone, localTime } from './calendar.ts';
 import { checkTemplate } from './content.ts';
 import type { WarmupEngine } from './engine.ts';
 import { warmupEnrolled, warmupPaused, warmupRemoved, warmupResumed } from './events.ts';
+import { warmupInput } from './health.ts';
 import { providerOf } from './providers.ts';
 import { CURVES, type CurveName, dailyQuota, MAX_DAILY, phase, type Ramp } from './ramps.ts';
 import * as store from './store.ts';
@@ -68,6 +70,48 @@ export class WarmupService {
 
   get engine(): WarmupEngine {
     return this.#o.engine;
+  }
+
+  /** Warmup's input to health scores: placement and volume against the ramp (health.ts). */
+  healthInputs(): HealthInput[] {
+    return [warmupInput(this.#o.db)];
+  }
+
+  /**
+   * Follows health's repairs, in their transaction: a paused sender's warmup pauses too (reason
+   * `health`) and resumes when the pause is undone; a slowed one sends half its ramp until restored.
+   * Warmup paused by a person stays paused whatever health does.
+   */
+  async followHealth(tx: Db, records: EventRecord[]): Promise<void> {
+    const events: EventInput[] = [];
+    for (const r of records) {
+      if (r.type !== 'health.repair') continue;
+      const data = r.data as {
+        kind: 'domain' | 'mailbox';
+        subject_id: string;
+        action: string;
+        state: string;
+      };
+      if (data.state === 'failed' || (data.action !== 'pause' && data.action !== 'slow_warmup')) continue;
+      const applied = data.state === 'applied';
+      for (const row of await store.enrollmentsOfSubject(tx, data.kind, data.subject_id)) {
+        if (data.action === 'slow_warmup') {
+          if (row.slowed !== applied) await store.updateEnrollment(tx, row.id, { slowed: applied });
+        } else if (applied && row.status === 'active') {
+          await store.updateEnrollment(tx, row.id, {
+            status: 'paused',
+            pausedReason: 'health',
+            planTimes: [],
+            nextSendAt: null,
+          });
+          events.push(eventOf(warmupPaused, row.organizationId, { ...ref(row), reason: 'health' }));
+        } else if (!applied && row.status === 'paused' && row.pausedReason === 'health') {
+          await store.updateEnrollment(tx, row.id, this.#resumed(row));
+          events.push(eventOf(warmupResumed, row.organizationId, ref(row)));
+        }
+      }
+    }
+    if (events.length) await this.#o.events.emitMany(tx, events);
   }
 
   /** One tick of the engine (the `warmup.tick` job). */
@@ -225,24 +269,22 @@ export class WarmupService {
     const row = await this.get(organizationId, id);
     if (row.status === 'active') return row;
     return this.#o.db.transaction(async (tx) => {
-      // Today is planned afresh at the next tick (its earlier plan was cancelled with the pause).
-      const today = localTime(this.#o.clock.now(), row.timeZone).date;
-      const resumed = await store.updateEnrollment(tx, row.id, {
-        status: 'active',
-        pausedReason: null,
-        plannedOn: row.plannedOn === today ? addDays(today, -1) : row.plannedOn,
-        warmDays: row.plannedOn === today ? Math.max(0, row.warmDays - 1) : row.warmDays,
-        nextPlanAt: this.#o.clock.now(),
-      });
+      const resumed = await store.updateEnrollment(tx, row.id, this.#resumed(row));
       await this.#o.events.emitMany(tx, [eventOf(warmupResumed, organizationId, ref(row))]);
       return resumed;
     });
   }
 
-  /** Halves (or restores) the ramp's volume: what health asks of a mailbox whose score dropped. */
-  async slow(organizationId: string, id: string, slowed: boolean): Promise<EnrollmentRow> {
-    const row = await this.get(organizationId, id);
-    return store.updateEnrollment(this.#o.db, row.id, { slowed });
+  /** Active again; today is planned afresh at the next tick (its earlier plan went with the pause). */
+  #resumed(row: EnrollmentRow) {
+    const today = localTime(this.#o.clock.now(), row.timeZone).date;
+    return {
+      status: 'active' as const,
+      pausedReason: null,
+      plannedOn: row.plannedOn === today ? addDays(today, -1) : row.plannedOn,
+      warmDays: row.plannedOn === today ? Math.max(0, row.warmDays - 1) : row.warmDays,
+      nextPlanAt: this.#o.clock.now(),
+    };
   }
 
   async remove(organizationId: string, id: string): Promise<void> {

@@ -182,6 +182,24 @@ export async function takeDueOpenings(tx: Db, now: Date, limit: number): Promise
   }));
 }
 
+/** Openings made per enrolment and local day, from `since` on (a day planned again counts them). */
+export async function openedSince(db: Db, ids: string[], since: string): Promise<Map<string, number>> {
+  if (!ids.length) return new Map();
+  const rows = await db
+    .select({ id: m.enrollmentId, day: m.day, n: count() })
+    .from(m)
+    .where(
+      and(
+        inArray(m.enrollmentId, ids),
+        sql`${m.day} >= ${since}::date`,
+        eq(m.depth, 0),
+        sql`${m.status} <> 'cancelled'`,
+      ),
+    )
+    .groupBy(m.enrollmentId, m.day);
+  return new Map(rows.map((r) => [`${r.id} ${r.day}`, Number(r.n)]));
+}
+
 // ---- messages -----------------------------------------------------------------------------------------
 
 /** The columns planning writes (the others start at their defaults: planned, nothing sent yet). */
@@ -470,4 +488,59 @@ export function templatesByIds(db: Db, ids: string[]): Promise<WarmupTemplateRow
   return ids.length
     ? db.select().from(warmupTemplates).where(inArray(warmupTemplates.id, ids))
     : Promise.resolve([]);
+}
+
+// ---- health ---------------------------------------------------------------------------------------------
+
+/** Warmup placement per enrolled hosted mailbox of the organisation, of messages it sent since `since`. */
+export async function placementByMailbox(db: Db, organizationId: string, since: Date) {
+  const rows = (await db.execute(sql`
+    select e.mailbox_id, mb.domain_id,
+           count(*) filter (where wm.placement in ('inbox', 'spam', 'category'))::int as found,
+           count(*) filter (where wm.placement = 'spam')::int as spam,
+           count(*) filter (where wm.placement = 'missing')::int as missing
+      from warmup_enrollments e
+      join mailboxes mb on mb.id = e.mailbox_id
+      join warmup_messages wm on wm.enrollment_id = e.id and wm.day >= ${since.toISOString().slice(0, 10)}::date
+     where e.organization_id = ${organizationId} and wm.sent_at >= ${since}
+     group by e.mailbox_id, mb.domain_id`)) as unknown as Rows<Record<string, any>>;
+  return rows.rows.map((r) => ({
+    mailboxId: r.mailbox_id as string,
+    domainId: r.domain_id as string,
+    found: Number(r.found),
+    spam: Number(r.spam),
+    missing: Number(r.missing),
+  }));
+}
+
+export function mailboxEnrollments(db: Db, organizationId: string) {
+  return db
+    .select({ mailboxId: e.mailboxId, ramp: e.ramp, warmDays: e.warmDays, slowed: e.slowed })
+    .from(e)
+    .where(and(eq(e.organizationId, organizationId), sql`${e.mailboxId} is not null`));
+}
+
+/** Recipients of the organisation's outbound mail since `since` that is not warmup, by From address. */
+export async function otherMailByAddress(
+  db: Db,
+  organizationId: string,
+  since: Date,
+): Promise<Map<string, number>> {
+  const rows = (await db.execute(sql`
+    select lower(from_address) as address, sum(cardinality(rcpt_to))::int as recipients
+      from messages
+     where organization_id = ${organizationId} and direction = 'outbound' and received_at >= ${since}
+       and from_address is not null and not ('warmup' = any(tags))
+     group by 1`)) as unknown as Rows<{ address: string; recipients: number }>;
+  return new Map(rows.rows.map((r) => [r.address, Number(r.recipients)]));
+}
+
+/** Enrolments of hosted mailboxes: of one mailbox, or of every mailbox of one domain. */
+export async function enrollmentsOfSubject(
+  tx: Db,
+  kind: 'domain' | 'mailbox',
+  id: string,
+): Promise<EnrollmentRow[]> {
+  if (kind === 'mailbox') return tx.select().from(e).where(eq(e.mailboxId, id));
+  return tx.select().from(e).where(sql`${e.mailboxId} in (select id from mailboxes where domain_id = ${id})`);
 }

@@ -19,6 +19,15 @@ const DAY = 24 * HOUR;
 /** A Monday, 00:00 UTC. */
 const WEEK_START = Date.parse('2026-12-07T00:00:00Z');
 const RAMP = { start: 2, increase: 1, target: 4, days: 3 };
+const POLICY = {
+  enabled: true,
+  pause_below: 75,
+  slow_warmup_below: 75,
+  auto_resume: false,
+  resume_at: 90,
+  republish_dns: false,
+  notify_email: false,
+};
 const EVERY_DAY = { weekdays: [0, 1, 2, 3, 4, 5, 6], start_hour: 8, end_hour: 18, time_zone: 'UTC' };
 
 describe(`warmup on ${engine}`, () => {
@@ -176,6 +185,10 @@ describe(`warmup on ${engine}`, () => {
       folder: 'Junk',
     });
     assert.equal(rule.status, 201, JSON.stringify(rule.body));
+    // Health would rightly pause warm-a for its spam placement; this week is about the ramp itself (the
+    // health test below is about that).
+    const policy = await api('PUT', '/v1/health/policy', { ...POLICY, enabled: false });
+    assert.equal(policy.status, 200, JSON.stringify(policy.body));
 
     clock.set(WEEK_START + 7 * HOUR);
     for (const id of ids) {
@@ -232,6 +245,18 @@ describe(`warmup on ${engine}`, () => {
     assert.ok(fromAToBea.every((m) => m.rescued));
     assert.equal((await stats(b2)).totals.spam, 0);
     assert.equal((await eventsOf(t, org, 'warmup.rescued')).length >= spam, true);
+    // Health reads the placement: Anna's spam rate is a finding of hers (Ben's mail is fine).
+    const annaHealth = await api('POST', `/v1/health/mailboxes/${a1}/check`, {});
+    assert.equal(annaHealth.status, 200, JSON.stringify(annaHealth.body));
+    const spamFinding = annaHealth.body.findings.find((f: any) => f.code.startsWith('warmup.spam_rate'));
+    assert.ok(spamFinding, JSON.stringify(annaHealth.body.findings));
+    assert.ok(spamFinding.evidence.spam >= 7);
+    assert.ok(annaHealth.body.score < 100);
+    const benHealth = await api('POST', `/v1/health/mailboxes/${b2}/check`, {});
+    assert.equal(
+      benHealth.body.findings.some((f: any) => f.code.startsWith('warmup.')),
+      false,
+    );
     const beaFolders = (await api('GET', `/v1/mailboxes/${b1}/folders`)).body.items;
     assert.equal(beaFolders.find((f: any) => f.name === 'Junk').messages, 0, 'Junk is empty again');
 
@@ -292,6 +317,65 @@ describe(`warmup on ${engine}`, () => {
     await settle(ids);
     const after = (await stats(a2)).by_day.find((d: any) => d.day === '2026-12-14');
     assert.equal(after.sent - after.replies_sent, 4, 'resumed: the day is planned afresh');
+  });
+
+  test('health drives warmup: a paused sender pauses its warmup, a slowed one sends half its ramp', async () => {
+    const owner = await freshOrg(t);
+    const domain = await verifiedDomain(t, owner.token, 'warm-health.test', [dns]);
+    const as = (method: string, url: string, body?: unknown) => api(method, url, body, owner);
+    const ids: string[] = [];
+    for (const local of ['hana', 'hugo']) {
+      const id = await mailbox(owner, `${local}@warm-health.test`);
+      const res = await as('POST', '/v1/warmup', {
+        mailbox_id: id,
+        ramp: { start: 10, increase: 0, target: 10, days: 1 },
+        schedule: EVERY_DAY,
+      });
+      assert.equal(res.status, 201, JSON.stringify(res.body));
+      ids.push(id);
+    }
+    const [hana, hugo] = ids;
+    const view = async (id: string) => (await as('GET', `/v1/warmup/${id}`)).body;
+
+    // A person pauses Hugo's warmup; then health pauses both senders.
+    assert.equal((await as('POST', `/v1/warmup/${hugo}/pause`)).status, 200);
+    const paused = await as('POST', `/v1/health/mailboxes/${hana}/pause`, {});
+    assert.equal(paused.status, 201, JSON.stringify(paused.body));
+    assert.equal((await view(hana)).status, 'paused');
+    assert.equal((await view(hana)).paused_reason, 'health');
+    const pausedEvents = await eventsOf(t, owner, 'warmup.paused');
+    assert.deepEqual(pausedEvents.map((e) => e.data.reason).sort(), ['health', 'manual']);
+    // Resuming the sender resumes the warmup health paused, not the one a person paused.
+    assert.equal((await as('POST', `/v1/health/mailboxes/${hana}/resume`, {})).status, 200);
+    assert.equal((await view(hana)).status, 'active');
+    assert.equal((await view(hugo)).status, 'paused');
+    assert.equal((await view(hugo)).paused_reason, 'manual');
+    assert.equal((await as('POST', `/v1/warmup/${hugo}/resume`)).status, 200);
+
+    // The domain loses its DMARC record: below the policy's slow-down threshold, its mailboxes' warmup
+    // runs at half its ramp; undoing the action restores it.
+    assert.equal(
+      (await as('PUT', '/v1/health/policy', { ...POLICY, pause_below: 0, slow_warmup_below: 95 })).status,
+      200,
+    );
+    dns.delete(`_dmarc.${domain.name}`);
+    assert.equal((await as('POST', `/v1/health/domains/${domain.id}/check`, {})).status, 200);
+    await until(
+      () => view(hana),
+      (v) => v.slowed === true,
+      30_000,
+    );
+    assert.equal((await view(hana)).daily_quota, 5);
+    assert.equal((await view(hugo)).slowed, true);
+    const actions = (await as('GET', '/v1/health/actions')).body.items;
+    const slow = actions.find((a: any) => a.action === 'slow_warmup' && a.state === 'applied');
+    assert.ok(slow, JSON.stringify(actions));
+    assert.equal(
+      (await as('POST', `/v1/health/actions/${slow.id}/undo`, { reason: 'fixed by hand' })).status,
+      200,
+    );
+    assert.equal((await view(hana)).slowed, false);
+    assert.equal((await view(hana)).daily_quota, 10);
   });
 
   test('spam rescue over IMAP: Dovecot with a Sieve rule that files warmup mail into Junk', async (ctx) => {
