@@ -21,6 +21,7 @@ export const feedbackModule: MailroomModule = {
       suppressions: services.suppressions,
       verpTarget: (address) => services.outbound.verpTarget(address),
       localPart: config.feedback.localPart,
+      health: { windowMs: config.health.windowMs, minSample: config.health.minSample },
     }),
   }),
   routes: async (app, { services }) => app.register(feedbackRoutes(services.feedback)),

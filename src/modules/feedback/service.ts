@@ -21,10 +21,12 @@ import { notFound } from '../../core/errors.ts';
 import { newId } from '../../core/ids.ts';
 import { type PageRequest, toPage } from '../../core/pagination.ts';
 import type { EventsService } from '../events/service.ts';
+import type { HealthInput, HealthInputProvider } from '../health/inputs/types.ts';
 import type { FeedbackArrival, FeedbackHooks, FeedbackReading } from '../inbound/service.ts';
 import type { SuppressionsService } from '../suppressions/service.ts';
 import { type FeedbackReport, parseFeedbackReport } from './arf.ts';
 import { complaintReceived } from './events.ts';
+import { complaintsInput } from './health.ts';
 import * as store from './store.ts';
 import { COMPLAINING_TYPES, type ComplaintRow, type MatchMethod } from './tables.ts';
 
@@ -36,6 +38,8 @@ export interface FeedbackServiceOptions {
   verpTarget(address: string): { messageId: string; domain: string } | null;
   /** MAILROOM_FEEDBACK_LOCALPART: `<local part>@<hosted domain>` takes reports. */
   localPart: string;
+  /** The complaint rate's health input: MAILROOM_HEALTH_WINDOW and MAILROOM_HEALTH_MIN_SAMPLE. */
+  health: { windowMs: number; minSample: number };
 }
 
 /** Outbound messages sharing a Message-ID that are looked at (resubmissions of one message). */
@@ -75,11 +79,21 @@ export function complains(feedbackType: string | null): boolean {
   return feedbackType === null || COMPLAINING_TYPES.includes(feedbackType);
 }
 
-export class FeedbackService implements FeedbackHooks {
+export class FeedbackService implements FeedbackHooks, HealthInputProvider {
   readonly #o: FeedbackServiceOptions;
 
   constructor(options: FeedbackServiceOptions) {
     this.#o = options;
+  }
+
+  /** The complaint rate, scored by the health module (health.ts). */
+  healthInputs(): HealthInput[] {
+    return [
+      complaintsInput({
+        rates: (organizationId, window) => this.rates(organizationId, window),
+        ...this.#o.health,
+      }),
+    ];
   }
 
   isFeedbackAddress(localPart: string): boolean {

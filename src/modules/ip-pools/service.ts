@@ -12,6 +12,7 @@ import { offsetOf, type PageRequest, toPage } from '../../core/pagination.ts';
 import type { BlocklistsService } from '../blocklists/service.ts';
 import type { DomainsService } from '../domains/service.ts';
 import { eventOf, type EventsService } from '../events/service.ts';
+import type { HealthInput, HealthInputProvider } from '../health/inputs/types.ts';
 import type { MailboxesService } from '../mailboxes/service.ts';
 import { canonicalIp, familyOf, isLocalAddress } from './addresses.ts';
 import { type Curve, type CurveKind, type CurveName, capOn, curveOf, namedCurve } from './curves.ts';
@@ -25,6 +26,7 @@ import {
   sendingIpPtrFailed,
   sendingIpPtrPassed,
 } from './events.ts';
+import { ptrInput } from './health.ts';
 import { utcDay, WarmupLedger, warmupDay } from './ledger.ts';
 import { checkPtr } from './ptr.ts';
 import { type CappedNotice, SourceSelector } from './selector.ts';
@@ -123,7 +125,7 @@ const USAGE_KEPT_DAYS = 400;
 const NOTICES_KEPT_DAYS = 7;
 const DAY_MS = 86_400_000;
 
-export class IpPoolsService {
+export class IpPoolsService implements HealthInputProvider {
   readonly #o: IpPoolsOptions;
   readonly #ledger: WarmupLedger;
   readonly #selector: SourceSelector;
@@ -153,6 +155,18 @@ export class IpPoolsService {
   /** What delivery asks for each remote message's local addresses; null: no sending IPs configured. */
   get sources(): SourceSelector | null {
     return this.#o.ips.length ? this.#selector : null;
+  }
+
+  /** The sending IPs' reverse DNS, scored by the health module (health.ts). */
+  healthInputs(): HealthInput[] {
+    return [
+      ptrInput({
+        ips: this.#o.ips,
+        heloFor: (ip) => this.heloFor(ip),
+        pools: (organizationId) => store.snapshot(this.#o.db, organizationId),
+        records: (ips) => store.sendingIpRecords(this.#o.db, ips),
+      }),
+    ];
   }
 
   /** The HELO name delivery uses from an IP. */

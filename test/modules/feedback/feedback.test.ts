@@ -49,6 +49,8 @@ describe(`feedback loops on ${engine}`, () => {
         MAILROOM_OUTBOUND_PORT: String(sink.port),
         MAILROOM_OUTBOUND_CONNECT_TIMEOUT: '2s',
         MAILROOM_FEEDBACK_SENDER_ID: SENDER_ID,
+        // Complaints mark their sender due in health; recomputed this soon after.
+        MAILROOM_HEALTH_TRIGGER_DELAY: '50ms',
       },
     });
     org = await newOrg(t);
@@ -399,6 +401,131 @@ describe(`feedback loops on ${engine}`, () => {
       rated,
     );
     assert.deepEqual(later.body.organization, { complaints: 0, delivered: 0, rate: null });
+  });
+
+  /** A subject's health detail. */
+  const health = async (kind: 'domains' | 'mailboxes', id: string, as: Org) => {
+    const res = await api('GET', `/v1/health/${kind}/${id}`, as);
+    assert.equal(res.status, 200, JSON.stringify(res.body));
+    return res.body;
+  };
+  const complaintFindings = (d: { findings: any[] }): any[] =>
+    d.findings.filter((f) => f.input === 'complaints');
+  /** Waits until a sweep (woken by complaint.received) has recomputed the subject and `ready` holds. */
+  const healthWhen = (kind: 'domains' | 'mailboxes', id: string, as: Org, ready: (d: any) => boolean) =>
+    until(
+      () => health(kind, id, as),
+      (d) => d.score !== null && ready(d),
+    );
+  const recipients = (prefix: string, n: number) =>
+    Array.from({ length: n }, (_, i) => `${prefix}${i}@remote.test`);
+
+  test('health: complaints at or above 0.3 % of delivered mail are a critical finding of the domain and the mailbox', async () => {
+    const sender = await newOrg(t);
+    const domain = await verifiedDomain(t, sender.token, 'complained.test', dns);
+    const box = await api('POST', '/v1/mailboxes', sender, {
+      address: 'news@complained.test',
+      password: 'news password 123',
+    });
+    assert.equal(box.status, 201);
+    // 120 recipients delivered (over the minimum sample of 100), one complains: 0.83 %.
+    const sent = await sendAndDeliver({ from: 'news@complained.test', to: recipients('crowd', 120) }, sender);
+    await toMx(
+      aolReport(sent.copy, { rcpt: 'crowd7@remote.test', type: 'abuse' }),
+      'fbl@complained.test',
+      sender,
+    );
+
+    // complaint.received marks the domain and the mailbox due: recomputed without asking.
+    const d = await healthWhen('domains', domain.id, sender, (x) => complaintFindings(x).length > 0);
+    const [finding] = complaintFindings(d);
+    assert.equal(finding.code, 'complaints.rate_high');
+    assert.equal(finding.severity, 'critical');
+    assert.equal(finding.penalty, 50);
+    assert.deepEqual(finding.evidence, {
+      complaints: 1,
+      delivered: 120,
+      rate: 0.008333,
+      window_days: 7,
+      target: 0.001,
+      ceiling: 0.003,
+      min_sample: 100,
+      threshold: 0.003,
+    });
+    assert.match(finding.title, /0\.83 %/);
+    assert.match(finding.fix, /\/v1\/complaints\?domain=complained\.test/);
+    assert.match(finding.fix, /opt-in/);
+    assert.match(finding.fix, /List-Unsubscribe=One-Click/);
+    const share = d.inputs.find((i: any) => i.name === 'complaints');
+    assert.deepEqual([share.weight, share.penalty], [50, 50]);
+    assert.ok(d.score <= 50, String(d.score));
+
+    const m = await healthWhen('mailboxes', box.body.id, sender, (x) => complaintFindings(x).length > 0);
+    assert.deepEqual(
+      complaintFindings(m).map((f: any) => [f.code, f.evidence.complaints, f.evidence.delivered]),
+      [['complaints.rate_high', 1, 120]],
+    );
+  });
+
+  test('health: under the 0.1 % target nothing is found, from it a warning; too few delivered is only shown', async () => {
+    const sender = await newOrg(t);
+    const domain = await verifiedDomain(t, sender.token, 'steady.test', dns);
+    const first = await sendAndDeliver({ from: 'news@steady.test', to: recipients('many', 1000) }, sender);
+    await sendAndDeliver({ from: 'news@steady.test', to: recipients('more', 100) }, sender);
+    // One complaint in 1,100 delivered: 0.09 %, under the target.
+    await toMx(
+      aolReport(first.copy, { rcpt: 'many1@remote.test', type: 'abuse' }),
+      'fbl@steady.test',
+      sender,
+    );
+    const checked = await api('POST', `/v1/health/domains/${domain.id}/check`, sender);
+    assert.equal(checked.status, 200, JSON.stringify(checked.body));
+    assert.deepEqual(complaintFindings(checked.body), []);
+    assert.equal(checked.body.inputs.find((i: any) => i.name === 'complaints').penalty, 0);
+
+    // A second one: 0.18 %, at or above the target and under the ceiling.
+    await toMx(
+      aolReport(first.copy, { rcpt: 'many2@remote.test', type: 'fraud' }),
+      'fbl@steady.test',
+      sender,
+    );
+    const d = await healthWhen('domains', domain.id, sender, (x) => complaintFindings(x).length > 0);
+    const [warning] = complaintFindings(d);
+    assert.deepEqual(
+      [
+        warning.code,
+        warning.severity,
+        warning.penalty,
+        warning.evidence.complaints,
+        warning.evidence.delivered,
+      ],
+      ['complaints.rate_elevated', 'warning', 15, 2, 1100],
+    );
+    assert.equal(warning.evidence.threshold, 0.001);
+    // Not-spam is no complaint: the rate does not move.
+    await toMx(
+      aolReport(first.copy, { rcpt: 'many3@remote.test', type: 'not-spam' }),
+      'fbl@steady.test',
+      sender,
+    );
+    const again = await api('POST', `/v1/health/domains/${domain.id}/check`, sender);
+    assert.deepEqual(
+      complaintFindings(again.body).map((f: any) => [f.code, f.evidence.complaints]),
+      [['complaints.rate_elevated', 2]],
+    );
+
+    // Three delivered and one complaint is 33 %, but too few delivered to make a rate: shown, not deducted.
+    const small = await newOrg(t);
+    const smallDomain = await verifiedDomain(t, small.token, 'small.test', dns);
+    const few = await sendAndDeliver({ from: 'news@small.test', to: recipients('few', 3) }, small);
+    await toMx(aolReport(few.copy, { rcpt: 'few0@remote.test', type: 'abuse' }), 'fbl@small.test', small);
+    const s = await healthWhen('domains', smallDomain.id, small, (x) => complaintFindings(x).length > 0);
+    const [info] = complaintFindings(s);
+    assert.deepEqual(
+      [info.code, info.severity, info.penalty, info.evidence.complaints, info.evidence.delivered],
+      ['complaints.low_volume', 'info', 0, 1, 3],
+    );
+    assert.equal(s.inputs.find((i: any) => i.name === 'complaints').penalty, 0);
   });
 
   test('complaints are organisation scoped: another organisation gets 404 and cannot claim them', async () => {
