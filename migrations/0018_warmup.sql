@@ -19,7 +19,8 @@ create table warmup_enrollments (
   time_zone text not null,
   reply_rate real not null,
   provider text not null,                    -- gmail, microsoft, yahoo or other, from the domain's MX
-  warm_days integer not null default 0,      -- days planned so far: the ramp's position
+  warm_days integer not null default 0,      -- sending days so far: the ramp's position
+  counted_on date,                           -- the last local date the ramp moved on (once a day at most)
   planned_on date,                           -- the last local date planned
   next_plan_at timestamptz not null,         -- when the next local day starts (planning is due)
   plan_times bigint[] not null default '{}', -- the rest of today's openings: send times, epoch ms, ascending
@@ -42,7 +43,8 @@ create table warmup_messages (
   id uuid primary key,
   organization_id uuid not null references organizations(id) on delete cascade,    -- the sender's
   enrollment_id uuid not null references warmup_enrollments(id) on delete cascade,
-  recipient_enrollment_id uuid not null references warmup_enrollments(id) on delete cascade,
+  -- Null once the recipient left warmup: the message stays in its sender's statistics.
+  recipient_enrollment_id uuid references warmup_enrollments(id) on delete set null,
   token text not null,                       -- X-Entity-Ref-ID: 128 random bits the receiving side looks for
   thread_id uuid not null,
   parent_id uuid references warmup_messages(id) on delete set null,
@@ -50,6 +52,8 @@ create table warmup_messages (
   template text not null,
   day date not null,                         -- the sender's local date it was planned for
   due_at timestamptz not null,
+  claimed_at timestamptz,                    -- when a tick took it for sending
+  checked_at timestamptz,                    -- when the receiving side last looked for it
   status text not null default 'planned' check (status in ('planned', 'sending', 'sent', 'failed', 'cancelled')),
   error text,
   provider text not null,                    -- the recipient's provider
@@ -68,7 +72,8 @@ create table warmup_messages (
   created_at timestamptz not null default now()
 );
 create index warmup_messages_due on warmup_messages (due_at) where status = 'planned';
-create index warmup_messages_awaiting on warmup_messages (recipient_enrollment_id, sent_at) where status = 'sent' and placement is null;
+create index warmup_messages_awaiting on warmup_messages (checked_at nulls first, sent_at) where status = 'sent' and placement is null;
+create index warmup_messages_recipient on warmup_messages (recipient_enrollment_id);
 create index warmup_messages_archive on warmup_messages (archive_at) where archived_at is null and archive_at is not null;
 create index warmup_messages_sender_day on warmup_messages (enrollment_id, day);
 

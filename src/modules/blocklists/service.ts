@@ -50,6 +50,7 @@ const SWEEP_BATCH = 10;
 const LINK_WINDOW_MS = 7 * 86_400_000;
 const LINK_MESSAGES = 500;
 const MAX_LINK_DOMAINS = 200;
+const LINK_READ_BATCH = 25;
 const SWEEP_LEASE_MS = 15 * 60_000;
 
 export class BlocklistsService {
@@ -96,25 +97,27 @@ export class BlocklistsService {
 
   /**
    * Reads the link domains of the organisation's recent outbound mail afresh (before each check): the
-   * stored text where there is one, else the message itself (HTML-only mail).
+   * URLs of each message's text and HTML (its stored text when the message itself is gone).
    */
   async refreshLinks(organizationId: string): Promise<void> {
     const since = new Date(Date.now() - LINK_WINDOW_MS);
     const messages = await store.recentOutbound(this.#o.db, organizationId, since, LINK_MESSAGES);
     const links = new Map<string, Date>();
-    const raws = await this.#o.blobs.getMany(
-      messages.filter((m) => m.bodyText === null).map((m) => ({ organizationId, id: m.blobId })),
-    );
-    for (const m of messages) {
-      if (links.size >= MAX_LINK_DOMAINS) break;
-      const found = new Set<string>();
-      if (m.bodyText !== null) linkDomains(m.bodyText, found);
-      else {
+    // Each message whole (text and HTML), a few at a time: raw messages can be large.
+    for (let i = 0; i < messages.length && links.size < MAX_LINK_DOMAINS; i += LINK_READ_BATCH) {
+      const batch = messages.slice(i, i + LINK_READ_BATCH);
+      const raws = await this.#o.blobs.getMany(batch.map((m) => ({ organizationId, id: m.blobId })));
+      for (const m of batch) {
+        const found = new Set<string>();
         const raw = raws.get(m.blobId);
         if (raw) await messageLinkDomains(raw, found).catch(() => found);
+        else if (m.bodyText !== null) linkDomains(m.bodyText, found);
+        // Newest first: the first sighting is the newest.
+        for (const domain of found) {
+          if (links.size >= MAX_LINK_DOMAINS) break;
+          if (!links.has(domain)) links.set(domain, m.receivedAt);
+        }
       }
-      // Newest first: the first sighting is the newest.
-      for (const domain of found) if (!links.has(domain)) links.set(domain, m.receivedAt);
     }
     // A domain no longer linked to takes its results with it (its listing is no longer this sender's).
     await this.#o.db.transaction((tx) => store.replaceLinks(tx, organizationId, links));

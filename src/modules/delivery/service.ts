@@ -576,6 +576,13 @@ export class OutboundService {
     return store.pausesOf(this.#o.db, organizationId);
   }
 
+  /** Whether mail from this address (of this domain) is paused, read in `tx`. */
+  async senderPausedIn(tx: Db, organizationId: string, address: string, domainId: string): Promise<boolean> {
+    const pauses = await store.pausesOf(tx, organizationId);
+    const lower = address.toLowerCase();
+    return pauses.some((p) => p.domainId === domainId || p.address?.toLowerCase() === lower);
+  }
+
   /** Forgets the cached paused senders (a sender was paused or resumed, here or in another process). */
   forgetPauses(): void {
     this.#pauses.clear();

@@ -290,10 +290,12 @@ function headerText(value: string): string {
   return libmime.decodeWords(Buffer.from(value, 'latin1').toString('utf8')).trim();
 }
 
+/** A date a report gives, kept only when plausible: from 1970 to a day from now (the column takes no other). */
 function dateOf(value: string | undefined): Date | null {
   if (!value) return null;
   const date = new Date(value.replace(/\s*\([^)]*\)\s*$/, ''));
-  return Number.isNaN(date.getTime()) ? null : date;
+  const t = date.getTime();
+  return Number.isNaN(t) || t < 0 || t > Date.now() + 86_400_000 ? null : date;
 }
 
 function ipOf(value: string | undefined): string | null {

@@ -7,7 +7,7 @@
 // recipients than MAILROOM_HEALTH_MIN_SAMPLE (the bounce rate's minimum, 100) make no rate: complaints
 // among them are shown (info, no penalty), nothing is deducted.
 import type { Finding, HealthInput, SubjectSelector } from '../health/inputs/types.ts';
-import type { ComplaintRates, RateCount } from './service.ts';
+import type { ComplaintRates, RateCount } from './tables.ts';
 import { COMPLAINING_TYPES } from './tables.ts';
 
 /** Gmail's and Yahoo's target: below this a sender is fine. */

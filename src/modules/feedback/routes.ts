@@ -4,7 +4,8 @@ import { z } from 'zod';
 import { authOf } from '../../core/auth.ts';
 import { uuidParam } from '../../core/ids.ts';
 import { pageOf, pageQuery } from '../../core/pagination.ts';
-import type { ComplaintRates, FeedbackService, RateCount } from './service.ts';
+import type { FeedbackService } from './service.ts';
+import type { ComplaintRates, RateCount } from './tables.ts';
 import type { ComplaintRow } from './tables.ts';
 
 const iso = (d: Date | null) => d?.toISOString() ?? null;

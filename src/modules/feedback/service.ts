@@ -28,7 +28,13 @@ import { type FeedbackReport, parseFeedbackReport } from './arf.ts';
 import { complaintReceived } from './events.ts';
 import { complaintsInput } from './health.ts';
 import * as store from './store.ts';
-import { COMPLAINING_TYPES, type ComplaintRow, type MatchMethod } from './tables.ts';
+import {
+  COMPLAINING_TYPES,
+  type ComplaintRates,
+  type ComplaintRow,
+  type MatchMethod,
+  type RateCount,
+} from './tables.ts';
 
 export interface FeedbackServiceOptions {
   db: Db;
@@ -54,25 +60,6 @@ type Match =
       how: string;
     }
   | { matched: false; message: store.OutboundRef | null; recipient: string | null; why: string };
-
-export interface RateCount {
-  /** Matched complaints of a complaining type (abuse, fraud, virus or none given). */
-  complaints: number;
-  /** Recipients delivered to. */
-  delivered: number;
-  /** complaints / delivered; null when nothing was delivered. */
-  rate: number | null;
-}
-
-export interface ComplaintRates {
-  since: Date;
-  until: Date;
-  organization: RateCount;
-  /** Per sending domain. */
-  domains: (RateCount & { domainId: string | null; domain: string | null })[];
-  /** Per sending mailbox (the address whose send limits counted the mail). */
-  mailboxes: (RateCount & { address: string; domain: string | null })[];
-}
 
 /** Whether a Feedback-Type says the recipient complains (and so is suppressed). */
 export function complains(feedbackType: string | null): boolean {

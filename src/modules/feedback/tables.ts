@@ -34,3 +34,23 @@ export const complaints = pgTable('complaints', {
 });
 export type ComplaintRow = typeof complaints.$inferSelect;
 export type NewComplaint = typeof complaints.$inferInsert;
+
+/** Complaints against delivered mail over a window (FeedbackService.rates; the health input reads them). */
+export interface RateCount {
+  /** Matched complaints of a complaining type (abuse, fraud, virus or none given). */
+  complaints: number;
+  /** Recipients delivered to. */
+  delivered: number;
+  /** complaints / delivered; null when nothing was delivered. */
+  rate: number | null;
+}
+
+export interface ComplaintRates {
+  since: Date;
+  until: Date;
+  organization: RateCount;
+  /** Per sending domain. */
+  domains: (RateCount & { domainId: string | null; domain: string | null })[];
+  /** Per sending mailbox (the address whose send limits counted the mail). */
+  mailboxes: (RateCount & { address: string; domain: string | null })[];
+}

@@ -65,13 +65,24 @@ function offsetAt(instant: Date, timeZone: string): number {
   return asUtc - Math.floor(instant.getTime() / 1000) * 1000;
 }
 
-/** The instant of a local wall time; a time skipped by a DST change lands just after the change. */
+/**
+ * The instant of a local wall time. A time a DST change skips (in some zones midnight itself) lands at
+ * the first instant after it that is on the same local date and not before the time asked.
+ */
 export function zonedInstant(date: string, hour: number, minute: number, timeZone: string): Date {
   const [y, m, d] = date.split('-').map(Number);
   const wall = Date.UTC(y, m - 1, d, hour, minute);
   let guess = wall - offsetAt(new Date(wall), timeZone);
   guess = wall - offsetAt(new Date(guess), timeZone);
+  // Still before the wall time locally (it was skipped): step on until the local clock has passed it.
+  const wanted = `${date} ${String(hour).padStart(2, '0')}:${String(minute).padStart(2, '0')}`;
+  for (let i = 0; i < 16 && localStamp(new Date(guess), timeZone) < wanted; i++) guess += 15 * 60_000;
   return new Date(guess);
+}
+
+function localStamp(instant: Date, timeZone: string): string {
+  const t = localTime(instant, timeZone);
+  return `${t.date} ${String(t.hour).padStart(2, '0')}:${String(t.minute).padStart(2, '0')}`;
 }
 
 export function addDays(date: string, days: number): string {

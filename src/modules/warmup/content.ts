@@ -23,7 +23,15 @@ export interface Template {
   body: string;
 }
 
-const liquid = new Liquid({ strictFilters: true, ownPropertyOnly: true, cache: 200 });
+// Limits, so an organisation's template cannot hold a worker: parse size, render time (ms) and memory.
+const liquid = new Liquid({
+  strictFilters: true,
+  ownPropertyOnly: true,
+  cache: 200,
+  parseLimit: 100_000,
+  renderLimit: 100,
+  memoryLimit: 1_000_000,
+});
 
 export class SpintaxError extends Error {}
 

@@ -111,10 +111,10 @@ export class WarmupEngine {
     report.planned = await this.#plan(inBudget);
     report.opened = await this.#open(inBudget);
     Object.assign(report, await this.#send(inBudget));
-    const received = await this.#receive();
+    const received = await this.#receive(inBudget);
     report.found = received.found;
     report.rescued = received.rescued;
-    report.archived = await this.#archive();
+    report.archived = await this.#archive(inBudget);
     const now = this.#o.clock.now();
     report.missing = await store.markMissing(
       this.#o.db,
@@ -129,7 +129,7 @@ export class WarmupEngine {
   async #plan(inBudget: () => boolean): Promise<number> {
     const { db } = this.#o;
     const now = this.#o.clock.now();
-    const pools = new PoolCache();
+    const pools = new PoolCache(this.#o.settings.sharedPool);
     let planned = 0;
     while (inBudget()) {
       const claimed = await store.claimDueForPlanning(db, now, 120_000, PLAN_BATCH);
@@ -157,7 +157,7 @@ export class WarmupEngine {
   async #open(inBudget: () => boolean): Promise<number> {
     const { db } = this.#o;
     const now = this.#o.clock.now();
-    const pools = new PoolCache();
+    const pools = new PoolCache(this.#o.settings.sharedPool);
     const templates = new Map<string, string[]>();
     let opened = 0;
     while (inBudget()) {
@@ -195,9 +195,8 @@ export class WarmupEngine {
   async #send(inBudget: () => boolean = () => true): Promise<{ sent: number; failed: number }> {
     const { db } = this.#o;
     const now = this.#o.clock.now();
-    // A process that stopped mid-send left its messages in `sending`: an hour on, they are tried again
-    // (a hosted send repeats idempotently under the message's key).
-    await store.releaseStaleSending(db, new Date(now.getTime() - 3_600_000));
+    // A process that stopped mid-send left its messages in `sending`: an hour on they are released.
+    await store.releaseStaleSending(db, 3_600_000);
     let sent = 0;
     let failed = 0;
     while (inBudget()) {
@@ -206,7 +205,7 @@ export class WarmupEngine {
       const enrollments = new Map(
         (
           await store.enrollmentsByIds(db, [
-            ...new Set(batch.flatMap((m) => [m.enrollmentId, m.recipientEnrollmentId])),
+            ...new Set(batch.flatMap((m) => [m.enrollmentId, m.recipientEnrollmentId ?? m.enrollmentId])),
           ])
         ).map((e) => [e.id, e]),
       );
@@ -249,7 +248,9 @@ export class WarmupEngine {
   ): Promise<boolean> {
     const { db, log } = this.#o;
     const sender = enrollments.get(message.enrollmentId);
-    const recipient = enrollments.get(message.recipientEnrollmentId);
+    const recipient = message.recipientEnrollmentId
+      ? enrollments.get(message.recipientEnrollmentId)
+      : undefined;
     const parent = message.parentId ? parents.get(message.parentId) : undefined;
     try {
       if (!sender || !recipient) throw new Error('the sender or the recipient left warmup');
@@ -336,9 +337,9 @@ export class WarmupEngine {
 
   // ---- receive ------------------------------------------------------------------------------------------
 
-  async #receive(): Promise<{ found: number; rescued: number }> {
+  async #receive(inBudget: () => boolean): Promise<{ found: number; rescued: number }> {
     const hosted = await this.#receiveHosted();
-    const external = await this.#receiveExternal();
+    const external = await this.#receiveExternal(inBudget);
     return { found: hosted.found + external.found, rescued: hosted.rescued + external.rescued };
   }
 
@@ -347,9 +348,13 @@ export class WarmupEngine {
     const items = await store.awaiting(db, 'mailbox', RECEIVE_BATCH);
     const copies = await store.hostedCopies(db, items);
     const found: Arrival[] = [];
+    const unseen: string[] = [];
     for (const item of items) {
       const mine = copies.filter((c) => c.warmupId === item.id);
-      if (!mine.length) continue;
+      if (!mine.length) {
+        unseen.push(item.id);
+        continue;
+      }
       const junk = mine.find((c) => c.specialUse === '\\Junk');
       let copy = mine.find((c) => c.folder === 'INBOX') ?? junk ?? mine[0];
       const starred = this.#random() < STARRED_SHARE;
@@ -388,10 +393,11 @@ export class WarmupEngine {
         starred,
       });
     }
+    await store.markChecked(db, unseen, this.#o.clock.now());
     return this.#recordArrivals(found);
   }
 
-  async #receiveExternal() {
+  async #receiveExternal(inBudget: () => boolean) {
     const items = await store.awaiting(this.#o.db, 'account', RECEIVE_BATCH);
     const byAccount = new Map<string, store.Awaiting[]>();
     for (const item of items) {
@@ -400,7 +406,11 @@ export class WarmupEngine {
       byAccount.set(item.accountId!, list);
     }
     const found: Arrival[] = [];
+    const looked: string[] = [];
     for (const [accountId, pending] of byAccount) {
+      // What is not looked at in this tick's time is looked at first in the next one.
+      if (!inBudget()) break;
+      looked.push(...pending.map((p) => p.id));
       try {
         found.push(
           ...(await this.#o.accountMail.withServer(pending[0].recipientOrg, accountId, (client) =>
@@ -411,6 +421,14 @@ export class WarmupEngine {
         this.#o.log.warn({ err, accountId }, 'warmup could not look for its messages in an account');
       }
     }
+    // Each pending message is looked for in turn: an account that fails, or mail that never comes, does
+    // not keep the next ones waiting (and what is never found is missing after a day).
+    const foundIds = new Set(found.map((f) => f.item.id));
+    await store.markChecked(
+      this.#o.db,
+      looked.filter((id) => !foundIds.has(id)),
+      this.#o.clock.now(),
+    );
     return this.#recordArrivals(found);
   }
 
@@ -545,7 +563,7 @@ export class WarmupEngine {
   // ---- archive ------------------------------------------------------------------------------------------
 
   /** Moves found messages whose time is up from the inbox to the archive; how many moved. */
-  async #archive(): Promise<number> {
+  async #archive(inBudget: () => boolean): Promise<number> {
     const { db, mailstore } = this.#o;
     const now = this.#o.clock.now();
     const items = await store.dueForArchive(db, now, RECEIVE_BATCH);
@@ -580,6 +598,7 @@ export class WarmupEngine {
       byAccount.set(item.accountId!, list);
     }
     for (const [accountId, list] of byAccount) {
+      if (!inBudget()) break;
       try {
         const outcome = await this.#o.accountMail.withServer(list[0].recipientOrg, accountId, (client) =>
           this.#archiveOnServer(client, list),
@@ -627,16 +646,27 @@ interface Arrival {
 /** The active members of each pool, read once per step. */
 class PoolCache {
   readonly #pools = new Map<string, Promise<store.PoolMember[]>>();
+  /** Whether the installation's shared pool is on; off, shared members fall back to their organisation's. */
+  readonly #sharedOn: boolean;
+
+  constructor(sharedOn: boolean) {
+    this.#sharedOn = sharedOn;
+  }
 
   of(
     db: Db,
     enrollment: { pool: EnrollmentRow['pool']; organizationId: string },
   ): Promise<store.PoolMember[]> {
-    const shared = enrollment.pool === 'shared';
+    const shared = this.#sharedOn && enrollment.pool === 'shared';
     const key = shared ? 'shared' : enrollment.organizationId;
     let members = this.#pools.get(key);
     if (!members) {
-      members = store.poolMembers(db, shared ? null : enrollment.organizationId);
+      members = store.poolMembers(
+        db,
+        shared
+          ? { shared: true }
+          : { organizationId: enrollment.organizationId, includeShared: !this.#sharedOn },
+      );
       this.#pools.set(key, members);
     }
     return members;

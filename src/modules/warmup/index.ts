@@ -35,6 +35,7 @@ export const warmupModule: MailroomModule = {
       events: services.events,
       mailboxes: services.mailboxes,
       accounts: services.accounts,
+      outbound: services.outbound,
       resolver,
       engine,
       sharedPool: settings.sharedPool,

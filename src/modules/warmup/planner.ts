@@ -31,7 +31,9 @@ export const newToken = () => randomBytes(16).toString('base64url');
 
 /**
  * Today's send times for an enrolment whose local day began (none on days off or without partners).
- * `openedToday`: openings already made today (a day planned again after a resume), which count.
+ * A day already planned keeps its plan (a changed window takes effect the next day). A day planned
+ * again after a resume does not move the ramp a second time, and `openedToday` (openings already made
+ * today) count against its quota.
  */
 export function planDay(
   enrollment: EnrollmentRow,
@@ -45,9 +47,10 @@ export function planDay(
   const day: PlannedDay = {
     id: enrollment.id,
     warmDays: enrollment.warmDays,
+    countedOn: enrollment.countedOn,
     plannedOn: local.date,
     nextPlanAt: nextLocalMidnight(now, tz),
-    planTimes: [],
+    planTimes: enrollment.plannedOn === local.date ? enrollment.planTimes : [],
   };
   const sendingDay =
     enrollment.plannedOn !== local.date &&
@@ -57,11 +60,11 @@ export function planDay(
   const start = Math.max(now.getTime(), zonedInstant(local.date, enrollment.startHour, 0, tz).getTime());
   const end = zonedInstant(local.date, enrollment.endHour, 0, tz).getTime();
   if (end <= start) return day;
-  const quota = Math.max(
-    0,
-    dailyQuota(enrollment.ramp, enrollment.warmDays + 1, enrollment.slowed) - openedToday,
-  );
-  day.warmDays += 1;
+  if (enrollment.countedOn !== local.date) {
+    day.warmDays += 1;
+    day.countedOn = local.date;
+  }
+  const quota = Math.max(0, dailyQuota(enrollment.ramp, day.warmDays, enrollment.slowed) - openedToday);
   day.planTimes = Array.from({ length: quota }, () => start + Math.floor(random() * (end - start))).sort(
     (a, b) => a - b,
   );

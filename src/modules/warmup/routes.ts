@@ -143,7 +143,8 @@ function messageView(enrollmentId: string, m: WarmupMessageRow) {
     day: m.day,
     due_at: m.dueAt.toISOString(),
     status: m.status,
-    error: m.error,
+    // What went wrong sending is the sender's business (in the shared pool, another organisation's).
+    error: m.enrollmentId === enrollmentId ? m.error : null,
     provider: m.provider,
     subject: m.subject,
     message_id: m.messageIdHeader,
@@ -312,7 +313,7 @@ export function warmupRoutes(warmup: WarmupService) {
             tags,
             summary:
               action === 'pause'
-                ? 'Stop sending warmup mail (planned messages are cancelled; it still receives and answers)'
+                ? 'Stop sending warmup mail, answers included (planned messages are cancelled); it still receives and rescues'
                 : 'Send warmup mail again, from the next tick',
             params,
             response: { 200: enrollmentSchema },
@@ -335,7 +336,8 @@ export function warmupRoutes(warmup: WarmupService) {
       {
         schema: {
           tags,
-          summary: 'Leave warmup (its warmup history goes too)',
+          summary:
+            'Leave warmup: the mailbox’s own history goes; what others sent it stays in their statistics',
           params,
           response: { 204: z.null() },
         },

@@ -8,6 +8,7 @@ import { newId } from '../../core/ids.ts';
 import { type PageRequest, toPage } from '../../core/pagination.ts';
 import type { MailauthResolver } from '../../core/resolver.ts';
 import type { AccountsService } from '../accounts/service.ts';
+import type { OutboundService } from '../delivery/service.ts';
 import { type EventInput, type EventRecord, type EventsService, eventOf } from '../events/service.ts';
 import type { HealthInput } from '../health/inputs/types.ts';
 import type { MailboxesService } from '../mailboxes/service.ts';
@@ -51,6 +52,7 @@ export interface WarmupServiceOptions {
   events: EventsService;
   mailboxes: MailboxesService;
   accounts: AccountsService;
+  outbound: OutboundService;
   resolver: MailauthResolver;
   engine: WarmupEngine;
   sharedPool: boolean;
@@ -94,10 +96,11 @@ export class WarmupService {
       };
       if (data.state === 'failed' || (data.action !== 'pause' && data.action !== 'slow_warmup')) continue;
       const applied = data.state === 'applied';
-      for (const row of await store.enrollmentsOfSubject(tx, data.kind, data.subject_id)) {
+      for (const row of await store.enrollmentsOfSubject(tx, r.organizationId, data.kind, data.subject_id)) {
         if (data.action === 'slow_warmup') {
           if (row.slowed !== applied) await store.updateEnrollment(tx, row.id, { slowed: applied });
         } else if (applied && row.status === 'active') {
+          await store.cancelPlanned(tx, row.id);
           await store.updateEnrollment(tx, row.id, {
             status: 'paused',
             pausedReason: 'health',
@@ -105,7 +108,13 @@ export class WarmupService {
             nextSendAt: null,
           });
           events.push(eventOf(warmupPaused, row.organizationId, { ...ref(row), reason: 'health' }));
-        } else if (!applied && row.status === 'paused' && row.pausedReason === 'health') {
+        } else if (
+          !applied &&
+          row.status === 'paused' &&
+          row.pausedReason === 'health' &&
+          // Another pause (the domain's, or the mailbox's own) may still hold its mail.
+          !(await this.#o.outbound.senderPausedIn(tx, row.organizationId, row.address, row.domainId))
+        ) {
           await store.updateEnrollment(tx, row.id, this.#resumed(row));
           events.push(eventOf(warmupResumed, row.organizationId, ref(row)));
         }
@@ -248,7 +257,7 @@ export class WarmupService {
     });
   }
 
-  /** Stops sending (what is planned is cancelled); receiving, rescuing and replying to others go on. */
+  /** Stops sending, answers included (what is planned is cancelled); receiving and rescuing go on. */
   async pause(organizationId: string, id: string, reason: PausedReason = 'manual'): Promise<EnrollmentRow> {
     const row = await this.get(organizationId, id);
     return this.#o.db.transaction(async (tx) => {

@@ -100,12 +100,20 @@ export interface PoolMember {
   provider: EnrollmentRow['provider'];
 }
 
-/** The active members of an organisation's pool, or of the shared pool (organizationId null). */
-export async function poolMembers(db: Db, organizationId: string | null): Promise<PoolMember[]> {
+/**
+ * The active members of the shared pool, or of an organisation's pool (with its shared members too when
+ * the installation's shared pool is off: they fall back to their own organisation).
+ */
+export async function poolMembers(
+  db: Db,
+  pool: { shared: true } | { organizationId: string; includeShared: boolean },
+): Promise<PoolMember[]> {
   const where =
-    organizationId === null
+    'shared' in pool
       ? and(eq(e.status, 'active'), eq(e.pool, 'shared'))
-      : and(eq(e.status, 'active'), eq(e.pool, 'organization'), eq(e.organizationId, organizationId));
+      : pool.includeShared
+        ? and(eq(e.status, 'active'), eq(e.organizationId, pool.organizationId))
+        : and(eq(e.status, 'active'), eq(e.pool, 'organization'), eq(e.organizationId, pool.organizationId));
   return db
     .select({ id: e.id, organizationId: e.organizationId, address: e.address, provider: e.provider })
     .from(e)
@@ -117,6 +125,7 @@ export interface PlannedDay {
   warmDays: number;
   plannedOn: string;
   nextPlanAt: Date;
+  countedOn: string | null;
   /** Today's openings: send times, epoch ms, ascending. */
   planTimes: number[];
 }
@@ -126,18 +135,20 @@ export async function recordPlannedDays(tx: Db, days: PlannedDay[]): Promise<voi
   if (!days.length) return;
   await tx.execute(sql`
     update warmup_enrollments w
-       set warm_days = v.warm_days, planned_on = v.planned_on, next_plan_at = v.next_plan_at,
+       set warm_days = v.warm_days, counted_on = v.counted_on, planned_on = v.planned_on,
+           next_plan_at = v.next_plan_at,
            plan_times = v.plan_times, next_send_at = to_timestamp(v.plan_times[1] / 1000.0),
            leased_until = null, updated_at = now()
       from json_to_recordset(${JSON.stringify(
         days.map((d) => ({
           id: d.id,
           warm_days: d.warmDays,
+          counted_on: d.countedOn,
           planned_on: d.plannedOn,
           next_plan_at: d.nextPlanAt,
           plan_times: d.planTimes,
         })),
-      )}::json) as v(id uuid, warm_days integer, planned_on date, next_plan_at timestamptz, plan_times bigint[])
+      )}::json) as v(id uuid, warm_days integer, counted_on date, planned_on date, next_plan_at timestamptz, plan_times bigint[])
      where w.id = v.id`);
 }
 
@@ -226,7 +237,7 @@ export function insertMessages(tx: Db, rows: Record<string, unknown>[]): Promise
 export async function claimDueMessages(db: Db, now: Date, limit: number): Promise<WarmupMessageRow[]> {
   return db
     .update(m)
-    .set({ status: 'sending' })
+    .set({ status: 'sending', claimedAt: sql`now()` })
     .where(
       inArray(
         m.id,
@@ -242,12 +253,20 @@ export async function claimDueMessages(db: Db, now: Date, limit: number): Promis
     .returning();
 }
 
-/** Messages left in `sending` by a process that stopped mid-send go back to planned (sending is idempotent). */
-export async function releaseStaleSending(db: Db, before: Date): Promise<void> {
-  await db
-    .update(m)
-    .set({ status: 'planned' })
-    .where(and(eq(m.status, 'sending'), sql`${m.dueAt} < ${before}`));
+/**
+ * Messages a process took for sending more than `staleMs` ago and never finished (it stopped): those of
+ * hosted mailboxes go back to planned (their send repeats idempotently under the message's key); those of
+ * external accounts fail, as their SMTP server may have taken them and a second try would send twice.
+ */
+export async function releaseStaleSending(db: Db, staleMs: number): Promise<void> {
+  await db.execute(sql`
+    update warmup_messages wm
+       set status = case when e.mailbox_id is not null then 'planned' else 'failed' end,
+           error = case when e.mailbox_id is not null then null
+                        else 'interrupted mid-send; not tried again (the account''s server may have sent it)' end
+      from warmup_enrollments e
+     where e.id = wm.enrollment_id and wm.status = 'sending'
+       and wm.claimed_at < now() - make_interval(secs => ${staleMs / 1000})`);
 }
 
 export async function markSent(
@@ -286,7 +305,7 @@ export async function awaiting(db: Db, kind: 'mailbox' | 'account', limit: numbe
       join warmup_enrollments r on r.id = wm.recipient_enrollment_id
      where wm.status = 'sent' and wm.placement is null
        and ${kind === 'mailbox' ? sql`r.mailbox_id is not null` : sql`r.account_id is not null`}
-     order by wm.sent_at
+     order by wm.checked_at nulls first, wm.sent_at
      limit ${limit}`)) as unknown as Rows<Record<string, any>>;
   return rows.rows.map((r) => ({
     id: r.id as string,
@@ -367,6 +386,12 @@ export async function recordFound(tx: Db, found: Found[]): Promise<void> {
       )}::json) as v(id uuid, placement text, category text, received_at timestamptz, rescued boolean,
                     starred boolean, reply_planned boolean, archive_at timestamptz)
      where w.id = v.id`);
+}
+
+/** Looked for and not found (yet): the next look starts with those looked for longest ago. */
+export async function markChecked(db: Db, ids: string[], at: Date): Promise<void> {
+  if (!ids.length) return;
+  await db.update(m).set({ checkedAt: at }).where(inArray(m.id, ids));
 }
 
 /** Sent before `before` and never found anywhere: missing. */
@@ -535,12 +560,21 @@ export async function otherMailByAddress(
   return new Map(rows.rows.map((r) => [r.address, Number(r.recipients)]));
 }
 
-/** Enrolments of hosted mailboxes: of one mailbox, or of every mailbox of one domain. */
+/** The organisation's enrolments of hosted mailboxes: of one mailbox, or of every mailbox of one domain. */
 export async function enrollmentsOfSubject(
   tx: Db,
+  organizationId: string,
   kind: 'domain' | 'mailbox',
   id: string,
-): Promise<EnrollmentRow[]> {
-  if (kind === 'mailbox') return tx.select().from(e).where(eq(e.mailboxId, id));
-  return tx.select().from(e).where(sql`${e.mailboxId} in (select id from mailboxes where domain_id = ${id})`);
+): Promise<(EnrollmentRow & { domainId: string })[]> {
+  const rows = (await tx.execute(sql`
+    select e.id, mb.domain_id from warmup_enrollments e join mailboxes mb on mb.id = e.mailbox_id
+     where e.organization_id = ${organizationId}
+       and ${kind === 'mailbox' ? sql`e.mailbox_id = ${id}` : sql`mb.domain_id = ${id}`}`)) as unknown as Rows<{
+    id: string;
+    domain_id: string;
+  }>;
+  const domains = new Map(rows.rows.map((r) => [r.id, r.domain_id]));
+  const list = await enrollmentsByIds(tx, [...domains.keys()]);
+  return list.map((row) => ({ ...row, domainId: domains.get(row.id)! }));
 }

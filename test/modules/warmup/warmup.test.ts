@@ -6,6 +6,8 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { ImapFlow } from 'imapflow';
 import { ManualClock } from '../../../src/core/clock.ts';
+import { localTime, nextLocalMidnight, zonedInstant } from '../../../src/modules/warmup/calendar.ts';
+import { render } from '../../../src/modules/warmup/content.ts';
 import { engine, eventsOf, type Org, orgMaker, startTestApp, type TestApp } from '../../support/app.ts';
 import { startDnsServer, type TestDnsServer } from '../../support/dns-server.ts';
 import { verifiedDomain } from '../../support/domains.ts';
@@ -145,6 +147,31 @@ describe(`warmup on ${engine}`, () => {
     assert.equal((await messagesOf(id, other)).length, 0);
     assert.equal((await api('DELETE', `/v1/warmup/${id}`, undefined, other)).status, 204);
     assert.equal((await api('GET', `/v1/warmup/${id}`, undefined, other)).status, 404);
+  });
+
+  test('local days: a zone whose DST change skips midnight, and a runaway template, are handled', () => {
+    // Chile moved its clocks from 00:00 to 01:00 on 2025-09-07: that day begins at 01:00.
+    const santiago = nextLocalMidnight(new Date('2025-09-06T20:00:00Z'), 'America/Santiago');
+    assert.deepEqual(localTime(santiago, 'America/Santiago'), {
+      date: '2025-09-07',
+      weekday: 0,
+      hour: 1,
+      minute: 0,
+    });
+    assert.ok(
+      nextLocalMidnight(santiago, 'America/Santiago') > santiago,
+      'the next day, not the same instant',
+    );
+    assert.equal(zonedInstant('2026-12-07', 8, 0, 'Asia/Kolkata').toISOString(), '2026-12-07T02:30:00.000Z');
+    assert.equal(localTime(zonedInstant('2026-03-29', 2, 30, 'Europe/Berlin'), 'Europe/Berlin').hour, 3);
+    const people = { first_name: 'A', name: 'A', address: 'a@x.test' };
+    assert.throws(() =>
+      render('{% for a in (1..100000000) %}{% for b in (1..1000) %}x{% endfor %}{% endfor %}', {
+        sender: people,
+        recipient: people,
+        weekday: 'Monday',
+      }),
+    );
   });
 
   test('templates: spintax and Liquid are checked when saved', async () => {
@@ -578,7 +605,13 @@ describe(`the shared warmup pool on ${engine}`, () => {
       (await t.call('GET', `/v1/warmup/${onePrivate}/messages`, { token: one.token })).body.total,
       0,
     );
+    // Tom leaves warmup: what Ola sent him stays in Ola's statistics.
+    const before = (await t.call('GET', `/v1/warmup/${oneShared}/stats`, { token: one.token })).body.totals;
+    assert.ok(before.sent >= 2);
+    assert.equal((await t.call('DELETE', `/v1/warmup/${twoShared}`, { token: two.token })).status, 204);
+    const after = (await t.call('GET', `/v1/warmup/${oneShared}/stats`, { token: one.token })).body.totals;
+    assert.equal(after.sent, before.sent);
     // Each side sees its own enrolment only.
-    assert.equal((await t.call('GET', `/v1/warmup/${twoShared}`, { token: one.token })).status, 404);
+    assert.equal((await t.call('GET', `/v1/warmup/${oneShared}`, { token: two.token })).status, 404);
   });
 });
