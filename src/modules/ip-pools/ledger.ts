@@ -38,6 +38,7 @@ function blockFor(cap: number): number {
 }
 
 interface Block {
+  ip: string;
   day: string;
   left: number;
   /** The database had nothing more under this cap today. */
@@ -52,6 +53,10 @@ export class WarmupLedger {
   readonly #ips: string[];
   readonly #firstUse = new Map<string, string | null>();
   readonly #marking = new Set<string>();
+  /**
+   * Reserved capacity per IP and cap (an IP in pools on different curves has a block under each cap,
+   * so capacity reserved under a high cap never lets mail past a lower one).
+   */
   readonly #blocks = new Map<string, Block>();
   /** Not yet written: per `ip day`, uncapped use (taken) and everything sent. */
   readonly #pending = new Map<string, { ip: string; day: string; taken: number; sent: number }>();
@@ -96,12 +101,13 @@ export class WarmupLedger {
   async take(ip: string, day: string, cap: number, units: number): Promise<boolean> {
     if (!Number.isFinite(cap)) return true;
     if (units > cap) return false;
+    const key = `${ip} ${cap}`;
     for (;;) {
-      let block = this.#blocks.get(ip);
+      let block = this.#blocks.get(key);
       if (!block || block.day !== day) {
         // A block of an earlier day is gone with its day.
-        block = { day, left: 0, exhaustedAt: null, asking: null };
-        this.#blocks.set(ip, block);
+        block = { ip, day, left: 0, exhaustedAt: null, asking: null };
+        this.#blocks.set(key, block);
       }
       if (block.left >= units) {
         block.left -= units;
@@ -131,7 +137,7 @@ export class WarmupLedger {
   /** Capacity taken for a message that did not leave from the IP goes back (to this worker's block). */
   giveBack(ip: string, day: string, cap: number, units: number): void {
     if (!Number.isFinite(cap)) return;
-    const block = this.#blocks.get(ip);
+    const block = this.#blocks.get(`${ip} ${cap}`);
     if (block && block.day === day) block.left += units;
   }
 
@@ -186,7 +192,7 @@ export class WarmupLedger {
     const today = this.today();
     const unspent = [...this.#blocks]
       .filter(([, block]) => block.day === today && block.left > 0)
-      .map(([ip, block]) => ({ ip, day: today, units: block.left }));
+      .map(([, block]) => ({ ip: block.ip, day: today, units: block.left }));
     this.#blocks.clear();
     await this.flush();
     await store
