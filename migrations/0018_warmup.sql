@@ -74,6 +74,8 @@ create table warmup_messages (
 create index warmup_messages_due on warmup_messages (due_at) where status = 'planned';
 create index warmup_messages_awaiting on warmup_messages (checked_at nulls first, sent_at) where status = 'sent' and placement is null;
 create index warmup_messages_recipient on warmup_messages (recipient_enrollment_id);
+create index warmup_messages_sending on warmup_messages (claimed_at) where status = 'sending';
+create index warmup_messages_parent on warmup_messages (parent_id) where parent_id is not null;
 create index warmup_messages_archive on warmup_messages (archive_at) where archived_at is null and archive_at is not null;
 create index warmup_messages_sender_day on warmup_messages (enrollment_id, day);
 
