@@ -6,6 +6,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { ImapFlow } from 'imapflow';
 import { ManualClock } from '../../../src/core/clock.ts';
+import { DEFAULT_POLICY } from '../../../src/modules/health/policy.ts';
 import { localTime, nextLocalMidnight, zonedInstant } from '../../../src/modules/warmup/calendar.ts';
 import { render } from '../../../src/modules/warmup/content.ts';
 import { engine, eventsOf, type Org, orgMaker, startTestApp, type TestApp } from '../../support/app.ts';
@@ -21,15 +22,8 @@ const DAY = 24 * HOUR;
 /** A Monday, 00:00 UTC. */
 const WEEK_START = Date.parse('2026-12-07T00:00:00Z');
 const RAMP = { start: 2, increase: 1, target: 4, days: 3 };
-const POLICY = {
-  enabled: true,
-  pause_below: 75,
-  slow_warmup_below: 75,
-  auto_resume: false,
-  resume_at: 90,
-  republish_dns: false,
-  notify_email: false,
-};
+/** The default auto-repair policy, without DNS publishing or mail (this suite has no DNS provider). */
+const POLICY = { ...DEFAULT_POLICY, republish_dns: false, notify_email: false };
 const EVERY_DAY = { weekdays: [0, 1, 2, 3, 4, 5, 6], start_hour: 8, end_hour: 18, time_zone: 'UTC' };
 
 describe(`warmup on ${engine}`, () => {
