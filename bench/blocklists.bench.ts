@@ -1,11 +1,8 @@
-import { createMailroom } from '../src/app.ts';
-import { loadConfig } from '../src/config.ts';
 import type { TestRecords } from '../test/support/dns-server.ts';
 import {
   ask,
-  benchAccount,
   benchEngines,
-  benchInstallation,
+  withBenchApp,
   type Engine,
   json,
   peakRssMb,
@@ -17,61 +14,52 @@ const TARGETS = Number(process.env.BENCH_BLOCKLIST_TARGETS ?? 1000);
 const CONCURRENCY = process.env.MAILROOM_BLOCKLISTS_CONCURRENCY ?? '32';
 
 async function checkTargets(engine: Engine): Promise<Row> {
-  const { env, cleanup } = await benchInstallation(engine);
   const { dns, address } = await forkDnsServer();
-  const config = loadConfig(
-    {
-      ...env,
-      MAILROOM_LOG_LEVEL: 'warn',
-      MAILROOM_HTTP_PORT: '0',
-      MAILROOM_DNS_SERVERS: address,
-      MAILROOM_BLOCKLISTS_CONCURRENCY: CONCURRENCY,
-    },
-    null,
-  );
-  const app = await createMailroom(config, { http: true, workers: false });
   try {
-    const { http: port } = await app.listen();
-    const { token } = await benchAccount(port!);
-    const zone: [string, TestRecords][] = [];
-    for (let i = 0; i < TARGETS; i++) {
-      const ip = `10.${(i >> 16) & 255}.${(i >> 8) & 255}.${i & 255}`;
-      await json(port!, 'POST', '/v1/blocklists/ips', { ip }, token);
-      await json(
-        port!,
-        'POST',
-        '/v1/domains',
-        { name: `d${i}.bench.example`, dkim: { algorithm: 'ed25519' } },
-        token,
-      );
-      if (i % 10 === 0) {
-        zone.push([`${ip.split('.').reverse().join('.')}.zen.spamhaus.org`, { A: ['127.0.0.2'] }]);
-        zone.push([`d${i}.bench.example.dbl.spamhaus.org`, { A: ['127.0.1.2'] }]);
-      }
-    }
-    await ask(dns, { zone });
-    const before = (await ask<{ queries: { udp: number; tcp: number } }>(dns, { report: true })).queries;
+    return await withBenchApp(
+      engine,
+      { MAILROOM_DNS_SERVERS: address, MAILROOM_BLOCKLISTS_CONCURRENCY: CONCURRENCY },
+      {},
+      async ({ port, token }) => {
+        const zone: [string, TestRecords][] = [];
+        for (let i = 0; i < TARGETS; i++) {
+          const ip = `10.${(i >> 16) & 255}.${(i >> 8) & 255}.${i & 255}`;
+          await json(port!, 'POST', '/v1/blocklists/ips', { ip }, token);
+          await json(
+            port!,
+            'POST',
+            '/v1/domains',
+            { name: `d${i}.bench.example`, dkim: { algorithm: 'ed25519' } },
+            token,
+          );
+          if (i % 10 === 0) {
+            zone.push([`${ip.split('.').reverse().join('.')}.zen.spamhaus.org`, { A: ['127.0.0.2'] }]);
+            zone.push([`d${i}.bench.example.dbl.spamhaus.org`, { A: ['127.0.1.2'] }]);
+          }
+        }
+        await ask(dns, { zone });
+        const before = (await ask<{ queries: { udp: number; tcp: number } }>(dns, { report: true })).queries;
 
-    const started = performance.now();
-    const status = await json(port!, 'POST', '/v1/blocklists/check', {}, token);
-    const seconds = (performance.now() - started) / 1000;
+        const started = performance.now();
+        const status = await json(port!, 'POST', '/v1/blocklists/check', {}, token);
+        const seconds = (performance.now() - started) / 1000;
 
-    const after = (await ask<{ queries: { udp: number; tcp: number } }>(dns, { report: true })).queries;
-    const queries = after.udp + after.tcp - before.udp - before.tcp;
-    const listed = status.items.filter((i: { listed: boolean }) => i.listed).length;
-    return {
-      benchmark: `blocklist checks (${engine})`,
-      workload: `${TARGETS} IPs × 3 lists + ${TARGETS} domains × 3 lists, concurrency ${CONCURRENCY}; ${listed} listed; ${queries.toLocaleString('en')} DNS queries`,
-      throughput: `${seconds.toFixed(2)} s total; ${Math.round(queries / seconds).toLocaleString('en')} queries/s`,
-      p50: '–',
-      p99: '–',
-      peakRss: `${Math.round(peakRssMb(process.pid))} MB`,
-      target: `< 10 s for 1,000 + 1,000 ${seconds < 10 ? '✔' : '✘'}`,
-    };
+        const after = (await ask<{ queries: { udp: number; tcp: number } }>(dns, { report: true })).queries;
+        const queries = after.udp + after.tcp - before.udp - before.tcp;
+        const listed = status.items.filter((i: { listed: boolean }) => i.listed).length;
+        return {
+          benchmark: `blocklist checks (${engine})`,
+          workload: `${TARGETS} IPs × 3 lists + ${TARGETS} domains × 3 lists, concurrency ${CONCURRENCY}; ${listed} listed; ${queries.toLocaleString('en')} DNS queries`,
+          throughput: `${seconds.toFixed(2)} s total; ${Math.round(queries / seconds).toLocaleString('en')} queries/s`,
+          p50: '–',
+          p99: '–',
+          peakRss: `${Math.round(peakRssMb(process.pid))} MB`,
+          target: `< 10 s for 1,000 + 1,000 ${seconds < 10 ? '✔' : '✘'}`,
+        };
+      },
+    );
   } finally {
-    await app.close();
     dns.kill();
-    await cleanup();
   }
 }
 

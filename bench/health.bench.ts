@@ -3,19 +3,9 @@
 // and again an interval later. BENCH_PROF=1 writes a CPU profile of the run to /tmp/prof-health/.
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { Session } from 'node:inspector/promises';
-import { createMailroom } from '../src/app.ts';
 import { ManualClock } from '../src/core/clock.ts';
-import { loadConfig } from '../src/config.ts';
 import type { Database } from '../src/core/db.ts';
-import {
-  benchAccount,
-  benchEngines,
-  benchInstallation,
-  type Engine,
-  json,
-  peakRssMb,
-  type Row,
-} from './support.ts';
+import { benchEngines, type Engine, json, peakRssMb, type Row, withBenchApp } from './support.ts';
 
 const MAILBOXES = Number(process.env.BENCH_HEALTH_MAILBOXES ?? 10_000);
 const DOMAINS = Number(process.env.BENCH_HEALTH_DOMAINS ?? 20);
@@ -23,14 +13,9 @@ const DOMAINS = Number(process.env.BENCH_HEALTH_DOMAINS ?? 20);
 const MESSAGES_PER_MAILBOX = Number(process.env.BENCH_HEALTH_MESSAGES ?? 10);
 
 async function recompute(engine: Engine): Promise<Row[]> {
-  const { env, cleanup } = await benchInstallation(engine);
-  const config = loadConfig({ ...env, MAILROOM_LOG_LEVEL: 'warn', MAILROOM_HTTP_PORT: '0' }, null);
   const clock = new ManualClock();
   // No workers: the sweep is run here, and nothing else computes meanwhile.
-  const app = await createMailroom(config, { http: true, workers: false, clock });
-  try {
-    const { http: port } = await app.listen();
-    const { token, org } = await benchAccount(port!);
+  return withBenchApp(engine, {}, { clock }, async ({ app, port, token, org }) => {
     const domainIds: string[] = [];
     for (let i = 0; i < DOMAINS; i++) {
       const d = await json(
@@ -75,10 +60,7 @@ async function recompute(engine: Engine): Promise<Row[]> {
       });
     }
     return rows;
-  } finally {
-    await app.close();
-    await cleanup();
-  }
+  });
 }
 
 /**

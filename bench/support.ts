@@ -5,6 +5,9 @@ import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import pg from 'pg';
+import { createMailroom, type Mailroom } from '../src/app.ts';
+import { loadConfig } from '../src/config.ts';
+import type { Clock } from '../src/core/clock.ts';
 
 export interface Row {
   benchmark: string;
@@ -276,4 +279,42 @@ export async function forkDnsServer(): Promise<{ dns: ChildProcess; address: str
     dns.once('message', (m) => resolve(m as { address: string })),
   );
   return { dns, address };
+}
+
+export interface BenchApp {
+  app: Mailroom;
+  port: number;
+  /** The bench user's access token and organisation. */
+  token: string;
+  org: any;
+}
+
+/**
+ * A fresh installation running in this process (the API, no workers unless asked), with the bench user
+ * signed up: `run` gets it, and it is closed and thrown away afterwards.
+ */
+export async function withBenchApp<T>(
+  engine: Engine,
+  settings: Record<string, string>,
+  options: { workers?: boolean; clock?: Clock },
+  run: (bench: BenchApp) => Promise<T>,
+): Promise<T> {
+  const { env, cleanup } = await benchInstallation(engine);
+  const config = loadConfig(
+    { ...env, MAILROOM_LOG_LEVEL: 'warn', MAILROOM_HTTP_PORT: '0', ...settings },
+    null,
+  );
+  const app = await createMailroom(config, {
+    http: true,
+    workers: options.workers ?? false,
+    clock: options.clock,
+  });
+  try {
+    const { http: port } = await app.listen();
+    const { token, org } = await benchAccount(port!);
+    return await run({ app, port: port!, token, org });
+  } finally {
+    await app.close();
+    await cleanup();
+  }
 }

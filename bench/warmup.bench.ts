@@ -1,32 +1,18 @@
 // Warmup scheduling at scale: 10,000 enrolled mailboxes on one organisation's pool, each planning its
 // day at local midnight (its send times, spread over its window): the first day of the normal ramp
-// (3 messages each) and a day at its target (40 each). Enrolments are written with SQL (10,000 API calls would measure the API, not planning);
-// the plan itself runs through the engine's tick, as the `warmup.tick` job runs it.
-import { createMailroom } from '../src/app.ts';
+// (3 messages each) and a day at its target (40 each). Enrolments are written with SQL (10,000 API
+// calls would measure the API, not planning); the plan runs through the engine's tick, as the
+// `warmup.tick` job runs it.
 import { ManualClock } from '../src/core/clock.ts';
-import { loadConfig } from '../src/config.ts';
-import {
-  benchAccount,
-  benchEngines,
-  benchInstallation,
-  type Engine,
-  json,
-  peakRssMb,
-  type Row,
-} from './support.ts';
+import { benchEngines, type Engine, json, peakRssMb, type Row, withBenchApp } from './support.ts';
 
 const MAILBOXES = Number(process.env.BENCH_WARMUP_MAILBOXES ?? 10_000);
 /** A Monday at 00:00 UTC: every enrolment's day begins. */
 const MONDAY = Date.parse('2027-01-04T00:00:00Z');
 
 async function planDays(engine: Engine): Promise<Row[]> {
-  const { env, cleanup } = await benchInstallation(engine);
   const clock = new ManualClock(MONDAY);
-  const config = loadConfig({ ...env, MAILROOM_LOG_LEVEL: 'warn', MAILROOM_HTTP_PORT: '0' }, null);
-  const app = await createMailroom(config, { http: true, workers: false, clock });
-  try {
-    const { http: port } = await app.listen();
-    const { token, org } = await benchAccount(port!);
+  return withBenchApp(engine, {}, { clock }, async ({ app, port, token, org }) => {
     const domains = [];
     for (const name of ['warm-a.bench.example', 'warm-b.bench.example'])
       domains.push(await json(port!, 'POST', '/v1/domains', { name, dkim: { algorithm: 'ed25519' } }, token));
@@ -64,10 +50,7 @@ async function planDays(engine: Engine): Promise<Row[]> {
       });
     }
     return rows;
-  } finally {
-    await app.close();
-    await cleanup();
-  }
+  });
 }
 
 /** Mailboxes spread over the domains, each enrolled on the normal ramp, Monday to Friday 8–18 UTC. */
