@@ -34,22 +34,21 @@ const outboundColumns = {
   fromAddress: messages.fromAddress,
 };
 
+/** The organisation's outbound messages that `where` picks, with their domain. */
+function outboundWhere(db: Db, organizationId: string, where: SQL | undefined) {
+  return db
+    .select(outboundColumns)
+    .from(messages)
+    .leftJoin(domains, eq(domains.id, messages.domainId))
+    .where(and(eq(messages.organizationId, organizationId), eq(messages.direction, 'outbound'), where));
+}
+
 export async function outboundMessage(
   db: Db,
   organizationId: string,
   id: string,
 ): Promise<OutboundRef | null> {
-  const [row] = await db
-    .select(outboundColumns)
-    .from(messages)
-    .leftJoin(domains, eq(domains.id, messages.domainId))
-    .where(
-      and(
-        eq(messages.organizationId, organizationId),
-        eq(messages.id, id),
-        eq(messages.direction, 'outbound'),
-      ),
-    );
+  const [row] = await outboundWhere(db, organizationId, eq(messages.id, id));
   return row ?? null;
 }
 
@@ -60,17 +59,7 @@ export function outboundByMessageIdHeader(
   values: string[],
   limit: number,
 ): Promise<OutboundRef[]> {
-  return db
-    .select(outboundColumns)
-    .from(messages)
-    .leftJoin(domains, eq(domains.id, messages.domainId))
-    .where(
-      and(
-        eq(messages.organizationId, organizationId),
-        inArray(messages.messageIdHeader, values),
-        eq(messages.direction, 'outbound'),
-      ),
-    )
+  return outboundWhere(db, organizationId, inArray(messages.messageIdHeader, values))
     .orderBy(desc(messages.receivedAt), desc(messages.id))
     .limit(limit);
 }
