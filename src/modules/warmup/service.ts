@@ -284,14 +284,16 @@ export class WarmupService {
     });
   }
 
-  /** Active again; today is planned afresh at the next tick (its earlier plan went with the pause). */
+  /**
+   * Active again; what is left of today's quota is planned at the next tick (its earlier plan went with
+   * the pause). The ramp stays where it is: a day it already counted is not counted again.
+   */
   #resumed(row: EnrollmentRow) {
     const today = localTime(this.#o.clock.now(), row.timeZone).date;
     return {
       status: 'active' as const,
       pausedReason: null,
       plannedOn: row.plannedOn === today ? addDays(today, -1) : row.plannedOn,
-      warmDays: row.plannedOn === today ? Math.max(0, row.warmDays - 1) : row.warmDays,
       nextPlanAt: this.#o.clock.now(),
     };
   }

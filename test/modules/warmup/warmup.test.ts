@@ -227,6 +227,12 @@ describe(`warmup on ${engine}`, () => {
         clock.set(WEEK_START + day * DAY + hour * HOUR);
         await tick();
         await settle(ids);
+        if (day === 1 && hour === 11) {
+          // Paused and resumed mid-day: the rest of today's quota is planned again, the ramp keeps its day.
+          assert.equal((await api('POST', `/v1/warmup/${a1}/pause`)).status, 200);
+          assert.equal((await api('POST', `/v1/warmup/${a1}/resume`)).status, 200);
+          await tick();
+        }
       }
     }
     const end = clock.now().getTime();
