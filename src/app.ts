@@ -32,6 +32,7 @@ import { eventOpenApi } from './modules/events/openapi.ts';
 import { exportsModule } from './modules/exports/index.ts';
 import { feedbackModule } from './modules/feedback/index.ts';
 import { healthModule } from './modules/health/index.ts';
+import { helpdeskModule } from './modules/helpdesk/index.ts';
 import { identityModule } from './modules/identity/index.ts';
 import { imapModule, type ImapServer, type Pop3Server } from './modules/imap/index.ts';
 import { inboundModule } from './modules/inbound/index.ts';
@@ -81,6 +82,7 @@ const MODULES: MailroomModule[] = [
   accountsModule,
   warmupModule,
   healthModule,
+  helpdeskModule,
 ];
 
 export type { Services } from './core/module.ts';

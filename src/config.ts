@@ -206,6 +206,9 @@ const schema = z.object({
   // Warmup (docs/warmup.md).
   MAILROOM_WARMUP_SHARED_POOL: z.enum(['true', 'false']).default('false'),
   MAILROOM_WARMUP_MISSING_AFTER: duration.default(24 * 3_600_000),
+  // Helpdesk (docs/helpdesk.md): mail one sender may file to a desk within an hour before the rest is
+  // taken for a mail loop and ignored.
+  MAILROOM_HELPDESK_LOOP_LIMIT: positiveInt.max(100_000).default(30),
   // Health scores and auto-repair (docs/health.md).
   MAILROOM_HEALTH_INTERVAL: duration.default(3_600_000),
   MAILROOM_HEALTH_TRIGGER_DELAY: duration.default(5_000),
@@ -521,6 +524,9 @@ function finish(c: z.output<typeof schema>) {
     warmup: {
       sharedPool: c.MAILROOM_WARMUP_SHARED_POOL === 'true',
       missingAfterMs: c.MAILROOM_WARMUP_MISSING_AFTER,
+    },
+    helpdesk: {
+      loopLimitPerHour: c.MAILROOM_HELPDESK_LOOP_LIMIT,
     },
     feedback: {
       localPart: c.MAILROOM_FEEDBACK_LOCALPART,

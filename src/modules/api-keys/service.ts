@@ -42,6 +42,8 @@ export const SCOPE_RESOURCES = [
   'blocklists',
   'warmup',
   'health',
+  'helpdesk',
+  'tickets',
 ] as const;
 /** How long a verified key is trusted in this process; revocations here apply at once. */
 const KEY_CACHE_MS = 5_000;

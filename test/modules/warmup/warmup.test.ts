@@ -300,7 +300,10 @@ describe(`warmup on ${engine}`, () => {
     for (const id of ids) {
       const inbound = (await api('GET', `/v1/messages?mailbox_id=${id}&direction=inbound&page_size=200`)).body
         .items;
-      for (const reply of (await messagesOf(id)).filter((m) => m.direction === 'received' && m.parent_id)) {
+      for (const reply of (await messagesOf(id)).filter(
+        // A reply still planned when Anna paused was cancelled with the rest of her plan.
+        (m) => m.direction === 'received' && m.parent_id && m.status === 'sent',
+      )) {
         const parent = byId.get(reply.parent_id);
         assert.equal(reply.thread_id, parent.thread_id);
         assert.equal(reply.subject, /^Re:/.test(parent.subject) ? parent.subject : `Re: ${parent.subject}`);

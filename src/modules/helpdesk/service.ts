@@ -1,0 +1,963 @@
+// The helpdesk's rules: desks and their addresses, tickets (opened by mail, API, chat or a split), their
+// comments (public replies go out as mail from the desk, threaded with the customer's), merge, split,
+// bulk changes and approvals. Times come from the clock so SLA timers can run on simulated days.
+import type { Clock } from '../../core/clock.ts';
+import type { Db } from '../../core/db.ts';
+import { conflict, forbidden, notFound, validationFailed } from '../../core/errors.ts';
+import { newId } from '../../core/ids.ts';
+import type { Jobs } from '../../core/jobs.ts';
+import { type PageRequest, toPage } from '../../core/pagination.ts';
+import { eventOf, type EventInput, type EventsService } from '../events/service.ts';
+import type { OutboundService } from '../delivery/service.ts';
+import type { Directory } from './directory.ts';
+import {
+  type Actor,
+  type TicketSnapshot,
+  ticketApprovalDecided,
+  ticketApprovalRequested,
+  ticketCommented,
+  ticketCreated,
+  ticketMentioned,
+  ticketMerged,
+  ticketSplit,
+  ticketUpdated,
+} from './events.ts';
+import { MAIL_QUEUE, type HelpdeskMail } from './mail.ts';
+import * as store from './store.ts';
+import type {
+  CommentRow,
+  ContactRow,
+  CustomFieldDefinition,
+  DeskAddressRow,
+  DeskRow,
+  Priority,
+  TicketRow,
+  TicketSource,
+  TicketStatus,
+} from './tables.ts';
+
+export interface HelpdeskOptions {
+  db: Db;
+  clock: Clock;
+  events: EventsService;
+  jobs: Jobs;
+  outbound: OutboundService;
+  directory: Directory;
+}
+
+export interface DeskInput {
+  name: string;
+  addresses: string[];
+  team_id?: string | null;
+  default_priority?: Priority;
+  custom_fields?: CustomFieldDefinition[];
+  signature?: string | null;
+  auto_reply?: boolean;
+}
+
+export interface NewTicket {
+  desk_id: string;
+  subject: string;
+  requester: { email: string; name?: string | null };
+  body: string;
+  /** Whether the first comment is the customer's words (mail, chat) or an agent's note about them. */
+  from_customer?: boolean;
+  priority?: Priority;
+  category_id?: string | null;
+  department_id?: string | null;
+  team_id?: string | null;
+  assignee_id?: string | null;
+  tags?: string[];
+  custom_fields?: Record<string, unknown>;
+  due_at?: string | null;
+  source?: TicketSource;
+}
+
+export interface TicketChanges {
+  subject?: string;
+  status?: TicketStatus;
+  priority?: Priority;
+  category_id?: string | null;
+  department_id?: string | null;
+  customer_id?: string | null;
+  team_id?: string | null;
+  assignee_id?: string | null;
+  tags?: string[];
+  add_tags?: string[];
+  remove_tags?: string[];
+  custom_fields?: Record<string, unknown>;
+  due_at?: string | null;
+}
+
+export interface NewComment {
+  body: string;
+  visibility: 'public' | 'internal';
+  attachments?: { filename: string; content: string; content_type?: string | null }[];
+  /** Agents to tell; `@name@example.com` mentions in the body are found too. */
+  mentions?: string[];
+}
+
+/** The ticket's mail thread as the requester sees it: what a reply must name to continue it. */
+interface ThreadHeaders {
+  inReplyTo: string | null;
+  references: string[];
+}
+
+const TAG = /\[#(\d{1,9})\]/;
+
+export const subjectTag = (number: number) => `[#${number}]`;
+
+/** A subject carrying the ticket tag once, before the customer's own words. */
+export function taggedSubject(number: number, subject: string): string {
+  const bare = subject.replace(TAG, '').replace(/\s+/g, ' ').trim();
+  return `${subjectTag(number)} ${bare || '(no subject)'}`;
+}
+
+export function tagNumberOf(subject: string | null): number | null {
+  const match = subject ? TAG.exec(subject) : null;
+  return match ? Number(match[1]) : null;
+}
+
+/** Statuses that stop the clock on the customer's side, and statuses a customer's mail re-opens. */
+const REOPENED_BY_CUSTOMER = new Set<TicketStatus>(['pending', 'resolved']);
+
+export class HelpdeskService {
+  readonly #o: HelpdeskOptions;
+
+  constructor(options: HelpdeskOptions) {
+    this.#o = options;
+  }
+
+  get directory(): Directory {
+    return this.#o.directory;
+  }
+
+  // ---- desks -------------------------------------------------------------------------------------------
+
+  async createDesk(organizationId: string, input: DeskInput): Promise<DeskView> {
+    const id = newId();
+    await this.#o.db.transaction(async (tx) => {
+      await this.#checkDeskRefs(tx, organizationId, input);
+      const inserted = await this.#o.directory.insertDesk(tx, {
+        id,
+        organizationId,
+        name: input.name,
+        teamId: input.team_id ?? null,
+        defaultPriority: input.default_priority ?? 'normal',
+        customFields: validFieldDefinitions(input.custom_fields ?? []),
+        signature: input.signature ?? null,
+        autoReply: input.auto_reply ?? true,
+      });
+      if (!inserted) throw conflict(`a desk named "${input.name}" exists`);
+      await this.#bindAddresses(tx, organizationId, id, input.addresses);
+    });
+    return this.desk(organizationId, id);
+  }
+
+  async updateDesk(organizationId: string, id: string, input: Partial<DeskInput>): Promise<DeskView> {
+    await this.#o.db.transaction(async (tx) => {
+      const desk = await store.deskOf(tx, organizationId, id);
+      if (!desk) throw notFound('Desk');
+      await this.#checkDeskRefs(tx, organizationId, input);
+      const changed = await this.#o.directory.updateDesk(tx, id, {
+        ...(input.name !== undefined && { name: input.name }),
+        ...(input.team_id !== undefined && { teamId: input.team_id }),
+        ...(input.default_priority !== undefined && { defaultPriority: input.default_priority }),
+        ...(input.custom_fields !== undefined && {
+          customFields: validFieldDefinitions(input.custom_fields),
+        }),
+        ...(input.signature !== undefined && { signature: input.signature }),
+        ...(input.auto_reply !== undefined && { autoReply: input.auto_reply }),
+      });
+      if (!changed) throw conflict(`a desk named "${input.name}" exists`);
+      if (input.addresses) {
+        await this.#o.directory.unbindAddresses(tx, id);
+        await this.#bindAddresses(tx, organizationId, id, input.addresses);
+      }
+    });
+    return this.desk(organizationId, id);
+  }
+
+  async #checkDeskRefs(tx: Db, organizationId: string, input: Partial<DeskInput>): Promise<void> {
+    if (input.team_id) await this.#o.directory.team(organizationId, input.team_id, tx, 'team_id');
+  }
+
+  async #bindAddresses(tx: Db, organizationId: string, deskId: string, addresses: string[]): Promise<void> {
+    const wanted = [...new Set(addresses.map((a) => a.trim().toLowerCase()))];
+    if (!wanted.length) throw validationFailed('addresses', 'a desk needs at least one address');
+    const owners = await store.addressOwners(tx, organizationId, wanted);
+    const missing = wanted.filter((a) => !owners.some((o) => o.address === a));
+    if (missing.length)
+      throw validationFailed(
+        'addresses',
+        `not a mailbox or alias of this organisation: ${missing.join(', ')}`,
+      );
+    const bound = await this.#o.directory.bindAddresses(
+      tx,
+      wanted.map((address, position) => {
+        const owner = owners.find((o) => o.address === address)!;
+        return {
+          organizationId,
+          address,
+          deskId,
+          mailboxId: owner.mailbox_id,
+          aliasId: owner.mailbox_id ? null : owner.alias_id,
+          position,
+        };
+      }),
+    );
+    if (bound < wanted.length) throw conflict('an address is already bound to another desk');
+  }
+
+  async desk(organizationId: string, id: string): Promise<DeskView> {
+    const desk = await store.deskOf(this.#o.db, organizationId, id);
+    if (!desk) throw notFound('Desk');
+    return deskView(desk, await store.deskAddresses(this.#o.db, organizationId, [id]));
+  }
+
+  async listDesks(organizationId: string, page: PageRequest) {
+    const { rows, total } = await this.#o.directory.listDesks(organizationId, page);
+    const addresses = await store.deskAddresses(
+      this.#o.db,
+      organizationId,
+      rows.map((d) => d.id),
+    );
+    return toPage(
+      rows.map((d) =>
+        deskView(
+          d,
+          addresses.filter((a) => a.deskId === d.id),
+        ),
+      ),
+      total,
+      page,
+    );
+  }
+
+  async deleteDesk(organizationId: string, id: string): Promise<void> {
+    const deleted = await this.#o.directory.deleteDesk(organizationId, id);
+    if (deleted === 'missing') throw notFound('Desk');
+    if (deleted === 'in_use')
+      throw conflict('the desk has tickets: close them or move them to another desk first');
+  }
+
+  // ---- tickets -----------------------------------------------------------------------------------------
+
+  async createTicket(organizationId: string, input: NewTicket, actor: Actor): Promise<TicketRow> {
+    return this.#o.db.transaction((tx) => this.createTicketIn(tx, organizationId, input, actor));
+  }
+
+  /** Opens a ticket inside `tx` (mail intake files many in one transaction). */
+  async createTicketIn(
+    tx: Db,
+    organizationId: string,
+    input: NewTicket,
+    actor: Actor,
+    mail?: { messageId: string; messageIdHeader: string | null; attachments: CommentRow['attachments'] },
+  ): Promise<TicketRow> {
+    const desk = await store.deskOf(tx, organizationId, input.desk_id);
+    if (!desk) throw validationFailed('desk_id', 'no such desk');
+    const refs = await this.#o.directory.checkRefs(tx, organizationId, input);
+    const requester = await this.contact(
+      tx,
+      organizationId,
+      input.requester.email,
+      input.requester.name ?? null,
+    );
+    const category = refs.category;
+    const teamId = input.team_id ?? category?.teamId ?? desk.teamId;
+    const now = this.#o.clock.now();
+    const status: TicketStatus = category?.needsApproval ? 'approval-pending' : 'open';
+    const ticketId = newId();
+    const assigneeId =
+      input.assignee_id ??
+      (teamId && status === 'open' ? await this.#o.directory.nextAssignee(tx, organizationId, teamId) : null);
+    const fromCustomer = input.from_customer ?? true;
+    const ticket = await store.insertTicket(
+      tx,
+      {
+        id: ticketId,
+        organizationId,
+        number: await store.nextTicketNumber(tx, organizationId),
+        deskId: desk.id,
+        subject: input.subject.trim() || '(no subject)',
+        requesterId: requester.id,
+        customerId: requester.customerId,
+        categoryId: input.category_id ?? null,
+        departmentId: input.department_id ?? null,
+        teamId,
+        assigneeId,
+        priority: input.priority ?? desk.defaultPriority,
+        status,
+        tags: normalTags(input.tags ?? []),
+        customFields: validCustomFields(desk.customFields, input.custom_fields ?? {}, true),
+        dueAt: input.due_at ? new Date(input.due_at) : null,
+        source: input.source ?? 'api',
+        lastCustomerAt: fromCustomer ? now : null,
+        createdAt: now,
+        updatedAt: now,
+      },
+      `${input.subject} ${requester.email} ${requester.name ?? ''} ${input.body.slice(0, 20_000)}`,
+    );
+    const comment = await store.insertComment(tx, {
+      id: newId(),
+      organizationId,
+      ticketId,
+      visibility: fromCustomer ? 'public' : 'internal',
+      authorType: fromCustomer ? 'customer' : 'agent',
+      authorContactId: fromCustomer ? requester.id : null,
+      authorUserId: !fromCustomer && actor.type === 'user' ? actor.id : null,
+      body: input.body,
+      messageId: mail?.messageId ?? null,
+      messageIdHeader: mail?.messageIdHeader ?? null,
+      attachments: mail?.attachments ?? [],
+      createdAt: now,
+    });
+    if (mail?.messageIdHeader)
+      await store.recordTicketMessages(tx, [
+        { organizationId, messageIdHeader: mail.messageIdHeader, ticketId },
+      ]);
+    const snapshot = snapshotOf(ticket, requester);
+    const events: EventInput[] = [eventOf(ticketCreated, organizationId, { ticket: snapshot, actor })];
+    const mails: HelpdeskMail[] = [];
+    if (category?.needsApproval) {
+      events.push(
+        eventOf(ticketApprovalRequested, organizationId, {
+          ticket: snapshot,
+          actor,
+          approver_ids: category.approverIds,
+        }),
+      );
+      for (const approverId of category.approverIds)
+        mails.push({
+          kind: 'approval_request',
+          organization_id: organizationId,
+          ticket_id: ticketId,
+          user_id: approverId,
+        });
+    }
+    if (fromCustomer && desk.autoReply && input.source === 'mail')
+      mails.push({
+        kind: 'acknowledgement',
+        organization_id: organizationId,
+        ticket_id: ticketId,
+        comment_id: comment.id,
+      });
+    await this.#o.events.emitMany(tx, events);
+    await this.#queueMail(tx, mails);
+    return ticket;
+  }
+
+  async contact(tx: Db, organizationId: string, email: string, name: string | null): Promise<ContactRow> {
+    const address = email.trim().toLowerCase();
+    if (!/^[^@\s]+@[^@\s]+\.[^@\s]+$/.test(address))
+      throw validationFailed('requester.email', 'not an address');
+    return store.contactFor(tx, organizationId, newId(), address, name?.trim() || null);
+  }
+
+  async ticket(organizationId: string, id: string): Promise<TicketRow> {
+    const row = await store.ticketOf(this.#o.db, organizationId, id);
+    if (!row) throw notFound('Ticket');
+    return row;
+  }
+
+  async ticketByNumber(organizationId: string, number: number): Promise<TicketRow> {
+    const row = await store.ticketByNumber(this.#o.db, organizationId, number);
+    if (!row) throw notFound('Ticket');
+    return row;
+  }
+
+  /** Tickets as the events describe them (the requester's address included). */
+  async snapshots(organizationId: string, tickets: TicketRow[]): Promise<TicketSnapshot[]> {
+    const contacts = await store.contactsByIds(this.#o.db, organizationId, [
+      ...new Set(tickets.map((t) => t.requesterId)),
+    ]);
+    return tickets.map((t) => snapshotOf(t, contacts.find((c) => c.id === t.requesterId)!));
+  }
+
+  async listTickets(
+    organizationId: string,
+    filter: store.TicketFilter,
+    sort: { by: store.TicketSort; order: 'asc' | 'desc' },
+    page: PageRequest,
+  ) {
+    const { rows, total } = await store.listTickets(this.#o.db, organizationId, filter, sort, page);
+    return toPage(rows, total, page);
+  }
+
+  async updateTicket(
+    organizationId: string,
+    id: string,
+    changes: TicketChanges,
+    actor: Actor,
+  ): Promise<TicketRow> {
+    return this.#o.db.transaction(async (tx) => {
+      const [ticket] = await this.updateTicketsIn(tx, organizationId, [id], changes, actor);
+      if (!ticket) throw notFound('Ticket');
+      return ticket;
+    });
+  }
+
+  async bulkUpdate(organizationId: string, ids: string[], changes: TicketChanges, actor: Actor) {
+    return this.#o.db.transaction(async (tx) => {
+      const updated = await this.updateTicketsIn(tx, organizationId, ids, changes, actor);
+      if (updated.length < new Set(ids).size) throw notFound('Ticket');
+      return updated;
+    });
+  }
+
+  /** Applies the same changes to several tickets (locked in id order), one ticket.updated event each. */
+  async updateTicketsIn(
+    tx: Db,
+    organizationId: string,
+    ids: string[],
+    changes: TicketChanges,
+    actor: Actor,
+  ): Promise<TicketRow[]> {
+    const tickets = await store.ticketsByIds(tx, organizationId, [...new Set(ids)], true);
+    if (!tickets.length) return [];
+    await this.#o.directory.checkRefs(tx, organizationId, changes);
+    const now = this.#o.clock.now();
+    const events: EventInput[] = [];
+    const mails: HelpdeskMail[] = [];
+    const updated: TicketRow[] = [];
+    const contacts = await store.contactsByIds(tx, organizationId, [
+      ...new Set(tickets.map((t) => t.requesterId)),
+    ]);
+    for (const ticket of tickets) {
+      const desk = (await store.deskOf(tx, organizationId, ticket.deskId))!;
+      const set = changeSet(ticket, changes, desk.customFields, now);
+      const fields = Object.keys(set.diff);
+      if (!fields.length) {
+        updated.push(ticket);
+        continue;
+      }
+      if (set.row.status === 'approved' || set.row.status === 'rejected')
+        throw validationFailed('status', 'approval decisions are made through /approval');
+      const row = await store.updateTicket(tx, ticket.id, { ...set.row, updatedAt: now });
+      const requester = contacts.find((c) => c.id === row.requesterId)!;
+      events.push(
+        eventOf(ticketUpdated, organizationId, {
+          ticket: snapshotOf(row, requester),
+          actor,
+          changes: set.diff,
+        }),
+      );
+      if (set.row.status === 'resolved')
+        mails.push({ kind: 'resolution', organization_id: organizationId, ticket_id: row.id });
+      updated.push(row);
+    }
+    await this.#o.events.emitMany(tx, events);
+    await this.#queueMail(tx, mails);
+    return updated;
+  }
+
+  // ---- comments ----------------------------------------------------------------------------------------
+
+  async comments(organizationId: string, ticketId: string, page: PageRequest) {
+    const ticket = await this.ticket(organizationId, ticketId);
+    const rows = await store.commentsOf(this.#o.db, organizationId, ticketId, page);
+    return toPage(rows, ticket.comments, page);
+  }
+
+  /**
+   * An agent's comment. A public one is sent to the requester from the desk's address, threaded with
+   * the conversation; the comment is written first so a failed send leaves nothing behind.
+   */
+  async addComment(
+    organizationId: string,
+    ticketId: string,
+    input: NewComment,
+    actor: Actor,
+  ): Promise<CommentRow> {
+    const commentId = newId();
+    const prepared = await this.#o.db.transaction(async (tx) => {
+      const ticket = await store.ticketOf(tx, organizationId, ticketId, true);
+      if (!ticket) throw notFound('Ticket');
+      if (ticket.mergedIntoId) throw conflict('the ticket was merged into another; comment there');
+      const mentions = await this.#o.directory.mentionedAgents(
+        tx,
+        organizationId,
+        input.body,
+        input.mentions ?? [],
+      );
+      const now = this.#o.clock.now();
+      const comment = await store.insertComment(tx, {
+        id: commentId,
+        organizationId,
+        ticketId,
+        visibility: input.visibility,
+        authorType: actor.type === 'automation' || actor.type === 'system' ? 'system' : 'agent',
+        authorUserId: actor.type === 'user' ? actor.id : null,
+        body: input.body,
+        attachments: (input.attachments ?? []).map((a) => ({
+          filename: a.filename,
+          content_type: a.content_type ?? 'application/octet-stream',
+          size: Buffer.byteLength(a.content, 'base64'),
+        })),
+        mentions,
+        createdAt: now,
+      });
+      await store.extendSearch(tx, ticketId, input.body);
+      const changes: Partial<TicketRow> =
+        input.visibility === 'public'
+          ? {
+              lastAgentAt: now,
+              firstResponseAt: ticket.firstResponseAt ?? now,
+              // An answered ticket that was waiting for the first look is being worked on.
+              ...(ticket.status === 'open' && { status: 'in-progress' as const }),
+            }
+          : {};
+      const row = await store.updateTicket(tx, ticketId, { ...changes, updatedAt: now });
+      const [requester] = await store.contactsByIds(tx, organizationId, [row.requesterId]);
+      const snapshot = snapshotOf(row, requester!);
+      const events: EventInput[] = [
+        eventOf(ticketCommented, organizationId, { ticket: snapshot, actor, comment: commentEvent(comment) }),
+      ];
+      if (changes.status)
+        events.push(
+          eventOf(ticketUpdated, organizationId, {
+            ticket: snapshot,
+            actor,
+            changes: { status: [ticket.status, changes.status] },
+          }),
+        );
+      if (mentions.length) {
+        events.push(
+          eventOf(ticketMentioned, organizationId, {
+            ticket: snapshot,
+            actor,
+            comment_id: comment.id,
+            user_ids: mentions,
+          }),
+        );
+        await this.#queueMail(
+          tx,
+          mentions.map((userId) => ({
+            kind: 'mention' as const,
+            organization_id: organizationId,
+            ticket_id: ticketId,
+            comment_id: comment.id,
+            user_id: userId,
+          })),
+        );
+      }
+      await this.#o.events.emitMany(tx, events);
+      return { comment, ticket: row, requester: requester! };
+    });
+    if (input.visibility === 'internal') return prepared.comment;
+    try {
+      return await this.#sendReply(
+        organizationId,
+        prepared.ticket,
+        prepared.requester,
+        prepared.comment,
+        input,
+      );
+    } catch (err) {
+      await this.#o.db.transaction((tx) => store.deleteComment(tx, prepared.comment));
+      throw err;
+    }
+  }
+
+  /** Sends an agent's public comment to the requester and records its Message-ID on the ticket. */
+  async #sendReply(
+    organizationId: string,
+    ticket: TicketRow,
+    requester: ContactRow,
+    comment: CommentRow,
+    input: NewComment,
+  ): Promise<CommentRow> {
+    const desk = (await this.desk(organizationId, ticket.deskId)) as DeskView;
+    const thread = await this.threadHeaders(ticket.id);
+    const { result } = await this.#o.outbound.send(
+      organizationId,
+      {
+        from: { address: desk.addresses[0]!.address, name: desk.name },
+        to: [requester.email],
+        subject: `Re: ${taggedSubject(ticket.number, ticket.subject)}`,
+        text: desk.signature ? `${input.body}\n\n-- \n${desk.signature}` : input.body,
+        attachments: input.attachments ?? null,
+        headers: threadingHeaders(thread),
+        tags: ['helpdesk'],
+      },
+      `helpdesk:comment:${comment.id}`,
+    );
+    const messageIdHeader = bareId(result.message_id);
+    await this.#o.db.transaction(async (tx) => {
+      await store.setCommentMessage(tx, comment.id, result.id, messageIdHeader);
+      await store.recordTicketMessages(tx, [{ organizationId, messageIdHeader, ticketId: ticket.id }]);
+    });
+    return { ...comment, messageId: result.id, messageIdHeader };
+  }
+
+  /** The newest mail of the ticket's conversation and every Message-ID before it, oldest first. */
+  async threadHeaders(ticketId: string): Promise<ThreadHeaders> {
+    const ids = await this.#o.directory.conversationIds(ticketId);
+    return { inReplyTo: ids.at(-1) ?? null, references: ids.slice(-20) };
+  }
+
+  // ---- merge and split ---------------------------------------------------------------------------------
+
+  async merge(organizationId: string, id: string, intoId: string, actor: Actor): Promise<TicketRow> {
+    if (id === intoId) throw validationFailed('into_id', 'a ticket cannot be merged into itself');
+    return this.#o.db.transaction(async (tx) => {
+      const [a, b] = await store.ticketsByIds(tx, organizationId, [id, intoId], true);
+      const source = [a, b].find((t) => t?.id === id);
+      const target = [a, b].find((t) => t?.id === intoId);
+      if (!source) throw notFound('Ticket');
+      if (!target) throw validationFailed('into_id', 'no such ticket');
+      if (source.mergedIntoId) throw conflict('the ticket was already merged');
+      if (target.mergedIntoId) throw validationFailed('into_id', 'that ticket was merged into another');
+      const moved = await store.moveComments(tx, source.id, target.id, null);
+      for (const m of moved) await store.extendSearch(tx, target.id, m.body);
+      const now = this.#o.clock.now();
+      const closed = await store.updateTicket(tx, source.id, {
+        status: 'closed',
+        closedAt: now,
+        mergedIntoId: target.id,
+        updatedAt: now,
+      });
+      const into = await store.updateTicket(tx, target.id, {
+        tags: normalTags([...target.tags, ...source.tags]),
+        updatedAt: now,
+      });
+      const contacts = await store.contactsByIds(tx, organizationId, [closed.requesterId, into.requesterId]);
+      const snap = (t: TicketRow) => snapshotOf(t, contacts.find((c) => c.id === t.requesterId)!);
+      await this.#o.events.emitMany(tx, [
+        eventOf(ticketMerged, organizationId, { ticket: snap(closed), actor, into: snap(into) }),
+      ]);
+      return into;
+    });
+  }
+
+  async split(organizationId: string, id: string, commentIds: string[], actor: Actor): Promise<TicketRow> {
+    return this.#o.db.transaction(async (tx) => {
+      const source = await store.ticketOf(tx, organizationId, id, true);
+      if (!source) throw notFound('Ticket');
+      const comments = await store.commentsByIds(tx, organizationId, id, [...new Set(commentIds)]);
+      if (comments.length !== new Set(commentIds).size)
+        throw validationFailed('comment_ids', 'each must be a comment of this ticket');
+      if (comments.length >= source.comments)
+        throw validationFailed('comment_ids', 'at least one comment must stay on the ticket');
+      const first = comments.sort((x, y) => x.createdAt.getTime() - y.createdAt.getTime())[0]!;
+      const now = this.#o.clock.now();
+      const [requester] = await store.contactsByIds(tx, organizationId, [source.requesterId]);
+      const created = await store.insertTicket(
+        tx,
+        {
+          id: newId(),
+          organizationId,
+          number: await store.nextTicketNumber(tx, organizationId),
+          deskId: source.deskId,
+          subject: source.subject,
+          requesterId: source.requesterId,
+          customerId: source.customerId,
+          categoryId: source.categoryId,
+          departmentId: source.departmentId,
+          teamId: source.teamId,
+          assigneeId: source.assigneeId,
+          priority: source.priority,
+          status: 'open',
+          tags: source.tags,
+          customFields: source.customFields,
+          source: 'split',
+          lastCustomerAt: first.authorType === 'customer' ? first.createdAt : null,
+          createdAt: now,
+          updatedAt: now,
+        },
+        `${source.subject} ${requester!.email} ${comments
+          .map((c) => c.body)
+          .join(' ')
+          .slice(0, 20_000)}`,
+      );
+      await store.moveComments(
+        tx,
+        source.id,
+        created.id,
+        comments.map((c) => c.id),
+      );
+      const after = (await store.ticketOf(tx, organizationId, created.id))!;
+      const snapshot = snapshotOf(after, requester!);
+      await this.#o.events.emitMany(tx, [
+        eventOf(ticketCreated, organizationId, { ticket: snapshot, actor }),
+        eventOf(ticketSplit, organizationId, {
+          ticket: snapshotOf(source, requester!),
+          actor,
+          new_ticket: snapshot,
+        }),
+      ]);
+      return after;
+    });
+  }
+
+  // ---- approvals ---------------------------------------------------------------------------------------
+
+  async decide(
+    organizationId: string,
+    ticketId: string,
+    approverId: string,
+    decision: 'approved' | 'rejected',
+    comment: string | null,
+    via: 'api' | 'mail',
+    actor: Actor,
+  ) {
+    return this.#o.db.transaction((tx) =>
+      this.decideIn(tx, organizationId, ticketId, approverId, decision, comment, via, actor),
+    );
+  }
+
+  async decideIn(
+    tx: Db,
+    organizationId: string,
+    ticketId: string,
+    approverId: string,
+    decision: 'approved' | 'rejected',
+    comment: string | null,
+    via: 'api' | 'mail',
+    actor: Actor,
+  ) {
+    {
+      const ticket = await store.ticketOf(tx, organizationId, ticketId, true);
+      if (!ticket) throw notFound('Ticket');
+      if (ticket.status !== 'approval-pending')
+        throw conflict(`the ticket is ${ticket.status}, not approval-pending`);
+      const category = ticket.categoryId
+        ? await this.#o.directory.category(organizationId, ticket.categoryId, tx)
+        : null;
+      if (!category?.approverIds.includes(approverId))
+        throw forbidden('you are not an approver of this ticket');
+      const approval = await this.#o.directory.insertApproval(tx, {
+        id: newId(),
+        organizationId,
+        ticketId,
+        approverId,
+        decision,
+        comment,
+        via,
+        createdAt: this.#o.clock.now(),
+      });
+      const now = this.#o.clock.now();
+      const row = await store.updateTicket(tx, ticketId, { status: decision, updatedAt: now });
+      const note = await store.insertComment(tx, {
+        id: newId(),
+        organizationId,
+        ticketId,
+        visibility: 'internal',
+        authorType: 'agent',
+        authorUserId: approverId,
+        body: `${decision === 'approved' ? 'Approved' : 'Rejected'}${comment ? `: ${comment}` : ''}`,
+        attachments: [],
+        createdAt: now,
+      });
+      const [requester] = await store.contactsByIds(tx, organizationId, [row.requesterId]);
+      const snapshot = snapshotOf(row, requester!);
+      await this.#o.events.emitMany(tx, [
+        eventOf(ticketApprovalDecided, organizationId, {
+          ticket: snapshot,
+          actor,
+          approval: {
+            id: approval.id,
+            approver_id: approverId,
+            decision,
+            comment,
+            via,
+          },
+        }),
+        eventOf(ticketUpdated, organizationId, {
+          ticket: snapshot,
+          actor,
+          changes: { status: [ticket.status, decision] },
+        }),
+        eventOf(ticketCommented, organizationId, { ticket: snapshot, actor, comment: commentEvent(note) }),
+      ]);
+      await this.#queueMail(tx, [
+        {
+          kind: 'approval_decision',
+          organization_id: organizationId,
+          ticket_id: ticketId,
+          approval_id: approval.id,
+        },
+      ]);
+      return { ticket: row, approval };
+    }
+  }
+
+  async approvals(organizationId: string, ticketId: string) {
+    await this.ticket(organizationId, ticketId);
+    return this.#o.directory.approvalsOf(organizationId, ticketId);
+  }
+
+  async #queueMail(tx: Db, mails: HelpdeskMail[]): Promise<void> {
+    if (mails.length) await this.#o.jobs.sendMany(MAIL_QUEUE, mails, { tx });
+  }
+
+  /** Desks whose address a reply from the helpdesk goes out from (for the intake's loop check). */
+  deskAddressOf(desk: DeskView): string {
+    return desk.addresses[0]!.address;
+  }
+}
+
+// ---- shapes ------------------------------------------------------------------------------------------------
+
+export interface DeskView extends DeskRow {
+  addresses: { address: string; mailbox_id: string | null; alias_id: string | null }[];
+}
+
+function deskView(desk: DeskRow, addresses: DeskAddressRow[]): DeskView {
+  return {
+    ...desk,
+    addresses: addresses.map((a) => ({ address: a.address, mailbox_id: a.mailboxId, alias_id: a.aliasId })),
+  };
+}
+
+export function snapshotOf(t: TicketRow, requester: ContactRow): TicketSnapshot {
+  return {
+    id: t.id,
+    number: t.number,
+    desk_id: t.deskId,
+    subject: t.subject,
+    status: t.status,
+    priority: t.priority,
+    requester_id: t.requesterId,
+    requester_email: requester.email,
+    customer_id: t.customerId,
+    category_id: t.categoryId,
+    department_id: t.departmentId,
+    team_id: t.teamId,
+    assignee_id: t.assigneeId,
+    tags: t.tags,
+    custom_fields: t.customFields,
+    due_at: t.dueAt?.toISOString() ?? null,
+    source: t.source,
+    created_at: t.createdAt.toISOString(),
+    updated_at: t.updatedAt.toISOString(),
+  };
+}
+
+export function commentEvent(c: CommentRow) {
+  return {
+    id: c.id,
+    visibility: c.visibility,
+    author_type: c.authorType,
+    author_user_id: c.authorUserId,
+    body: c.body.slice(0, 2000),
+  };
+}
+
+const bareId = (id: string) => id.replace(/^<|>$/g, '');
+
+export function threadingHeaders(thread: ThreadHeaders): Record<string, string> {
+  if (!thread.inReplyTo) return {};
+  return {
+    'In-Reply-To': `<${thread.inReplyTo}>`,
+    References: thread.references.map((r) => `<${r}>`).join(' '),
+  };
+}
+
+export function normalTags(tags: string[]): string[] {
+  const out = [...new Set(tags.map((t) => t.trim().toLowerCase()).filter(Boolean))];
+  for (const tag of out)
+    if (tag.length > 64) throw validationFailed('tags', 'a tag is at most 64 characters');
+  return out.sort();
+}
+
+const FIELD_KEY = /^[a-z][a-z0-9_]{0,63}$/;
+
+function validFieldDefinitions(defs: CustomFieldDefinition[]): CustomFieldDefinition[] {
+  const keys = new Set<string>();
+  for (const d of defs) {
+    if (!FIELD_KEY.test(d.key)) throw validationFailed('custom_fields', `"${d.key}" is not a valid key`);
+    if (keys.has(d.key)) throw validationFailed('custom_fields', `"${d.key}" is defined twice`);
+    if (d.type === 'select' && !d.options?.length)
+      throw validationFailed('custom_fields', `"${d.key}" is a select and needs options`);
+    keys.add(d.key);
+  }
+  return defs;
+}
+
+/** Checks values against the desk's definitions; on creation, required fields must be there. */
+export function validCustomFields(
+  defs: CustomFieldDefinition[],
+  values: Record<string, unknown>,
+  creating: boolean,
+): Record<string, unknown> {
+  for (const [key, value] of Object.entries(values)) {
+    const def = defs.find((d) => d.key === key);
+    if (!def) throw validationFailed(`custom_fields.${key}`, 'the desk defines no such field');
+    if (value === null) continue;
+    const ok =
+      def.type === 'text'
+        ? typeof value === 'string' && value.length <= 10_000
+        : def.type === 'number'
+          ? typeof value === 'number' && Number.isFinite(value)
+          : def.type === 'boolean'
+            ? typeof value === 'boolean'
+            : def.type === 'date'
+              ? typeof value === 'string' && !Number.isNaN(Date.parse(value))
+              : typeof value === 'string' && (def.options ?? []).includes(value);
+    if (!ok)
+      throw validationFailed(
+        `custom_fields.${key}`,
+        `must be a ${def.type}${def.options ? ` (${def.options.join(', ')})` : ''}`,
+      );
+  }
+  if (creating)
+    for (const def of defs)
+      if (def.required && (values[def.key] === undefined || values[def.key] === null))
+        throw validationFailed(`custom_fields.${def.key}`, 'is required');
+  return values;
+}
+
+/** What changes on a ticket, as row fields and as [before, after] per API field. */
+function changeSet(ticket: TicketRow, changes: TicketChanges, defs: CustomFieldDefinition[], now: Date) {
+  const row: Partial<TicketRow> = {};
+  const diff: Record<string, [unknown, unknown]> = {};
+  const put = <K extends keyof TicketRow>(field: string, key: K, value: TicketRow[K]) => {
+    const before = ticket[key];
+    const same =
+      Array.isArray(before) || (before && typeof before === 'object' && !(before instanceof Date))
+        ? JSON.stringify(before) === JSON.stringify(value)
+        : before instanceof Date || value instanceof Date
+          ? (before as Date | null)?.getTime() === (value as Date | null)?.getTime()
+          : before === value;
+    if (same) return;
+    row[key] = value;
+    diff[field] = [
+      before instanceof Date ? before.toISOString() : before,
+      value instanceof Date ? value.toISOString() : value,
+    ];
+  };
+  if (changes.subject !== undefined) put('subject', 'subject', changes.subject.trim() || ticket.subject);
+  if (changes.priority !== undefined) put('priority', 'priority', changes.priority);
+  if (changes.category_id !== undefined) put('category_id', 'categoryId', changes.category_id);
+  if (changes.department_id !== undefined) put('department_id', 'departmentId', changes.department_id);
+  if (changes.customer_id !== undefined) put('customer_id', 'customerId', changes.customer_id);
+  if (changes.team_id !== undefined) put('team_id', 'teamId', changes.team_id);
+  if (changes.assignee_id !== undefined) put('assignee_id', 'assigneeId', changes.assignee_id);
+  if (changes.due_at !== undefined) put('due_at', 'dueAt', changes.due_at ? new Date(changes.due_at) : null);
+  if (changes.tags !== undefined || changes.add_tags || changes.remove_tags) {
+    const remove = new Set(normalTags(changes.remove_tags ?? []));
+    const tags = normalTags([...(changes.tags ?? ticket.tags), ...(changes.add_tags ?? [])]).filter(
+      (t) => !remove.has(t),
+    );
+    put('tags', 'tags', tags);
+  }
+  if (changes.custom_fields !== undefined) {
+    const merged = { ...ticket.customFields, ...validCustomFields(defs, changes.custom_fields, false) };
+    for (const [k, v] of Object.entries(merged)) if (v === null) delete merged[k];
+    put('custom_fields', 'customFields', merged);
+  }
+  if (changes.status !== undefined && changes.status !== ticket.status) {
+    put('status', 'status', changes.status);
+    if (changes.status === 'resolved') row.resolvedAt = now;
+    if (changes.status === 'closed') row.closedAt = now;
+    if (changes.status !== 'resolved' && changes.status !== 'closed') {
+      row.resolvedAt = null;
+      row.closedAt = null;
+    }
+  }
+  return { row, diff };
+}
+
+export { REOPENED_BY_CUSTOMER };

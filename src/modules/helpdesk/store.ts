@@ -1,0 +1,433 @@
+import type { Db } from '../../core/db.ts';
+import { uuidArrayLiteral } from '../../core/ids.ts';
+import { and, asc, count, desc, eq, gte, inArray, lt, sql } from '../../core/orm.ts';
+import type { SQL } from 'drizzle-orm';
+import type { PageRequest } from '../../core/pagination.ts';
+import {
+  type CommentRow,
+  type ContactRow,
+  type DeskAddressRow,
+  type DeskRow,
+  helpdeskComments as c,
+  helpdeskContacts,
+  helpdeskCustomers,
+  helpdeskDeskAddresses as da,
+  helpdeskDesks,
+  helpdeskIntake,
+  helpdeskTicketMessages as tm,
+  helpdeskTickets as t,
+  type TicketRow,
+  type TicketStatus,
+} from './tables.ts';
+
+type Rows<T> = { rows: T[] };
+
+// ---- desks ---------------------------------------------------------------------------------------------
+
+/** The organisation's mailboxes and aliases at these addresses (lower case), for binding to a desk. */
+export async function addressOwners(
+  db: Db,
+  organizationId: string,
+  addresses: string[],
+): Promise<{ address: string; mailbox_id: string | null; alias_id: string | null }[]> {
+  const { rows } = (await db.execute(sql`
+    select address, id as mailbox_id, null::uuid as alias_id from mailboxes
+     where organization_id = ${organizationId} and address = any(${sql.param(addresses)}::text[])
+    union all
+    select address, null::uuid, id from aliases
+     where organization_id = ${organizationId} and address = any(${sql.param(addresses)}::text[])`)) as Rows<{
+    address: string;
+    mailbox_id: string | null;
+    alias_id: string | null;
+  }>;
+  return rows;
+}
+
+export function deskAddresses(db: Db, organizationId: string, deskIds: string[]): Promise<DeskAddressRow[]> {
+  if (!deskIds.length) return Promise.resolve([]);
+  return db
+    .select()
+    .from(da)
+    .where(and(eq(da.organizationId, organizationId), inArray(da.deskId, deskIds)))
+    .orderBy(asc(da.position));
+}
+
+export async function deskOf(db: Db, organizationId: string, id: string): Promise<DeskRow | undefined> {
+  const [row] = await db
+    .select()
+    .from(helpdeskDesks)
+    .where(and(eq(helpdeskDesks.organizationId, organizationId), eq(helpdeskDesks.id, id)));
+  return row;
+}
+
+/**
+ * Inside the transaction that files received mail: one intake row per (message, desk) whose address the
+ * message was sent to. One statement for a whole batch of messages.
+ */
+export async function recordIntake(
+  tx: Db,
+  received: { organizationId: string; messageId: string; rcptTo: string[] }[],
+): Promise<number> {
+  if (!received.length) return 0;
+  const { rows } = (await tx.execute(sql`
+    insert into helpdesk_intake (message_id, desk_id, organization_id)
+    select distinct r.message_id, a.desk_id, a.organization_id
+      from jsonb_to_recordset(${JSON.stringify(
+        received.flatMap((r) =>
+          r.rcptTo.map((rcpt) => ({
+            organization_id: r.organizationId,
+            message_id: r.messageId,
+            address: rcpt.toLowerCase(),
+          })),
+        ),
+      )}::jsonb) as r(organization_id uuid, message_id uuid, address text)
+      join helpdesk_desk_addresses a on a.organization_id = r.organization_id and a.address = r.address
+    on conflict do nothing
+    returning message_id`)) as Rows<{ message_id: string }>;
+  return rows.length;
+}
+
+/** Pending intake taken for filing; the row locks keep other workers off them until commit. */
+export async function claimIntake(
+  tx: Db,
+  limit: number,
+): Promise<{ messageId: string; deskId: string; organizationId: string }[]> {
+  return tx
+    .select({
+      messageId: helpdeskIntake.messageId,
+      deskId: helpdeskIntake.deskId,
+      organizationId: helpdeskIntake.organizationId,
+    })
+    .from(helpdeskIntake)
+    .where(eq(helpdeskIntake.status, 'pending'))
+    .orderBy(asc(helpdeskIntake.createdAt))
+    .limit(limit)
+    .for('update', { skipLocked: true });
+}
+
+export async function finishIntake(
+  tx: Db,
+  done: {
+    messageId: string;
+    deskId: string;
+    status: 'filed' | 'ignored';
+    reason: string | null;
+    ticketId: string | null;
+  }[],
+): Promise<void> {
+  if (!done.length) return;
+  await tx.execute(sql`
+    update helpdesk_intake i
+       set status = d.status, reason = d.reason, ticket_id = d.ticket_id, processed_at = now()
+      from jsonb_to_recordset(${JSON.stringify(
+        done.map((d) => ({
+          message_id: d.messageId,
+          desk_id: d.deskId,
+          status: d.status,
+          reason: d.reason,
+          ticket_id: d.ticketId,
+        })),
+      )}::jsonb) as d(message_id uuid, desk_id uuid, status text, reason text, ticket_id uuid)
+     where i.message_id = d.message_id and i.desk_id = d.desk_id`);
+}
+
+export async function intakeOf(db: Db, organizationId: string, messageId: string) {
+  return db
+    .select()
+    .from(helpdeskIntake)
+    .where(and(eq(helpdeskIntake.organizationId, organizationId), eq(helpdeskIntake.messageId, messageId)));
+}
+
+/** Mail from one sender to a desk in the last window that was filed (loop protection counts it). */
+export async function recentFromSender(
+  db: Db,
+  organizationId: string,
+  deskId: string,
+  sender: string,
+  since: Date,
+): Promise<number> {
+  const { rows } = (await db.execute(sql`
+    select count(*)::int as n from helpdesk_intake i join messages m on m.id = i.message_id
+     where i.organization_id = ${organizationId} and i.desk_id = ${deskId} and i.status = 'filed'
+       and i.processed_at >= ${since} and lower(m.from_address) = ${sender}`)) as Rows<{ n: number }>;
+  return rows[0]?.n ?? 0;
+}
+
+// ---- contacts and customers -------------------------------------------------------------------------
+
+/** The contact with this address, created (and matched to a customer organisation) on first sight. */
+export async function contactFor(
+  tx: Db,
+  organizationId: string,
+  id: string,
+  email: string,
+  name: string | null,
+): Promise<ContactRow> {
+  const domain = email.slice(email.lastIndexOf('@') + 1);
+  const [inserted] = (
+    (await tx.execute(sql`
+    insert into helpdesk_contacts (id, organization_id, email, name, customer_id)
+    values (${id}, ${organizationId}, ${email}, ${name},
+            (select id from helpdesk_customers where organization_id = ${organizationId}
+               and domains @> array[${domain}]::text[] order by created_at limit 1))
+    on conflict (organization_id, email) do update set name = coalesce(helpdesk_contacts.name, excluded.name)
+    returning id, organization_id as "organizationId", email, name, customer_id as "customerId",
+              created_at as "createdAt"`)) as Rows<ContactRow>
+  ).rows as ContactRow[];
+  return { ...inserted!, createdAt: new Date(inserted!.createdAt) };
+}
+
+export async function contactsByIds(db: Db, organizationId: string, ids: string[]): Promise<ContactRow[]> {
+  if (!ids.length) return [];
+  return db
+    .select()
+    .from(helpdeskContacts)
+    .where(and(eq(helpdeskContacts.organizationId, organizationId), inArray(helpdeskContacts.id, ids)));
+}
+
+export async function customerOf(db: Db, organizationId: string, id: string) {
+  const [row] = await db
+    .select()
+    .from(helpdeskCustomers)
+    .where(and(eq(helpdeskCustomers.organizationId, organizationId), eq(helpdeskCustomers.id, id)));
+  return row;
+}
+
+// ---- tickets -------------------------------------------------------------------------------------------
+
+export async function nextTicketNumber(tx: Db, organizationId: string): Promise<number> {
+  const { rows } = (await tx.execute(sql`
+    insert into helpdesk_ticket_numbers (organization_id, last_number) values (${organizationId}, 1)
+    on conflict (organization_id) do update set last_number = helpdesk_ticket_numbers.last_number + 1
+    returning last_number`)) as Rows<{ last_number: number }>;
+  return rows[0]!.last_number;
+}
+
+export async function insertTicket(
+  tx: Db,
+  row: typeof t.$inferInsert,
+  searchText: string,
+): Promise<TicketRow> {
+  const [inserted] = await tx.insert(t).values(row).returning();
+  await tx.execute(
+    sql`update helpdesk_tickets set search = to_tsvector('simple', ${searchText}) where id = ${inserted!.id}`,
+  );
+  return inserted!;
+}
+
+export async function ticketOf(db: Db, organizationId: string, id: string, lock = false) {
+  const q = db
+    .select()
+    .from(t)
+    .where(and(eq(t.organizationId, organizationId), eq(t.id, id)));
+  const [row] = lock ? await q.for('update') : await q;
+  return row;
+}
+
+export async function ticketByNumber(db: Db, organizationId: string, number: number) {
+  const [row] = await db
+    .select()
+    .from(t)
+    .where(and(eq(t.organizationId, organizationId), eq(t.number, number)));
+  return row;
+}
+
+export async function ticketsByIds(db: Db, organizationId: string, ids: string[], lock = false) {
+  if (!ids.length) return [];
+  const q = db
+    .select()
+    .from(t)
+    .where(and(eq(t.organizationId, organizationId), inArray(t.id, ids)))
+    .orderBy(asc(t.id));
+  return lock ? q.for('update') : q;
+}
+
+export async function updateTicket(
+  tx: Db,
+  id: string,
+  changes: Partial<typeof t.$inferInsert>,
+): Promise<TicketRow> {
+  const [row] = await tx
+    .update(t)
+    .set({ ...changes, updatedAt: sql`now()` })
+    .where(eq(t.id, id))
+    .returning();
+  return row!;
+}
+
+/** Adds words to a ticket's search vector (a comment's text). */
+export async function extendSearch(tx: Db, ticketId: string, text: string): Promise<void> {
+  await tx.execute(sql`
+    update helpdesk_tickets set search = search || to_tsvector('simple', ${text.slice(0, 20_000)})
+     where id = ${ticketId}`);
+}
+
+export interface TicketFilter {
+  status?: TicketStatus[];
+  priority?: string[];
+  desk_id?: string;
+  assignee_id?: string | null;
+  team_id?: string;
+  category_id?: string;
+  department_id?: string;
+  customer_id?: string;
+  requester_id?: string;
+  tag?: string;
+  q?: string;
+  created_after?: Date;
+  created_before?: Date;
+}
+
+export type TicketSort = 'created_at' | 'updated_at' | 'number' | 'priority' | 'due_at';
+
+const PRIORITY_RANK = sql`array_position(array['low','normal','high','urgent']::text[], ${t.priority})`;
+
+export async function listTickets(
+  db: Db,
+  organizationId: string,
+  filter: TicketFilter,
+  sort: { by: TicketSort; order: 'asc' | 'desc' },
+  page: PageRequest,
+): Promise<{ rows: TicketRow[]; total: number }> {
+  const where: SQL[] = [eq(t.organizationId, organizationId)];
+  if (filter.status?.length) where.push(inArray(t.status, filter.status));
+  if (filter.priority?.length) where.push(inArray(t.priority, filter.priority as TicketRow['priority'][]));
+  if (filter.desk_id) where.push(eq(t.deskId, filter.desk_id));
+  if (filter.assignee_id === null) where.push(sql`${t.assigneeId} is null`);
+  else if (filter.assignee_id) where.push(eq(t.assigneeId, filter.assignee_id));
+  if (filter.team_id) where.push(eq(t.teamId, filter.team_id));
+  if (filter.category_id) where.push(eq(t.categoryId, filter.category_id));
+  if (filter.department_id) where.push(eq(t.departmentId, filter.department_id));
+  if (filter.customer_id) where.push(eq(t.customerId, filter.customer_id));
+  if (filter.requester_id) where.push(eq(t.requesterId, filter.requester_id));
+  if (filter.tag) where.push(sql`${t.tags} @> array[${filter.tag}]::text[]`);
+  if (filter.q) where.push(sql`search @@ websearch_to_tsquery('simple', ${filter.q})`);
+  if (filter.created_after) where.push(gte(t.createdAt, filter.created_after));
+  if (filter.created_before) where.push(lt(t.createdAt, filter.created_before));
+  const column = {
+    created_at: t.createdAt,
+    updated_at: t.updatedAt,
+    number: t.number,
+    priority: PRIORITY_RANK,
+    due_at: t.dueAt,
+  }[sort.by];
+  const direction = sort.order === 'asc' ? asc : desc;
+  const [rows, [total]] = await Promise.all([
+    db
+      .select()
+      .from(t)
+      .where(and(...where))
+      .orderBy(direction(column), direction(t.id))
+      .limit(page.page_size)
+      .offset((page.page - 1) * page.page_size),
+    db
+      .select({ n: count() })
+      .from(t)
+      .where(and(...where)),
+  ]);
+  return { rows, total: total!.n };
+}
+
+// ---- comments and mail threading ----------------------------------------------------------------------
+
+export async function insertComment(tx: Db, row: typeof c.$inferInsert): Promise<CommentRow> {
+  const [inserted] = await tx.insert(c).values(row).returning();
+  await tx.execute(sql`update helpdesk_tickets set comments = comments + 1 where id = ${row.ticketId}`);
+  return inserted!;
+}
+
+export async function setCommentMessage(
+  tx: Db,
+  id: string,
+  messageId: string | null,
+  messageIdHeader: string,
+): Promise<void> {
+  await tx.update(c).set({ messageId, messageIdHeader }).where(eq(c.id, id));
+}
+
+export async function deleteComment(tx: Db, comment: CommentRow): Promise<void> {
+  await tx.delete(c).where(eq(c.id, comment.id));
+  await tx.execute(sql`update helpdesk_tickets set comments = comments - 1 where id = ${comment.ticketId}`);
+}
+
+export function commentsOf(db: Db, organizationId: string, ticketId: string, page: PageRequest) {
+  return db
+    .select()
+    .from(c)
+    .where(and(eq(c.organizationId, organizationId), eq(c.ticketId, ticketId)))
+    .orderBy(asc(c.createdAt), asc(c.id))
+    .limit(page.page_size)
+    .offset((page.page - 1) * page.page_size);
+}
+
+export async function commentsByIds(db: Db, organizationId: string, ticketId: string, ids: string[]) {
+  if (!ids.length) return [];
+  return db
+    .select()
+    .from(c)
+    .where(and(eq(c.organizationId, organizationId), eq(c.ticketId, ticketId), inArray(c.id, ids)));
+}
+
+export async function firstComment(db: Db, ticketId: string): Promise<CommentRow | undefined> {
+  const [row] = await db.select().from(c).where(eq(c.ticketId, ticketId)).orderBy(asc(c.createdAt)).limit(1);
+  return row;
+}
+
+export async function recordTicketMessages(
+  tx: Db,
+  rows: {
+    organizationId: string;
+    messageIdHeader: string;
+    ticketId: string;
+    kind?: 'conversation' | 'approval';
+    approverId?: string | null;
+  }[],
+): Promise<void> {
+  if (!rows.length) return;
+  await tx
+    .insert(tm)
+    .values(rows.map((r) => ({ kind: 'conversation' as const, ...r })))
+    .onConflictDoNothing();
+}
+
+/** The ticket (and, for an approval request, its approver) one of these Message-IDs belongs to. */
+export async function ticketByMessageIds(db: Db, organizationId: string, messageIds: string[]) {
+  if (!messageIds.length) return undefined;
+  const rows = await db
+    .select()
+    .from(tm)
+    .where(and(eq(tm.organizationId, organizationId), inArray(tm.messageIdHeader, messageIds)));
+  // The nearest reference wins: In-Reply-To comes first, then References from the newest.
+  for (const id of messageIds) {
+    const row = rows.find((r) => r.messageIdHeader === id);
+    if (row) return row;
+  }
+  return undefined;
+}
+
+/** Moves comments (and the Message-IDs that thread to them) to another ticket, for merge and split. */
+export async function moveComments(
+  tx: Db,
+  fromTicketId: string,
+  toTicketId: string,
+  commentIds: string[] | null,
+) {
+  const which = commentIds ? sql` and id = any(${uuidArrayLiteral(commentIds)}::uuid[])` : sql``;
+  const { rows } = (await tx.execute(sql`
+    update helpdesk_comments set ticket_id = ${toTicketId} where ticket_id = ${fromTicketId}${which}
+    returning message_id_header, body`)) as Rows<{ message_id_header: string | null; body: string }>;
+  const headers = rows.map((r) => r.message_id_header).filter((h): h is string => !!h);
+  if (commentIds === null) {
+    await tx.execute(
+      sql`update helpdesk_ticket_messages set ticket_id = ${toTicketId} where ticket_id = ${fromTicketId}`,
+    );
+  } else if (headers.length) {
+    await tx.execute(sql`
+      update helpdesk_ticket_messages set ticket_id = ${toTicketId}
+       where ticket_id = ${fromTicketId} and message_id_header = any(${sql.param(headers)}::text[])`);
+  }
+  await tx.execute(sql`
+    update helpdesk_tickets set comments = (select count(*) from helpdesk_comments where ticket_id = helpdesk_tickets.id)
+     where id in (${fromTicketId}, ${toTicketId})`);
+  return rows;
+}
