@@ -57,8 +57,8 @@ export class Directory {
     return store.agentsOf(this.#db, organizationId);
   }
 
-  async agent(organizationId: string, userId: string) {
-    const [agent] = await store.agentsOf(this.#db, organizationId, [userId]);
+  async agent(organizationId: string, userId: string, db: Db = this.#db) {
+    const [agent] = await store.agentsOf(db, organizationId, [userId]);
     if (!agent) throw notFound('Agent');
     return agent;
   }

@@ -251,7 +251,7 @@ export class MailIntake {
     request: { ticketId: string; approverId: string | null },
   ): Promise<Outcome> {
     const org = mail.organization_id;
-    const approver = await this.#o.helpdesk.directory.agent(org, request.approverId!).catch(() => null);
+    const approver = await this.#o.helpdesk.directory.agent(org, request.approverId!, tx).catch(() => null);
     if (!approver || approver.email.toLowerCase() !== mail.from_address!.toLowerCase())
       return {
         status: 'ignored',
