@@ -287,6 +287,8 @@ export interface BenchApp {
   /** The bench user's access token and organisation. */
   token: string;
   org: any;
+  /** The MX's port, when the app runs one. */
+  smtpPort: number | null;
 }
 
 /**
@@ -296,23 +298,24 @@ export interface BenchApp {
 export async function withBenchApp<T>(
   engine: Engine,
   settings: Record<string, string>,
-  options: { workers?: boolean; clock?: Clock },
+  options: { workers?: boolean; clock?: Clock; smtp?: boolean },
   run: (bench: BenchApp) => Promise<T>,
 ): Promise<T> {
   const { env, cleanup } = await benchInstallation(engine);
   const config = loadConfig(
-    { ...env, MAILROOM_LOG_LEVEL: 'warn', MAILROOM_HTTP_PORT: '0', ...settings },
+    { ...env, MAILROOM_LOG_LEVEL: 'warn', MAILROOM_HTTP_PORT: '0', MAILROOM_SMTP_PORT: '0', ...settings },
     null,
   );
   const app = await createMailroom(config, {
     http: true,
     workers: options.workers ?? false,
+    smtp: options.smtp ?? false,
     clock: options.clock,
   });
   try {
-    const { http: port } = await app.listen();
+    const { http: port, smtp } = await app.listen();
     const { token, org } = await benchAccount(port!);
-    return await run({ app, port: port!, token, org });
+    return await run({ app, port: port!, token, org, smtpPort: smtp ?? null });
   } finally {
     await app.close();
     await cleanup();
