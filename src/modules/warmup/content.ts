@@ -2,7 +2,7 @@
 // ({Hi|Hello|Hey}: one option picked at random, nestable) and personalised by Liquid ({{ recipient.first_name }}).
 // Spintax is expanded first, leaving Liquid's {{ }} and {% %} alone; Liquid then renders the result with
 // only the variables below (no code runs from a template). Organisations may add their own templates.
-import { Liquid } from 'liquidjs';
+import { safeLiquid } from '../../core/liquid.ts';
 
 export interface Person {
   first_name: string;
@@ -24,14 +24,7 @@ export interface Template {
 }
 
 // Limits, so an organisation's template cannot hold a worker: parse size, render time (ms) and memory.
-const liquid = new Liquid({
-  strictFilters: true,
-  ownPropertyOnly: true,
-  cache: 200,
-  parseLimit: 100_000,
-  renderLimit: 100,
-  memoryLimit: 1_000_000,
-});
+const liquid = safeLiquid({ cache: 200, renderLimit: 100, memoryLimit: 1_000_000 });
 
 export class SpintaxError extends Error {}
 

@@ -180,6 +180,15 @@ describe(`warmup on ${engine}`, () => {
       body: 'Hi {{ recipient.first_name | nosuchfilter }}',
     });
     assert.equal(badLiquid.status, 422, JSON.stringify(badLiquid.body));
+    // A template cannot read the server's files.
+    for (const tag of [
+      "{% include 'package.json' %}",
+      "{% render 'package.json' %}",
+      "{% layout 'package.json' %}",
+    ]) {
+      const reading = await api('POST', '/v1/warmup/templates', { kind: 'reply', body: `Hi ${tag}` });
+      assert.equal(reading.status, 422, JSON.stringify(reading.body));
+    }
     const ok = await api('POST', '/v1/warmup/templates', {
       kind: 'reply',
       body: '{Thanks|Thank you} {{ recipient.first_name }}, {sounds good|works for me}.\n\n{{ sender.first_name }}',
