@@ -162,7 +162,7 @@ async function seed(app: any, orgId: string, deskId: string): Promise<void> {
             array[w[1 + (n * 3) % array_length(w, 1)]], '{}'::jsonb, 'mail', $3::int,
             now() - make_interval(mins => n), now() - make_interval(mins => n / 2),
             to_tsvector('simple', w[1 + n % array_length(w, 1)] || ' ' || w[1 + (n * 7) % array_length(w, 1)] || ' problem ' || n || ' ' || c.email)
-       from generate_series(1, $4::int) n, bench_words
+       from generate_series(1, $4::int) n cross join bench_words
        join bench_contacts c on c.rn = 1 + n % 20000`,
     [orgId, deskId, COMMENTS_PER_TICKET, TICKETS],
   );

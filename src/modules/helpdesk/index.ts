@@ -5,7 +5,8 @@
 import type { MailroomModule } from '../../core/module.ts';
 import { Directory } from './directory.ts';
 import { INTAKE_QUEUE, MailIntake } from './intake.ts';
-import { HelpdeskMailer, MAIL_QUEUE, type HelpdeskMail } from './mail.ts';
+import { HelpdeskMailer } from './mail.ts';
+import { type HelpdeskMail, MAIL_QUEUE } from './mail-queue.ts';
 import { directoryRoutes } from './directory-routes.ts';
 import { helpdeskRoutes } from './routes.ts';
 import { HelpdeskService } from './service.ts';

@@ -7,17 +7,9 @@ import type { Db } from '../../core/db.ts';
 import { newId } from '../../core/ids.ts';
 import type { OutboundService } from '../delivery/service.ts';
 import type { Directory } from './directory.ts';
+import type { HelpdeskMail } from './mail-queue.ts';
 import * as store from './store.ts';
 import { type HelpdeskService, taggedSubject, threadingHeaders } from './service.ts';
-
-export const MAIL_QUEUE = 'helpdesk.mail';
-
-export type HelpdeskMail =
-  | { kind: 'acknowledgement'; organization_id: string; ticket_id: string; comment_id: string }
-  | { kind: 'approval_request'; organization_id: string; ticket_id: string; user_id: string }
-  | { kind: 'approval_decision'; organization_id: string; ticket_id: string; approval_id: string }
-  | { kind: 'resolution'; organization_id: string; ticket_id: string }
-  | { kind: 'mention'; organization_id: string; ticket_id: string; comment_id: string; user_id: string };
 
 /** Adds lines to the resolution mail (the reports module's satisfaction link). */
 export type ResolutionExtra = (organizationId: string, ticketId: string) => Promise<string | null>;

@@ -22,7 +22,7 @@ import {
   ticketSplit,
   ticketUpdated,
 } from './events.ts';
-import { MAIL_QUEUE, type HelpdeskMail } from './mail.ts';
+import { type HelpdeskMail, MAIL_QUEUE } from './mail-queue.ts';
 import * as store from './store.ts';
 import type {
   CommentRow,

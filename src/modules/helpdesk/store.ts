@@ -249,7 +249,7 @@ export async function updateTicket(
 ): Promise<TicketRow> {
   const [row] = await tx
     .update(t)
-    .set({ ...changes, updatedAt: sql`now()` })
+    .set({ updatedAt: sql`now()`, ...changes })
     .where(eq(t.id, id))
     .returning();
   return row!;
