@@ -184,6 +184,8 @@ create table helpdesk_intake (
   primary key (message_id, desk_id)
 );
 create index helpdesk_intake_pending on helpdesk_intake (created_at) where status = 'pending';
+-- Loop protection counts what each sender filed to a desk within the hour.
+create index helpdesk_intake_filed on helpdesk_intake (organization_id, desk_id, processed_at) where status = 'filed';
 
 create table helpdesk_approvals (
   id uuid primary key,

@@ -23,14 +23,14 @@ import { type Actor, ticketCommented, ticketMailIgnored, ticketUpdated } from '.
 import {
   commentEvent,
   type HelpdeskService,
+  type MailOrigin,
+  type NewTicket,
   REOPENED_BY_CUSTOMER,
   snapshotOf,
   tagNumberOf,
 } from './service.ts';
 import * as store from './store.ts';
 import type { CommentRow, TicketRow } from './tables.ts';
-
-type Rows = { rows: unknown[] };
 
 export const INTAKE_QUEUE = 'helpdesk.intake';
 
@@ -58,6 +58,80 @@ interface ReceivedMail {
   body_text: string | null;
   details: MessageDetails | null;
   auth: { dmarc?: { result?: string } } | null;
+}
+
+type ClaimedIntake = Awaited<ReturnType<typeof store.claimIntake>>[number];
+
+interface Candidate {
+  item: ClaimedIntake;
+  mail: ReceivedMail;
+  /** The From address, lower case. */
+  sender: string;
+}
+
+const CUSTOMER: Actor = { type: 'customer', id: null, depth: 0 };
+
+/** What one batch decided about each intake row. */
+class Batch {
+  readonly done: Parameters<typeof store.finishIntake>[1] = [];
+  readonly ignored: { item: ClaimedIntake; mail: ReceivedMail | undefined; reason: string }[] = [];
+  readonly passed: Candidate[] = [];
+
+  readonly claimed: ClaimedIntake[];
+  readonly mails: Map<string, ReceivedMail>;
+
+  constructor(claimed: ClaimedIntake[], mails: Map<string, ReceivedMail>) {
+    this.claimed = claimed;
+    this.mails = mails;
+  }
+
+  ignore(
+    item: ClaimedIntake,
+    mail: ReceivedMail | undefined,
+    reason: string,
+    ticketId: string | null = null,
+  ) {
+    this.ignored.push({ item, mail, reason });
+    this.done.push({ messageId: item.messageId, deskId: item.deskId, status: 'ignored', reason, ticketId });
+  }
+
+  file(item: ClaimedIntake, ticketId: string) {
+    this.done.push({
+      messageId: item.messageId,
+      deskId: item.deskId,
+      status: 'filed',
+      reason: null,
+      ticketId,
+    });
+  }
+}
+
+/** The ticket a mail opens: its subject without Re:/Fwd: and the tag, its new words, its attachments. */
+function ticketOfMail(c: Pick<Candidate, 'item' | 'mail' | 'sender'>): {
+  input: NewTicket;
+  mail: MailOrigin;
+} {
+  return {
+    input: {
+      desk_id: c.item.deskId,
+      subject: (c.mail.subject ?? '')
+        .replace(/^((re|fwd?|aw|sv|wg)\s*:\s*)+/i, '')
+        .replace(/\[#\d+\]\s*/, ''),
+      requester: { email: c.sender, name: c.mail.from_name },
+      body: newText(c.mail.body_text ?? ''),
+      from_customer: true,
+      source: 'mail',
+    },
+    mail: {
+      messageId: c.mail.id,
+      messageIdHeader: c.mail.message_id_header,
+      attachments: (c.mail.details?.attachments ?? []).map((a) => ({
+        filename: a.filename,
+        content_type: a.content_type,
+        size: a.size,
+      })),
+    },
+  };
 }
 
 type Outcome =
@@ -89,80 +163,137 @@ export class MailIntake {
         tx,
         claimed.map((c) => c.messageId),
       );
-      const done: Parameters<typeof store.finishIntake>[1] = [];
-      for (const item of claimed) {
-        const mail = mails.get(item.messageId);
-        let outcome: Outcome;
-        if (!mail) outcome = { status: 'ignored', reason: 'message gone' };
-        else {
-          try {
-            // A savepoint: one message that cannot be filed does not undo the batch.
-            outcome = await tx.transaction((sp) => this.#file(sp, item.deskId, mail));
-          } catch (err) {
-            this.#o.log.error({ err, message_id: item.messageId }, 'helpdesk could not file a message');
-            outcome = { status: 'ignored', reason: `error: ${(err as Error).message}`.slice(0, 500) };
-          }
-        }
-        if (outcome.status === 'ignored' && mail)
-          await this.#o.events.emit(tx, ticketMailIgnored, item.organizationId, {
+      const batch = new Batch(claimed, mails);
+      await this.#screen(tx, batch);
+      const { fresh, threaded } = await this.#sort(tx, batch);
+      await this.#openTickets(tx, batch, fresh);
+      for (const item of threaded) await this.#fileOne(tx, batch, item);
+      await this.#o.events.emitMany(
+        tx,
+        batch.ignored.map(({ item, mail, reason }) =>
+          eventOf(ticketMailIgnored, item.organizationId, {
             desk_id: item.deskId,
             message_id: item.messageId,
-            from: mail.from_address,
-            reason: outcome.reason,
-          });
-        done.push({
-          messageId: item.messageId,
-          deskId: item.deskId,
-          status: outcome.status,
-          reason: outcome.status === 'ignored' ? outcome.reason : null,
-          ticketId: outcome.ticketId ?? null,
-        });
-      }
-      await store.finishIntake(tx, done);
+            from: mail?.from_address ?? null,
+            reason,
+          }),
+        ),
+      );
+      await store.finishIntake(tx, batch.done);
       return claimed.length;
     });
   }
 
-  async #file(tx: Db, deskId: string, mail: ReceivedMail): Promise<Outcome> {
-    const org = mail.organization_id;
-    const automatic = classify(mail);
-    if (automatic) return { status: 'ignored', reason: automatic };
-    const sender = mail.from_address!.toLowerCase();
-    if (await isDeskAddress(tx, org, sender)) return { status: 'ignored', reason: 'loop: sent by a desk' };
-    const hourAgo = new Date(this.#o.clock.now().getTime() - 3_600_000);
-    if ((await store.recentFromSender(tx, org, deskId, sender, hourAgo)) >= this.#o.loopLimitPerHour)
-      return { status: 'ignored', reason: 'loop: sender over the hourly limit' };
+  /** classify and loop checks for the whole batch: bounces, automatic mail, desks' own mail, floods. */
+  async #screen(tx: Db, batch: Batch): Promise<void> {
+    const candidates: Candidate[] = [];
+    for (const item of batch.claimed) {
+      const mail = batch.mails.get(item.messageId);
+      const reason = mail ? classify(mail) : 'message gone';
+      if (reason) batch.ignore(item, mail, reason);
+      else candidates.push({ item, mail: mail!, sender: mail!.from_address!.toLowerCase() });
+    }
+    const orgs = [...new Set(candidates.map((c) => c.item.organizationId))];
+    const deskAddresses = await store.deskAddressesOf(tx, orgs);
+    const since = new Date(this.#o.clock.now().getTime() - 3_600_000);
+    const recent = await store.recentFiledCounts(
+      tx,
+      candidates.map((c) => ({
+        organizationId: c.item.organizationId,
+        deskId: c.item.deskId,
+        sender: c.sender,
+      })),
+      since,
+    );
+    for (const c of candidates) {
+      const key = `${c.item.organizationId}:${c.item.deskId}:${c.sender}`;
+      const filed = recent.get(key) ?? 0;
+      if (deskAddresses.has(`${c.item.organizationId}:${c.sender}`))
+        batch.ignore(c.item, c.mail, 'loop: sent by a desk');
+      else if (filed >= this.#o.loopLimitPerHour)
+        batch.ignore(c.item, c.mail, 'loop: sender over the hourly limit');
+      else {
+        recent.set(key, filed + 1);
+        batch.passed.push(c);
+      }
+    }
+  }
 
+  /**
+   * Mail that names nothing known (no referenced Message-ID of a ticket, no subject tag, no reply to mail
+   * of this batch) opens tickets in bulk; the rest is filed one by one.
+   */
+  async #sort(tx: Db, batch: Batch): Promise<{ fresh: Candidate[]; threaded: Candidate[] }> {
+    const known = await store.knownMessageIds(
+      tx,
+      batch.passed.flatMap((c) =>
+        threadIds(c.mail).map((id) => ({ organizationId: c.item.organizationId, id })),
+      ),
+    );
+    const inBatch = new Set(
+      batch.passed
+        .filter((c) => c.mail.message_id_header)
+        .map((c) => `${c.item.organizationId}:${c.mail.message_id_header}`),
+    );
+    const fresh: Candidate[] = [];
+    const threaded: Candidate[] = [];
+    for (const c of batch.passed) {
+      const names = threadIds(c.mail).map((id) => `${c.item.organizationId}:${id}`);
+      const continues =
+        tagNumberOf(c.mail.subject) !== null || names.some((n) => known.has(n) || inBatch.has(n));
+      (continues ? threaded : fresh).push(c);
+    }
+    return { fresh, threaded };
+  }
+
+  /** file, in bulk: new tickets for fresh mail, per organisation; one by one if the bulk write fails. */
+  async #openTickets(tx: Db, batch: Batch, fresh: Candidate[]): Promise<void> {
+    const byOrg = new Map<string, Candidate[]>();
+    for (const c of fresh) byOrg.set(c.item.organizationId, [...(byOrg.get(c.item.organizationId) ?? []), c]);
+    for (const [org, candidates] of byOrg) {
+      try {
+        const created = await tx.transaction((sp) =>
+          this.#o.helpdesk.createTicketsIn(
+            sp,
+            org,
+            candidates.map((c) => ticketOfMail(c)),
+            CUSTOMER,
+          ),
+        );
+        for (const [n, c] of candidates.entries()) batch.file(c.item, created[n]!.id);
+      } catch (err) {
+        this.#o.log.warn(
+          { err, count: candidates.length },
+          'helpdesk: a bulk filing failed; filing one by one',
+        );
+        for (const c of candidates) await this.#fileOne(tx, batch, c);
+      }
+    }
+  }
+
+  /** file, one message in its own savepoint: one that cannot be filed does not undo the batch. */
+  async #fileOne(tx: Db, batch: Batch, c: Candidate): Promise<void> {
+    try {
+      const outcome = await tx.transaction((sp) => this.#file(sp, c.item.deskId, c.mail, c.sender));
+      if (outcome.status === 'filed') batch.file(c.item, outcome.ticketId);
+      else batch.ignore(c.item, c.mail, outcome.reason, outcome.ticketId ?? null);
+    } catch (err) {
+      this.#o.log.error({ err, message_id: c.item.messageId }, 'helpdesk could not file a message');
+      batch.ignore(c.item, c.mail, `error: ${(err as Error).message}`.slice(0, 500));
+    }
+  }
+
+  async #file(tx: Db, deskId: string, mail: ReceivedMail, sender: string): Promise<Outcome> {
+    const org = mail.organization_id;
     const referenced = await store.ticketByMessageIds(tx, org, threadIds(mail));
     if (referenced?.kind === 'approval') return this.#approvalReply(tx, mail, referenced);
     const ticket = await this.#threadedTicket(tx, org, mail, referenced?.ticketId ?? null, sender);
-    const actor: Actor = { type: 'customer', id: null, depth: 0 };
-    const body = newText(mail.body_text ?? '');
-    const attachments = (mail.details?.attachments ?? []).map((a) => ({
-      filename: a.filename,
-      content_type: a.content_type,
-      size: a.size,
-    }));
+    const { input, mail: origin } = ticketOfMail({ item: { deskId } as ClaimedIntake, mail, sender });
     if (ticket && ticket.status !== 'closed') {
-      await this.#comment(tx, ticket, mail, sender, body, attachments, actor);
+      await this.#comment(tx, ticket, mail, sender, input.body, origin.attachments, CUSTOMER);
       return { status: 'filed', ticketId: ticket.id };
     }
-    const created = await this.#o.helpdesk.createTicketIn(
-      tx,
-      org,
-      {
-        desk_id: deskId,
-        subject: (mail.subject ?? '')
-          .replace(/^((re|fwd?|aw|sv|wg)\s*:\s*)+/i, '')
-          .replace(/\[#\d+\]\s*/, ''),
-        requester: { email: sender, name: mail.from_name },
-        body,
-        from_customer: true,
-        source: 'mail',
-      },
-      actor,
-      { messageId: mail.id, messageIdHeader: mail.message_id_header, attachments },
-    );
+    const created = await this.#o.helpdesk.createTicketIn(tx, org, input, CUSTOMER, origin);
     return { status: 'filed', ticketId: created.id };
   }
 
@@ -347,10 +478,4 @@ async function loadMessages(db: Db, ids: string[]): Promise<Map<string, Received
            "references", body_text, details, auth
       from messages where id = any(${sql.param(ids)}::uuid[])`)) as { rows: ReceivedMail[] };
   return new Map(rows.map((r) => [r.id, r]));
-}
-
-async function isDeskAddress(db: Db, organizationId: string, address: string): Promise<boolean> {
-  const { rows } = (await db.execute(sql`
-    select 1 from helpdesk_desk_addresses where organization_id = ${organizationId} and address = ${address}`)) as Rows;
-  return rows.length > 0;
 }

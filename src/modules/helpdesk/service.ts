@@ -25,11 +25,14 @@ import {
 import { type HelpdeskMail, MAIL_QUEUE } from './mail-queue.ts';
 import * as store from './store.ts';
 import type {
+  CategoryRow,
   CommentRow,
   ContactRow,
   CustomFieldDefinition,
   DeskAddressRow,
   DeskRow,
+  helpdeskComments,
+  helpdeskTickets,
   Priority,
   TicketRow,
   TicketSource,
@@ -95,6 +98,24 @@ export interface NewComment {
   attachments?: { filename: string; content: string; content_type?: string | null }[];
   /** Agents to tell; `@name@example.com` mentions in the body are found too. */
   mentions?: string[];
+}
+
+/** The stored mail a ticket's first comment came in as. */
+export interface MailOrigin {
+  messageId: string;
+  messageIdHeader: string | null;
+  attachments: CommentRow['attachments'];
+}
+
+interface TicketDraft {
+  row: typeof helpdeskTickets.$inferInsert & { id: string };
+  comment: typeof helpdeskComments.$inferInsert & { id: string };
+  searchText: string;
+  requester: ContactRow;
+  category: CategoryRow | undefined;
+  desk: DeskRow;
+  fromCustomer: boolean;
+  source: TicketSource | undefined;
 }
 
 /** The ticket's mail thread as the requester sees it: what a reply must name to continue it. */
@@ -247,38 +268,56 @@ export class HelpdeskService {
     return this.#o.db.transaction((tx) => this.createTicketIn(tx, organizationId, input, actor));
   }
 
-  /** Opens a ticket inside `tx` (mail intake files many in one transaction). */
+  /** Opens a ticket inside `tx`. */
   async createTicketIn(
     tx: Db,
     organizationId: string,
     input: NewTicket,
     actor: Actor,
-    mail?: { messageId: string; messageIdHeader: string | null; attachments: CommentRow['attachments'] },
+    mail?: MailOrigin,
   ): Promise<TicketRow> {
-    const desk = await store.deskOf(tx, organizationId, input.desk_id);
-    if (!desk) throw validationFailed('desk_id', 'no such desk');
-    const refs = await this.#o.directory.checkRefs(tx, organizationId, input);
-    const requester = await this.contact(
+    const [ticket] = await this.createTicketsIn(tx, organizationId, [{ input, mail }], actor);
+    return ticket!;
+  }
+
+  /**
+   * Opens tickets inside `tx` with a fixed number of statements however many there are (the mail
+   * intake opens a batch at once): requesters, numbers, tickets, first comments, Message-IDs, events and
+   * queued mail are each written in one statement. Only team assignment goes ticket by ticket.
+   */
+  async createTicketsIn(
+    tx: Db,
+    organizationId: string,
+    items: { input: NewTicket; mail?: MailOrigin }[],
+    actor: Actor,
+  ): Promise<TicketRow[]> {
+    if (!items.length) return [];
+    const desks = await store.desksOf(tx, organizationId, [...new Set(items.map((i) => i.input.desk_id))]);
+    const categories = new Map<string, Awaited<ReturnType<Directory['checkRefs']>>['category']>();
+    for (const { input } of items) {
+      if (!desks.has(input.desk_id)) throw validationFailed('desk_id', 'no such desk');
+      const refs = await this.#o.directory.checkRefs(tx, organizationId, input);
+      if (refs.category) categories.set(refs.category.id, refs.category);
+    }
+    const requesters = await this.contacts(
       tx,
       organizationId,
-      input.requester.email,
-      input.requester.name ?? null,
+      items.map((i) => i.input.requester),
     );
-    const category = refs.category;
-    const teamId = input.team_id ?? category?.teamId ?? desk.teamId;
+    const firstNumber = await store.reserveTicketNumbers(tx, organizationId, items.length);
     const now = this.#o.clock.now();
-    const status: TicketStatus = category?.needsApproval ? 'approval-pending' : 'open';
-    const ticketId = newId();
-    const assigneeId =
-      input.assignee_id ??
-      (teamId && status === 'open' ? await this.#o.directory.nextAssignee(tx, organizationId, teamId) : null);
-    const fromCustomer = input.from_customer ?? true;
-    const ticket = await store.insertTicket(
-      tx,
-      {
-        id: ticketId,
+    const tickets: TicketDraft[] = [];
+    for (const [n, { input, mail }] of items.entries()) {
+      const desk = desks.get(input.desk_id)!;
+      const category = input.category_id ? categories.get(input.category_id) : undefined;
+      const requester = requesters.get(input.requester.email.trim().toLowerCase())!;
+      const teamId = input.team_id ?? category?.teamId ?? desk.teamId;
+      const status: TicketStatus = category?.needsApproval ? 'approval-pending' : 'open';
+      const fromCustomer = input.from_customer ?? true;
+      const row = {
+        id: newId(),
         organizationId,
-        number: await store.nextTicketNumber(tx, organizationId),
+        number: firstNumber + n,
         deskId: desk.id,
         subject: input.subject.trim() || '(no subject)',
         requesterId: requester.id,
@@ -286,73 +325,120 @@ export class HelpdeskService {
         categoryId: input.category_id ?? null,
         departmentId: input.department_id ?? null,
         teamId,
-        assigneeId,
+        assigneeId:
+          input.assignee_id ??
+          (teamId && status === 'open'
+            ? await this.#o.directory.nextAssignee(tx, organizationId, teamId)
+            : null),
         priority: input.priority ?? desk.defaultPriority,
         status,
         tags: normalTags(input.tags ?? []),
         customFields: validCustomFields(desk.customFields, input.custom_fields ?? {}, true),
         dueAt: input.due_at ? new Date(input.due_at) : null,
         source: input.source ?? 'api',
+        comments: 1,
         lastCustomerAt: fromCustomer ? now : null,
         createdAt: now,
         updatedAt: now,
-      },
-      `${input.subject} ${requester.email} ${requester.name ?? ''} ${input.body.slice(0, 20_000)}`,
+      } satisfies typeof helpdeskTickets.$inferInsert;
+      const comment = {
+        id: newId(),
+        organizationId,
+        ticketId: row.id,
+        visibility: fromCustomer ? ('public' as const) : ('internal' as const),
+        authorType: fromCustomer ? ('customer' as const) : ('agent' as const),
+        authorContactId: fromCustomer ? requester.id : null,
+        authorUserId: !fromCustomer && actor.type === 'user' ? actor.id : null,
+        body: input.body,
+        messageId: mail?.messageId ?? null,
+        messageIdHeader: mail?.messageIdHeader ?? null,
+        attachments: mail?.attachments ?? [],
+        createdAt: now,
+      };
+      const searchText = `${input.subject} ${requester.email} ${requester.name ?? ''} ${input.body.slice(0, 20_000)}`;
+      tickets.push({
+        row,
+        comment,
+        searchText,
+        requester,
+        category,
+        desk,
+        fromCustomer,
+        source: input.source,
+      });
+    }
+    const inserted = await store.insertTickets(
+      tx,
+      tickets.map((d) => ({ row: d.row, searchText: d.searchText })),
     );
-    const comment = await store.insertComment(tx, {
-      id: newId(),
-      organizationId,
-      ticketId,
-      visibility: fromCustomer ? 'public' : 'internal',
-      authorType: fromCustomer ? 'customer' : 'agent',
-      authorContactId: fromCustomer ? requester.id : null,
-      authorUserId: !fromCustomer && actor.type === 'user' ? actor.id : null,
-      body: input.body,
-      messageId: mail?.messageId ?? null,
-      messageIdHeader: mail?.messageIdHeader ?? null,
-      attachments: mail?.attachments ?? [],
-      createdAt: now,
-    });
-    if (mail?.messageIdHeader)
-      await store.recordTicketMessages(tx, [
-        { organizationId, messageIdHeader: mail.messageIdHeader, ticketId },
-      ]);
-    const snapshot = snapshotOf(ticket, requester);
-    const events: EventInput[] = [eventOf(ticketCreated, organizationId, { ticket: snapshot, actor })];
+    await store.insertComments(
+      tx,
+      tickets.map((d) => d.comment),
+    );
+    await store.recordTicketMessages(
+      tx,
+      tickets
+        .filter((d) => d.comment.messageIdHeader)
+        .map((d) => ({ organizationId, messageIdHeader: d.comment.messageIdHeader!, ticketId: d.row.id })),
+    );
+    const events: EventInput[] = [];
     const mails: HelpdeskMail[] = [];
-    if (category?.needsApproval) {
-      events.push(
-        eventOf(ticketApprovalRequested, organizationId, {
-          ticket: snapshot,
-          actor,
-          approver_ids: category.approverIds,
-        }),
-      );
-      for (const approverId of category.approverIds)
+    for (const [n, d] of tickets.entries()) {
+      const snapshot = snapshotOf(inserted[n]!, d.requester);
+      events.push(eventOf(ticketCreated, organizationId, { ticket: snapshot, actor }));
+      if (d.category?.needsApproval) {
+        events.push(
+          eventOf(ticketApprovalRequested, organizationId, {
+            ticket: snapshot,
+            actor,
+            approver_ids: d.category.approverIds,
+          }),
+        );
+        for (const approverId of d.category.approverIds)
+          mails.push({
+            kind: 'approval_request',
+            organization_id: organizationId,
+            ticket_id: d.row.id,
+            user_id: approverId,
+          });
+      }
+      if (d.fromCustomer && d.desk.autoReply && d.source === 'mail')
         mails.push({
-          kind: 'approval_request',
+          kind: 'acknowledgement',
           organization_id: organizationId,
-          ticket_id: ticketId,
-          user_id: approverId,
+          ticket_id: d.row.id,
+          comment_id: d.comment.id,
         });
     }
-    if (fromCustomer && desk.autoReply && input.source === 'mail')
-      mails.push({
-        kind: 'acknowledgement',
-        organization_id: organizationId,
-        ticket_id: ticketId,
-        comment_id: comment.id,
-      });
     await this.#o.events.emitMany(tx, events);
     await this.#queueMail(tx, mails);
-    return ticket;
+    return inserted;
+  }
+
+  /** Requesters by address (lower case), each created on first sight, in one statement. */
+  async contacts(
+    tx: Db,
+    organizationId: string,
+    people: { email: string; name?: string | null }[],
+  ): Promise<Map<string, ContactRow>> {
+    const wanted = new Map<string, string | null>();
+    for (const p of people) {
+      const address = p.email.trim().toLowerCase();
+      if (!/^[^@\s]+@[^@\s]+\.[^@\s]+$/.test(address))
+        throw validationFailed('requester.email', 'not an address');
+      if (!wanted.get(address)) wanted.set(address, p.name?.trim() || null);
+    }
+    const rows = await store.contactsFor(
+      tx,
+      organizationId,
+      [...wanted].map(([email, name]) => ({ id: newId(), email, name })),
+    );
+    return new Map(rows.map((r) => [r.email, r]));
   }
 
   async contact(tx: Db, organizationId: string, email: string, name: string | null): Promise<ContactRow> {
-    const address = email.trim().toLowerCase();
-    if (!/^[^@\s]+@[^@\s]+\.[^@\s]+$/.test(address))
-      throw validationFailed('requester.email', 'not an address');
-    return store.contactFor(tx, organizationId, newId(), address, name?.trim() || null);
+    const found = await this.contacts(tx, organizationId, [{ email, name }]);
+    return found.get(email.trim().toLowerCase())!;
   }
 
   async ticket(organizationId: string, id: string): Promise<TicketRow> {

@@ -138,43 +138,78 @@ export async function intakeOf(db: Db, organizationId: string, messageId: string
     .where(and(eq(helpdeskIntake.organizationId, organizationId), eq(helpdeskIntake.messageId, messageId)));
 }
 
-/** Mail from one sender to a desk in the last window that was filed (loop protection counts it). */
-export async function recentFromSender(
+/** Every desk address of these organisations, as `organization:address`. */
+export async function deskAddressesOf(db: Db, organizationIds: string[]): Promise<Set<string>> {
+  if (!organizationIds.length) return new Set();
+  const rows = await db
+    .select({ org: da.organizationId, address: da.address })
+    .from(da)
+    .where(inArray(da.organizationId, organizationIds));
+  return new Set(rows.map((r) => `${r.org}:${r.address}`));
+}
+
+/**
+ * Mail filed since `since` per (organisation, desk, sender), as `organization:desk:sender`, for these
+ * senders (loop protection counts it).
+ */
+export async function recentFiledCounts(
   db: Db,
-  organizationId: string,
-  deskId: string,
-  sender: string,
+  keys: { organizationId: string; deskId: string; sender: string }[],
   since: Date,
-): Promise<number> {
+): Promise<Map<string, number>> {
+  if (!keys.length) return new Map();
   const { rows } = (await db.execute(sql`
-    select count(*)::int as n from helpdesk_intake i join messages m on m.id = i.message_id
-     where i.organization_id = ${organizationId} and i.desk_id = ${deskId} and i.status = 'filed'
-       and i.processed_at >= ${since} and lower(m.from_address) = ${sender}`)) as Rows<{ n: number }>;
-  return rows[0]?.n ?? 0;
+    select i.organization_id, i.desk_id, k.sender, count(*)::int as n
+      from (select distinct * from jsonb_to_recordset(${JSON.stringify(
+        keys.map((k) => ({ organization_id: k.organizationId, desk_id: k.deskId, sender: k.sender })),
+      )}::jsonb) as k(organization_id uuid, desk_id uuid, sender text)) k
+      join helpdesk_intake i on i.organization_id = k.organization_id and i.desk_id = k.desk_id
+                            and i.status = 'filed' and i.processed_at >= ${since}
+      join messages m on m.id = i.message_id and lower(m.from_address) = k.sender
+     group by 1, 2, 3`)) as Rows<{ organization_id: string; desk_id: string; sender: string; n: number }>;
+  return new Map(rows.map((r) => [`${r.organization_id}:${r.desk_id}:${r.sender}`, r.n]));
+}
+
+/** Which of these Message-IDs belong to a ticket's mail, as `organization:id`. */
+export async function knownMessageIds(
+  db: Db,
+  ids: { organizationId: string; id: string }[],
+): Promise<Set<string>> {
+  if (!ids.length) return new Set();
+  const { rows } = (await db.execute(sql`
+    select m.organization_id, m.message_id_header
+      from jsonb_to_recordset(${JSON.stringify(
+        ids.map((x) => ({ organization_id: x.organizationId, id: x.id })),
+      )}::jsonb) as k(organization_id uuid, id text)
+      join helpdesk_ticket_messages m on m.organization_id = k.organization_id and m.message_id_header = k.id`)) as Rows<{
+    organization_id: string;
+    message_id_header: string;
+  }>;
+  return new Set(rows.map((r) => `${r.organization_id}:${r.message_id_header}`));
 }
 
 // ---- contacts and customers -------------------------------------------------------------------------
 
-/** The contact with this address, created (and matched to a customer organisation) on first sight. */
-export async function contactFor(
+/**
+ * The contacts with these addresses (lower case), each created on first sight and then matched to the
+ * customer organisation of its domain; one statement.
+ */
+export async function contactsFor(
   tx: Db,
   organizationId: string,
-  id: string,
-  email: string,
-  name: string | null,
-): Promise<ContactRow> {
-  const domain = email.slice(email.lastIndexOf('@') + 1);
-  const [inserted] = (
-    (await tx.execute(sql`
+  people: { id: string; email: string; name: string | null }[],
+): Promise<ContactRow[]> {
+  if (!people.length) return [];
+  const { rows } = (await tx.execute(sql`
     insert into helpdesk_contacts (id, organization_id, email, name, customer_id)
-    values (${id}, ${organizationId}, ${email}, ${name},
-            (select id from helpdesk_customers where organization_id = ${organizationId}
-               and domains @> array[${domain}]::text[] order by created_at limit 1))
+    select p.id, ${organizationId}, p.email, p.name,
+           (select c.id from helpdesk_customers c where c.organization_id = ${organizationId}
+               and c.domains @> array[split_part(p.email, '@', 2)] order by c.created_at limit 1)
+      from jsonb_to_recordset(${JSON.stringify(people)}::jsonb) as p(id uuid, email text, name text)
     on conflict (organization_id, email) do update set name = coalesce(helpdesk_contacts.name, excluded.name)
     returning id, organization_id as "organizationId", email, name, customer_id as "customerId",
-              created_at as "createdAt"`)) as Rows<ContactRow>
-  ).rows as ContactRow[];
-  return { ...inserted!, createdAt: new Date(inserted!.createdAt) };
+              created_at as "createdAt"`)) as Rows<ContactRow>;
+  return rows.map((r) => ({ ...r, createdAt: new Date(r.createdAt) }));
 }
 
 export async function contactsByIds(db: Db, organizationId: string, ids: string[]): Promise<ContactRow[]> {
@@ -195,23 +230,51 @@ export async function customerOf(db: Db, organizationId: string, id: string) {
 
 // ---- tickets -------------------------------------------------------------------------------------------
 
-export async function nextTicketNumber(tx: Db, organizationId: string): Promise<number> {
+/** Reserves `count` consecutive ticket numbers of the organisation; the first of them. */
+export async function reserveTicketNumbers(tx: Db, organizationId: string, count: number): Promise<number> {
   const { rows } = (await tx.execute(sql`
-    insert into helpdesk_ticket_numbers (organization_id, last_number) values (${organizationId}, 1)
-    on conflict (organization_id) do update set last_number = helpdesk_ticket_numbers.last_number + 1
+    insert into helpdesk_ticket_numbers (organization_id, last_number) values (${organizationId}, ${count})
+    on conflict (organization_id) do update set last_number = helpdesk_ticket_numbers.last_number + ${count}
     returning last_number`)) as Rows<{ last_number: number }>;
-  return rows[0]!.last_number;
+  return rows[0]!.last_number - count + 1;
 }
 
-export async function insertTicket(
+export const nextTicketNumber = (tx: Db, organizationId: string) =>
+  reserveTicketNumbers(tx, organizationId, 1);
+
+/** Tickets with their search vectors, in one statement; returned in the order given. */
+export async function insertTickets(
   tx: Db,
-  row: typeof t.$inferInsert,
-  searchText: string,
-): Promise<TicketRow> {
-  const [inserted] = await tx.insert(t).values(row).returning();
-  await tx.execute(
-    sql`update helpdesk_tickets set search = to_tsvector('simple', ${searchText}) where id = ${inserted!.id}`,
-  );
+  tickets: { row: typeof t.$inferInsert & { id: string }; searchText: string }[],
+): Promise<TicketRow[]> {
+  if (!tickets.length) return [];
+  const inserted = await tx
+    .insert(t)
+    .values(tickets.map((d) => d.row))
+    .returning();
+  await tx.execute(sql`
+    update helpdesk_tickets t set search = to_tsvector('simple', s.text)
+      from jsonb_to_recordset(${JSON.stringify(tickets.map((d) => ({ id: d.row.id, text: d.searchText })))}::jsonb)
+           as s(id uuid, text text)
+     where t.id = s.id`);
+  const byId = new Map(inserted.map((r) => [r.id, r]));
+  return tickets.map((d) => byId.get(d.row.id)!);
+}
+
+export async function insertComments(tx: Db, rows: (typeof c.$inferInsert)[]): Promise<void> {
+  if (rows.length) await tx.insert(c).values(rows);
+}
+
+export async function desksOf(db: Db, organizationId: string, ids: string[]): Promise<Map<string, DeskRow>> {
+  const rows = await db
+    .select()
+    .from(helpdeskDesks)
+    .where(and(eq(helpdeskDesks.organizationId, organizationId), inArray(helpdeskDesks.id, ids)));
+  return new Map(rows.map((r) => [r.id, r]));
+}
+
+export async function insertTicket(tx: Db, row: typeof t.$inferInsert & { id: string }, searchText: string) {
+  const [inserted] = await insertTickets(tx, [{ row, searchText }]);
   return inserted!;
 }
 
