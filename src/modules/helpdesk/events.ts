@@ -31,6 +31,9 @@ export const ticketSnapshot = z.object({
   custom_fields: z.record(z.string(), z.unknown()),
   due_at: z.string().nullable(),
   source: z.string(),
+  first_response_at: z.string().nullable(),
+  resolved_at: z.string().nullable(),
+  closed_at: z.string().nullable(),
   created_at: z.string(),
   updated_at: z.string(),
 });

@@ -230,10 +230,11 @@ export class HelpdeskService {
     if (bound < wanted.length) throw conflict('an address is already bound to another desk');
   }
 
-  async desk(organizationId: string, id: string): Promise<DeskView> {
-    const desk = await store.deskOf(this.#o.db, organizationId, id);
+  /** A desk; pass `db` to read inside an open transaction. */
+  async desk(organizationId: string, id: string, db: Db = this.#o.db): Promise<DeskView> {
+    const desk = await store.deskOf(db, organizationId, id);
     if (!desk) throw notFound('Desk');
-    return deskView(desk, await store.deskAddresses(this.#o.db, organizationId, [id]));
+    return deskView(desk, await store.deskAddresses(db, organizationId, [id]));
   }
 
   async listDesks(organizationId: string, page: PageRequest) {
@@ -441,8 +442,9 @@ export class HelpdeskService {
     return found.get(email.trim().toLowerCase())!;
   }
 
-  async ticket(organizationId: string, id: string): Promise<TicketRow> {
-    const row = await store.ticketOf(this.#o.db, organizationId, id);
+  /** A ticket; pass `db` to read inside an open transaction. */
+  async ticket(organizationId: string, id: string, db: Db = this.#o.db): Promise<TicketRow> {
+    const row = await store.ticketOf(db, organizationId, id);
     if (!row) throw notFound('Ticket');
     return row;
   }
@@ -916,6 +918,9 @@ export function snapshotOf(t: TicketRow, requester: ContactRow): TicketSnapshot 
     custom_fields: t.customFields,
     due_at: t.dueAt?.toISOString() ?? null,
     source: t.source,
+    first_response_at: t.firstResponseAt?.toISOString() ?? null,
+    resolved_at: t.resolvedAt?.toISOString() ?? null,
+    closed_at: t.closedAt?.toISOString() ?? null,
     created_at: t.createdAt.toISOString(),
     updated_at: t.updatedAt.toISOString(),
   };
