@@ -33,6 +33,10 @@ import { exportsModule } from './modules/exports/index.ts';
 import { feedbackModule } from './modules/feedback/index.ts';
 import { healthModule } from './modules/health/index.ts';
 import { helpdeskModule } from './modules/helpdesk/index.ts';
+import { helpdeskSlaModule } from './modules/helpdesk-sla/index.ts';
+import { helpdeskAutomationModule } from './modules/helpdesk-automation/index.ts';
+import { helpdeskKbModule } from './modules/helpdesk-kb/index.ts';
+import { helpdeskInsightsModule } from './modules/helpdesk-insights/index.ts';
 import { identityModule } from './modules/identity/index.ts';
 import { imapModule, type ImapServer, type Pop3Server } from './modules/imap/index.ts';
 import { inboundModule } from './modules/inbound/index.ts';
@@ -83,6 +87,10 @@ const MODULES: MailroomModule[] = [
   warmupModule,
   healthModule,
   helpdeskModule,
+  helpdeskSlaModule,
+  helpdeskAutomationModule,
+  helpdeskKbModule,
+  helpdeskInsightsModule,
 ];
 
 export type { Services } from './core/module.ts';

@@ -209,6 +209,29 @@ const schema = z.object({
   // Helpdesk (docs/helpdesk.md): mail one sender may file to a desk within an hour before the rest is
   // taken for a mail loop and ignored.
   MAILROOM_HELPDESK_LOOP_LIMIT: positiveInt.max(100_000).default(30),
+  // Helpdesk insights (docs/helpdesk-insights.md): where the "Open ticket" button of Teams cards leads;
+  // {id} and {number} are replaced. Default: the ticket in the API under MAILROOM_PUBLIC_URL.
+  MAILROOM_HELPDESK_TICKET_URL: optionalString.pipe(
+    z
+      .string()
+      .regex(/^https?:\/\/\S+$/, 'must be an http or https URL, with {id} or {number} where the ticket goes')
+      .optional(),
+  ),
+  // Helpdesk knowledge base and chatbot (docs/helpdesk-kb.md): the installation's help centre (articles at
+  // <url>/<slug> unless an organisation sets its own), and chat messages allowed a minute.
+  MAILROOM_HELPDESK_KB_URL: optionalString.pipe(
+    z.url({ protocol: /^https?$/, error: 'must be an http(s) URL' }).optional(),
+  ),
+  MAILROOM_HELPDESK_CHAT_PER_MINUTE: positiveInt.max(100_000).default(20),
+  MAILROOM_HELPDESK_CHAT_PER_IP_PER_MINUTE: positiveInt.max(1_000_000).default(300),
+  // An OpenAI-compatible model for the chatbot (docs/helpdesk-kb.md): unset, answers come from search.
+  MAILROOM_LLM_URL: optionalString.pipe(
+    z.url({ protocol: /^https?$/, error: 'must be an http(s) URL' }).optional(),
+  ),
+  MAILROOM_LLM_API_KEY: optionalString,
+  MAILROOM_LLM_MODEL: optionalString.pipe(z.string().max(200).optional()),
+  MAILROOM_LLM_TIMEOUT: duration.default(20_000),
+  MAILROOM_LLM_TEMPERATURE: z.coerce.number({ error: 'must be a number' }).min(0).max(2).default(0.2),
   // Health scores and auto-repair (docs/health.md).
   MAILROOM_HEALTH_INTERVAL: duration.default(3_600_000),
   MAILROOM_HEALTH_TRIGGER_DELAY: duration.default(5_000),
@@ -359,6 +382,7 @@ const schema = z.object({
   MAILROOM_EXPORT_IMAP_HOST: optionalString,
   MAILROOM_EXPORT_IMAP_PORT: port.optional(),
   MAILROOM_EXPORT_PAGE_SIZE: z.coerce.number().int().min(1).max(10_000).default(1000),
+  MAILROOM_BACKUP_UPLOAD_LIMIT: positiveInt.default(10 * 1024 * 1024 * 1024),
   MAILROOM_TRUST_PROXY: z
     .string()
     .default('false')
@@ -416,6 +440,10 @@ export function loadConfig(
   );
   if (unknownHelo.length)
     problems.push(`MAILROOM_OUTBOUND_IP_HELO: ${unknownHelo.join(', ')} not in MAILROOM_OUTBOUND_IPS`);
+  if (c.MAILROOM_LLM_URL && !c.MAILROOM_LLM_MODEL)
+    problems.push(
+      'MAILROOM_LLM_MODEL: required when MAILROOM_LLM_URL is set (the model to ask, e.g. gpt-4o-mini)',
+    );
   if (problems.length) throw new ConfigError(problems);
   return finish(c);
 }
@@ -527,7 +555,24 @@ function finish(c: z.output<typeof schema>) {
     },
     helpdesk: {
       loopLimitPerHour: c.MAILROOM_HELPDESK_LOOP_LIMIT,
+      ticketUrl: c.MAILROOM_HELPDESK_TICKET_URL ?? `${publicUrl}/v1/tickets/{id}`,
     },
+    helpdeskKb: {
+      helpCentreUrl: c.MAILROOM_HELPDESK_KB_URL ?? null,
+      chatPerConversationPerMinute: c.MAILROOM_HELPDESK_CHAT_PER_MINUTE,
+      chatPerIpPerMinute: c.MAILROOM_HELPDESK_CHAT_PER_IP_PER_MINUTE,
+    },
+    /** The chatbot's model; null: answers from search only. The key is a secret: never logged. */
+    llm:
+      c.MAILROOM_LLM_URL && c.MAILROOM_LLM_MODEL
+        ? {
+            url: c.MAILROOM_LLM_URL,
+            apiKey: c.MAILROOM_LLM_API_KEY,
+            model: c.MAILROOM_LLM_MODEL,
+            timeoutMs: c.MAILROOM_LLM_TIMEOUT,
+            temperature: c.MAILROOM_LLM_TEMPERATURE,
+          }
+        : null,
     feedback: {
       localPart: c.MAILROOM_FEEDBACK_LOCALPART,
       /** The last field of Feedback-ID: the same for all mail of this installation. */
@@ -580,6 +625,8 @@ function finish(c: z.output<typeof schema>) {
       // Rows read per query while a CSV export streams: memory stays flat whatever the export's size.
       pageSize: c.MAILROOM_EXPORT_PAGE_SIZE,
     },
+    // The largest archive POST /v1/admin/backups/uploads takes (backups: docs/backups.md).
+    backups: { uploadLimit: c.MAILROOM_BACKUP_UPLOAD_LIMIT },
     providers: {
       cloudflareApiUrl: c.MAILROOM_CLOUDFLARE_API_URL,
       namecheapApiUrl: c.MAILROOM_NAMECHEAP_API_URL,

@@ -44,7 +44,12 @@ export class WebhookSender {
     this.#https = new https.Agent(agentOptions);
   }
 
-  async send(url: string, headers: SignedHeaders, body: string): Promise<AttemptResult> {
+  /** `headers`: the Standard Webhooks signature, or (Teams cards) plain headers of the caller's. */
+  async send(
+    url: string,
+    headers: SignedHeaders | Record<string, string>,
+    body: string,
+  ): Promise<AttemptResult> {
     const started = performance.now();
     const elapsed = () => Math.round(performance.now() - started);
     let target: Target;
