@@ -141,6 +141,13 @@ create index helpdesk_tickets_org_assignee on helpdesk_tickets (organization_id,
 create index helpdesk_tickets_org_requester on helpdesk_tickets (organization_id, requester_id);
 create index helpdesk_tickets_search on helpdesk_tickets using gin (search);
 create index helpdesk_tickets_tags on helpdesk_tickets using gin (tags);
+-- Sorting by priority (low < normal < high < urgent), with or without a status filter, walks an index.
+create index helpdesk_tickets_org_priority on helpdesk_tickets
+  (organization_id, (array_position(array['low', 'normal', 'high', 'urgent']::text[], priority)), id)
+  include (priority);
+create index helpdesk_tickets_org_status_priority on helpdesk_tickets
+  (organization_id, status, (array_position(array['low', 'normal', 'high', 'urgent']::text[], priority)), id)
+  include (priority);  -- counts by status and priority read only the index
 
 create table helpdesk_comments (
   id uuid primary key,

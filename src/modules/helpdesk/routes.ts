@@ -312,7 +312,15 @@ export function helpdeskRoutes(helpdesk: HelpdeskService) {
             sort: z.enum(['created_at', 'updated_at', 'number', 'priority', 'due_at']).default('created_at'),
             order: z.enum(['asc', 'desc']).default('desc'),
           }),
-          response: { 200: pageOf(ticketSchema) },
+          response: {
+            200: pageOf(ticketSchema).extend({
+              total_exact: z
+                .boolean()
+                .describe(
+                  'False when a full-text query matched more than 1,000 tickets: `total` is then 1,000',
+                ),
+            }),
+          },
         },
         config: { access: read },
       },

@@ -469,8 +469,8 @@ export class HelpdeskService {
     sort: { by: store.TicketSort; order: 'asc' | 'desc' },
     page: PageRequest,
   ) {
-    const { rows, total } = await store.listTickets(this.#o.db, organizationId, filter, sort, page);
-    return toPage(rows, total, page);
+    const { rows, total, exact } = await store.listTickets(this.#o.db, organizationId, filter, sort, page);
+    return { ...toPage(rows, total, page), total_exact: exact };
   }
 
   async updateTicket(

@@ -351,7 +351,7 @@ export async function listTickets(
   filter: TicketFilter,
   sort: { by: TicketSort; order: 'asc' | 'desc' },
   page: PageRequest,
-): Promise<{ rows: TicketRow[]; total: number }> {
+): Promise<{ rows: TicketRow[]; total: number; exact: boolean }> {
   const where: SQL[] = [eq(t.organizationId, organizationId)];
   if (filter.status?.length) where.push(inArray(t.status, filter.status));
   if (filter.priority?.length) where.push(inArray(t.priority, filter.priority as TicketRow['priority'][]));
@@ -375,7 +375,14 @@ export async function listTickets(
     due_at: t.dueAt,
   }[sort.by];
   const direction = sort.order === 'asc' ? asc : desc;
-  const [rows, [total]] = await Promise.all([
+  // A full-text query counts its matches up to a cap: a common word can match most tickets, and
+  // counting them all reads every matching row (search engines report "10,000+" for the same reason).
+  const cap = filter.q ? SEARCH_COUNT_CAP + 1 : null;
+  const counted = db
+    .select({ one: sql`1` })
+    .from(t)
+    .where(and(...where));
+  const [rows, total] = await Promise.all([
     db
       .select()
       .from(t)
@@ -385,11 +392,14 @@ export async function listTickets(
       .offset((page.page - 1) * page.page_size),
     db
       .select({ n: count() })
-      .from(t)
-      .where(and(...where)),
+      .from((cap ? counted.limit(cap) : counted).as('matches'))
+      .then(([r]) => r!.n),
   ]);
-  return { rows, total: total!.n };
+  return cap && total >= cap ? { rows, total: SEARCH_COUNT_CAP, exact: false } : { rows, total, exact: true };
 }
+
+/** Matches of a full-text query counted exactly up to this many; beyond, the total says "at least". */
+export const SEARCH_COUNT_CAP = 1_000;
 
 // ---- comments and mail threading ----------------------------------------------------------------------
 

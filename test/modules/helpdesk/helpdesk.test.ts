@@ -475,6 +475,7 @@ describe(`helpdesk on ${engine}`, () => {
       201,
     );
     const found = await ok('GET', '/v1/tickets?q=xylophone&sort=priority&order=desc');
+    assert.equal(found.total_exact, true);
     assert.deepEqual(
       found.items.map((x: any) => x.id),
       [a.id, b.id],
