@@ -23,6 +23,7 @@ import { accountsModule } from './modules/accounts/index.ts';
 import { aliasesModule } from './modules/aliases/index.ts';
 import { apiKeysModule } from './modules/api-keys/index.ts';
 import { auditModule } from './modules/audit/index.ts';
+import { backupsModule } from './modules/backups/index.ts';
 import { blocklistsModule } from './modules/blocklists/index.ts';
 import { deliveryModule } from './modules/delivery/index.ts';
 import { domainsModule } from './modules/domains/index.ts';
@@ -91,6 +92,7 @@ const MODULES: MailroomModule[] = [
   helpdeskAutomationModule,
   helpdeskKbModule,
   helpdeskInsightsModule,
+  backupsModule,
 ];
 
 export type { Services } from './core/module.ts';
