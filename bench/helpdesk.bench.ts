@@ -250,7 +250,9 @@ async function explain(app: any, orgId: string): Promise<void> {
   ];
   for (const text of statements) {
     const result = await app.database.query(`explain (analyze, buffers) ${text}`, [orgId]);
-    process.stderr.write(`\n${text}\n${(result.rows ?? result).map((r: any) => r['QUERY PLAN']).join('\n')}\n`);
+    process.stderr.write(
+      `\n${text}\n${(result.rows ?? result).map((r: any) => r['QUERY PLAN']).join('\n')}\n`,
+    );
   }
 }
 
