@@ -31,9 +31,10 @@ export const ticketSnapshot = z.object({
   custom_fields: z.record(z.string(), z.unknown()),
   due_at: z.string().nullable(),
   source: z.string(),
-  first_response_at: z.string().nullable(),
-  resolved_at: z.string().nullable(),
-  closed_at: z.string().nullable(),
+  // Absent from snapshots kept before they were added (the SLA module keeps the last one it saw).
+  first_response_at: z.string().nullable().default(null),
+  resolved_at: z.string().nullable().default(null),
+  closed_at: z.string().nullable().default(null),
   created_at: z.string(),
   updated_at: z.string(),
 });
