@@ -252,11 +252,11 @@ export async function listDesks(db: Db, organizationId: string, page: PageReques
   return { rows, total: total!.n };
 }
 
-export async function deskHasTickets(db: Db, deskId: string): Promise<boolean> {
+export async function deskHasTickets(db: Db, organizationId: string, deskId: string): Promise<boolean> {
   const [row] = await db
     .select({ id: helpdeskTickets.id })
     .from(helpdeskTickets)
-    .where(eq(helpdeskTickets.deskId, deskId))
+    .where(and(eq(helpdeskTickets.organizationId, organizationId), eq(helpdeskTickets.deskId, deskId)))
     .limit(1);
   return !!row;
 }

@@ -237,7 +237,7 @@ export class Directory {
   }
 
   async deleteDesk(organizationId: string, id: string): Promise<'deleted' | 'missing' | 'in_use'> {
-    if (await store.deskHasTickets(this.#db, id)) return 'in_use';
+    if (await store.deskHasTickets(this.#db, organizationId, id)) return 'in_use';
     return (await this.#db.transaction((tx) => store.deleteDesk(tx, organizationId, id)))
       ? 'deleted'
       : 'missing';

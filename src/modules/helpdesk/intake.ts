@@ -15,6 +15,7 @@
 // Filing is idempotent: an intake row is filed once, in the transaction that writes the ticket.
 import type { Logger } from 'pino';
 import type { Db } from '../../core/db.ts';
+import { AppError } from '../../core/errors.ts';
 import { newId } from '../../core/ids.ts';
 import { sql } from '../../core/orm.ts';
 import { eventOf, type EventsService } from '../events/service.ts';
@@ -123,6 +124,7 @@ function ticketOfMail(c: Pick<Candidate, 'item' | 'mail' | 'sender'>): {
       source: 'mail',
     },
     mail: {
+      suppressAutoReply: header(c.mail, 'x-auto-response-suppress') !== null,
       messageId: c.mail.id,
       messageIdHeader: c.mail.message_id_header,
       attachments: (c.mail.details?.attachments ?? []).map((a) => ({
@@ -278,8 +280,11 @@ export class MailIntake {
       if (outcome.status === 'filed') batch.file(c.item, outcome.ticketId);
       else batch.ignore(c.item, c.mail, outcome.reason, outcome.ticketId ?? null);
     } catch (err) {
-      this.#o.log.error({ err, message_id: c.item.messageId }, 'helpdesk could not file a message');
-      batch.ignore(c.item, c.mail, `error: ${(err as Error).message}`.slice(0, 500));
+      // A message that cannot be filed (a 4xx of the rules) is recorded as such; anything else (a lost
+      // connection, a deadlock) rolls the batch back for the job to try again: accepted mail is not dropped.
+      if (!(err instanceof AppError)) throw err;
+      this.#o.log.warn({ err, message_id: c.item.messageId }, 'helpdesk could not file a message');
+      batch.ignore(c.item, c.mail, `refused: ${err.message}`.slice(0, 500));
     }
   }
 
@@ -312,8 +317,13 @@ export class MailIntake {
       const candidate = await store.ticketByNumber(tx, org, tagged);
       if (candidate) {
         const [requester] = await store.contactsByIds(tx, org, [candidate.requesterId]);
-        const domainOf = (a: string) => a.slice(a.lastIndexOf('@') + 1);
-        if (requester && (requester.email === sender || domainOf(requester.email) === domainOf(sender)))
+        // Numbers are easy to guess: the requester, or a colleague at a domain of their customer
+        // organisation (never merely the same public mail domain), may continue a ticket by its tag.
+        const customer = requester?.customerId
+          ? await store.customerOf(tx, org, requester.customerId)
+          : undefined;
+        const senderDomain = sender.slice(sender.lastIndexOf('@') + 1);
+        if (requester && (requester.email === sender || customer?.domains.includes(senderDomain)))
           ticket = await store.ticketOf(tx, org, candidate.id, true);
       }
     }
@@ -389,8 +399,9 @@ export class MailIntake {
         reason: 'approval reply not from its approver',
         ticketId: request.ticketId,
       };
-    if (mail.auth?.dmarc?.result === 'fail')
-      return { status: 'ignored', reason: 'approval reply failed DMARC', ticketId: request.ticketId };
+    // A From address is easy to forge: a decision needs the approver's domain to vouch for it.
+    if (mail.auth?.dmarc?.result !== 'pass')
+      return { status: 'ignored', reason: 'approval reply without DMARC pass', ticketId: request.ticketId };
     const { decision, comment } = verdictOf(mail.body_text ?? '');
     if (!decision)
       return {
@@ -427,8 +438,8 @@ export function classify(mail: ReceivedMail): string | null {
   const precedence = header(mail, 'precedence');
   if (precedence && ['bulk', 'junk', 'list', 'auto_reply'].includes(precedence))
     return `auto-reply: Precedence ${precedence}`;
-  for (const name of ['x-autoreply', 'x-autorespond', 'x-auto-response-suppress'])
-    if (header(mail, name)) return `auto-reply: ${name}`;
+  // (X-Auto-Response-Suppress asks us not to answer; people's own mail carries it too, so it files.)
+  for (const name of ['x-autoreply', 'x-autorespond']) if (header(mail, name)) return `auto-reply: ${name}`;
   if (/^(auto(matic)? reply|out of office|autosvar|abwesenheitsnotiz)\b/i.test(mail.subject ?? ''))
     return 'auto-reply: subject';
   return null;

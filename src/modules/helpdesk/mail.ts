@@ -9,7 +9,7 @@ import type { OutboundService } from '../delivery/service.ts';
 import type { Directory } from './directory.ts';
 import type { HelpdeskMail } from './mail-queue.ts';
 import * as store from './store.ts';
-import { type HelpdeskService, taggedSubject, threadingHeaders } from './service.ts';
+import { AUTOMATIC, type HelpdeskService, taggedSubject, threadingHeaders } from './service.ts';
 
 /** Adds lines to the resolution mail (the reports module's satisfaction link). */
 export type ResolutionExtra = (organizationId: string, ticketId: string) => Promise<string | null>;
@@ -42,7 +42,16 @@ export class HelpdeskMailer {
     const [requester] = await store.contactsByIds(this.#o.db, org, [ticket.requesterId]);
     const from = { address: desk.addresses[0]!.address, name: desk.name };
     const subject = taggedSubject(ticket.number, ticket.subject);
-    const key = `helpdesk:${mail.kind}:${ticket.id}:${'user_id' in mail ? mail.user_id : ''}${'approval_id' in mail ? mail.approval_id : ''}`;
+    // One send per thing told: each mention's comment, each approver, each decision, each resolution.
+    const key = [
+      'helpdesk',
+      mail.kind,
+      ticket.id,
+      'user_id' in mail ? mail.user_id : '',
+      'comment_id' in mail ? mail.comment_id : '',
+      'approval_id' in mail ? mail.approval_id : '',
+      mail.kind === 'resolution' ? (ticket.resolvedAt?.getTime() ?? '') : '',
+    ].join(':');
     const send = async (to: string, subj: string, text: string, headers: Record<string, string>) => {
       const { result } = await this.#o.outbound.send(
         org,
@@ -105,7 +114,7 @@ export class HelpdeskMailer {
           requester!.email,
           `Re: ${subject}`,
           `Your request was ${approval.decision}.${approval.comment ? `\n\n${approval.comment}` : ''}${signature}`,
-          threadingHeaders(thread),
+          { ...threadingHeaders(thread), ...AUTOMATIC },
         );
         await this.#recordSystemComment(
           org,

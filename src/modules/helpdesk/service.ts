@@ -102,6 +102,8 @@ export interface NewComment {
 
 /** The stored mail a ticket's first comment came in as. */
 export interface MailOrigin {
+  /** The mail asked not to be answered automatically (X-Auto-Response-Suppress): no acknowledgement. */
+  suppressAutoReply?: boolean;
   messageId: string;
   messageIdHeader: string | null;
   attachments: CommentRow['attachments'];
@@ -116,6 +118,7 @@ interface TicketDraft {
   desk: DeskRow;
   fromCustomer: boolean;
   source: TicketSource | undefined;
+  suppressAutoReply: boolean;
 }
 
 /** The ticket's mail thread as the requester sees it: what a reply must name to continue it. */
@@ -366,6 +369,7 @@ export class HelpdeskService {
         desk,
         fromCustomer,
         source: input.source,
+        suppressAutoReply: mail?.suppressAutoReply ?? false,
       });
     }
     const inserted = await store.insertTickets(
@@ -403,7 +407,7 @@ export class HelpdeskService {
             user_id: approverId,
           });
       }
-      if (d.fromCustomer && d.desk.autoReply && d.source === 'mail')
+      if (d.fromCustomer && d.desk.autoReply && d.source === 'mail' && !d.suppressAutoReply)
         mails.push({
           kind: 'acknowledgement',
           organization_id: organizationId,
@@ -522,6 +526,12 @@ export class HelpdeskService {
       }
       if (set.row.status === 'approved' || set.row.status === 'rejected')
         throw validationFailed('status', 'approval decisions are made through /approval');
+      // Waiting for approval: only the approvers move it on (or it is withdrawn by closing it).
+      if (
+        ticket.status === 'approval-pending' &&
+        ((set.row.status !== undefined && set.row.status !== 'closed') || set.row.categoryId !== undefined)
+      )
+        throw conflict('the ticket waits for approval: its approvers decide through /approval');
       const row = await store.updateTicket(tx, ticket.id, { ...set.row, updatedAt: now });
       const requester = contacts.find((c) => c.id === row.requesterId)!;
       events.push(
@@ -550,7 +560,8 @@ export class HelpdeskService {
 
   /**
    * An agent's comment. A public one is sent to the requester from the desk's address, threaded with
-   * the conversation; the comment is written first so a failed send leaves nothing behind.
+   * the conversation, before anything is written: a send the pipeline refuses (an unverified or paused
+   * sender) leaves no comment, no event and no met SLA target behind.
    */
   async addComment(
     organizationId: string,
@@ -559,7 +570,11 @@ export class HelpdeskService {
     actor: Actor,
   ): Promise<CommentRow> {
     const commentId = newId();
-    const prepared = await this.#o.db.transaction(async (tx) => {
+    const sent =
+      input.visibility === 'public'
+        ? await this.#sendReply(organizationId, ticketId, commentId, input, actor)
+        : null;
+    return this.#o.db.transaction(async (tx) => {
       const ticket = await store.ticketOf(tx, organizationId, ticketId, true);
       if (!ticket) throw notFound('Ticket');
       if (ticket.mergedIntoId) throw conflict('the ticket was merged into another; comment there');
@@ -578,6 +593,8 @@ export class HelpdeskService {
         authorType: actor.type === 'automation' || actor.type === 'system' ? 'system' : 'agent',
         authorUserId: actor.type === 'user' ? actor.id : null,
         body: input.body,
+        messageId: sent?.id ?? null,
+        messageIdHeader: sent?.messageIdHeader ?? null,
         attachments: (input.attachments ?? []).map((a) => ({
           filename: a.filename,
           content_type: a.content_type ?? 'application/octet-stream',
@@ -586,16 +603,19 @@ export class HelpdeskService {
         mentions,
         createdAt: now,
       });
+      if (sent)
+        await store.recordTicketMessages(tx, [
+          { organizationId, messageIdHeader: sent.messageIdHeader, ticketId },
+        ]);
       await store.extendSearch(tx, ticketId, input.body);
-      const changes: Partial<TicketRow> =
-        input.visibility === 'public'
-          ? {
-              lastAgentAt: now,
-              firstResponseAt: ticket.firstResponseAt ?? now,
-              // An answered ticket that was waiting for the first look is being worked on.
-              ...(ticket.status === 'open' && { status: 'in-progress' as const }),
-            }
-          : {};
+      const changes: Partial<TicketRow> = sent
+        ? {
+            lastAgentAt: now,
+            firstResponseAt: ticket.firstResponseAt ?? now,
+            // An answered ticket that was waiting for the first look is being worked on.
+            ...(ticket.status === 'open' && { status: 'in-progress' as const }),
+          }
+        : {};
       const row = await store.updateTicket(tx, ticketId, { ...changes, updatedAt: now });
       const [requester] = await store.contactsByIds(tx, organizationId, [row.requesterId]);
       const snapshot = snapshotOf(row, requester!);
@@ -631,52 +651,43 @@ export class HelpdeskService {
         );
       }
       await this.#o.events.emitMany(tx, events);
-      return { comment, ticket: row, requester: requester! };
+      return comment;
     });
-    if (input.visibility === 'internal') return prepared.comment;
-    try {
-      return await this.#sendReply(
-        organizationId,
-        prepared.ticket,
-        prepared.requester,
-        prepared.comment,
-        input,
-      );
-    } catch (err) {
-      await this.#o.db.transaction((tx) => store.deleteComment(tx, prepared.comment));
-      throw err;
-    }
   }
 
-  /** Sends an agent's public comment to the requester and records its Message-ID on the ticket. */
+  /**
+   * Sends an agent's public comment to the requester (idempotently, under the comment's id). Mail that
+   * automation or the system writes is marked automatic (RFC 3834), so auto-responders do not answer it.
+   */
   async #sendReply(
     organizationId: string,
-    ticket: TicketRow,
-    requester: ContactRow,
-    comment: CommentRow,
+    ticketId: string,
+    commentId: string,
     input: NewComment,
-  ): Promise<CommentRow> {
-    const desk = (await this.desk(organizationId, ticket.deskId)) as DeskView;
+    actor: Actor,
+  ): Promise<{ id: string; messageIdHeader: string }> {
+    const ticket = await this.ticket(organizationId, ticketId);
+    if (ticket.mergedIntoId) throw conflict('the ticket was merged into another; comment there');
+    // Checked before the mail goes: a comment naming someone who is not an agent is refused unsent.
+    await this.#o.directory.mentionedAgents(this.#o.db, organizationId, input.body, input.mentions ?? []);
+    const [requester] = await store.contactsByIds(this.#o.db, organizationId, [ticket.requesterId]);
+    const desk = await this.desk(organizationId, ticket.deskId);
     const thread = await this.threadHeaders(ticket.id);
+    const automatic = actor.type === 'automation' || actor.type === 'system';
     const { result } = await this.#o.outbound.send(
       organizationId,
       {
         from: { address: desk.addresses[0]!.address, name: desk.name },
-        to: [requester.email],
+        to: [requester!.email],
         subject: `Re: ${taggedSubject(ticket.number, ticket.subject)}`,
         text: desk.signature ? `${input.body}\n\n-- \n${desk.signature}` : input.body,
         attachments: input.attachments ?? null,
-        headers: threadingHeaders(thread),
+        headers: { ...threadingHeaders(thread), ...(automatic && AUTOMATIC) },
         tags: ['helpdesk'],
       },
-      `helpdesk:comment:${comment.id}`,
+      `helpdesk:comment:${commentId}`,
     );
-    const messageIdHeader = bareId(result.message_id);
-    await this.#o.db.transaction(async (tx) => {
-      await store.setCommentMessage(tx, comment.id, result.id, messageIdHeader);
-      await store.recordTicketMessages(tx, [{ organizationId, messageIdHeader, ticketId: ticket.id }]);
-    });
-    return { ...comment, messageId: result.id, messageIdHeader };
+    return { id: result.id, messageIdHeader: bareId(result.message_id) };
   }
 
   /** The newest mail of the ticket's conversation and every Message-ID before it, oldest first. */
@@ -937,6 +948,9 @@ export function commentEvent(c: CommentRow) {
 }
 
 const bareId = (id: string) => id.replace(/^<|>$/g, '');
+
+/** RFC 3834: an automatic answer, never to be answered automatically in turn. */
+export const AUTOMATIC = { 'Auto-Submitted': 'auto-replied', 'X-Auto-Response-Suppress': 'All' };
 
 export function threadingHeaders(thread: ThreadHeaders): Record<string, string> {
   if (!thread.inReplyTo) return {};

@@ -409,20 +409,6 @@ export async function insertComment(tx: Db, row: typeof c.$inferInsert): Promise
   return inserted!;
 }
 
-export async function setCommentMessage(
-  tx: Db,
-  id: string,
-  messageId: string | null,
-  messageIdHeader: string,
-): Promise<void> {
-  await tx.update(c).set({ messageId, messageIdHeader }).where(eq(c.id, id));
-}
-
-export async function deleteComment(tx: Db, comment: CommentRow): Promise<void> {
-  await tx.delete(c).where(eq(c.id, comment.id));
-  await tx.execute(sql`update helpdesk_tickets set comments = comments - 1 where id = ${comment.ticketId}`);
-}
-
 export function commentsOf(db: Db, organizationId: string, ticketId: string, page: PageRequest) {
   return db
     .select()

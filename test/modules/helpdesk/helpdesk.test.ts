@@ -76,8 +76,13 @@ describe(`helpdesk on ${engine}`, () => {
     dns = await startDnsServer();
     outside = await startSmtpSink();
     for (const domain of ['customer.test', 'example.com', 'other-customer.test']) {
-      dns.set(domain, { MX: [{ exchange: `mx.${domain}`, priority: 10 }] });
+      // Mail from these domains comes from this host (SPF), so it passes DMARC (policy none: bounces still arrive).
+      dns.set(domain, {
+        MX: [{ exchange: `mx.${domain}`, priority: 10 }],
+        TXT: ['v=spf1 ip4:127.0.0.1 -all'],
+      });
       dns.set(`mx.${domain}`, { A: ['127.0.0.1'] });
+      dns.set(`_dmarc.${domain}`, { TXT: ['v=DMARC1; p=none'] });
     }
     t = await startTestApp({
       workers: true,
@@ -220,7 +225,23 @@ describe(`helpdesk on ${engine}`, () => {
       20_000,
     );
     assert.ok(comments);
-    // A stranger cannot join someone else's ticket by guessing its number.
+    // Neither a stranger nor someone else at the same (public) mail domain joins a ticket by its number.
+    await mx({
+      from: 'eve@customer.test',
+      to: 'help@support.test',
+      subject: `[#${ticket.number}] me too`,
+      text: 'hi',
+    });
+    await ticketsOf('eve@customer.test', 1);
+    // Mail that asks not to be answered automatically is still a person's mail: it files, unanswered.
+    await mx({
+      from: 'olga@customer.test',
+      to: 'help@support.test',
+      subject: 'From Outlook',
+      text: 'Please call me',
+      headers: { 'X-Auto-Response-Suppress': 'OOF, AutoReply' },
+    });
+    await ticketsOf('olga@customer.test', 1);
     await mx({
       from: 'mallory@other-customer.test',
       to: 'help@support.test',
@@ -340,6 +361,9 @@ describe(`helpdesk on ${engine}`, () => {
       20_000,
     );
     const request = requests[0]!;
+    // Only its approvers move a waiting ticket on.
+    assert.equal((await api('PATCH', `/v1/tickets/${viaMail.id}`, { status: 'open' })).status, 409);
+    assert.equal((await api('PATCH', `/v1/tickets/${viaMail.id}`, { category_id: null })).status, 409);
     assert.ok(request.subject!.startsWith('Approval needed'));
     // Someone else replying to the request decides nothing.
     await mx({
