@@ -185,6 +185,7 @@ export async function restoreItems(
     let batch = item.rows;
     let binary = item.binary;
     const keep = (index: number) => index >= 0;
+    checkOwnRows(table, batch, header.organization.id);
     if (table.name === 'users') {
       const kept = await matchUsers(tx, table, batch, ids, preexisting, options.mode);
       users.matched += batch.length - kept.length;
@@ -391,4 +392,21 @@ function restoreError(table: string, err: unknown): Error {
   if (code && (code.startsWith('23') || code.startsWith('22')))
     return new AppError(422, 'archive_invalid', `${table}: ${message}`);
   return err as Error;
+}
+
+/**
+ * Every row of a tenant table must be the archive's organisation's: the checksums prove an archive whole,
+ * not who made it, and a row naming another organisation would write into that organisation here.
+ */
+function checkOwnRows(
+  table: { name: string; columns: { name: string }[] },
+  rows: unknown[][],
+  organizationId: string,
+) {
+  const column = table.name === 'organizations' ? 'id' : 'organization_id';
+  const at = table.columns.findIndex((c) => c.name === column);
+  if (at < 0) return;
+  const foreign = rows.find((row) => row[at] !== organizationId);
+  if (foreign)
+    throw new ArchiveError(`${table.name} holds a row of another organisation (${String(foreign[at])})`);
 }

@@ -75,7 +75,8 @@ const NO_VALUE: Op[] = ['is_empty', 'is_not_empty', 'changed'];
 const NUMERIC: Op[] = ['gt', 'gte', 'lt', 'lte'];
 
 function specOf(field: string): FieldSpec | null {
-  if (FIELDS[field]) return FIELDS[field];
+  // Own keys only: `constructor` or `__proto__` are not fields.
+  if (Object.hasOwn(FIELDS, field)) return FIELDS[field]!;
   if (CUSTOM.test(field)) return { kind: 'custom', changes: true };
   return null;
 }
@@ -165,7 +166,7 @@ export function timeBounds(
   conditions: Condition[],
 ): { column: TimeColumn; hours: number; strict: boolean }[] {
   return conditions
-    .filter((c) => c.field in TIME_COLUMNS && (c.op === 'gt' || c.op === 'gte'))
+    .filter((c) => Object.hasOwn(TIME_COLUMNS, c.field) && (c.op === 'gt' || c.op === 'gte'))
     .map((c) => ({
       column: TIME_COLUMNS[c.field as keyof typeof TIME_COLUMNS],
       hours: c.value as number,

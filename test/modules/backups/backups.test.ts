@@ -651,6 +651,17 @@ describe(`backups on ${engine}`, () => {
       /damaged/,
     );
     assert.deepEqual(await count(), before);
+    // A made-up archive naming another organisation in its rows writes nothing into that organisation.
+    const text = lines(backupA.archive);
+    const at = text.indexOf(alice.orgId, text.indexOf('\n'));
+    const forged = zlib.zstdCompressSync(
+      Buffer.from(`${text.slice(0, at)}${other.orgId}${text.slice(at + alice.orgId.length)}`, 'latin1'),
+    );
+    await assert.rejects(
+      s.app.services.backups.restoreFrom(Readable.from([forged]), { mode: 'new_organization' }),
+      /another organisation/,
+    );
+    assert.deepEqual(await count(), before);
     // The organisation of a keep_ids restore is here: refused before any work.
     const res = await adminCall(s, admin, 'POST', '/v1/admin/restores', {
       backup_id: backupA.id,

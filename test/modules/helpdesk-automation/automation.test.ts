@@ -460,6 +460,14 @@ describe(`helpdesk automation on ${engine}`, () => {
     await refused('PATCH', `/v1/helpdesk/templates/${template.id}`, { body: '' }, 400);
     await refused('DELETE', '/v1/helpdesk/templates/not-a-uuid', undefined, 400);
     await refused('POST', `/v1/helpdesk/templates/${template.id}/preview`, {}, 400);
+    // Names of the object prototype are not fields.
+    for (const field of ['constructor', '__proto__', 'toString'])
+      await refused(
+        'POST',
+        '/v1/helpdesk/automations',
+        { ...base, conditions: [{ field, op: 'equals', value: 'x' }] },
+        422,
+      );
     await refused('POST', `/v1/helpdesk/templates/${template.id}/preview`, { ticket_id: template.id }, 422);
     await refused('POST', '/v1/helpdesk/templates/preview', { body: '{{ x', ticket_id: someTicket.id }, 422);
     await refused(
