@@ -3,7 +3,7 @@
 // resolution mail. Runs after the helpdesk module, whose services and events it uses.
 import type { MailroomModule } from '../../core/module.ts';
 import { DestinationGuard } from '../../core/ssrf.ts';
-import { WebhookSender } from '../webhooks/sender.ts';
+import { WebhookSender } from '../../core/webhook-sender.ts';
 import { CsatService } from './csat-service.ts';
 import { ReportsService } from './reports-service.ts';
 import { insightsRoutes } from './routes.ts';

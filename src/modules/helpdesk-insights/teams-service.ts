@@ -19,7 +19,7 @@ import { type PageRequest, toPage } from '../../core/pagination.ts';
 import { DestinationRefused } from '../../core/ssrf.ts';
 import type { EventRecord } from '../events/service.ts';
 import type { HelpdeskService } from '../helpdesk/service.ts';
-import type { AttemptResult, WebhookSender } from '../webhooks/sender.ts';
+import type { AttemptResult, WebhookSender } from '../../core/webhook-sender.ts';
 import * as store from './store.ts';
 import type { ChannelRow, DeliveryStatus, TeamsDeliveryRow, TeamsEventType } from './tables.ts';
 import { TEAMS_EVENT_TYPES } from './tables.ts';

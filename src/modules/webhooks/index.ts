@@ -3,7 +3,7 @@ import type { MailroomModule } from '../../core/module.ts';
 import { DestinationGuard } from '../../core/ssrf.ts';
 import { registerWebhookJobs } from './jobs.ts';
 import { webhookRoutes } from './routes.ts';
-import { WebhookSender } from './sender.ts';
+import { WebhookSender } from '../../core/webhook-sender.ts';
 import { WebhooksService } from './service.ts';
 
 declare module '../../core/module.ts' {

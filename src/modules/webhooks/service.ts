@@ -24,7 +24,7 @@ import { type PageRequest, toPage } from '../../core/pagination.ts';
 import { DestinationRefused } from '../../core/ssrf.ts';
 import { type EventRecord, type EventsService, eventView } from '../events/service.ts';
 import { webhookEndpointDisabled, webhookTest } from './events.ts';
-import type { AttemptResult, WebhookSender } from './sender.ts';
+import type { AttemptResult, WebhookSender } from '../../core/webhook-sender.ts';
 import { generateWebhookSecret, signingKey, signWebhook } from './signature.ts';
 import * as store from './store.ts';
 import type { DeliveryRow, EndpointRow } from './tables.ts';

@@ -17,11 +17,11 @@ export function signingKey(secret: string): KeyObject {
   );
 }
 
-export interface SignedHeaders {
+export type SignedHeaders = {
   'webhook-id': string;
   'webhook-timestamp': string;
   'webhook-signature': string;
-}
+};
 
 export function signWebhook(
   keys: KeyObject[],

@@ -1,10 +1,10 @@
-// One webhook attempt: a signed POST through agents whose DNS lookup refuses private addresses,
-// with a timeout over the whole exchange. Redirects are not followed (a redirect could lead anywhere).
+// One webhook attempt: a POST (signed webhooks, Teams cards) through agents whose DNS lookup refuses
+// private addresses, with a timeout over the whole exchange. Redirects are not followed (a redirect could
+// lead anywhere).
 import http from 'node:http';
 import https from 'node:https';
 import { isIP } from 'node:net';
-import { DestinationRefused, type DestinationGuard } from '../../core/ssrf.ts';
-import type { SignedHeaders } from './signature.ts';
+import { DestinationRefused, type DestinationGuard } from './ssrf.ts';
 
 /** Kept per attempt: enough of the response for a person to see what the receiver said. */
 const RESPONSE_KEPT = 2048;
@@ -45,11 +45,7 @@ export class WebhookSender {
   }
 
   /** `headers`: the Standard Webhooks signature, or (Teams cards) plain headers of the caller's. */
-  async send(
-    url: string,
-    headers: SignedHeaders | Record<string, string>,
-    body: string,
-  ): Promise<AttemptResult> {
+  async send(url: string, headers: Readonly<Record<string, string>>, body: string): Promise<AttemptResult> {
     const started = performance.now();
     const elapsed = () => Math.round(performance.now() - started);
     let target: Target;
