@@ -243,20 +243,82 @@ export const nextTicketNumber = (tx: Db, organizationId: string) =>
   reserveTicketNumbers(tx, organizationId, 1);
 
 /** Tickets with their search vectors, in one statement; returned in the order given. */
+/** The columns a new ticket is written with, and their types for `jsonb_to_recordset`. */
+const NEW_TICKET_COLUMNS = {
+  id: 'uuid',
+  organization_id: 'uuid',
+  number: 'int',
+  desk_id: 'uuid',
+  subject: 'text',
+  requester_id: 'uuid',
+  customer_id: 'uuid',
+  category_id: 'uuid',
+  department_id: 'uuid',
+  team_id: 'uuid',
+  assignee_id: 'uuid',
+  priority: 'text',
+  status: 'text',
+  tags: 'text[]',
+  custom_fields: 'jsonb',
+  due_at: 'timestamptz',
+  source: 'text',
+  comments: 'int',
+  last_customer_at: 'timestamptz',
+  created_at: 'timestamptz',
+  updated_at: 'timestamptz',
+} as const;
+const NEW_TICKET_LIST = sql.raw(Object.keys(NEW_TICKET_COLUMNS).join(', '));
+const NEW_TICKET_RECORD = sql.raw(
+  [...Object.entries(NEW_TICKET_COLUMNS).map(([k, v]) => `${k} ${v}`), 'search_text text'].join(', '),
+);
+
+/**
+ * Tickets with their search vectors, in one statement (the vector is written with the row, not by a
+ * second pass over it); returned in the order given.
+ */
 export async function insertTickets(
   tx: Db,
   tickets: { row: typeof t.$inferInsert & { id: string }; searchText: string }[],
 ): Promise<TicketRow[]> {
   if (!tickets.length) return [];
-  const inserted = await tx
-    .insert(t)
-    .values(tickets.map((d) => d.row))
-    .returning();
+  const iso = (d: Date | null | undefined) => d?.toISOString() ?? null;
+  const records = tickets.map(({ row: r, searchText }) => ({
+    id: r.id,
+    organization_id: r.organizationId,
+    number: r.number,
+    desk_id: r.deskId,
+    subject: r.subject,
+    requester_id: r.requesterId,
+    customer_id: r.customerId ?? null,
+    category_id: r.categoryId ?? null,
+    department_id: r.departmentId ?? null,
+    team_id: r.teamId ?? null,
+    assignee_id: r.assigneeId ?? null,
+    priority: r.priority,
+    status: r.status,
+    tags: r.tags ?? [],
+    custom_fields: r.customFields,
+    due_at: iso(r.dueAt),
+    source: r.source,
+    comments: r.comments ?? 0,
+    last_customer_at: iso(r.lastCustomerAt),
+    created_at: iso(r.createdAt as Date | undefined) ?? new Date().toISOString(),
+    updated_at: iso(r.updatedAt as Date | undefined) ?? new Date().toISOString(),
+    search_text: searchText,
+  }));
   await tx.execute(sql`
-    update helpdesk_tickets t set search = to_tsvector('simple', s.text)
-      from jsonb_to_recordset(${JSON.stringify(tickets.map((d) => ({ id: d.row.id, text: d.searchText })))}::jsonb)
-           as s(id uuid, text text)
-     where t.id = s.id`);
+    insert into helpdesk_tickets (${NEW_TICKET_LIST}, search)
+    select ${NEW_TICKET_LIST}, to_tsvector('simple', search_text)
+      from jsonb_to_recordset(${JSON.stringify(records)}::jsonb) as r(${NEW_TICKET_RECORD})`);
+  const inserted = await tx
+    .select()
+    .from(t)
+    .where(
+      inArray(
+        t.id,
+        tickets.map((d) => d.row.id),
+      ),
+    );
   const byId = new Map(inserted.map((r) => [r.id, r]));
   return tickets.map((d) => byId.get(d.row.id)!);
 }
