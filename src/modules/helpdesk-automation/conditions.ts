@@ -3,7 +3,7 @@
 // triggered the rule. All of a rule's conditions must hold.
 import { validationFailed } from '../../core/errors.ts';
 import { PRIORITIES, STATUSES, type TicketRow } from '../helpdesk/tables.ts';
-import type { Condition, Op, Trigger } from './tables.ts';
+import { type Condition, type Op, OPS, type Trigger } from './tables.ts';
 
 type Kind = 'enum' | 'id' | 'text' | 'tags' | 'custom' | 'hours';
 
@@ -54,21 +54,8 @@ const OPS_BY_KIND: Record<Kind, Op[]> = {
   id: ['equals', 'not_equals', 'in', 'not_in', 'is_empty', 'is_not_empty', ...CHANGE_OPS],
   text: ['equals', 'not_equals', 'contains', 'not_contains', 'is_empty', 'is_not_empty', ...CHANGE_OPS],
   tags: ['contains', 'not_contains', 'is_empty', 'is_not_empty', ...CHANGE_OPS],
-  custom: [
-    'equals',
-    'not_equals',
-    'in',
-    'not_in',
-    'contains',
-    'not_contains',
-    'is_empty',
-    'is_not_empty',
-    'gt',
-    'gte',
-    'lt',
-    'lte',
-    ...CHANGE_OPS,
-  ],
+  // A custom field may hold any kind of value: every operator applies.
+  custom: [...OPS],
   hours: ['gt', 'gte', 'lt', 'lte'],
 };
 const NO_VALUE: Op[] = ['is_empty', 'is_not_empty', 'changed'];
