@@ -222,7 +222,8 @@ describe(`helpdesk insights on ${engine}`, () => {
     const [delivery] = (
       await until(
         () => ok('GET', `/v1/helpdesk/teams-channels/${channel.id}/deliveries?status=succeeded`),
-        (page) => page.total === 1,
+        // The page and its count are two reads: wait for the row itself.
+        (page) => page.items.length === 1,
       )
     ).items;
     // Two scripted 503s, then accepted (an attempt the network cut short would add one).
