@@ -1,19 +1,37 @@
 // The helpdesk at scale.
-// - mail to tickets: customers write to a desk address through the real MX (pipelined SMTP over 8
+// - mail to tickets: customers write to a desk address through the real MX (pipelined SMTP over 32
 //   connections, SPF-passing senders, each a new requester); timed from the first message until the
 //   intake worker has opened a ticket for every one. Acknowledgements are off (they would be outbound
-//   mail to domains that do not exist here).
+//   mail to domains that do not exist here). Measured twice: in one process (the MX, the inbound
+//   worker and the intake share one thread, as `mailroom start` runs them), and on PostgreSQL as an
+//   installation at scale runs it, `mailroom smtp` and one `mailroom worker` side by side.
+//   BENCH_PROF=smtp,worker writes their V8 CPU profiles to /tmp/prof-helpdesk/.
 // - list and search: 100,000 tickets with 500,000 comments (written with SQL: the API would measure ticket
 //   creation), then GET /v1/tickets with filters, sorts, pages and full-text queries over HTTP.
 import net from 'node:net';
-import { startDnsServer } from '../test/support/dns-server.ts';
+import pg from 'pg';
+import { createMailroom } from '../src/app.ts';
+import { loadConfig } from '../src/config.ts';
+import { startDnsServer, type TestDnsServer } from '../test/support/dns-server.ts';
 import { zoneOf } from '../test/support/domains.ts';
-import { benchEngines, type Engine, json, peakRssMb, percentile, type Row, withBenchApp } from './support.ts';
+import {
+  benchAccount,
+  benchEngines,
+  benchInstallation,
+  type Engine,
+  json,
+  logStatements,
+  peakRssMb,
+  percentile,
+  type Row,
+  serverSet,
+  withBenchApp,
+} from './support.ts';
 
 const MAILS = Number(process.env.BENCH_HELPDESK_MAILS ?? 2_000);
 const TICKETS = Number(process.env.BENCH_HELPDESK_TICKETS ?? 100_000);
 const COMMENTS_PER_TICKET = 5;
-const CONNECTIONS = 8;
+const CONNECTIONS = Number(process.env.BENCH_HELPDESK_CONNECTIONS ?? 32);
 const DOMAIN = 'support.bench.example';
 const SENDERS = 'customers.bench.example';
 
@@ -22,37 +40,12 @@ async function helpdesk(engine: Engine): Promise<Row[]> {
   try {
     return await withBenchApp(
       engine,
-      {
-        MAILROOM_DNS_SERVERS: dns.address,
-        MAILROOM_HOSTNAME: `mx.${DOMAIN}`,
-        MAILROOM_SMTP_MAX_CONNECTIONS_PER_IP: String(CONNECTIONS * 2),
-        MAILROOM_SMTP_MESSAGES_PER_IP_PER_MINUTE: String(MAILS * 10),
-        MAILROOM_HELPDESK_LOOP_LIMIT: '100000',
-      },
+      SETTINGS(dns),
       { workers: true, smtp: true },
       async ({ app, port, token, org, smtpPort }) => {
-        const domain = await json(
-          port,
-          'POST',
-          '/v1/domains',
-          { name: DOMAIN, dkim: { algorithm: 'ed25519' } },
-          token,
-        );
-        const { records } = await json(port, 'GET', `/v1/domains/${domain.id}/dns-records`, undefined, token);
-        for (const [name, r] of zoneOf(records)) dns.set(name, r);
-        dns.set(SENDERS, { TXT: ['v=spf1 ip4:127.0.0.1 -all'] });
-        const verified = await json(port, 'POST', `/v1/domains/${domain.id}/verify`, {}, token);
-        if (verified.status !== 'verified')
-          throw new Error(`domain not verified: ${JSON.stringify(verified)}`);
-        await json(port, 'POST', '/v1/mailboxes', { address: `help@${DOMAIN}` }, token);
-        const desk = await json(
-          port,
-          'POST',
-          '/v1/helpdesk/desks',
-          { name: 'Support', addresses: [`help@${DOMAIN}`], auto_reply: false },
-          token,
-        );
+        const desk = await setUpDesk(dns, port, token);
         const rows = [await mailToTickets(engine, app, smtpPort!)];
+        if (engine === 'postgres') rows.push(await mailToTicketsAtScale(dns));
         rows.push(...(await listAndSearch(engine, app, port, token, org.id, desk.id)));
         return rows;
       },
@@ -62,25 +55,110 @@ async function helpdesk(engine: Engine): Promise<Row[]> {
   }
 }
 
+const SETTINGS = (dns: TestDnsServer): Record<string, string> => ({
+  MAILROOM_DNS_SERVERS: dns.address,
+  MAILROOM_HOSTNAME: `mx.${DOMAIN}`,
+  MAILROOM_SMTP_MAX_CONNECTIONS_PER_IP: String(CONNECTIONS * 2),
+  MAILROOM_SMTP_MESSAGES_PER_IP_PER_MINUTE: String(MAILS * 10),
+  MAILROOM_HELPDESK_LOOP_LIMIT: '100000',
+});
+
+/** A verified domain, the desk's mailbox and the desk (no acknowledgements), through the API. */
+async function setUpDesk(dns: TestDnsServer, port: number, token: string): Promise<{ id: string }> {
+  const domain = await json(
+    port,
+    'POST',
+    '/v1/domains',
+    { name: DOMAIN, dkim: { algorithm: 'ed25519' } },
+    token,
+  );
+  const { records } = await json(port, 'GET', `/v1/domains/${domain.id}/dns-records`, undefined, token);
+  for (const [name, r] of zoneOf(records)) dns.set(name, r);
+  dns.set(SENDERS, { TXT: ['v=spf1 ip4:127.0.0.1 -all'] });
+  const verified = await json(port, 'POST', `/v1/domains/${domain.id}/verify`, {}, token);
+  if (verified.status !== 'verified') throw new Error(`domain not verified: ${JSON.stringify(verified)}`);
+  await json(port, 'POST', '/v1/mailboxes', { address: `help@${DOMAIN}` }, token);
+  return json(
+    port,
+    'POST',
+    '/v1/helpdesk/desks',
+    { name: 'Support', addresses: [`help@${DOMAIN}`], auto_reply: false },
+    token,
+  );
+}
+
+/** `mailroom smtp` and one `mailroom worker` on a fresh PostgreSQL installation, as it runs at scale. */
+async function mailToTicketsAtScale(dns: TestDnsServer): Promise<Row> {
+  const { env, cleanup } = await benchInstallation('postgres');
+  const settings: Record<string, string> = {
+    ...env,
+    ...SETTINGS(dns),
+    MAILROOM_HTTP_PORT: '0',
+    MAILROOM_SMTP_PORT: '0',
+  };
+  const { start, stopAll } = serverSet('/tmp/prof-helpdesk');
+  const db = new pg.Client({ connectionString: settings.DATABASE_URL });
+  try {
+    const setup = await createMailroom(loadConfig({ ...settings, MAILROOM_LOG_LEVEL: 'warn' }, null), {
+      http: true,
+      workers: false,
+    });
+    try {
+      const { http: port } = await setup.listen();
+      const { token } = await benchAccount(port!);
+      await setUpDesk(dns, port!, token);
+    } finally {
+      await setup.close();
+    }
+    await logStatements(settings.DATABASE_URL);
+    await db.connect();
+    const smtp = await start(settings, 'smtp', 'scale');
+    const worker = await start(settings, 'worker', 'scale');
+    const tickets = async () =>
+      (await db.query('select count(*)::int as n from helpdesk_tickets')).rows[0].n as number;
+    const { seconds, accepted } = await sendAndWait(smtp.port, tickets);
+    const rate = MAILS / seconds;
+    const rss = [peakRssMb(smtp.child.pid!), peakRssMb(worker.child.pid!)].map(Math.round);
+    return {
+      benchmark: 'mail to tickets, mailroom smtp + worker (postgres)',
+      workload: `${MAILS.toLocaleString('en')} customer mails through \`mailroom smtp\` over ${CONNECTIONS} connections (accepted in ${accepted.toFixed(1)} s), one \`mailroom worker\`; each a new ticket`,
+      throughput: `${Math.round(rate).toLocaleString('en')} tickets/s`,
+      p50: '–',
+      p99: '–',
+      peakRss: `${rss[0]} MB (smtp), ${rss[1]} MB (worker)`,
+      target: `≥ 300/s ${rate >= 300 ? '✔' : '✘'}`,
+    };
+  } finally {
+    await stopAll();
+    await db.end().catch(() => {});
+    await cleanup();
+  }
+}
+
+/** Sends MAILS mails and waits until each is a ticket: the seconds in all, and until the last was accepted. */
+async function sendAndWait(
+  smtpPort: number,
+  tickets: () => Promise<number>,
+): Promise<{ seconds: number; accepted: number }> {
+  let handedOut = 0;
+  const next = () => (handedOut < MAILS ? handedOut++ : null);
+  const began = performance.now();
+  await Promise.all(Array.from({ length: CONNECTIONS }, () => sendOver(smtpPort, next)));
+  const accepted = (performance.now() - began) / 1000;
+  while ((await tickets()) < MAILS) await new Promise((r) => setTimeout(r, 20));
+  return { seconds: (performance.now() - began) / 1000, accepted };
+}
+
 async function ticketCount(app: { database: { query: (q: string) => Promise<any> } }): Promise<number> {
   const result = await app.database.query('select count(*)::int as n from helpdesk_tickets');
   return (result.rows ?? result)[0].n;
 }
 
 async function mailToTickets(engine: Engine, app: any, smtpPort: number): Promise<Row> {
-  let handedOut = 0;
-  const next = () => (handedOut < MAILS ? handedOut++ : null);
-  const began = performance.now();
-  await Promise.all(Array.from({ length: CONNECTIONS }, () => sendOver(smtpPort, next)));
-  const accepted = (performance.now() - began) / 1000;
-  for (;;) {
-    if ((await ticketCount(app)) >= MAILS) break;
-    await new Promise((r) => setTimeout(r, 20));
-  }
-  const seconds = (performance.now() - began) / 1000;
+  const { seconds, accepted } = await sendAndWait(smtpPort, () => ticketCount(app));
   const rate = MAILS / seconds;
   return {
-    benchmark: `mail to tickets (${engine})`,
+    benchmark: `mail to tickets, one process (${engine})`,
     workload: `${MAILS.toLocaleString('en')} customer mails through the MX over ${CONNECTIONS} connections (accepted in ${accepted.toFixed(1)} s), each a new ticket`,
     throughput: `${Math.round(rate).toLocaleString('en')} tickets/s`,
     p50: '–',

@@ -93,16 +93,24 @@ class Batch {
     ticketId: string | null = null,
   ) {
     this.ignored.push({ item, mail, reason });
-    this.done.push({ messageId: item.messageId, deskId: item.deskId, status: 'ignored', reason, ticketId });
-  }
-
-  file(item: ClaimedIntake, ticketId: string) {
     this.done.push({
       messageId: item.messageId,
       deskId: item.deskId,
+      status: 'ignored',
+      reason,
+      ticketId,
+      sender: null,
+    });
+  }
+
+  file(c: Candidate, ticketId: string) {
+    this.done.push({
+      messageId: c.item.messageId,
+      deskId: c.item.deskId,
       status: 'filed',
       reason: null,
       ticketId,
+      sender: c.sender,
     });
   }
 }
@@ -262,7 +270,7 @@ export class MailIntake {
             CUSTOMER,
           ),
         );
-        for (const [n, c] of candidates.entries()) batch.file(c.item, created[n]!.id);
+        for (const [n, c] of candidates.entries()) batch.file(c, created[n]!.id);
       } catch (err) {
         this.#o.log.warn(
           { err, count: candidates.length },
@@ -277,7 +285,7 @@ export class MailIntake {
   async #fileOne(tx: Db, batch: Batch, c: Candidate): Promise<void> {
     try {
       const outcome = await tx.transaction((sp) => this.#file(sp, c.item.deskId, c.mail, c.sender));
-      if (outcome.status === 'filed') batch.file(c.item, outcome.ticketId);
+      if (outcome.status === 'filed') batch.file(c, outcome.ticketId);
       else batch.ignore(c.item, c.mail, outcome.reason, outcome.ticketId ?? null);
     } catch (err) {
       // A message that cannot be filed (a 4xx of the rules) is recorded as such; anything else (a lost

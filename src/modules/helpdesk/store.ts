@@ -113,12 +113,13 @@ export async function finishIntake(
     status: 'filed' | 'ignored';
     reason: string | null;
     ticketId: string | null;
+    sender: string | null;
   }[],
 ): Promise<void> {
   if (!done.length) return;
   await tx.execute(sql`
     update helpdesk_intake i
-       set status = d.status, reason = d.reason, ticket_id = d.ticket_id, processed_at = now()
+       set status = d.status, reason = d.reason, ticket_id = d.ticket_id, sender = d.sender, processed_at = now()
       from jsonb_to_recordset(${JSON.stringify(
         done.map((d) => ({
           message_id: d.messageId,
@@ -126,8 +127,9 @@ export async function finishIntake(
           status: d.status,
           reason: d.reason,
           ticket_id: d.ticketId,
+          sender: d.sender,
         })),
-      )}::jsonb) as d(message_id uuid, desk_id uuid, status text, reason text, ticket_id uuid)
+      )}::jsonb) as d(message_id uuid, desk_id uuid, status text, reason text, ticket_id uuid, sender text)
      where i.message_id = d.message_id and i.desk_id = d.desk_id`);
 }
 
@@ -164,8 +166,7 @@ export async function recentFiledCounts(
         keys.map((k) => ({ organization_id: k.organizationId, desk_id: k.deskId, sender: k.sender })),
       )}::jsonb) as k(organization_id uuid, desk_id uuid, sender text)) k
       join helpdesk_intake i on i.organization_id = k.organization_id and i.desk_id = k.desk_id
-                            and i.status = 'filed' and i.processed_at >= ${since}
-      join messages m on m.id = i.message_id and lower(m.from_address) = k.sender
+                            and i.sender = k.sender and i.status = 'filed' and i.processed_at >= ${since}
      group by 1, 2, 3`)) as Rows<{ organization_id: string; desk_id: string; sender: string; n: number }>;
   return new Map(rows.map((r) => [`${r.organization_id}:${r.desk_id}:${r.sender}`, r.n]));
 }

@@ -199,6 +199,8 @@ export const helpdeskIntake = pgTable(
     status: text('status').$type<'pending' | 'filed' | 'ignored'>().notNull(),
     reason: text('reason'),
     ticketId: uuid('ticket_id'),
+    /** The lower-cased From address of filed mail, which loop protection counts. */
+    sender: text('sender'),
     createdAt: timestamptz('created_at').notNull().defaultNow(),
     processedAt: timestamptz('processed_at'),
   },
