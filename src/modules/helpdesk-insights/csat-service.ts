@@ -1,7 +1,9 @@
 // Customer satisfaction: the resolution mail carries two one-click links (good, bad) with a random token
 // per resolution. The token is found by its SHA-256 and kept sealed, so a retried mail job writes the same
-// links. The first click records the rating; clicks within CHANGE_WINDOW of it may change it; a link
-// nobody clicked expires after LINK_LIFETIME. Clicks are rate-limited per address.
+// links. A link opens a page that posts the rating (by itself in a browser, or with its button): a GET
+// records nothing, since mail security scanners fetch every link. The first rating counts; ratings within
+// CHANGE_WINDOW of it may change it; a link nobody used expires after LINK_LIFETIME. Rate-limited per
+// address and per link.
 import type { Logger } from 'pino';
 import type { Clock } from '../../core/clock.ts';
 import { randomToken, type Secrets, sha256 } from '../../core/crypto.ts';
@@ -37,6 +39,8 @@ export interface CsatOptions {
 }
 
 export interface RatingOutcome {
+  surveyId: string;
+  organizationId: string;
   ticketNumber: number;
   rating: Rating;
   /** The click changed nothing (the same rating, or the change window is over). */
@@ -79,8 +83,34 @@ export class CsatService {
     ].join('\n');
   };
 
-  /** Records a click; 404 for an unknown token, 410 for an expired one, 429 over the limits. */
+  /**
+   * What following a link would do, without recording it (the page a GET answers: mail scanners fetch
+   * links too); 404 for an unknown token, 410 for an expired one, 429 over the limits.
+   */
+  async look(token: string, rating: Rating, ip: string): Promise<RatingOutcome> {
+    return (await this.#survey(token, rating, ip)).outcome;
+  }
+
+  /** Records a rating (the page's POST); the same answers as `look`. */
   async rate(token: string, rating: Rating, ip: string): Promise<RatingOutcome> {
+    const { survey, ticket, outcome } = await this.#survey(token, rating, ip);
+    if (outcome.unchanged) return outcome;
+    const now = this.#o.clock.now();
+    const [snapshot] = await this.#o.helpdesk.snapshots(survey.organizationId, [ticket]);
+    await this.#o.db.transaction(async (tx) => {
+      await store.rateSurvey(tx, survey.id, rating, now, survey.rating === null);
+      await this.#o.events.emit(tx, ticketCsatRated, survey.organizationId, {
+        ticket: snapshot!,
+        actor: { type: 'customer', id: ticket.requesterId, depth: 0 },
+        survey_id: survey.id,
+        rating,
+        previous_rating: survey.rating,
+      });
+    });
+    return outcome;
+  }
+
+  async #survey(token: string, rating: Rating, ip: string) {
     for (const [limit, key] of [
       [CLICKS_PER_IP, ip],
       [CLICKS_PER_TOKEN, sha256(token)],
@@ -93,25 +123,19 @@ export class CsatService {
     if (!survey) throw notFound('Survey');
     const now = this.#o.clock.now();
     const ticket = await this.#o.helpdesk.ticket(survey.organizationId, survey.ticketId);
-    const outcome = { ticketNumber: ticket.number, token };
+    const base = {
+      surveyId: survey.id,
+      organizationId: survey.organizationId,
+      ticketNumber: ticket.number,
+      token,
+    };
     if (survey.rating && survey.ratedAt) {
       const final = now.getTime() - survey.ratedAt.getTime() > CHANGE_WINDOW_MS;
       if (final || survey.rating === rating)
-        return { ...outcome, rating: survey.rating, unchanged: true, final };
+        return { survey, ticket, outcome: { ...base, rating: survey.rating, unchanged: true, final } };
     } else if (now.getTime() - survey.resolvedAt.getTime() > LINK_LIFETIME_MS) {
       throw new AppError(410, 'expired', 'This satisfaction link has expired');
     }
-    const [snapshot] = await this.#o.helpdesk.snapshots(survey.organizationId, [ticket]);
-    await this.#o.db.transaction(async (tx) => {
-      await store.rateSurvey(tx, survey.id, rating, now, survey.rating === null);
-      await this.#o.events.emit(tx, ticketCsatRated, survey.organizationId, {
-        ticket: snapshot!,
-        actor: { type: 'customer', id: ticket.requesterId, depth: 0 },
-        survey_id: survey.id,
-        rating,
-        previous_rating: survey.rating,
-      });
-    });
-    return { ...outcome, rating, unchanged: false, final: false };
+    return { survey, ticket, outcome: { ...base, rating, unchanged: false, final: false } };
   }
 }

@@ -1,4 +1,5 @@
-import type { FastifyInstance, FastifyRequest } from 'fastify';
+import { createHash } from 'node:crypto';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { authOf } from '../../core/auth.ts';
@@ -192,6 +193,31 @@ const summarySchema = z.object({
 const escapeHtml = (s: string) =>
   s.replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c]!);
 
+/** The page a link opens: it posts the rating by itself where scripts run, else on the button. */
+const AUTO_SUBMIT = 'document.forms[0].submit();';
+const AUTO_SUBMIT_HASH = `'sha256-${createHash('sha256').update(AUTO_SUBMIT).digest('base64')}'`;
+
+const page = (title: string, body: string) => `<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
+<meta name="robots" content="noindex"><title>${title}</title></head>
+<body style="font-family: system-ui, sans-serif; max-width: 32em; margin: 4em auto; padding: 0 1em; line-height: 1.5">
+${body}
+</body></html>
+`;
+
+function ratingForm(o: RatingOutcome): string {
+  return page(
+    'Your rating',
+    `<h1>How did we do?</h1>
+<form method="post" action="">
+<input type="hidden" name="rating" value="${o.rating}">
+<p>Rate ticket #${o.ticketNumber} as <strong>${o.rating}</strong>:</p>
+<p><button type="submit">Send my rating</button></p>
+</form>
+<script>${AUTO_SUBMIT}</script>`,
+  );
+}
+
 function thankYouPage(o: RatingOutcome, link: (rating: 'good' | 'bad') => string): string {
   const other = o.rating === 'good' ? 'bad' : 'good';
   const said =
@@ -201,15 +227,7 @@ function thankYouPage(o: RatingOutcome, link: (rating: 'good' | 'bad') => string
   const change = o.final
     ? ''
     : `<p>Clicked by mistake? <a href="${escapeHtml(link(other))}">Rate it ${other} instead</a>.</p>`;
-  return `<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
-<meta name="robots" content="noindex"><title>Thank you</title></head>
-<body style="font-family: system-ui, sans-serif; max-width: 32em; margin: 4em auto; padding: 0 1em; line-height: 1.5">
-<h1>Thank you for your feedback</h1>
-<p>${said}</p>
-${change}
-</body></html>
-`;
+  return page('Thank you', `<h1>Thank you for your feedback</h1>\n<p>${said}</p>\n${change}`);
 }
 
 export function insightsRoutes(teams: TeamsService, reports: ReportsService, csat: CsatService) {
@@ -415,32 +433,80 @@ export function insightsRoutes(teams: TeamsService, reports: ReportsService, csa
     );
 
     // ---- CSAT: the one-click links of the resolution mail --------------------------------------------------
+    const html = (reply: FastifyReply, body: string, script = false) =>
+      reply
+        .type('text/html; charset=utf-8')
+        .header('cache-control', 'no-store')
+        .header('referrer-policy', 'no-referrer')
+        .header('x-robots-tag', 'noindex')
+        .header(
+          'content-security-policy',
+          `default-src 'none'; style-src 'unsafe-inline'; form-action 'self'${script ? `; script-src ${AUTO_SUBMIT_HASH}` : ''}`,
+        )
+        .send(body);
+    const csatParams = z.strictObject({ token: z.string().min(1).max(200) });
+    const rating = z.enum(['good', 'bad']);
     app.get(
       '/v1/helpdesk/csat/:token',
       {
-        // A HEAD (a link checker) must not count as a click.
+        // A HEAD (a link checker) answers nothing.
         exposeHeadRoute: false,
         schema: {
           tags: reportTags,
-          summary: 'Records the requester’s rating from the resolution mail and answers a thank-you page',
+          summary: 'The page a satisfaction link of the resolution mail opens',
           description:
-            'Public: the token is the credential. Unknown tokens answer 404; links unused 30 days after the resolution answer 410; a rating may be changed for 7 days.',
-          params: z.strictObject({ token: z.string().min(1).max(200) }),
-          querystring: z.strictObject({ rating: z.enum(['good', 'bad']) }),
+            'Public: the token is the credential. Records nothing (mail scanners fetch links): the page posts the rating to the same address, by itself where scripts run. Unknown tokens answer 404; links unused 30 days after the resolution answer 410; a rating may be changed for 7 days.',
+          params: csatParams,
+          querystring: z.strictObject({ rating }),
           response: { 200: z.string().describe('text/html') },
         },
         config: { access: { level: 'public' } },
       },
       async (request, reply) => {
-        const outcome = await csat.rate(request.params.token, request.query.rating, request.ip);
-        return reply
-          .type('text/html; charset=utf-8')
-          .header('cache-control', 'no-store')
-          .header('referrer-policy', 'no-referrer')
-          .header('x-robots-tag', 'noindex')
-          .header('content-security-policy', "default-src 'none'; style-src 'unsafe-inline'")
-          .send(thankYouPage(outcome, (rating) => csat.link(outcome.token, rating)));
+        const outcome = await csat.look(request.params.token, request.query.rating, request.ip);
+        if (outcome.unchanged)
+          return html(
+            reply,
+            thankYouPage(outcome, (r) => csat.link(outcome.token, r)),
+          );
+        return html(reply, ratingForm(outcome), true);
       },
     );
+    app.register(async (scope) => {
+      // The page's form; nothing else of the API takes form bodies.
+      scope.addContentTypeParser(
+        'application/x-www-form-urlencoded',
+        { parseAs: 'string', bodyLimit: 1024 },
+        (_request, body, done) => done(null, Object.fromEntries(new URLSearchParams(body as string))),
+      );
+      scope.withTypeProvider<ZodTypeProvider>().post(
+        '/v1/helpdesk/csat/:token',
+        {
+          schema: {
+            tags: reportTags,
+            summary: 'Records the requester’s rating and answers a thank-you page',
+            description: 'Public: the form of the page a satisfaction link opens (`rating=good|bad`).',
+            params: csatParams,
+            querystring: z
+              .object({ rating: rating.optional() })
+              .describe('Ignored: the body names the rating'),
+            body: z.object({ rating }),
+            response: { 200: z.string().describe('text/html') },
+          },
+          config: {
+            access: { level: 'public' },
+            audit: { action: 'helpdesk.csat.rate', targetType: 'csat_survey' },
+          },
+        },
+        async (request, reply) => {
+          const outcome = await csat.rate(request.params.token, request.body.rating, request.ip);
+          request.auditTarget = { id: outcome.surveyId, organizationId: outcome.organizationId };
+          return html(
+            reply,
+            thankYouPage(outcome, (r) => csat.link(outcome.token, r)),
+          );
+        },
+      );
+    });
   };
 }

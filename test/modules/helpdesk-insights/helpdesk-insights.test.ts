@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 // Helpdesk insights through the public surface: Teams channels get Adaptive Cards (checked by a local
 // Workflows receiver) for new tickets, assignments and automation notices, retried when the receiver
 // fails; reports over real tickets created on simulated days; the satisfaction link of the resolution mail
@@ -451,8 +452,33 @@ describe(`helpdesk insights on ${engine}`, () => {
     const bad = /https:\/\/mailroom\.example(\/v1\/helpdesk\/csat\/[A-Za-z0-9_-]+\?rating=bad)/.exec(
       mail!.text!,
     )![1]!;
-    const click = (path: string, ip = '198.51.100.20') => t.call('GET', path, { ip });
-    const first = await click(good);
+    // Opening a link (what a mail scanner does too) records nothing: its page posts the rating, by itself
+    // in a browser (a script the page's CSP allows by its hash) or with its button.
+    const open = (path: string, ip = '198.51.100.20') => t.call('GET', path, { ip });
+    const post = (path: string, rating: string, ip = '198.51.100.20') =>
+      t.call('POST', path, {
+        ip,
+        rawBody: `rating=${rating}`,
+        headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      });
+    const click = async (path: string, ip = '198.51.100.20') => {
+      const page = await open(path, ip);
+      const form = /name="rating" value="(good|bad)"/.exec(String(page.body));
+      return form ? post(path, form[1]!, ip) : page;
+    };
+    const opened = await open(good);
+    assert.equal(opened.status, 200);
+    assert.match(String(opened.headers['content-type']), /^text\/html/);
+    assert.match(opened.body, /<form method="post" action="">/);
+    assert.match(opened.body, /<script>document\.forms\[0\]\.submit\(\);<\/script>/);
+    const script = createHash('sha256').update('document.forms[0].submit();').digest('base64');
+    assert.match(
+      String(opened.headers['content-security-policy']),
+      new RegExp(`script-src 'sha256-${script.replace(/[+/]/g, '\\$&')}'`),
+    );
+    assert.equal((await ok('GET', `/v1/helpdesk/reports/summary?${week}`)).csat.responses, 0);
+    assert.equal((await post(good, 'meh')).status, 400);
+    const first = await post(good, 'good');
     assert.equal(first.status, 200);
     assert.match(String(first.headers['content-type']), /^text\/html/);
     assert.match(first.body, new RegExp(`rated ticket #${t1.number} as <strong>good</strong>`));
