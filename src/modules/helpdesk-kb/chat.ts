@@ -71,6 +71,7 @@ interface Answer {
 }
 
 const SYSTEM_ACTOR = { type: 'system' as const, id: null, depth: 0 };
+const CUSTOMER_ACTOR = { type: 'customer' as const, id: null, depth: 0 };
 
 export class ChatService {
   readonly #o: ChatOptions;
@@ -321,7 +322,10 @@ export class ChatService {
     });
   }
 
-  /** A message after the hand-over: kept in the transcript, answered with where the ticket is. */
+  /**
+   * A message after the hand-over: kept in the transcript and added to the ticket as the customer's
+   * comment (while the ticket is not closed), answered with where the ticket is.
+   */
   async #afterEscalationIn(
     tx: Db,
     organizationId: string,
@@ -329,8 +333,21 @@ export class ChatService {
     message: string,
   ): Promise<ChatReply> {
     const now = this.#o.clock.now();
-    const text =
-      conv.ticketNumber !== null
+    const ticket =
+      conv.ticketId && conv.customerEmail
+        ? await this.#o.helpdesk.liveTicketIn(tx, organizationId, conv.ticketId)
+        : null;
+    const joins = ticket !== null && ticket.status !== 'closed';
+    if (joins)
+      await this.#o.helpdesk.customerCommentIn(
+        tx,
+        ticket,
+        { email: conv.customerEmail!, name: conv.customerName, body: message },
+        CUSTOMER_ACTOR,
+      );
+    const text = joins
+      ? `I have added this to ticket #${ticket.number}. Our team will reply to ${conv.customerEmail} by email.`
+      : conv.ticketNumber !== null
         ? `Our team has this conversation as ticket #${conv.ticketNumber} and will reply to ${conv.customerEmail} by email.`
         : `Our team has this conversation and will reply to ${conv.customerEmail} by email.`;
     await store.insertMessages(tx, [

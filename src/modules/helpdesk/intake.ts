@@ -16,22 +16,13 @@
 import type { Logger } from 'pino';
 import type { Db } from '../../core/db.ts';
 import { AppError } from '../../core/errors.ts';
-import { newId } from '../../core/ids.ts';
 import { sql } from '../../core/orm.ts';
 import { eventOf, type EventsService } from '../events/service.ts';
 import type { MessageDetails } from '../messages/tables.ts';
-import { type Actor, ticketCommented, ticketMailIgnored, ticketUpdated } from './events.ts';
-import {
-  commentEvent,
-  type HelpdeskService,
-  type MailOrigin,
-  type NewTicket,
-  REOPENED_BY_CUSTOMER,
-  snapshotOf,
-  tagNumberOf,
-} from './service.ts';
+import { type Actor, ticketMailIgnored } from './events.ts';
+import { type HelpdeskService, type MailOrigin, type NewTicket, tagNumberOf } from './service.ts';
 import * as store from './store.ts';
-import type { CommentRow, TicketRow } from './tables.ts';
+import type { TicketRow } from './tables.ts';
 
 export const INTAKE_QUEUE = 'helpdesk.intake';
 
@@ -303,7 +294,19 @@ export class MailIntake {
     const ticket = await this.#threadedTicket(tx, org, mail, referenced?.ticketId ?? null, sender);
     const { input, mail: origin } = ticketOfMail({ item: { deskId } as ClaimedIntake, mail, sender });
     if (ticket && ticket.status !== 'closed') {
-      await this.#comment(tx, ticket, mail, sender, input.body, origin.attachments, CUSTOMER);
+      await this.#o.helpdesk.customerCommentIn(
+        tx,
+        ticket,
+        {
+          email: sender,
+          name: mail.from_name,
+          body: input.body,
+          attachments: origin.attachments,
+          messageId: mail.id,
+          messageIdHeader: mail.message_id_header,
+        },
+        CUSTOMER,
+      );
       return { status: 'filed', ticketId: ticket.id };
     }
     const created = await this.#o.helpdesk.createTicketIn(tx, org, input, CUSTOMER, origin);
@@ -318,10 +321,9 @@ export class MailIntake {
     referencedId: string | null,
     sender: string,
   ): Promise<TicketRow | null> {
-    let ticket: TicketRow | undefined;
-    if (referencedId) ticket = await store.ticketOf(tx, org, referencedId, true);
+    let ticketId = referencedId;
     const tagged = tagNumberOf(mail.subject);
-    if (!ticket && tagged !== null) {
+    if (!ticketId && tagged !== null) {
       const candidate = await store.ticketByNumber(tx, org, tagged);
       if (candidate) {
         const [requester] = await store.contactsByIds(tx, org, [candidate.requesterId]);
@@ -332,65 +334,10 @@ export class MailIntake {
           : undefined;
         const senderDomain = sender.slice(sender.lastIndexOf('@') + 1);
         if (requester && (requester.email === sender || customer?.domains.includes(senderDomain)))
-          ticket = await store.ticketOf(tx, org, candidate.id, true);
+          ticketId = candidate.id;
       }
     }
-    // Mail for a merged ticket goes to the ticket it was merged into.
-    for (let hops = 0; ticket?.mergedIntoId && hops < 10; hops++)
-      ticket = await store.ticketOf(tx, org, ticket.mergedIntoId, true);
-    return ticket ?? null;
-  }
-
-  async #comment(
-    tx: Db,
-    ticket: TicketRow,
-    mail: ReceivedMail,
-    sender: string,
-    body: string,
-    attachments: CommentRow['attachments'],
-    actor: Actor,
-  ): Promise<void> {
-    const org = ticket.organizationId;
-    const contact = await this.#o.helpdesk.contact(tx, org, sender, mail.from_name);
-    const now = this.#o.clock.now();
-    const comment = await store.insertComment(tx, {
-      id: newId(),
-      organizationId: org,
-      ticketId: ticket.id,
-      visibility: 'public',
-      authorType: 'customer',
-      authorContactId: contact.id,
-      body,
-      messageId: mail.id,
-      messageIdHeader: mail.message_id_header,
-      attachments,
-      createdAt: now,
-    });
-    await store.extendSearch(tx, ticket.id, body);
-    if (mail.message_id_header)
-      await store.recordTicketMessages(tx, [
-        { organizationId: org, messageIdHeader: mail.message_id_header, ticketId: ticket.id },
-      ]);
-    const reopen = REOPENED_BY_CUSTOMER.has(ticket.status);
-    const row = await store.updateTicket(tx, ticket.id, {
-      lastCustomerAt: now,
-      updatedAt: now,
-      ...(reopen && { status: 'open' as const, resolvedAt: null }),
-    });
-    const [requester] = await store.contactsByIds(tx, org, [row.requesterId]);
-    const snapshot = snapshotOf(row, requester!);
-    await this.#o.events.emitMany(tx, [
-      eventOf(ticketCommented, org, { ticket: snapshot, actor, comment: commentEvent(comment) }),
-      ...(reopen
-        ? [
-            eventOf(ticketUpdated, org, {
-              ticket: snapshot,
-              actor,
-              changes: { status: [ticket.status, 'open'] },
-            }),
-          ]
-        : []),
-    ]);
+    return ticketId ? this.#o.helpdesk.liveTicketIn(tx, org, ticketId) : null;
   }
 
   /** A reply to an approval request: only the approver it was sent to decides, and only with a verdict. */

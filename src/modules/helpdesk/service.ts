@@ -558,6 +558,76 @@ export class HelpdeskService {
     return toPage(rows, ticket.comments, page);
   }
 
+  /** The ticket a customer's message joins, locked: a merged one forwards to the ticket it went into. */
+  async liveTicketIn(tx: Db, organizationId: string, id: string): Promise<TicketRow | null> {
+    let ticket = await store.ticketOf(tx, organizationId, id, true);
+    for (let hops = 0; ticket?.mergedIntoId && hops < 10; hops++)
+      ticket = await store.ticketOf(tx, organizationId, ticket.mergedIntoId, true);
+    return ticket ?? null;
+  }
+
+  /**
+   * A customer's message on their ticket (a reply by mail, a chat message after the hand-over): a public
+   * comment that re-opens a ticket waiting on them or resolved. In the caller's transaction.
+   */
+  async customerCommentIn(
+    tx: Db,
+    ticket: TicketRow,
+    message: {
+      email: string;
+      name: string | null;
+      body: string;
+      attachments?: CommentRow['attachments'];
+      /** The mail it came in, if it came by mail. */
+      messageId?: string | null;
+      messageIdHeader?: string | null;
+    },
+    actor: Actor,
+  ): Promise<CommentRow> {
+    const org = ticket.organizationId;
+    const contact = await this.contact(tx, org, message.email, message.name);
+    const now = this.#o.clock.now();
+    const comment = await store.insertComment(tx, {
+      id: newId(),
+      organizationId: org,
+      ticketId: ticket.id,
+      visibility: 'public',
+      authorType: 'customer',
+      authorContactId: contact.id,
+      body: message.body,
+      messageId: message.messageId ?? null,
+      messageIdHeader: message.messageIdHeader ?? null,
+      attachments: message.attachments ?? [],
+      createdAt: now,
+    });
+    await store.extendSearch(tx, ticket.id, message.body);
+    if (message.messageIdHeader)
+      await store.recordTicketMessages(tx, [
+        { organizationId: org, messageIdHeader: message.messageIdHeader, ticketId: ticket.id },
+      ]);
+    const reopen = REOPENED_BY_CUSTOMER.has(ticket.status);
+    const row = await store.updateTicket(tx, ticket.id, {
+      lastCustomerAt: now,
+      updatedAt: now,
+      ...(reopen && { status: 'open' as const, resolvedAt: null }),
+    });
+    const [requester] = await store.contactsByIds(tx, org, [row.requesterId]);
+    const snapshot = snapshotOf(row, requester!);
+    await this.#o.events.emitMany(tx, [
+      eventOf(ticketCommented, org, { ticket: snapshot, actor, comment: commentEvent(comment) }),
+      ...(reopen
+        ? [
+            eventOf(ticketUpdated, org, {
+              ticket: snapshot,
+              actor,
+              changes: { status: [ticket.status, 'open'] },
+            }),
+          ]
+        : []),
+    ]);
+    return comment;
+  }
+
   /**
    * An agent's comment. A public one is sent to the requester from the desk's address, threaded with
    * the conversation, before anything is written: a send the pipeline refuses (an unverified or paused
@@ -1064,5 +1134,3 @@ function changeSet(ticket: TicketRow, changes: TicketChanges, defs: CustomFieldD
   }
   return { row, diff };
 }
-
-export { REOPENED_BY_CUSTOMER };

@@ -311,6 +311,21 @@ describe(`helpdesk knowledge base and chatbot on ${engine}, search only`, () => 
     assert.equal(transcript.escalation_reason, 'requested');
     assert.equal(transcript.messages.at(-2).body, 'Any news?');
     assert.equal((await ok('GET', `/v1/tickets?requester_id=${ticket.requester_id}`)).total, 1, 'one ticket');
+    // What the customer writes after the hand-over joins the ticket as their comment; a closed ticket
+    // keeps it in the chat's transcript only.
+    assert.match(later.answer, /added this to ticket/);
+    const comments = await ok('GET', `/v1/tickets/${person.ticket_id}/comments`);
+    const last = comments.items.at(-1);
+    assert.equal(last.body, 'Any news?');
+    assert.equal(last.author_type, 'customer');
+    assert.equal(last.visibility, 'public');
+    await ok('PATCH', `/v1/tickets/${person.ticket_id}`, { status: 'closed' });
+    const afterClose = await ok('POST', '/v1/helpdesk/chat', {
+      conversation_id: start.conversation_id,
+      message: 'Hello again?',
+    });
+    assert.doesNotMatch(afterClose.answer, /added this/);
+    assert.equal((await ok('GET', `/v1/tickets/${person.ticket_id}/comments`)).total, comments.total);
   });
 
   test('unanswered questions escalate; without an address the bot asks for one and takes it from the chat', async () => {
