@@ -23,6 +23,24 @@ import type { Action, AutomationRow, Condition, RunOutcome, TemplateRow, Trigger
 
 export const RUN_QUEUE = 'helpdesk.automation';
 export const SWEEP_QUEUE = 'helpdesk.automation.sweep';
+/** A rule's comments, queued in the transaction that applied it. */
+export const COMMENT_QUEUE = 'helpdesk.automation.comments';
+
+/** The comments an applied rule adds, each with the id it will have (a retried job adds and mails none twice). */
+export interface CommentJob {
+  run_id: string;
+  organization_id: string;
+  rule_id: string;
+  ticket_id: string;
+  depth: number;
+  chain: string[];
+  /** What the run's transaction did, completed with the comments' outcome. */
+  taken: Record<string, unknown>[];
+  comments: (
+    | { type: 'note'; comment_id: string; body: string }
+    | { type: 'reply_template'; comment_id: string; template_id: string }
+  )[];
+}
 
 /** Changes made this many rules deep trigger no further rule. */
 export const MAX_DEPTH = 3;
@@ -86,6 +104,16 @@ type Result = 'gone' | 'skipped' | 'not_matched' | 'loop_stopped' | 'failed' | '
 
 /** The rules acting right now in this async context: events they cause carry them on to the next job. */
 const chainContext = new AsyncLocalStorage<string[]>();
+
+/** A rule's comment actions, each given the id its comment will have. */
+function commentsOf(actions: Action[]): CommentJob['comments'] {
+  const comments: CommentJob['comments'] = [];
+  for (const a of actions)
+    if (a.type === 'note') comments.push({ type: 'note', comment_id: newId(), body: a.body });
+    else if (a.type === 'reply_template')
+      comments.push({ type: 'reply_template', comment_id: newId(), template_id: a.template_id });
+  return comments;
+}
 
 const FIELD_ACTIONS = new Set<Action['type']>(['assign', 'set_fields', 'add_tags', 'remove_tags', 'close']);
 const errorText = (err: unknown) => (err instanceof Error ? err.message : String(err)).slice(0, 1000);
@@ -566,6 +594,22 @@ export class HelpdeskAutomationService {
             taken.push({ type: 'notify_teams', message });
           }
           await store.finishRun(tx, runId, { outcome: 'applied', actions: taken, error: null });
+          const comments = commentsOf(rule.actions);
+          if (comments.length)
+            await this.#o.jobs.send<CommentJob>(
+              COMMENT_QUEUE,
+              {
+                run_id: runId,
+                organization_id: org,
+                rule_id: rule.id,
+                ticket_id: ticket.id,
+                depth: ev.depth + 1,
+                chain,
+                taken,
+                comments,
+              },
+              { tx },
+            );
           return 'applied';
         }),
       );
@@ -580,50 +624,60 @@ export class HelpdeskAutomationService {
       });
       return 'failed';
     }
-    if (outcome !== 'applied') return outcome;
+    return outcome;
+  }
 
-    const comments = rule.actions.filter((a) => a.type === 'note' || a.type === 'reply_template');
-    if (!comments.length) return 'applied';
+  /**
+   * The comments of an applied rule (a public reply is mailed), after its transaction committed; each
+   * has its id from that transaction, so a retried job neither adds nor mails one twice. The run is
+   * completed with what they did.
+   */
+  async runComments(job: CommentJob): Promise<void> {
+    const org = job.organization_id;
+    const actor: Actor = { type: 'automation', id: job.rule_id, depth: job.depth };
+    const taken = [...job.taken];
     const errors: string[] = [];
-    await chainContext.run(chain, async () => {
-      for (const a of comments) {
+    await chainContext.run(job.chain, async () => {
+      for (const a of job.comments) {
         try {
-          const ticket = await this.#o.helpdesk.ticket(org, ev.ticketId);
+          const ticket = await this.#o.helpdesk.ticket(org, job.ticket_id);
           const context = await this.#context(this.#o.db, org, ticket, ticket.assigneeId);
           if (a.type === 'note') {
             const body = renderTemplate('body', a.body, context);
             const c = await this.#o.helpdesk.addComment(
               org,
               ticket.id,
-              { body, visibility: 'internal' },
+              { id: a.comment_id, body, visibility: 'internal' },
               actor,
             );
             taken.push({ type: 'note', comment_id: c.id });
-          } else if (a.type === 'reply_template') {
+          } else {
             const template = await store.templateOf(this.#o.db, org, a.template_id);
-            if (!template) throw new Error('the template was deleted');
+            if (!template) throw validationFailed('template_id', 'the template was deleted');
             const body = renderTemplate('body', template.body, context);
             const c = await this.#o.helpdesk.addComment(
               org,
               ticket.id,
-              { body, visibility: 'public' },
+              { id: a.comment_id, body, visibility: 'public' },
               actor,
             );
             taken.push({ type: 'reply_template', template_id: a.template_id, comment_id: c.id });
           }
         } catch (err) {
+          // A refusal (the ticket or template gone, a send refused) is the run's failure; anything else
+          // (a lost connection) retries the job.
+          if (!(err instanceof AppError)) throw err;
           errors.push(`${a.type}: ${errorText(err)}`);
         }
       }
     });
     await this.#o.db.transaction((tx) =>
-      store.finishRun(tx, runId, {
+      store.finishRun(tx, job.run_id, {
         outcome: errors.length ? 'failed' : 'applied',
         actions: taken,
         error: errors.length ? errors.join('; ') : null,
       }),
     );
-    return errors.length ? 'failed' : 'applied';
   }
 
   /** Why the rule must not act now, or null. */

@@ -93,6 +93,11 @@ export interface TicketChanges {
 }
 
 export interface NewComment {
+  /**
+   * The comment's id when the caller chose it: a second call with the same id returns the comment the
+   * first one added and mails nothing (a retried job).
+   */
+  id?: string;
   body: string;
   visibility: 'public' | 'internal';
   attachments?: { filename: string; content: string; content_type?: string | null }[];
@@ -639,7 +644,11 @@ export class HelpdeskService {
     input: NewComment,
     actor: Actor,
   ): Promise<CommentRow> {
-    const commentId = newId();
+    if (input.id) {
+      const [added] = await store.commentsByIds(this.#o.db, organizationId, ticketId, [input.id]);
+      if (added) return added;
+    }
+    const commentId = input.id ?? newId();
     const sent =
       input.visibility === 'public'
         ? await this.#sendReply(organizationId, ticketId, commentId, input, actor)

@@ -274,6 +274,23 @@ describe(`helpdesk automation on ${engine}`, () => {
     assert.equal(reply.visibility, 'public');
     // The reply is a comment too, but not a customer's: the rule does not answer itself.
     await runsOf(replier.id, (r) => r.filter((x) => x.outcome === 'not_matched').length >= 1, opened.id);
+    // The comments job run again (a worker that died after the send): no second comment, no second mail.
+    const mailsBefore = outside.messages.filter((m) => m.rcptTo.includes('carol@customer.test')).length;
+    await t.app.services.helpdeskAutomation.runComments({
+      run_id: applied.id,
+      organization_id: org.orgId,
+      rule_id: replier.id,
+      ticket_id: opened.id,
+      depth: 1,
+      chain: [replier.id],
+      taken: [applied.actions[0]],
+      comments: [{ type: 'reply_template', comment_id: reply.id, template_id: template.id }],
+    });
+    assert.equal((await ok('GET', `/v1/tickets/${opened.id}/comments`)).total, comments.length);
+    assert.equal(
+      outside.messages.filter((m) => m.rcptTo.includes('carol@customer.test')).length,
+      mailsBefore,
+    );
 
     // An agent can send the same template by hand.
     const sent = await ok(
@@ -406,7 +423,8 @@ describe(`helpdesk automation on ${engine}`, () => {
     assert.equal((await ticket(stale.id)).status, 'closed');
     assert.equal((await ticket(open.id)).status, 'open', 'not pending');
     assert.equal((await ticket(untagged.id)).status, 'pending', 'not tagged');
-    const [run] = await runs();
+    // The note comes from the comments job queued with the run.
+    const [run] = await until(runs, (list) => list[0]?.actions.length === 3);
     assert.equal(run.outcome, 'applied');
     assert.equal(run.trigger, 'time');
     assert.equal(run.ticket_id, stale.id);
