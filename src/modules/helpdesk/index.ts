@@ -33,6 +33,7 @@ export const helpdeskModule: MailroomModule = {
       events: services.events,
       jobs,
       outbound: services.outbound,
+      mailboxes: services.mailboxes,
       directory,
     });
     const helpdeskMailer = new HelpdeskMailer({
@@ -46,6 +47,7 @@ export const helpdeskModule: MailroomModule = {
       clock,
       events: services.events,
       helpdesk,
+      messages: services.messages,
       log: log.child({ component: 'helpdesk' }),
       loopLimitPerHour: config.helpdesk.loopLimitPerHour,
       batchSize: INTAKE_BATCH,

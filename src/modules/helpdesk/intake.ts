@@ -16,9 +16,8 @@
 import type { Logger } from 'pino';
 import type { Db } from '../../core/db.ts';
 import { AppError } from '../../core/errors.ts';
-import { sql } from '../../core/orm.ts';
 import { eventOf, type EventsService } from '../events/service.ts';
-import type { MessageDetails } from '../messages/tables.ts';
+import type { MessagesService, ReceivedMessage } from '../messages/service.ts';
 import { type Actor, ticketMailIgnored } from './events.ts';
 import { type HelpdeskService, type MailOrigin, type NewTicket, tagNumberOf } from './service.ts';
 import * as store from './store.ts';
@@ -30,6 +29,7 @@ export interface IntakeOptions {
   db: Db;
   events: EventsService;
   helpdesk: HelpdeskService;
+  messages: MessagesService;
   log: Logger;
   clock: { now(): Date };
   /** Mail a sender may file to one desk within an hour before more is taken for a loop. */
@@ -37,26 +37,11 @@ export interface IntakeOptions {
   batchSize: number;
 }
 
-interface ReceivedMail {
-  id: string;
-  organization_id: string;
-  mail_from: string;
-  from_address: string | null;
-  from_name: string | null;
-  subject: string | null;
-  message_id_header: string | null;
-  in_reply_to: string | null;
-  references: string[];
-  body_text: string | null;
-  details: MessageDetails | null;
-  auth: { dmarc?: { result?: string } } | null;
-}
-
 type ClaimedIntake = Awaited<ReturnType<typeof store.claimIntake>>[number];
 
 interface Candidate {
   item: ClaimedIntake;
-  mail: ReceivedMail;
+  mail: ReceivedMessage;
   /** The From address, lower case. */
   sender: string;
 }
@@ -66,20 +51,20 @@ const CUSTOMER: Actor = { type: 'customer', id: null, depth: 0 };
 /** What one batch decided about each intake row. */
 class Batch {
   readonly done: Parameters<typeof store.finishIntake>[1] = [];
-  readonly ignored: { item: ClaimedIntake; mail: ReceivedMail | undefined; reason: string }[] = [];
+  readonly ignored: { item: ClaimedIntake; mail: ReceivedMessage | undefined; reason: string }[] = [];
   readonly passed: Candidate[] = [];
 
   readonly claimed: ClaimedIntake[];
-  readonly mails: Map<string, ReceivedMail>;
+  readonly mails: Map<string, ReceivedMessage>;
 
-  constructor(claimed: ClaimedIntake[], mails: Map<string, ReceivedMail>) {
+  constructor(claimed: ClaimedIntake[], mails: Map<string, ReceivedMessage>) {
     this.claimed = claimed;
     this.mails = mails;
   }
 
   ignore(
     item: ClaimedIntake,
-    mail: ReceivedMail | undefined,
+    mail: ReceivedMessage | undefined,
     reason: string,
     ticketId: string | null = null,
   ) {
@@ -160,7 +145,7 @@ export class MailIntake {
     return this.#o.db.transaction(async (tx) => {
       const claimed = await store.claimIntake(tx, this.#o.batchSize);
       if (!claimed.length) return 0;
-      const mails = await loadMessages(
+      const mails = await this.#o.messages.received(
         tx,
         claimed.map((c) => c.messageId),
       );
@@ -287,7 +272,7 @@ export class MailIntake {
     }
   }
 
-  async #file(tx: Db, deskId: string, mail: ReceivedMail, sender: string): Promise<Outcome> {
+  async #file(tx: Db, deskId: string, mail: ReceivedMessage, sender: string): Promise<Outcome> {
     const org = mail.organization_id;
     const referenced = await store.ticketByMessageIds(tx, org, threadIds(mail));
     if (referenced?.kind === 'approval') return this.#approvalReply(tx, mail, referenced);
@@ -317,7 +302,7 @@ export class MailIntake {
   async #threadedTicket(
     tx: Db,
     org: string,
-    mail: ReceivedMail,
+    mail: ReceivedMessage,
     referencedId: string | null,
     sender: string,
   ): Promise<TicketRow | null> {
@@ -343,7 +328,7 @@ export class MailIntake {
   /** A reply to an approval request: only the approver it was sent to decides, and only with a verdict. */
   async #approvalReply(
     tx: Db,
-    mail: ReceivedMail,
+    mail: ReceivedMessage,
     request: { ticketId: string; approverId: string | null },
   ): Promise<Outcome> {
     const org = mail.organization_id;
@@ -376,14 +361,14 @@ export class MailIntake {
 
 // ---- the steps' rules --------------------------------------------------------------------------------------
 
-const header = (mail: ReceivedMail, name: string) =>
+const header = (mail: ReceivedMessage, name: string) =>
   mail.details?.headers
     .find((h) => h.name.toLowerCase() === name)
     ?.value.trim()
     .toLowerCase() ?? null;
 
 /** Why a mail is automatic (and so never opens or joins a ticket), or null for a person's mail. */
-export function classify(mail: ReceivedMail): string | null {
+export function classify(mail: ReceivedMessage): string | null {
   if (!mail.mail_from || !mail.from_address) return 'bounce: null sender';
   if (/^(mailer-daemon|postmaster)@/i.test(mail.from_address)) return 'bounce: from a mailer daemon';
   const contentType = header(mail, 'content-type');
@@ -401,7 +386,7 @@ export function classify(mail: ReceivedMail): string | null {
 }
 
 /** In-Reply-To first, then References from the newest: the nearest mail of a known ticket wins. */
-function threadIds(mail: ReceivedMail): string[] {
+function threadIds(mail: ReceivedMessage): string[] {
   const strip = (id: string) => id.replace(/^<|>$/g, '');
   return [
     ...new Set(
@@ -436,12 +421,4 @@ export function verdictOf(body: string): {
   const decision = word[1]!.toLowerCase().startsWith('approve') ? 'approved' : 'rejected';
   const comment = [word[2], ...lines.slice(first + 1)].join('\n').trim();
   return { decision, comment: comment || null };
-}
-
-async function loadMessages(db: Db, ids: string[]): Promise<Map<string, ReceivedMail>> {
-  const { rows } = (await db.execute(sql`
-    select id, organization_id, mail_from, from_address, from_name, subject, message_id_header, in_reply_to,
-           "references", body_text, details, auth
-      from messages where id = any(${sql.param(ids)}::uuid[])`)) as { rows: ReceivedMail[] };
-  return new Map(rows.map((r) => [r.id, r]));
 }

@@ -9,6 +9,7 @@ import type { Jobs } from '../../core/jobs.ts';
 import { type PageRequest, toPage } from '../../core/pagination.ts';
 import { eventOf, type EventInput, type EventsService } from '../events/service.ts';
 import type { OutboundService } from '../delivery/service.ts';
+import type { MailboxesService } from '../mailboxes/service.ts';
 import type { Directory } from './directory.ts';
 import {
   type Actor,
@@ -45,6 +46,7 @@ export interface HelpdeskOptions {
   events: EventsService;
   jobs: Jobs;
   outbound: OutboundService;
+  mailboxes: MailboxesService;
   directory: Directory;
 }
 
@@ -214,7 +216,7 @@ export class HelpdeskService {
   async #bindAddresses(tx: Db, organizationId: string, deskId: string, addresses: string[]): Promise<void> {
     const wanted = [...new Set(addresses.map((a) => a.trim().toLowerCase()))];
     if (!wanted.length) throw validationFailed('addresses', 'a desk needs at least one address');
-    const owners = await store.addressOwners(tx, organizationId, wanted);
+    const owners = await this.#o.mailboxes.addressOwners(tx, organizationId, wanted);
     const missing = wanted.filter((a) => !owners.some((o) => o.address === a));
     if (missing.length)
       throw validationFailed(

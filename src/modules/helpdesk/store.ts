@@ -24,25 +24,6 @@ type Rows<T> = { rows: T[] };
 
 // ---- desks ---------------------------------------------------------------------------------------------
 
-/** The organisation's mailboxes and aliases at these addresses (lower case), for binding to a desk. */
-export async function addressOwners(
-  db: Db,
-  organizationId: string,
-  addresses: string[],
-): Promise<{ address: string; mailbox_id: string | null; alias_id: string | null }[]> {
-  const { rows } = (await db.execute(sql`
-    select address, id as mailbox_id, null::uuid as alias_id from mailboxes
-     where organization_id = ${organizationId} and address = any(${sql.param(addresses)}::text[])
-    union all
-    select address, null::uuid, id from aliases
-     where organization_id = ${organizationId} and address = any(${sql.param(addresses)}::text[])`)) as Rows<{
-    address: string;
-    mailbox_id: string | null;
-    alias_id: string | null;
-  }>;
-  return rows;
-}
-
 export function deskAddresses(db: Db, organizationId: string, deskIds: string[]): Promise<DeskAddressRow[]> {
   if (!deskIds.length) return Promise.resolve([]);
   return db

@@ -334,6 +334,11 @@ export class MailboxesService {
     if (holder) throw conflict(`${address} is already ${holder === 'mailbox' ? 'a mailbox' : 'an alias'}`);
   }
 
+  /** The mailbox or alias holding each of these addresses (lower case) in the organisation. */
+  addressOwners(db: Db, organizationId: string, addresses: string[]) {
+    return store.addressOwners(db, organizationId, addresses);
+  }
+
   /** The local parts of a domain that mailboxes and aliases hold (generation avoids them). */
   takenLocalParts(organizationId: string, domainId: string): Promise<Set<string>> {
     return store.localPartsOf(this.#o.db, organizationId, domainId);

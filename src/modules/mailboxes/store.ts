@@ -85,6 +85,27 @@ export async function takenAddresses(
   return taken;
 }
 
+/** The organisation's mailboxes and aliases at these addresses (lower case). */
+export async function addressOwners(
+  db: Db,
+  organizationId: string,
+  addresses: string[],
+): Promise<{ address: string; mailbox_id: string | null; alias_id: string | null }[]> {
+  const { rows } = (await db.execute(sql`
+    select address, id as mailbox_id, null::uuid as alias_id from mailboxes
+     where organization_id = ${organizationId} and address = any(${sql.param(addresses)}::text[])
+    union all
+    select address, null::uuid, id from aliases
+     where organization_id = ${organizationId} and address = any(${sql.param(addresses)}::text[])`)) as unknown as {
+    rows: {
+      address: string;
+      mailbox_id: string | null;
+      alias_id: string | null;
+    }[];
+  };
+  return rows;
+}
+
 /** Every local part of the domain that a mailbox or an alias holds. */
 export async function localPartsOf(db: Db, organizationId: string, domainId: string): Promise<Set<string>> {
   const parts = new Set<string>();

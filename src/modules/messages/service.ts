@@ -32,7 +32,7 @@ export {
   messageFilterOf,
   messageFilterQuery,
 } from './filters.ts';
-export type { LogCursor, MessageFilter, MessageSummaryRow } from './store.ts';
+export type { LogCursor, MessageFilter, MessageSummaryRow, ReceivedMessage } from './store.ts';
 
 /** What reading one match through the GIN index costs, in rows of the walk. */
 const MATCH_COST = 4;
@@ -123,6 +123,12 @@ export class MessagesService {
   }
 
   // ---- reading -----------------------------------------------------------------------------------
+
+  /** Received messages by id, across organisations (a worker's batch), in the caller's transaction. */
+  async received(db: Db, ids: string[]): Promise<Map<string, store.ReceivedMessage>> {
+    const rows = ids.length ? await store.receivedByIds(db, ids) : [];
+    return new Map(rows.map((r) => [r.id, r]));
+  }
 
   async list(organizationId: string, filter: store.MessageFilter, page: PageRequest) {
     checkRange(filter);

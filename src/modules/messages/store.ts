@@ -8,6 +8,7 @@ import { notifyFolders } from '../mailboxes/changes.ts';
 import { mailboxes, mailboxMessages } from '../mailboxes/tables.ts';
 import {
   type Direction,
+  type MessageDetails,
   type MessageRouteRow,
   type MessageRow,
   type MessageStatus,
@@ -17,6 +18,31 @@ import {
 
 async function rowsOf<T>(db: Db, query: SQL): Promise<T[]> {
   return ((await db.execute(query)) as unknown as { rows: T[] }).rows;
+}
+
+/** A received message's envelope, headers, text and verdicts, as mail-reading modules need them. */
+export interface ReceivedMessage {
+  id: string;
+  organization_id: string;
+  mail_from: string;
+  from_address: string | null;
+  from_name: string | null;
+  subject: string | null;
+  message_id_header: string | null;
+  in_reply_to: string | null;
+  references: string[];
+  body_text: string | null;
+  details: MessageDetails | null;
+  auth: { dmarc?: { result?: string } } | null;
+}
+
+export function receivedByIds(db: Db, ids: string[]): Promise<ReceivedMessage[]> {
+  return rowsOf<ReceivedMessage>(
+    db,
+    sql`select id, organization_id, mail_from, from_address, from_name, subject, message_id_header, in_reply_to,
+               "references", body_text, details, auth
+          from messages where id = any(${sql.param(ids)}::uuid[])`,
+  );
 }
 
 /** Every column but the large ones (body text, MIME details, authentication verdicts). */
