@@ -4,7 +4,7 @@ import { z } from 'zod';
 import { authOf } from '../../core/auth.ts';
 import { forbidden } from '../../core/errors.ts';
 import { pageOf, pageQuery } from '../../core/pagination.ts';
-import type { Actor } from './events.ts';
+import { type Actor, ticketSnapshot } from './events.ts';
 import type { DeskView, HelpdeskService } from './service.ts';
 import { type CommentRow, PRIORITIES, STATUSES, type TicketRow } from './tables.ts';
 
@@ -63,23 +63,8 @@ function deskView(d: DeskView) {
   };
 }
 
-const ticketSchema = z.object({
-  id,
-  number: z.number().int(),
-  desk_id: id,
-  subject: z.string(),
-  status,
-  priority,
-  requester_id: id,
-  customer_id: z.uuid().nullable(),
-  category_id: z.uuid().nullable(),
-  department_id: z.uuid().nullable(),
-  team_id: z.uuid().nullable(),
-  assignee_id: z.uuid().nullable(),
-  tags: z.array(z.string()),
-  custom_fields: z.record(z.string(), z.unknown()),
-  due_at: z.string().nullable(),
-  source: z.string(),
+// The ticket as events carry it, without the requester's address, with the conversation's counters.
+const ticketSchema = ticketSnapshot.omit({ requester_email: true }).extend({
   merged_into_id: z.uuid().nullable(),
   comments: z.number().int(),
   first_response_at: z.string().nullable(),
@@ -87,8 +72,6 @@ const ticketSchema = z.object({
   last_agent_at: z.string().nullable(),
   resolved_at: z.string().nullable(),
   closed_at: z.string().nullable(),
-  created_at: z.string(),
-  updated_at: z.string(),
 });
 
 const iso = (d: Date | null) => d?.toISOString() ?? null;
