@@ -3,8 +3,8 @@
 // measure ticket creation, not the sweep); the sweep runs through the service, as the
 // `helpdesk-sla.sweep` job runs it. Three sweeps: the steady minute (nothing due: an index look-up), a busy
 // minute in which a tenth of the tickets pass their warning share (10,000 warning events, each with its
-// escalation step, written in the sweep's transactions), and the rest all at once (90,000: a backlog
-// after the sweeper was down for half an hour).
+// escalation step, written in the sweep's transactions), both against the < 5 s target; and the rest all
+// at once (90,000: a backlog after the sweeper was down for half an hour), reported as a recovery time.
 import { ManualClock } from '../src/core/clock.ts';
 import { benchEngines, type Engine, json, peakRssMb, type Row, withBenchApp } from './support.ts';
 
@@ -48,14 +48,16 @@ async function sweepTickets(engine: Engine): Promise<Row[]> {
     await seed(app.database, org.id, policy.id, calendar.id, TICKETS);
 
     const rows: Row[] = [];
-    const run = async (label: string, at: string, expected: number) => {
+    // The target (< 5 s) is the minute's sweep over 100,000 open tickets; a backlog after downtime is
+    // measured as a recovery time, with no target: it is bounded by writing one event per warning.
+    const run = async (label: string, at: string, expected: number, recovery = false) => {
       clock.set(at);
       const started = performance.now();
       const report = await app.services.helpdeskSla.sweep();
       const seconds = (performance.now() - started) / 1000;
       if (report.warnings !== expected) throw new Error(`${report.warnings} warnings, expected ${expected}`);
       rows.push({
-        benchmark: `SLA sweep (${engine})`,
+        benchmark: recovery ? `SLA backlog after downtime (${engine})` : `SLA sweep (${engine})`,
         workload: `${TICKETS.toLocaleString('en')} open tickets, ${label}`,
         throughput:
           expected > 0
@@ -64,7 +66,7 @@ async function sweepTickets(engine: Engine): Promise<Row[]> {
         p50: '–',
         p99: '–',
         peakRss: `${Math.round(peakRssMb(process.pid))} MB`,
-        target: `< 5 s ${seconds < 5 ? '✔' : '✘'}`,
+        target: recovery ? '– (recovery)' : `< 5 s ${seconds < 5 ? '✔' : '✘'}`,
       });
     };
     const tenth = Math.floor(TICKETS / 10);
@@ -74,6 +76,7 @@ async function sweepTickets(engine: Engine): Promise<Row[]> {
       `the rest at once: ${(TICKETS - tenth).toLocaleString('en')} warning events`,
       WARN_LATER,
       TICKETS - tenth,
+      true,
     );
     const events = await app.database.query<{ n: number }>(
       `select count(*)::int as n from events where type = 'ticket.sla_warning'`,
