@@ -553,17 +553,18 @@ export async function recordPtr(
     findings: PtrFinding[];
   },
 ): Promise<void> {
+  // An error settles nothing: the names and the verdict last seen stay, beside the error's finding.
+  const failed = result.status === 'error';
   await tx
     .update(sendingIps)
     .set({
       ptrStatus: result.status,
-      ptrNames: result.names,
-      ptrConfirmed: result.confirmed,
+      ptrNames: failed ? sql`${sendingIps.ptrNames}` : result.names,
+      ptrConfirmed: failed ? sql`${sendingIps.ptrConfirmed}` : result.confirmed,
       heloName: result.heloName,
       ptrFindings: result.findings,
       ptrCheckedAt: sql`now()`,
-      // An error settles nothing: the last definite result stays.
-      ptrPassed: result.status === 'error' ? sql`${sendingIps.ptrPassed}` : result.status === 'pass',
+      ptrPassed: failed ? sql`${sendingIps.ptrPassed}` : result.status === 'pass',
       leasedUntil: null,
     })
     .where(eq(sendingIps.ip, ip));

@@ -433,11 +433,13 @@ describe(`sending IPs and IP pools on ${engine}`, () => {
     assert.equal(otherName.ptr.helo_matches, false);
     assert.equal(otherName.ptr.findings[0].code, 'helo_mismatch');
 
-    // A resolver failure is an error that settles nothing.
+    // A resolver failure is an error that settles nothing: the names last seen stay.
     dns.set(REVERSE_2, { servfail: true });
     const failing = await check();
     assert.equal(failing.ptr.status, 'error');
     assert.equal(failing.ptr.findings[0].code, 'dns_error');
+    assert.deepEqual(failing.ptr.names, ['other.mailroom.test']);
+    assert.deepEqual(failing.ptr.forward_confirmed, ['other.mailroom.test']);
 
     dns.set(REVERSE_2, { PTR: [HELO_2] });
     assert.equal((await check()).ptr.status, 'pass');
