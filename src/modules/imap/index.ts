@@ -52,25 +52,6 @@ export const imapModule: MailroomModule = {
     });
     runtime.imap = imap;
     onClose(() => imap.close());
-    // A mailbox suspended, deactivated or deleted (on any process) loses its open sessions.
-    runtime.bus?.on((event) => {
-      const data = event.data as { mailbox_id?: string; changes?: string[] };
-      if (!data.mailbox_id) return;
-      if (event.type === 'mailbox.deleted') imap.disconnect(data.mailbox_id, 'The mailbox was deleted');
-      // A new password or a revoked app password ends the sessions that logged in with the old ones.
-      if (event.type === 'mailbox.app_password_revoked' || data.changes?.includes('password'))
-        imap.disconnect(data.mailbox_id, 'The credentials changed; log in again');
-      if (event.type !== 'mailbox.updated' || !data.changes?.some((c) => c === 'status' || c === 'is_active'))
-        return;
-      const mailboxId = data.mailbox_id;
-      services.mailboxes
-        .get(event.organizationId, mailboxId)
-        .then((m) => {
-          if (m.status !== 'active' || !m.isActive)
-            imap.disconnect(mailboxId, 'The mailbox may no longer log in');
-        })
-        .catch(() => imap.disconnect(mailboxId, 'The mailbox was deleted'));
-    });
     const pop3 = new Pop3Server(
       {
         store,
@@ -91,6 +72,28 @@ export const imapModule: MailroomModule = {
     );
     runtime.pop3 = pop3;
     onClose(() => pop3.close());
+    // A mailbox suspended, deactivated or deleted (on any process) loses its open IMAP and POP3 sessions.
+    const disconnect = (mailboxId: string, reason: string) => {
+      imap.disconnect(mailboxId, reason);
+      pop3.disconnect(mailboxId, reason);
+    };
+    runtime.bus?.on((event) => {
+      const data = event.data as { mailbox_id?: string; changes?: string[] };
+      if (!data.mailbox_id) return;
+      if (event.type === 'mailbox.deleted') disconnect(data.mailbox_id, 'The mailbox was deleted');
+      // A new password or a revoked app password ends the sessions that logged in with the old ones.
+      if (event.type === 'mailbox.app_password_revoked' || data.changes?.includes('password'))
+        disconnect(data.mailbox_id, 'The credentials changed; log in again');
+      if (event.type !== 'mailbox.updated' || !data.changes?.some((c) => c === 'status' || c === 'is_active'))
+        return;
+      const mailboxId = data.mailbox_id;
+      services.mailboxes
+        .get(event.organizationId, mailboxId)
+        .then((m) => {
+          if (m.status !== 'active' || !m.isActive) disconnect(mailboxId, 'The mailbox may no longer log in');
+        })
+        .catch(() => disconnect(mailboxId, 'The mailbox was deleted'));
+    });
   },
   routes: async (app, { services }) => app.register(folderRoutes(services.mailstore, services.mailboxes)),
 };

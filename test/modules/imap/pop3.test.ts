@@ -522,6 +522,29 @@ describe(`POP3 on ${engine}`, () => {
     assert.equal(next.stat[0], 2);
   });
 
+  test('an open session ends when its mailbox is suspended; its DELEs are not applied', async () => {
+    const mailbox = await newMailbox();
+    await deliver(mailbox, 1, 'Kept');
+    const { wire } = await Wire.open(t.pop3Port);
+    try {
+      assert.match((await wire.command(`USER ${mailbox.address}`)) ?? '', /^\+OK/);
+      assert.match((await wire.command(`PASS ${PASSWORD}`)) ?? '', /has 1 messages/);
+      assert.match((await wire.command('DELE 1')) ?? '', /^\+OK/);
+      const paused = await api('PATCH', `/v1/mailboxes/${mailbox.id}`, { status: 'suspended' });
+      assert.equal(paused.status, 200, JSON.stringify(paused.body));
+      assert.equal(await wire.line(), '-ERR [SYS/PERM] The mailbox may no longer log in');
+      assert.equal(await wire.line(), null, 'the server closed the connection');
+    } finally {
+      wire.close();
+    }
+    assert.equal((await api('PATCH', `/v1/mailboxes/${mailbox.id}`, { status: 'active' })).status, 200);
+    const after = await poplib(
+      "p, _ = login(user, password)\nout['stat'] = list(p.stat())\np.quit()",
+      as(mailbox),
+    );
+    assert.equal(after.stat[0], 1);
+  });
+
   test('refused logins: wrong password, unknown user, suspended mailbox, an SMTP credential', async () => {
     const suspended = await newMailbox();
     const paused = await api('PATCH', `/v1/mailboxes/${suspended.id}`, { status: 'suspended' });

@@ -24,6 +24,7 @@ export interface Pop3ServerOptions {
 export class Pop3Server {
   readonly #listener: AccessListener;
   readonly #log: Logger;
+  readonly #sessions = new Set<Pop3Session>();
 
   constructor(backend: Pop3Backend, log: Logger, options: Pop3ServerOptions) {
     this.#log = log;
@@ -42,9 +43,16 @@ export class Pop3Server {
           },
           log,
         );
+        this.#sessions.add(session);
+        socket.once('close', () => this.#sessions.delete(session));
         session.start();
       },
     );
+  }
+
+  /** Ends the sessions of a mailbox that may no longer log in (suspended, deactivated, deleted). */
+  disconnect(mailboxId: string, reason: string): void {
+    for (const session of this.#sessions) if (session.mailboxId === mailboxId) session.close(reason);
   }
 
   async listen(): Promise<BoundPorts> {

@@ -499,6 +499,17 @@ export class Pop3Session {
     if (!this.#closed) this.#socket.write(`${line}\r\n`);
   }
 
+  /** The mailbox logged in, or null before a login. */
+  get mailboxId(): string | null {
+    return this.#maildrop?.mailboxId ?? null;
+  }
+
+  /** Ends the session from outside (the mailbox may no longer log in): DELEs not QUIT change nothing. */
+  close(reason: string): void {
+    this.#send(`-ERR [SYS/PERM] ${reason}`);
+    this.#close();
+  }
+
   #close(): void {
     if (this.#closed) return;
     this.#closed = true;
