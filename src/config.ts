@@ -117,6 +117,7 @@ const schema = z.object({
   MAILROOM_IMAP_APPEND_LIMIT: positiveInt.default(26_214_400),
   MAILROOM_IMAP_MAX_CONNECTIONS: positiveInt.default(20_000),
   MAILROOM_IMAP_MAX_CONNECTIONS_PER_IP: positiveInt.default(200),
+  MAILROOM_IMAP_EXPUNGED_RETENTION: duration.default(30 * 86_400_000),
   MAILROOM_POP3_PORT: port.default(2110),
   MAILROOM_POP3_TLS_PORT: port.optional(),
   MAILROOM_DNS_SERVERS: optionalString.pipe(
@@ -520,6 +521,7 @@ function finish(c: z.output<typeof schema>) {
       appendLimit: c.MAILROOM_IMAP_APPEND_LIMIT,
       maxConnections: c.MAILROOM_IMAP_MAX_CONNECTIONS,
       maxConnectionsPerIp: c.MAILROOM_IMAP_MAX_CONNECTIONS_PER_IP,
+      expungedRetentionMs: c.MAILROOM_IMAP_EXPUNGED_RETENTION,
     },
     dnsServers: c.MAILROOM_DNS_SERVERS ?? [],
     secretKey: c.MAILROOM_SECRET_KEY ? decodeKey(c.MAILROOM_SECRET_KEY) : null,

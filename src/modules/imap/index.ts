@@ -22,11 +22,25 @@ declare module '../../core/module.ts' {
   }
 }
 
+const PRUNE_QUEUE = 'imap.prune-expunged';
+
 export const imapModule: MailroomModule = {
   name: 'imap',
   create: ({ db, blobs, services }) => ({
     mailstore: new MailStore({ db, blobs, hub: new FolderHub(), inbound: services.inbound }),
   }),
+  jobs: ({ jobs, config, clock, services }) => {
+    // Daily: expunged UIDs older than the retention are forgotten (their folders' floor rises).
+    jobs.define(PRUNE_QUEUE, {
+      retryLimit: 3,
+      handler: async () => {
+        await services.mailstore.pruneExpunged(
+          new Date(clock.now().getTime() - config.imap.expungedRetentionMs),
+        );
+      },
+    });
+    jobs.schedule(PRUNE_QUEUE, '23 4 * * *');
+  },
   async start(ctx) {
     const { roles, services, config, runtime, log, listener, onClose } = ctx;
     const store = services.mailstore;

@@ -100,6 +100,9 @@ function withParents(name: string): string[] {
   return levels.map((_, i) => levels.slice(0, i + 1).join(DELIMITER));
 }
 
+/** Expunged UIDs one statement forgets. */
+const PRUNE_BATCH = 10_000;
+
 export class MailStore {
   readonly #o: MailStoreOptions;
 
@@ -239,6 +242,16 @@ export class MailStore {
 
   expungedSince(folderId: string, modseq: number): Promise<number[]> {
     return store.expungedSince(this.#o.db, folderId, modseq);
+  }
+
+  /** Forgets expunged UIDs recorded before `before` (QRESYNC then reports by UIDNEXT); how many. */
+  async pruneExpunged(before: Date): Promise<number> {
+    let total = 0;
+    for (;;) {
+      const n = await store.pruneExpunged(this.#o.db, before, PRUNE_BATCH);
+      total += n;
+      if (n < PRUNE_BATCH) return total;
+    }
   }
 
   keywords(folderId: string): Promise<string[]> {

@@ -265,13 +265,43 @@ export async function changesSince(
   return changes;
 }
 
-/** Expunged UIDs after `modseq` (QRESYNC's VANISHED (EARLIER)), among `uids` when given. */
+/**
+ * Expunged UIDs after `modseq` (QRESYNC's VANISHED (EARLIER)). From a modseq older than what the folder
+ * still remembers, every UID below UIDNEXT that it no longer holds.
+ */
 export async function expungedSince(db: Db, folderId: string, modseq: number): Promise<number[]> {
   const rows = await rowsOf<{ uid: string }>(
-    db.execute(sql`select uid from mailbox_expunged where folder_id = ${folderId} and modseq > ${modseq}
-                    order by uid`),
+    db.execute(sql`
+      select uid from mailbox_expunged where folder_id = ${folderId} and modseq > ${modseq}
+      union
+      select g.uid from mailbox_folders f, generate_series(1::bigint, f.uid_next - 1) as g(uid)
+       where f.id = ${folderId} and f.expunged_floor > ${modseq}
+         and not exists (select 1 from mailbox_messages c where c.folder_id = f.id and c.uid = g.uid)
+      order by uid`),
   );
   return rows.map((r) => Number(r.uid));
+}
+
+/**
+ * Forgets up to `limit` expunged UIDs recorded before `before`, raising each folder's floor to the
+ * highest modseq forgotten; how many went.
+ */
+export async function pruneExpunged(db: Db, before: Date, limit: number): Promise<number> {
+  const rows = await rowsOf<{ n: number }>(
+    db.execute(sql`
+      with gone as (
+        delete from mailbox_expunged
+         where ctid = any(array(select ctid from mailbox_expunged
+                                 where expunged_at < ${before.toISOString()}::timestamptz limit ${limit}))
+        returning folder_id, modseq
+      ), raised as (
+        update mailbox_folders f set expunged_floor = greatest(f.expunged_floor, g.modseq)
+          from (select folder_id, max(modseq) as modseq from gone group by folder_id) g
+         where f.id = g.folder_id
+      )
+      select count(*)::int as n from gone`),
+  );
+  return rows[0]?.n ?? 0;
 }
 
 /** The copies FETCH reads, with their message's stored structure, in UID order. */

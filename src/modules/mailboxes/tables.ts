@@ -83,4 +83,5 @@ export const mailboxExpunged = pgTable('mailbox_expunged', {
   folderId: uuid('folder_id').notNull(),
   uid: bigint('uid', { mode: 'number' }).notNull(),
   modseq: bigint('modseq', { mode: 'number' }).notNull(),
+  expungedAt: timestamptz('expunged_at').notNull().defaultNow(),
 });

@@ -379,6 +379,26 @@ describe(`IMAP on ${engine}`, () => {
     } finally {
       again.dialogue.close();
     }
+    // Once the retention has forgotten the expunge (the daily job), a client that knows the old modseq
+    // still hears of it: every UID below UIDNEXT that the folder no longer holds.
+    assert.ok((await t.app.services.mailstore.pruneExpunged(new Date(Date.now() + 60_000))) >= 1);
+    const late = await ImapDialogue.open(t.imapTlsPort, true);
+    try {
+      await late.dialogue.command(`LOGIN ${address} "${PASSWORD}"`);
+      await late.dialogue.command('ENABLE QRESYNC');
+      const resync = await late.dialogue.command(`SELECT INBOX (QRESYNC (${uidValidity} ${modseq} 1:4))`);
+      const text = resync.lines.join('\n');
+      assert.match(text, /\* VANISHED \(EARLIER\) 2\r?$/m);
+      const current = Number(/HIGHESTMODSEQ (\d+)/.exec(text)![1]);
+      const fetched = await late.dialogue.command(`UID FETCH 1:* (FLAGS) (CHANGEDSINCE ${current} VANISHED)`);
+      assert.doesNotMatch(
+        fetched.lines.join('\n'),
+        /VANISHED/,
+        'nothing is vanished since the current modseq',
+      );
+    } finally {
+      late.dialogue.close();
+    }
   });
 
   test('SEARCH and ESEARCH: flags, headers, text through the full-text index, sizes and sets', async () => {
