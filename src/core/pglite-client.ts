@@ -21,6 +21,8 @@ export type Request =
       tx?: number;
     }
   | { id: number; op: 'exec'; text: string; tx?: number }
+  /** One statement of a transaction by the simple query protocol; answered with the protocol's bytes. */
+  | { id: number; op: 'raw'; text: string; tx: number; sizeHint?: number }
   /** Not answered: the transaction's statements and its end are. */
   | { id: number; op: 'begin'; tx: number }
   | { id: number; op: 'end'; tx: number; commit: boolean }
@@ -64,6 +66,14 @@ interface Session {
 
 export interface EmbeddedTransaction extends Session {
   readonly closed: boolean;
+  /**
+   * The server's protocol messages for one statement, as bytes (RowDescription, DataRow…, CommandComplete,
+   * ReadyForQuery), unparsed: for reading many rows, above all from a BINARY cursor, whose DataRows carry
+   * values as bytes. They come from the database's thread without a copy. An error is thrown as by query.
+   * `sizeHint`: the bytes expected, so that the answer is gathered without growing its buffer. Only in a
+   * transaction: the statement bypasses PGlite's own queue, which the transaction holds.
+   */
+  raw(text: string, sizeHint?: number): Promise<Uint8Array>;
 }
 
 const BYTEA = 17;
@@ -138,6 +148,10 @@ export class EmbeddedClient implements Session {
       exec: (text) => {
         if (closed) return Promise.reject(new Error('Transaction is closed'));
         return this.#call({ op: 'exec', text, tx: id }) as Promise<Results[]>;
+      },
+      raw: async (text, sizeHint) => {
+        if (closed) throw new Error('Transaction is closed');
+        return asBytes(await this.#call({ op: 'raw', text, tx: id, sizeHint }));
       },
       get closed() {
         return closed;
@@ -240,6 +254,12 @@ export class EmbeddedClient implements Session {
       pending.reject(err);
     }
   }
+}
+
+/** A `raw` answer: the buffer moved here from the database's thread, and how much of it is filled. */
+function asBytes(result: unknown): Uint8Array {
+  const { buffer, length } = result as { buffer: ArrayBuffer; length: number };
+  return new Uint8Array(buffer, 0, length);
 }
 
 /** Bytes cross threads as plain Uint8Arrays; callers of a database expect Buffers. */

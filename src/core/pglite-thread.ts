@@ -198,6 +198,64 @@ function begin(txId: number): void {
     .finally(() => transactions.delete(txId));
 }
 
+/**
+ * One statement by the simple query protocol, its answer as the protocol's bytes: PGlite copies each
+ * piece of output out of the engine's memory once, into one growing buffer (no row objects, no
+ * strings), which then moves to the caller's thread without a copy. An ErrorResponse is thrown with
+ * PostgreSQL's fields, as query throws it.
+ */
+async function rawQuery(text: string, sizeHint = 0): Promise<{ buffer: ArrayBuffer; length: number }> {
+  const sql = Buffer.from(text);
+  const message = Buffer.alloc(sql.length + 6);
+  message[0] = 0x51; // 'Q'
+  message.writeInt32BE(sql.length + 5, 1);
+  sql.copy(message, 5);
+  let out = new Uint8Array(Math.max(64 * 1024, Math.min(sizeHint, 1024 * 1024 * 1024)));
+  let length = 0;
+  await pglite.execProtocolRawStream(message, {
+    onRawData: (piece: Uint8Array) => {
+      if (length + piece.length > out.length) {
+        const grown = new Uint8Array(Math.max(out.length * 2, length + piece.length));
+        grown.set(out.subarray(0, length));
+        out = grown;
+      }
+      out.set(piece, length);
+      length += piece.length;
+    },
+  });
+  const bytes = Buffer.from(out.buffer, 0, length);
+  for (let at = 0; at + 5 <= length; at += 1 + Math.max(4, bytes.readInt32BE(at + 1)))
+    if (bytes[at] === 0x45) throw errorResponse(bytes.subarray(at + 5, at + 1 + bytes.readInt32BE(at + 1)));
+  return { buffer: out.buffer, length };
+}
+
+/** An ErrorResponse's fields (code, message, detail…) as the error PGlite's query would throw. */
+function errorResponse(body: Buffer): Error {
+  const names: Record<string, string> = {
+    S: 'severity',
+    C: 'code',
+    D: 'detail',
+    H: 'hint',
+    P: 'position',
+    s: 'schema',
+    t: 'table',
+    c: 'column',
+    n: 'constraint',
+  };
+  const fields: Record<string, string> = {};
+  let message = 'database error';
+  for (let at = 0; at < body.length && body[at] !== 0; ) {
+    const end = body.indexOf(0, at + 1);
+    if (end < 0) break;
+    const value = body.toString('utf8', at + 1, end);
+    const key = String.fromCharCode(body[at]);
+    if (key === 'M') message = value;
+    else if (names[key]) fields[names[key]] = value;
+    at = end + 1;
+  }
+  return Object.assign(new Error(message), fields);
+}
+
 async function handle(request: Request): Promise<void> {
   switch (request.op) {
     case 'query': {
@@ -211,6 +269,14 @@ async function handle(request: Request): Promise<void> {
     case 'exec':
       reply({ id: request.id, result: await (await runner(request.tx)).exec(request.text) });
       return;
+    case 'raw': {
+      // Once its transaction has begun, which keeps every other statement waiting: this one does not
+      // go through PGlite's queue, and runs at once.
+      await runner(request.tx);
+      const { buffer, length } = await rawQuery(request.text, request.sizeHint);
+      port?.postMessage({ id: request.id, result: { buffer, length } } satisfies Reply, [buffer]);
+      return;
+    }
     case 'begin':
       begin(request.tx);
       return;

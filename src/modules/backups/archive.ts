@@ -1,25 +1,29 @@
-// The archive format: a Zstandard stream of lines, each a JSON object, where a batch of rows with binary
-// columns (raw messages) is followed by those values' bytes as they are, not as text:
+// The archive format: a Zstandard stream of lines, each a JSON object, where a batch line is followed by
+// its rows as bytes:
 //
 //   {"type":"header", format, version, created_at, source, organization, tables: [{name, columns,
 //     binary, rows}], secrets}
-//   {"type":"rows","table":"messages","rows":[["<text of column 1>", null, …], …]}
-//   {"type":"rows","table":"blobs","lengths":[[123],[-1]],"rows":[[…], …]}   then 123 bytes
+//   {"type":"rows","table":"messages","rows":812,"bytes":4190212}   then 4190212 bytes: 812 rows
 //   …
 //   {"type":"end", rows, binary_bytes, tables: {name: {rows, sha256}}}
 //
-// Every value is PostgreSQL's text form of it (exact for every type, bigints and jsonb included), or null;
-// `lengths` gives, per row, each binary column's byte count (-1 for null). A table's rows come in one run
-// of batches, tables in the header's order. The header counts each table's rows (read in the same
-// snapshot); the trailer adds a SHA-256 per table over its lines and bytes, which only the end of a
-// stream can know. A reader checks both, and takes gzip as well as Zstandard.
+// A batch's rows are in PostgreSQL's binary COPY row format (what COPY … (FORMAT binary) writes between
+// its header and its end mark): per row the number of fields (int16), then per field its length (int32,
+// -1 for null) and its bytes. The fields are the table's `columns`, each as the UTF-8 of PostgreSQL's
+// text form of the value (exact for every type, bigints and jsonb included), then its `binary` (bytea)
+// columns as their bytes. So a backup passes what the database sends on as it is, with no work per row.
+// A table's rows come in one run of batches, tables in the header's order. The header counts each
+// table's rows (read in the same snapshot); the trailer adds a SHA-256 per table over its lines and
+// bytes, which only the end of a stream can know. A reader checks both, and takes gzip as well as
+// Zstandard.
 import { createHash, type Hash } from 'node:crypto';
 import { once } from 'node:events';
 import { PassThrough, pipeline, Readable, type Writable } from 'node:stream';
 import zlib from 'node:zlib';
 
 export const ARCHIVE_FORMAT = 'mailroom-backup';
-export const ARCHIVE_VERSION = 1;
+/** 2: rows in the binary COPY format (1, rows as JSON arrays, was never released). */
+export const ARCHIVE_VERSION = 2;
 /** A file name's extension for an archive. */
 export const ARCHIVE_EXTENSION = 'mrbackup.zst';
 
@@ -31,9 +35,9 @@ export interface ArchiveColumn {
 
 export interface ArchiveTable {
   name: string;
-  /** Columns whose values are in each row's JSON array, in order. */
+  /** Columns whose values are given as their text, the first fields of each row. */
   columns: ArchiveColumn[];
-  /** bytea columns, whose bytes follow the batch's line, in order. */
+  /** bytea columns, given as their bytes, the fields after `columns`. */
   binary: ArchiveColumn[];
   rows: number;
 }
@@ -71,10 +75,10 @@ const ZSTD_MAGIC = Buffer.from([0x28, 0xb5, 0x2f, 0xfd]);
 const GZIP_MAGIC = Buffer.from([0x1f, 0x8b]);
 const NEWLINE = 0x0a;
 const NEWLINE_BYTE = Buffer.from([NEWLINE]);
-/** The longest line a reader takes (a batch is a few MB): longer is not an archive of ours. */
-const MAX_LINE = 256 * 1024 * 1024;
-/** The most binary bytes one batch may announce. */
-const MAX_BATCH_BINARY = 2 * 1024 * 1024 * 1024;
+/** The longest line a reader takes (lines are short; a batch's rows follow it): longer is not ours. */
+const MAX_LINE = 16 * 1024 * 1024;
+/** The most bytes one batch may announce (a batch aims at a few MB; one row may be large). */
+const MAX_BATCH_BYTES = 2 * 1024 * 1024 * 1024;
 
 // ---- writing ------------------------------------------------------------------------------------------
 
@@ -133,30 +137,25 @@ export class ArchiveWriter {
     await this.#write(Buffer.from(`${JSON.stringify(header)}\n`));
   }
 
-  /** A batch: each row as the JSON array text of its values, and each row's binary values. */
-  async rows(table: string, jsonRows: string[], binary?: (Buffer | null)[][]): Promise<void> {
+  /**
+   * A batch: `rows` rows in the binary COPY row format, as CopyCutter or dataRows give them (checked
+   * there, so that a backup never writes what its reader would refuse). `binaryBytes` counts the bytea
+   * values' bytes.
+   */
+  async rows(table: string, rows: number, tuples: Buffer, binaryBytes: number): Promise<void> {
     const state = this.#tables.get(table);
     if (!state) throw new Error(`table ${table} is not in the header`);
-    if (!jsonRows.length) return;
-    const lengths = binary
-      ? `,"lengths":${JSON.stringify(binary.map((r) => r.map((b) => (b ? b.length : -1))))}`
-      : '';
+    if (!rows) return;
     const line = Buffer.from(
-      `{"type":"rows","table":${JSON.stringify(table)}${lengths},"rows":[${jsonRows.join(',')}]}\n`,
+      `{"type":"rows","table":${JSON.stringify(table)},"rows":${rows},"bytes":${tuples.length}}\n`,
     );
     state.hash.update(line);
-    state.rows += jsonRows.length;
-    this.#rows += jsonRows.length;
-    // One write per batch: each write to the compressor is a trip to its thread.
-    const parts: Buffer[] = [line];
-    for (const row of binary ?? [])
-      for (const value of row) {
-        if (!value?.length) continue;
-        state.hash.update(value);
-        this.#binaryBytes += value.length;
-        parts.push(value);
-      }
-    await this.#write(parts.length === 1 ? line : Buffer.concat(parts));
+    state.hash.update(tuples);
+    state.rows += rows;
+    this.#rows += rows;
+    this.#binaryBytes += binaryBytes;
+    await this.#write(line);
+    await this.#write(tuples);
   }
 
   /** Writes the trailer and waits until the destination has everything. */
@@ -193,6 +192,180 @@ export class ArchiveWriter {
     if (!this.#zstd.write(chunk)) await Promise.race([once(this.#zstd, 'drain'), this.#done]);
     if (this.#failure) throw this.#failure;
   }
+}
+
+// ---- cutting what the database sends -------------------------------------------------------------------
+
+/** Whole rows in the binary COPY row format (no COPY header or end mark). */
+export interface RowBatch {
+  rows: number;
+  tuples: Buffer;
+  /** Bytes of the bytea values among them. */
+  binaryBytes: number;
+}
+
+/** The binary COPY format's signature, which its 19-byte header starts with. */
+const COPY_SIGNATURE = Buffer.from('PGCOPY\n\xff\r\n\0', 'latin1');
+
+/**
+ * Cuts binary COPY output into batches of whole rows of `width` fields (the last `binaryFields` of them
+ * bytea), about `size` bytes each, checking every row's shape on the way (a row whose shape is wrong
+ * would make an archive its reader refuses). Chunks are kept as they come and joined once per batch.
+ */
+export class CopyCutter {
+  readonly #width: number;
+  readonly #firstBinary: number;
+  readonly #size: number;
+  #parts: Buffer[] = [];
+  #held = 0;
+  /** Bytes a row cut short at the end of what is held needs before it can be whole. */
+  #needed = 0;
+  #header = true;
+  #ended = false;
+
+  constructor(width: number, binaryFields: number, size: number) {
+    this.#width = width;
+    this.#firstBinary = width - binaryFields;
+    this.#size = size;
+  }
+
+  /** The batches that `chunk` completes (none until about `size` bytes are held). */
+  push(chunk: Buffer): RowBatch[] {
+    if (this.#ended) {
+      if (chunk.length) throw new Error('COPY data goes on after its end');
+      return [];
+    }
+    this.#parts.push(chunk);
+    this.#held += chunk.length;
+    if (this.#held < this.#size || this.#held < this.#needed) return [];
+    const batch = this.#cut(false);
+    return batch ? [batch] : [];
+  }
+
+  /** The last batch, once the COPY has sent everything. */
+  end(): RowBatch | null {
+    const batch = this.#held ? this.#cut(true) : null;
+    if (!this.#ended) throw new Error('COPY data ends before its end mark');
+    return batch;
+  }
+
+  #cut(last: boolean): RowBatch | null {
+    const data = this.#parts.length === 1 ? this.#parts[0] : Buffer.concat(this.#parts, this.#held);
+    let at = 0;
+    if (this.#header) {
+      if (data.length < 19) return this.#keep(data, 0, 19);
+      if (!data.subarray(0, 11).equals(COPY_SIGNATURE)) throw new Error('not binary COPY data');
+      at = 19 + data.readUInt32BE(15);
+      if (data.length < at) return this.#keep(data, 0, at);
+      this.#header = false;
+    }
+    const start = at;
+    let rows = 0;
+    let binaryBytes = 0;
+    let whole = at;
+    let needed = 0;
+    scan: while (at + 2 <= data.length) {
+      const fields = data.readInt16BE(at);
+      if (fields === -1) {
+        if (at + 2 !== data.length) throw new Error('COPY data goes on after its end mark');
+        this.#ended = true;
+        break;
+      }
+      if (fields !== this.#width) throw new Error(`a COPY row has ${fields} fields, not ${this.#width}`);
+      let p = at + 2;
+      let bytes = 0;
+      for (let f = 0; f < fields; f++) {
+        if (p + 4 > data.length) {
+          needed = p + 4;
+          break scan;
+        }
+        const length = data.readInt32BE(p);
+        p += 4;
+        if (length < -1) throw new Error('a COPY row gives a value a bad length');
+        if (length > 0) {
+          if (p + length > data.length) {
+            needed = p + length;
+            break scan;
+          }
+          p += length;
+          if (f >= this.#firstBinary) bytes += length;
+        }
+      }
+      at = p;
+      whole = p;
+      rows++;
+      binaryBytes += bytes;
+    }
+    if (!this.#ended && last)
+      throw new Error(`COPY data ends ${whole === data.length ? 'before its end mark' : 'inside a row'}`);
+    const batch = rows ? { rows, tuples: data.subarray(start, whole), binaryBytes } : null;
+    this.#keep(data, this.#ended ? data.length : whole, needed ? needed - whole : 0);
+    return batch;
+  }
+
+  /** Keeps what follows `from` for the next cut, which waits until `needed` bytes of it are there. */
+  #keep(data: Buffer, from: number, needed: number): null {
+    const rest = data.subarray(from);
+    this.#parts = rest.length ? [rest] : [];
+    this.#held = rest.length;
+    this.#needed = needed;
+    return null;
+  }
+}
+
+/** The protocol messages a FETCH answers with besides its DataRows ('T', 'C', 'Z', 'N', 'S'). */
+const ROW_DESCRIPTION = 0x54;
+const DATA_ROW = 0x44;
+const OTHER_MESSAGES = new Set([0x43, 0x5a, 0x4e, 0x53]);
+
+/**
+ * The rows of a FETCH from a BINARY cursor, given as the server's protocol messages. A DataRow's body is
+ * a row in the binary COPY row format, so the batch is those bodies end to end: each is moved down over
+ * the messages' heads, in place. Every row is checked as CopyCutter checks them, and the answer must be
+ * in the binary format.
+ */
+export function dataRows(messages: Buffer, width: number, binaryFields: number): RowBatch {
+  const firstBinary = width - binaryFields;
+  let at = 0;
+  let to = 0;
+  let rows = 0;
+  let binaryBytes = 0;
+  while (at < messages.length) {
+    const end = at + 5 <= messages.length ? at + 1 + messages.readInt32BE(at + 1) : -1;
+    if (end < at + 5 || end > messages.length) throw new Error('a protocol message is cut short');
+    const type = messages[at];
+    let p = at + 5;
+    if (type === DATA_ROW) {
+      if (p + 2 > end || messages.readInt16BE(p) !== width)
+        throw new Error(`a fetched row does not have ${width} fields`);
+      p += 2;
+      for (let f = 0; f < width; f++) {
+        const length = p + 4 <= end ? messages.readInt32BE(p) : -2;
+        p += 4;
+        if (length < -1 || p + Math.max(0, length) > end) throw new Error('a fetched row is cut short');
+        if (length > 0) {
+          p += length;
+          if (f >= firstBinary) binaryBytes += length;
+        }
+      }
+      if (p !== end) throw new Error('a fetched row is longer than its fields');
+      messages.copyWithin(to, at + 5, end);
+      to += end - at - 5;
+      rows++;
+    } else if (type === ROW_DESCRIPTION) {
+      if (messages.readInt16BE(p) !== width) throw new Error(`the fetched rows do not have ${width} fields`);
+      p += 2;
+      for (let f = 0; f < width; f++) {
+        p = messages.indexOf(0, p) + 1 + 16;
+        if (p < 17 || p + 2 > end || messages.readInt16BE(p) !== 1)
+          throw new Error('the fetched rows are not in the binary format');
+        p += 2;
+      }
+    } else if (!OTHER_MESSAGES.has(type))
+      throw new Error(`an unexpected protocol message (${String.fromCharCode(type)}) answers a FETCH`);
+    at = end;
+  }
+  return { rows, tuples: messages.subarray(0, to), binaryBytes };
 }
 
 // ---- reading ------------------------------------------------------------------------------------------
@@ -241,29 +414,18 @@ export async function* readArchive(source: AsyncIterable<Buffer>): AsyncGenerato
       const state = seen.get(table.name)!;
       state.hash.update(line);
       state.hash.update(NEWLINE_BYTE);
-      const rows = checkRows(item.rows, table);
+      const count = item.rows;
+      const size = item.bytes;
+      if (!Number.isSafeInteger(count) || (count as number) < 1)
+        throw new ArchiveError(`a batch of ${table.name} has no rows`);
+      if (!Number.isSafeInteger(size) || (size as number) < 0 || (size as number) > MAX_BATCH_BYTES)
+        throw new ArchiveError(`a batch of ${table.name} does not give a valid size`);
+      const tuples = await input.bytes(size as number);
+      if (tuples === null) throw new ArchiveError('the archive ends inside a batch of rows');
+      state.hash.update(tuples);
+      const { rows, binary } = decodeRows(tuples, count as number, table);
       state.rows += rows.length;
-      let binary: (Buffer | null)[][] | null = null;
-      if (table.binary.length) {
-        const lengths = checkLengths(item.lengths, rows.length, table);
-        binary = [];
-        for (const rowLengths of lengths) {
-          const values: (Buffer | null)[] = [];
-          for (const length of rowLengths) {
-            if (length < 0) values.push(null);
-            else {
-              const bytes = await input.bytes(length);
-              if (bytes === null) throw new ArchiveError('the archive ends inside a binary value');
-              state.hash.update(bytes);
-              values.push(bytes);
-            }
-          }
-          binary.push(values);
-        }
-      } else if (item.lengths !== undefined) {
-        throw new ArchiveError(`${table.name} has no binary columns, yet a batch gives lengths`);
-      }
-      yield { type: 'rows', table, rows, binary };
+      yield { type: 'rows', table, rows, binary: table.binary.length ? binary : null };
     }
   } finally {
     input.close();
@@ -352,34 +514,45 @@ function parseHeader(line: Buffer): ArchiveHeader {
   return h;
 }
 
-function checkRows(value: unknown, table: ArchiveTable): (string | null)[][] {
-  if (!Array.isArray(value) || !value.length) throw new ArchiveError(`a batch of ${table.name} has no rows`);
-  const width = table.columns.length;
-  for (const row of value) {
-    if (!Array.isArray(row) || row.length !== width)
-      throw new ArchiveError(`a row of ${table.name} does not have its ${width} columns`);
-    for (const v of row)
-      if (v !== null && typeof v !== 'string')
-        throw new ArchiveError(`a row of ${table.name} holds a value that is neither text nor null`);
-  }
-  return value as (string | null)[][];
-}
-
-function checkLengths(value: unknown, rows: number, table: ArchiveTable): number[][] {
-  if (!Array.isArray(value) || value.length !== rows)
-    throw new ArchiveError(`a batch of ${table.name} does not give the lengths of its binary values`);
-  let total = 0;
-  for (const row of value) {
-    if (!Array.isArray(row) || row.length !== table.binary.length)
-      throw new ArchiveError(`a batch of ${table.name} does not give the lengths of its binary values`);
-    for (const n of row) {
-      if (!Number.isSafeInteger(n) || n < -1)
-        throw new ArchiveError(`a batch of ${table.name} gives a binary value a bad length`);
-      total += Math.max(0, n);
+/**
+ * A batch's rows: the text of each of `columns` (decoded from UTF-8) and the bytes of each `binary`
+ * column (views into `tuples`). Exactly `count` rows of the table's width that fill `tuples` exactly.
+ */
+function decodeRows(
+  tuples: Buffer,
+  count: number,
+  table: ArchiveTable,
+): { rows: (string | null)[][]; binary: (Buffer | null)[][] } {
+  const texts = table.columns.length;
+  const width = texts + table.binary.length;
+  const rows: (string | null)[][] = [];
+  const binary: (Buffer | null)[][] = [];
+  const end = tuples.length;
+  let at = 0;
+  for (let r = 0; r < count; r++) {
+    if (at + 2 > end || tuples.readInt16BE(at) !== width)
+      throw new ArchiveError(`a row of ${table.name} does not have its ${width} fields`);
+    at += 2;
+    const row: (string | null)[] = new Array(texts);
+    const bytes: (Buffer | null)[] = new Array(width - texts);
+    for (let f = 0; f < width; f++) {
+      if (at + 4 > end) throw new ArchiveError(`a batch of ${table.name} ends inside a row`);
+      const length = tuples.readInt32BE(at);
+      at += 4;
+      let value: Buffer | null = null;
+      if (length >= 0) {
+        if (at + length > end) throw new ArchiveError(`a batch of ${table.name} ends inside a value`);
+        value = tuples.subarray(at, at + length);
+        at += length;
+      } else if (length !== -1) throw new ArchiveError(`a row of ${table.name} gives a value a bad length`);
+      if (f < texts) row[f] = value ? value.toString('utf8') : null;
+      else bytes[f - texts] = value;
     }
+    rows.push(row);
+    binary.push(bytes);
   }
-  if (total > MAX_BATCH_BINARY) throw new ArchiveError(`a batch of ${table.name} is too large`);
-  return value as number[][];
+  if (at !== end) throw new ArchiveError(`a batch of ${table.name} holds more than its ${count} rows`);
+  return { rows, binary };
 }
 
 function checkTrailer(

@@ -94,11 +94,11 @@ export function classify(catalogue: Catalogue): Classification {
 /** One table as a backup reads it. */
 export interface TablePlan {
   name: string;
-  /** Columns read as text into each row's JSON array. */
+  /** Columns read as their text. */
   columns: CatalogueColumn[];
   /** bytea columns, read as bytes. */
   binary: CatalogueColumn[];
-  /** The SELECT of its rows: the JSON array as `j`, the binary values as b0, b1, … */
+  /** The SELECT of its rows in order: the text of each of `columns`, then the `binary` columns. */
   select: string;
   /** How many of its rows the organisation has (a scalar subquery). */
   count: string;
@@ -145,15 +145,19 @@ function tablePlan(catalogue: Catalogue, name: string, where: string): TablePlan
   const binary = all.filter((c) => c.typname === 'bytea');
   const columns = all.filter((c) => c.typname !== 'bytea');
   const key = catalogue.primaryKeys.get(name);
-  const order = key?.length ? ` order by ${key.map(quote).join(', ')}` : '';
-  const json = `array_to_json(array[${columns.map((c) => `${quote(c.name)}::text`).join(', ')}]::text[])::text as j`;
-  const bytes = binary.map((c, i) => `, ${quote(c.name)} as b${i}`).join('');
+  // Qualified: an output column of the same name (the key's text) would order as text.
+  const order = key?.length ? ` order by ${key.map((k) => `t.${quote(k)}`).join(', ')}` : '';
+  const fields = [
+    ...columns.map((c) => (c.typname === 'text' ? `t.${quote(c.name)}` : `t.${quote(c.name)}::text`)),
+    ...binary.map((c) => `t.${quote(c.name)}`),
+  ].join(', ');
+  const table = `${quote(name)} t`;
   return {
     name,
     columns,
     binary,
-    select: `select ${json}${bytes} from ${quote(name)} where ${where}${order}`,
-    count: `select count(*)::int from ${quote(name)} where ${where}`,
+    select: `select ${fields} from ${table} where ${where}${order}`,
+    count: `select count(*)::int from ${table} where ${where}`,
   };
 }
 

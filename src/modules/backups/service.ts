@@ -3,23 +3,26 @@
 // keeps archives in the database (any process can serve one, whichever made it) and runs backups and
 // restores as tracked jobs (GET /v1/jobs/:id) of the administrator's organisation.
 import type { Writable } from 'node:stream';
-import type { QueryConfig } from 'pg';
+import type { PGlite } from '@electric-sql/pglite';
 import type { Logger } from 'pino';
 import { Secrets } from '../../core/crypto.ts';
 import type { Database, Db } from '../../core/db.ts';
 import { AppError, badRequest, conflict, notFound } from '../../core/errors.ts';
 import { newId } from '../../core/ids.ts';
-import { loadNodePostgresDriver } from '../../core/orm.ts';
+import { loadNodePostgresDriver, loadPgliteDriver } from '../../core/orm.ts';
 import { type PageRequest, toPage } from '../../core/pagination.ts';
 import type { JobRow, RunningJob, TrackedJobsService } from '../jobs/service.ts';
 import type { OrganizationsService } from '../organizations/service.ts';
-import { ArchiveError, type ArchiveHeader, type ArchiveItem, ArchiveWriter, readArchive } from './archive.ts';
+import { ArchiveError, type ArchiveHeader, type ArchiveItem, readArchive } from './archive.ts';
 import {
+  ArchiveThread,
   BackupCancelled,
   type BackupResult,
   chunkSink,
-  type FetchedRow,
+  embeddedReader,
   keyFingerprint,
+  postgresReader,
+  prewarmThread,
   writeOrganization,
 } from './backup.ts';
 import { backupPlan, type Catalogue, classify, loadCatalogue } from './catalogue.ts';
@@ -107,6 +110,7 @@ export class BackupsService {
   ): Promise<BackupResult> {
     const organization = await store.organizationById(this.#db, organizationId);
     if (!organization) throw notFound('Organization');
+    prewarmThread();
     const catalogue = await loadCatalogue(this.#db);
     const plans = backupPlan(catalogue, organizationId);
     const migrations = await store.appliedMigrations(this.#db);
@@ -121,62 +125,47 @@ export class BackupsService {
       migrations,
       secrets: this.#o.secrets,
     };
-    const tableHooks = {
-      tableDone: async (table: string) => hooks.onTable?.(table, ++done, plans.length),
-      cancelled: hooks.cancelled,
-    };
+    const tableHooks = { tableDone: async (table: string) => hooks.onTable?.(table, ++done, plans.length) };
+    const cancelled = () => hooks.cancelled?.() ?? false;
     const raw = this.#o.database.raw;
     if (raw.kind === 'postgres') {
-      // A connection of its own, whose FETCHes ask for the binary format: raw messages cross as their
-      // bytes, not as hex text twice their size that the server encodes and the client decodes.
+      // A connection of its own for the snapshot; the archive's thread reads in it on another.
       const client = await raw.pool.connect();
-      const writer = new ArchiveWriter(out);
+      const thread = new ArchiveThread(out, cancelled);
       try {
         await client.query('begin isolation level repeatable read read only');
         const tx = loadNodePostgresDriver().drizzle(client) as unknown as Db;
-        const fetchRows = async (text: string): Promise<FetchedRow[]> => {
-          const result = await client.query<FetchedRow>({ text, binary: true } as QueryConfig);
-          return result.rows;
-        };
-        const result = await writeOrganization(
-          tx,
-          plans,
-          organization,
-          source,
-          writer,
-          tableHooks,
-          fetchRows,
-        );
+        const reader = await postgresReader(tx, thread, raw.url, cancelled);
+        const result = await writeOrganization(tx, plans, organization, source, thread, reader, tableHooks);
         await client.query('commit');
         client.release();
         return result;
       } catch (err) {
-        writer.abort(err as Error);
+        thread.abort(err as Error);
         await client.query('rollback').catch(() => {});
         client.release();
         throw err;
       }
     }
-    return this.#db.transaction(
-      async (tx) => {
-        const sink = embedded && sinkInTransaction ? sinkInTransaction(tx as unknown as Db) : out;
-        const writer = new ArchiveWriter(sink);
-        try {
-          return await writeOrganization(
-            tx as unknown as Db,
-            plans,
-            organization,
-            source,
-            writer,
-            tableHooks,
-          );
-        } catch (err) {
-          writer.abort(err as Error);
-          throw err;
-        }
-      },
-      { isolationLevel: 'repeatable read', accessMode: readOnly ? 'read only' : 'read write' },
-    );
+    // The embedded engine's own transaction, whose FETCHes can answer as bytes (EmbeddedTransaction.raw);
+    // the ORM runs over it for everything else.
+    return raw.pglite.transaction(async (etx) => {
+      await etx.query(
+        `set transaction isolation level repeatable read, ${readOnly ? 'read only' : 'read write'}`,
+      );
+      // Every cursor is read to its end: plans for all rows, not for the first tenth.
+      await etx.query('set local cursor_tuple_fraction = 1');
+      const tx = loadPgliteDriver().drizzle(etx as unknown as PGlite) as unknown as Db;
+      const sink = sinkInTransaction ? sinkInTransaction(tx) : out;
+      const thread = new ArchiveThread(sink, cancelled);
+      try {
+        const reader = embeddedReader(etx, thread, cancelled);
+        return await writeOrganization(tx, plans, organization, source, thread, reader, tableHooks);
+      } catch (err) {
+        thread.abort(err as Error);
+        throw err;
+      }
+    });
   }
 
   /** An organisation by its id or its slug (the CLI takes either). */

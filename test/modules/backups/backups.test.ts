@@ -7,12 +7,20 @@
 // byte by byte. Also: what the catalogue must classify, that an archive holds nothing of another
 // organisation and no secret in clear, 4xx for bad input everywhere, and platform administrators only.
 import assert from 'node:assert/strict';
-import { randomBytes } from 'node:crypto';
-import { Readable } from 'node:stream';
+import { randomBytes, randomUUID } from 'node:crypto';
+import { Readable, Writable } from 'node:stream';
 import { after, before, describe, test } from 'node:test';
 import zlib from 'node:zlib';
 import { Secret, TOTP } from 'otpauth';
 import { Secrets } from '../../../src/core/crypto.ts';
+import {
+  ARCHIVE_VERSION,
+  type ArchiveHeader,
+  ArchiveWriter,
+  CopyCutter,
+  dataRows,
+  readArchive,
+} from '../../../src/modules/backups/archive.ts';
 import { cyclicTables } from '../../../src/modules/backups/catalogue.ts';
 import { ENCRYPTED_COLUMNS, SEALED_VALUE, UNIQUE_POLICIES } from '../../../src/modules/backups/registry.ts';
 import { uniqueIndexes } from '../../../src/modules/backups/store.ts';
@@ -43,6 +51,23 @@ interface Org {
 
 function totp(secret: string): string {
   return new TOTP({ secret: Secret.fromBase32(secret), digits: 6, period: 30, algorithm: 'SHA1' }).generate();
+}
+
+/** Rows in the archive's row format (binary COPY rows, each value its text or null). */
+function encodeRows(rows: (string | null)[][]): Buffer {
+  const parts: Buffer[] = [];
+  for (const row of rows) {
+    const head = Buffer.alloc(2);
+    head.writeInt16BE(row.length);
+    parts.push(head);
+    for (const value of row) {
+      const bytes = value === null ? null : Buffer.from(value);
+      const length = Buffer.alloc(4);
+      length.writeInt32BE(bytes ? bytes.length : -1);
+      parts.push(length, ...(bytes ? [bytes] : []));
+    }
+  }
+  return Buffer.concat(parts);
 }
 
 describe(`backups on ${engine}`, () => {
@@ -379,6 +404,37 @@ describe(`backups on ${engine}`, () => {
     return zlib.zstdDecompressSync(archive).toString('latin1');
   }
 
+  /** Every table's rows in an archive (values as text), read as a restore reads them. */
+  async function archiveRows(archive: Buffer): Promise<Map<string, (string | null)[][]>> {
+    const out = new Map<string, (string | null)[][]>();
+    for await (const item of readArchive(Readable.from([archive])))
+      if (item.type === 'rows') out.set(item.table.name, [...(out.get(item.table.name) ?? []), ...item.rows]);
+    return out;
+  }
+
+  /** An archive made here, its counts and checksums as a backup writes them (so only its rows are wrong). */
+  async function craftArchive(
+    made: ArchiveHeader,
+    rows: Record<string, (string | null)[][]>,
+  ): Promise<Buffer> {
+    const chunks: Buffer[] = [];
+    const out = new Writable({
+      write(chunk, _encoding, done) {
+        chunks.push(chunk);
+        done();
+      },
+    });
+    const writer = new ArchiveWriter(out);
+    await writer.header({
+      ...made,
+      tables: made.tables.map((t) => ({ ...t, rows: rows[t.name]?.length ?? 0 })),
+    });
+    for (const t of made.tables)
+      if (rows[t.name]?.length) await writer.rows(t.name, rows[t.name].length, encodeRows(rows[t.name]), 0);
+    await writer.end();
+    return Buffer.concat(chunks);
+  }
+
   // ---- the tests --------------------------------------------------------------------------------------
 
   test('every table is classified, none in a cycle, and every unique key across organisations has a policy', async () => {
@@ -670,6 +726,147 @@ describe(`backups on ${engine}`, () => {
     assert.equal(res.status, 409);
   });
 
+  test('a crafted archive cannot attach rows to another organisation’s, nor write what no backup holds', async () => {
+    // The other organisation has a helpdesk rule and a ticket; a made-up organisation's archive names them
+    // in helpdesk_automation_fires, a table without organization_id whose rows are its parents'.
+    const call = async (method: string, url: string, body: unknown) => {
+      const res = await s.call(method, url, { token: other.token, body });
+      assert.equal(res.status, 201, `${url}: ${JSON.stringify(res.body)}`);
+      return res.body;
+    };
+    const desk = await call('POST', '/v1/helpdesk/desks', {
+      name: 'Omega desk',
+      addresses: ['olga@omega.test'],
+    });
+    const ticket = await call('POST', '/v1/tickets', {
+      desk_id: desk.id,
+      subject: 'Omega ticket',
+      requester: { email: 'customer@example.net' },
+      body: 'hello',
+    });
+    const rule = await call('POST', '/v1/helpdesk/automations', {
+      name: 'Close',
+      trigger: 'ticket.created',
+      actions: [{ type: 'close' }],
+    });
+    const full = header as unknown as ArchiveHeader;
+    const source = await archiveRows(backupA.archive);
+    const crafted = randomUUID();
+    const orgTable = full.tables.find((t) => t.name === 'organizations')!;
+    const orgRow = [...source.get('organizations')![0]];
+    const column = (table: string, name: string) =>
+      full.tables.find((t) => t.name === table)!.columns.findIndex((c) => c.name === name);
+    orgRow[column('organizations', 'id')] = crafted;
+    orgRow[column('organizations', 'slug')] = `crafted-${crafted.slice(-6)}`;
+    const fires = full.tables.find((t) => t.name === 'helpdesk_automation_fires')!;
+    const now = new Date().toISOString();
+    const fire = fires.columns.map((c) =>
+      c.name === 'automation_id' ? rule.id : c.name === 'ticket_id' ? ticket.id : now,
+    );
+    const count = async () =>
+      (
+        await s.app.database.query(
+          `select (select count(*) from organizations)::int as organizations,
+                  (select count(*) from helpdesk_automation_fires)::int as fires,
+                  (select count(*) from mfa_recovery_codes)::int as codes`,
+        )
+      ).rows[0];
+    const before = await count();
+    const restoreCrafted = (tables: ArchiveHeader['tables'], rows: Record<string, (string | null)[][]>) =>
+      craftArchive({ ...full, organization: { ...full.organization, id: crafted }, tables }, rows).then(
+        (bytes) => s.app.services.backups.restoreFrom(Readable.from([bytes]), { mode: 'keep_ids' }),
+      );
+    await assert.rejects(
+      restoreCrafted([orgTable, fires], { organizations: [orgRow], helpdesk_automation_fires: [fire] }),
+      /helpdesk_automation_fires holds a row whose automation_id is no helpdesk_automations row of the organisation/,
+    );
+    // Recovery codes only of the archive's own users (not of a user this installation has).
+    const codes = full.tables.find((t) => t.name === 'mfa_recovery_codes')!;
+    const { rows: adminUser } = await s.app.database.query<{ id: string }>(
+      `select id::text from users where email = 'root@backups.test'`,
+    );
+    const code = codes.columns.map((c) =>
+      c.name === 'user_id'
+        ? adminUser[0].id
+        : c.name === 'id'
+          ? randomUUID()
+          : c.name === 'code_hash'
+            ? 'x'
+            : now,
+    );
+    await assert.rejects(
+      restoreCrafted([orgTable, codes], { organizations: [orgRow], mfa_recovery_codes: [code] }),
+      /a user the archive does not hold/,
+    );
+    // Nor a table of the installation.
+    const sessions = { name: 'sessions', columns: [{ name: 'id', type: 'uuid' }], binary: [], rows: 0 };
+    await assert.rejects(
+      restoreCrafted([orgTable, sessions], { organizations: [orgRow] }),
+      /no organisation's/,
+    );
+    assert.deepEqual(await count(), before);
+  });
+
+  test('the database’s bytes make the same batches however they arrive', () => {
+    const width = 3;
+    const rows = Array.from({ length: 40 }, (_, i) => [`row ${i}`, i % 3 ? null : 'x'.repeat(i * 7), `${i}`]);
+    const body = encodeRows(rows);
+    const copy = Buffer.concat([
+      Buffer.from('PGCOPY\n\xff\r\n\0', 'latin1'),
+      Buffer.alloc(8),
+      body,
+      Buffer.from([0xff, 0xff]),
+    ]);
+    for (const piece of [1, 2, 3, 5, 17, 64, 1000, copy.length]) {
+      const cutter = new CopyCutter(width, 0, 100);
+      const batches = [];
+      for (let at = 0; at < copy.length; at += piece)
+        batches.push(...cutter.push(copy.subarray(at, at + piece)));
+      const last = cutter.end();
+      if (last) batches.push(last);
+      assert.equal(
+        batches.reduce((n, b) => n + b.rows, 0),
+        rows.length,
+        `pieces of ${piece}`,
+      );
+      assert.ok(Buffer.concat(batches.map((b) => b.tuples)).equals(body), `pieces of ${piece}`);
+    }
+    const unended = new CopyCutter(width, 0, 1e9);
+    unended.push(copy.subarray(0, copy.length - 2));
+    assert.throws(() => unended.end(), /before its end mark/);
+    const short = new CopyCutter(width, 0, 1e9);
+    short.push(copy.subarray(0, copy.length - 5));
+    assert.throws(() => short.end(), /ends inside a row/);
+    const wide = new CopyCutter(width + 1, 0, 1e9);
+    wide.push(copy);
+    assert.throws(() => wide.end(), /fields/);
+  });
+
+  test('the embedded engine answers a FETCH as bytes, and an error as a query throws it', {
+    skip: engine !== 'pglite' && 'the embedded engine only',
+  }, async () => {
+    const { raw } = s.app.database;
+    if (raw.kind !== 'pglite') return;
+    const rows = await raw.pglite.transaction(async (tx) => {
+      await tx.query(`declare c binary no scroll cursor for select 'a'::text, '\\x0102'::bytea`);
+      return tx.raw('fetch forward 5 from c');
+    });
+    const batch = dataRows(Buffer.from(rows), 2, 1);
+    assert.equal(batch.rows, 1);
+    assert.equal(batch.binaryBytes, 2);
+    assert.ok(batch.tuples.equals(encodeRows([['a', '\u0001\u0002']])));
+    await assert.rejects(
+      raw.pglite.transaction((tx) => tx.raw('select 1/0')),
+      (err: Error & { code?: string }) => {
+        assert.equal(err.code, '22012');
+        assert.match(err.message, /division by zero/);
+        return true;
+      },
+    );
+    // The session goes on as before.
+    assert.equal((await raw.pglite.query<{ n: number }>('select 1 as n')).rows[0].n, 1);
+  });
+
   test('bad input to every endpoint is a 4xx', async () => {
     const id = '01900000-0000-7000-8000-000000000000';
     const cases: [string, string, unknown, number][] = [
@@ -729,7 +926,9 @@ describe(`backups on ${engine}`, () => {
     const cut = await upload(s, admin, backupA.archive.subarray(0, Math.floor(backupA.archive.length / 2)));
     assert.equal(cut.status, 422);
     const text = lines(backupA.archive);
-    const newer = zlib.gzipSync(Buffer.from(text.replace('"version":1', '"version":99'), 'latin1'));
+    const newer = zlib.gzipSync(
+      Buffer.from(text.replace(`"version":${ARCHIVE_VERSION}`, '"version":99'), 'latin1'),
+    );
     const refused = await upload(s, admin, newer, 'application/gzip');
     assert.equal(refused.status, 422);
     assert.match(refused.body.detail, /version 99/);
