@@ -95,6 +95,7 @@ async function mailToTicketsAtScale(dns: TestDnsServer): Promise<Row> {
     ...SETTINGS(dns),
     MAILROOM_HTTP_PORT: '0',
     MAILROOM_SMTP_PORT: '0',
+    MAILROOM_SUBMISSION_PORT: '0',
   };
   const { start, stopAll } = serverSet('/tmp/prof-helpdesk');
   const db = new pg.Client({ connectionString: settings.DATABASE_URL });
