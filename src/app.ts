@@ -51,6 +51,8 @@ import { organizationsModule } from './modules/organizations/index.ts';
 import { providerAccountsModule } from './modules/provider-accounts/index.ts';
 import { provisioningModule } from './modules/provisioning/index.ts';
 import { rulesModule } from './modules/rules/index.ts';
+import { smsModule } from './modules/sms/index.ts';
+import { smsCampaignsModule } from './modules/sms-campaigns/index.ts';
 import { submissionModule } from './modules/submission/index.ts';
 import type { SubmissionServer } from './modules/submission/server.ts';
 import { suppressionsModule } from './modules/suppressions/index.ts';
@@ -92,6 +94,8 @@ const MODULES: MailroomModule[] = [
   helpdeskAutomationModule,
   helpdeskKbModule,
   helpdeskInsightsModule,
+  smsModule,
+  smsCampaignsModule,
   backupsModule,
 ];
 

@@ -204,9 +204,35 @@ const schema = z.object({
   MAILROOM_BLOCKLISTS_INTERVAL: duration.default(6 * 3_600_000),
   MAILROOM_BLOCKLISTS_TIMEOUT: duration.default(3_000),
   MAILROOM_BLOCKLISTS_CONCURRENCY: positiveInt.max(1024).default(32),
+  // SMS campaigns (docs/sms-campaigns.md): the largest contact CSV taken, and how many messages of one
+  // campaign may wait in the SMS queue at once (it is fed as they go out).
+  MAILROOM_SMS_IMPORT_LIMIT: positiveInt.default(64 * 1024 * 1024),
+  MAILROOM_SMS_CAMPAIGN_IN_FLIGHT: positiveInt.max(1_000_000).default(10_000),
   // Warmup (docs/warmup.md).
   MAILROOM_WARMUP_SHARED_POOL: z.enum(['true', 'false']).default('false'),
   MAILROOM_WARMUP_MISSING_AFTER: duration.default(24 * 3_600_000),
+  // SMS (docs/sms.md): the region of numbers written without a country code until an organisation sets
+  // its own, the HELP reply until it writes its own, the retry schedule per gateway account, how long a
+  // worker's claim lasts unrenewed, the longest idle wait between looks at the queue, the messages a
+  // worker claims at once and holds at most, and how often a gateway client is checked against its account.
+  MAILROOM_SMS_DEFAULT_REGION: z
+    .string()
+    .trim()
+    .toUpperCase()
+    .regex(/^[A-Z]{2}$/, 'must be an ISO 3166 alpha-2 code such as US or GB')
+    .default('US'),
+  MAILROOM_SMS_HELP_TEXT: z
+    .string()
+    .trim()
+    .min(1)
+    .max(640)
+    .default('Reply STOP to unsubscribe, START to subscribe again. Msg & data rates may apply.'),
+  MAILROOM_SMS_RETRY_SCHEDULE: durationList.default([3e4, 12e4, 6e5, 18e5, 36e5]),
+  MAILROOM_SMS_LEASE: duration.default(60_000),
+  MAILROOM_SMS_POLL_INTERVAL: duration.default(1_000),
+  MAILROOM_SMS_CLAIM_BATCH: positiveInt.max(10_000).default(500),
+  MAILROOM_SMS_MAX_HELD: positiveInt.max(100_000).default(1_500),
+  MAILROOM_SMS_GATEWAY_RECHECK: duration.default(5_000),
   // Helpdesk (docs/helpdesk.md): mail one sender may file to a desk within an hour before the rest is
   // taken for a mail loop and ignored.
   MAILROOM_HELPDESK_LOOP_LIMIT: positiveInt.max(100_000).default(30),
@@ -267,6 +293,8 @@ const schema = z.object({
   ),
   MAILROOM_CLOUDFLARE_API_URL: z.url().default('https://api.cloudflare.com/client/v4'),
   MAILROOM_NAMECHEAP_API_URL: z.url().default('https://api.namecheap.com/xml.response'),
+  MAILROOM_TWILIO_API_URL: z.url().default('https://api.twilio.com'),
+  MAILROOM_SMS_GATEWAY_URL: z.url().default('https://api.sms-gate.app/3rdparty/v1'),
   MAILROOM_PROVIDER_TIMEOUT: duration.default(30_000),
   MAILROOM_LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   MAILROOM_PUBLIC_URL: optionalString.pipe(z.url('must be a URL').optional()),
@@ -551,6 +579,20 @@ function finish(c: z.output<typeof schema>) {
       timeoutMs: c.MAILROOM_BLOCKLISTS_TIMEOUT,
       concurrency: c.MAILROOM_BLOCKLISTS_CONCURRENCY,
     },
+    smsCampaigns: {
+      importLimit: c.MAILROOM_SMS_IMPORT_LIMIT,
+      inFlight: c.MAILROOM_SMS_CAMPAIGN_IN_FLIGHT,
+    },
+    sms: {
+      defaultRegion: c.MAILROOM_SMS_DEFAULT_REGION,
+      helpText: c.MAILROOM_SMS_HELP_TEXT,
+      retryScheduleMs: c.MAILROOM_SMS_RETRY_SCHEDULE,
+      leaseMs: Math.max(1_000, c.MAILROOM_SMS_LEASE),
+      pollMs: c.MAILROOM_SMS_POLL_INTERVAL,
+      claimBatch: c.MAILROOM_SMS_CLAIM_BATCH,
+      maxHeld: Math.max(c.MAILROOM_SMS_MAX_HELD, c.MAILROOM_SMS_CLAIM_BATCH),
+      gatewayRecheckMs: c.MAILROOM_SMS_GATEWAY_RECHECK,
+    },
     warmup: {
       sharedPool: c.MAILROOM_WARMUP_SHARED_POOL === 'true',
       missingAfterMs: c.MAILROOM_WARMUP_MISSING_AFTER,
@@ -632,6 +674,10 @@ function finish(c: z.output<typeof schema>) {
     providers: {
       cloudflareApiUrl: c.MAILROOM_CLOUDFLARE_API_URL,
       namecheapApiUrl: c.MAILROOM_NAMECHEAP_API_URL,
+      twilioApiUrl: c.MAILROOM_TWILIO_API_URL,
+      smsGatewayUrl: c.MAILROOM_SMS_GATEWAY_URL,
+      // Gateways call back here, one path per provider account (the sms module serves it).
+      smsWebhookUrl: `${publicUrl}/v1/sms/webhooks`,
       timeoutMs: c.MAILROOM_PROVIDER_TIMEOUT,
     },
     logLevel: c.MAILROOM_LOG_LEVEL,

@@ -44,6 +44,7 @@ export const SCOPE_RESOURCES = [
   'health',
   'helpdesk',
   'tickets',
+  'sms',
 ] as const;
 /** How long a verified key is trusted in this process; revocations here apply at once. */
 const KEY_CACHE_MS = 5_000;

@@ -1,4 +1,4 @@
-// Provider accounts: credentials for DNS providers and registrars, kept encrypted.
+// Provider accounts: credentials for DNS providers, registrars and SMS gateways, kept encrypted.
 import type { MailroomModule } from '../../core/module.ts';
 import { providerAccountRoutes } from './routes.ts';
 import { ProviderAccountsService } from './service.ts';

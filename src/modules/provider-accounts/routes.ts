@@ -4,13 +4,14 @@ import { z } from 'zod';
 import { authOf } from '../../core/auth.ts';
 import { uuidParam } from '../../core/ids.ts';
 import { pageOf, pageQuery } from '../../core/pagination.ts';
+import { PROVIDER_NAMES } from '../../providers/index.ts';
 import type { ProviderAccountsService } from './service.ts';
 import type { ProviderAccountRow } from './tables.ts';
 
 const accountSchema = z.object({
   id: z.uuid(),
-  kind: z.enum(['dns', 'registrar']),
-  provider: z.enum(['cloudflare', 'namecheap']),
+  kind: z.enum(['dns', 'registrar', 'sms']),
+  provider: z.enum(PROVIDER_NAMES),
   name: z.string(),
   credential_hint: z.string(),
   last_used_at: z.string().nullable(),
@@ -34,7 +35,11 @@ function accountView(a: ProviderAccountRow) {
 const credentials = z
   .record(z.string(), z.string().max(500))
   .describe(
-    'cloudflare: `{api_token}`; namecheap: `{api_user, api_key, username?, client_ip}`. Checked with the provider, stored encrypted, never shown again',
+    'cloudflare: `{api_token}`; namecheap: `{api_user, api_key, username?, client_ip}`; ' +
+      'android-sms-gateway: `{base_url?, username, password, webhook_signing_key?}`; ' +
+      'twilio: `{account_sid, auth_token, from?, messaging_service_sid?}` (from or messaging_service_sid); ' +
+      "smpp: `{host, port, system_id, password, system_type?, source_addr, tls?}` ('true' or 'false'). " +
+      'Checked with the provider, stored encrypted, never shown again',
   );
 
 export function providerAccountRoutes(accounts: ProviderAccountsService) {
@@ -50,9 +55,10 @@ export function providerAccountRoutes(accounts: ProviderAccountsService) {
       {
         schema: {
           tags,
-          summary: 'Connect a DNS provider (Cloudflare) or registrar (Namecheap) account',
+          summary:
+            'Connect a DNS provider (Cloudflare), registrar (Namecheap) or SMS gateway (SMS Gateway for Android, Twilio, SMPP) account',
           body: z.strictObject({
-            provider: z.enum(['cloudflare', 'namecheap']),
+            provider: z.enum(PROVIDER_NAMES),
             name: z.string().trim().min(1).max(200),
             credentials,
           }),

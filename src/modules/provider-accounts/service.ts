@@ -1,5 +1,5 @@
-// Provider accounts: an organisation's credentials for a DNS host or a registrar, sealed at rest and
-// checked against the provider before they are kept. Other modules borrow a ready client by id.
+// Provider accounts: an organisation's credentials for a DNS host, a registrar or an SMS gateway, sealed
+// at rest and checked against the provider before they are kept. Other modules borrow a ready client by id.
 import type { Secrets } from '../../core/crypto.ts';
 import type { Db } from '../../core/db.ts';
 import { notFound, validationFailed } from '../../core/errors.ts';
@@ -15,10 +15,14 @@ import {
   type ProviderEndpoints,
   type ProviderName,
   registrarFor,
+  smsProviderFor,
 } from '../../providers/index.ts';
 import type { Registrar } from '../../providers/registrar/types.ts';
+import type { SmsProvider } from '../../providers/sms/types.ts';
 import * as store from './store.ts';
 import type { ProviderAccountRow } from './tables.ts';
+
+export type { AccountRef } from './store.ts';
 
 export interface ProviderAccountInput {
   provider: ProviderName;
@@ -49,7 +53,7 @@ export class ProviderAccountsService {
 
   async create(organizationId: string, userId: string | null, input: ProviderAccountInput) {
     const credentials = this.#validCredentials(input.provider, input.credentials);
-    await viaProvider(() => this.#client(input.provider, credentials).verify());
+    await this.#verify(input.provider, credentials);
     return store.insertAccount(this.#db, {
       id: newId(),
       organizationId,
@@ -60,6 +64,25 @@ export class ProviderAccountsService {
       hint: credentialHint(input.provider, credentials),
       createdBy: userId,
     });
+  }
+
+  /**
+   * The organisation's accounts among `ids`, by id: owner and provider only. `db` may be a caller's
+   * transaction (on the embedded engine's one connection, nothing else may be asked meanwhile).
+   */
+  async refs(db: Db, organizationId: string, ids: string[]): Promise<Map<string, store.AccountRef>> {
+    const rows = ids.length ? await store.refsOf(db, organizationId, ids) : [];
+    return new Map(rows.map((r) => [r.id, r]));
+  }
+
+  /** An account's owner and provider by id alone (a webhook names only its account). */
+  refById(id: string): Promise<store.AccountRef | null> {
+    return store.refById(this.#db, id);
+  }
+
+  /** Every account of a provider, across organisations (a worker binding one connection each). */
+  refsOfProvider(provider: ProviderName): Promise<store.AccountRef[]> {
+    return store.refsOfProvider(this.#db, provider);
   }
 
   async list(organizationId: string, page: PageRequest) {
@@ -84,7 +107,7 @@ export class ProviderAccountsService {
     if (input.name !== undefined) changes.name = input.name;
     if (input.credentials) {
       const credentials = this.#validCredentials(existing.provider, input.credentials);
-      await viaProvider(() => this.#client(existing.provider, credentials).verify());
+      await this.#verify(existing.provider, credentials);
       changes.credentials = this.#secrets.encrypt(JSON.stringify(credentials));
       changes.hint = credentialHint(existing.provider, credentials);
     }
@@ -120,6 +143,24 @@ export class ProviderAccountsService {
     return { account, registrar };
   }
 
+  /**
+   * An SMS gateway client for the organisation's account; 422 when the account is not an SMS gateway.
+   * Its gateway calls back to `<MAILROOM_PUBLIC_URL>/v1/sms/webhooks/<account id>`. An SMPP provider holds
+   * a connection: keep it while it is used and close() it after.
+   */
+  async smsProvider(
+    organizationId: string,
+    id: string,
+  ): Promise<{ account: ProviderAccountRow; provider: SmsProvider }> {
+    const account = await this.get(organizationId, id);
+    const provider = smsProviderFor(account.provider, this.#open(account), this.#endpoints, {
+      webhookUrl: `${this.#endpoints.smsWebhookUrl}/${account.id}`,
+    });
+    if (!provider) throw validationFailed('provider_account_id', `${account.provider} is not an SMS gateway`);
+    await store.updateAccount(this.#db, organizationId, id, { lastUsedAt: new Date() });
+    return { account, provider };
+  }
+
   #validCredentials(provider: ProviderName, credentials: Record<string, string>): Record<string, string> {
     const parsed = credentialSchemas[provider].safeParse(credentials);
     if (!parsed.success) {
@@ -129,9 +170,20 @@ export class ProviderAccountsService {
     return parsed.data as Record<string, string>;
   }
 
-  #client(provider: ProviderName, credentials: Record<string, string>): { verify(): Promise<void> } {
-    return (dnsProviderFor(provider, credentials, this.#endpoints) ??
+  /** Checks the credentials with the provider; an SMS gateway's connection (an SMPP bind) is closed after. */
+  async #verify(provider: ProviderName, credentials: Record<string, string>): Promise<void> {
+    const sms = smsProviderFor(provider, credentials, this.#endpoints);
+    if (sms) {
+      try {
+        await viaProvider(() => sms.verify());
+      } finally {
+        await sms.close();
+      }
+      return;
+    }
+    const client = (dnsProviderFor(provider, credentials, this.#endpoints) ??
       registrarFor(provider, credentials, this.#endpoints))!;
+    await viaProvider(() => client.verify());
   }
 
   #open(account: ProviderAccountRow): Record<string, string> {

@@ -1,10 +1,10 @@
 import { pgTable, text, timestamptz, uuid } from '../../core/orm.ts';
-import type { ProviderName } from '../../providers/index.ts';
+import type { ProviderKind, ProviderName } from '../../providers/index.ts';
 
 export const providerAccounts = pgTable('provider_accounts', {
   id: uuid('id').primaryKey(),
   organizationId: uuid('organization_id').notNull(),
-  kind: text('kind').$type<'dns' | 'registrar'>().notNull(),
+  kind: text('kind').$type<ProviderKind>().notNull(),
   provider: text('provider').$type<ProviderName>().notNull(),
   name: text('name').notNull(),
   credentials: text('credentials').notNull(),
