@@ -3,7 +3,7 @@
 // holidays (local dates); a null calendar is 24/7. Wall times become instants through Intl (the zone data
 // Node ships), so a DST change makes its day an hour shorter or longer, never shifts 09:00. Pure: no
 // clock, no database.
-import { addDays, localTime, zonedInstant } from '../warmup/calendar.ts';
+import { addDays, localTime, zonedInstant } from '../../core/zoned-time.ts';
 
 export interface BusinessInterval {
   /** 0 Sunday .. 6 Saturday */
@@ -84,8 +84,7 @@ function intervalsOn(date: string, cal: PreparedCalendar): [number, number][] {
 }
 
 function at(date: string, minute: number, timeZone: string): number {
-  if (minute >= 1440) return zonedInstant(addDays(date, 1), 0, 0, timeZone).getTime();
-  return zonedInstant(date, Math.floor(minute / 60), minute % 60, timeZone).getTime();
+  return zonedInstant(date, minute, timeZone).getTime();
 }
 
 /** Working milliseconds in [from, to); 0 when to is not after from. A null calendar counts every ms. */

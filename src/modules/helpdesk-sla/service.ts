@@ -13,7 +13,7 @@ import { type EventInput, type EventRecord, eventOf, type EventsService } from '
 import type { Actor, TicketSnapshot } from '../helpdesk/events.ts';
 import type { HelpdeskService, TicketChanges } from '../helpdesk/service.ts';
 import { PRIORITIES, type Priority, type TicketStatus } from '../helpdesk/tables.ts';
-import { isTimeZone } from '../warmup/calendar.ts';
+import { isTimeZone } from '../../core/zoned-time.ts';
 import {
   type BusinessInterval,
   hoursProblem,

@@ -30,7 +30,7 @@ import { compile } from './liquid.ts';
 import type { SmsContactsService } from './service.ts';
 import * as store from './store.ts';
 import type { CampaignRow, CampaignStatus, RecipientRow, RecipientStatus } from './tables.ts';
-import { isTimeZone } from './window.ts';
+import { isTimeZone } from '../../core/zoned-time.ts';
 
 export const CAMPAIGN_KIND = 'sms.campaign';
 
@@ -131,10 +131,6 @@ export class CampaignsService {
 
   constructor(options: CampaignsOptions) {
     this.#o = options;
-  }
-
-  get options(): CampaignsOptions {
-    return this.#o;
   }
 
   // ---- reading ---------------------------------------------------------------------------------------

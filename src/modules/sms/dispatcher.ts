@@ -23,7 +23,8 @@ import { IDEMPOTENT_PROVIDERS, type SmsService, type ReportTally } from './servi
 import * as store from './store.ts';
 import type { SmsThrottleRow } from './tables.ts';
 import { cancelledEvent, statusEvent } from './views.ts';
-import { localDay, nextLocalMidnight, quietUntil, zoneOf } from './zones.ts';
+import { nextLocalMidnight } from '../../core/zoned-time.ts';
+import { localDay, quietUntil, zoneOf } from './zones.ts';
 
 export interface SmsCounters {
   record(tally: Partial<ReportTally>): void;

@@ -27,7 +27,7 @@ import type {
   SmsThrottleRow,
 } from './tables.ts';
 import { cancelledEvent, messageView, queuedEvent, type SmsMessageView, statusEvent } from './views.ts';
-import { isTimeZone } from './zones.ts';
+import { isTimeZone } from '../../core/zoned-time.ts';
 
 export type { SmsMessageView } from './views.ts';
 /** An open transaction (or the database): the caller's work and the queueing commit together. */

@@ -2,6 +2,7 @@
 // this is a small table: one zone per country (for countries spanning several, the zone most of its
 // people live in), and for North America the area codes of the zones other than Eastern. A country not
 // in the table falls back to the organisation's time zone. docs/sms.md lists the choices.
+import { addDays, localTime, zonedInstant } from '../../core/zoned-time.ts';
 
 const COUNTRY_ZONES: Record<string, string> = {
   US: 'America/New_York',
@@ -149,50 +150,6 @@ export function zoneOf(e164: string, country: string | null): string | null {
   return country ? (COUNTRY_ZONES[country] ?? null) : null;
 }
 
-const formatters = new Map<string, Intl.DateTimeFormat>();
-
-function formatter(timeZone: string): Intl.DateTimeFormat {
-  let f = formatters.get(timeZone);
-  if (!f) {
-    f = new Intl.DateTimeFormat('en-US', {
-      timeZone,
-      hourCycle: 'h23',
-      year: 'numeric',
-      month: '2-digit',
-      day: '2-digit',
-      hour: '2-digit',
-      minute: '2-digit',
-      second: '2-digit',
-    });
-    formatters.set(timeZone, f);
-  }
-  return f;
-}
-
-/** Whether Intl knows the zone (an IANA name such as Europe/Berlin, or UTC). */
-export function isTimeZone(name: string): boolean {
-  try {
-    formatter(name);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
-/** The wall clock in a zone: the local date as UTC midnight (ms) and minutes since local midnight. */
-function wallClock(instant: Date, timeZone: string): { day: number; minutes: number; offset: number } {
-  const p: Record<string, number> = {};
-  for (const part of formatter(timeZone).formatToParts(instant))
-    if (part.type !== 'literal') p[part.type] = Number(part.value);
-  const day = Date.UTC(p.year, p.month - 1, p.day);
-  const asUtc = day + (p.hour * 60 + p.minute) * 60_000 + p.second * 1000;
-  return {
-    day,
-    minutes: p.hour * 60 + p.minute,
-    offset: asUtc - Math.floor(instant.getTime() / 1000) * 1000,
-  };
-}
-
 /** "HH:MM" → minutes since midnight. */
 export function minutesOf(hhmm: string): number {
   const [h, m] = hhmm.split(':').map(Number);
@@ -207,28 +164,16 @@ export function quietUntil(now: Date, timeZone: string, start: string, end: stri
   const from = minutesOf(start);
   const to = minutesOf(end);
   if (from === to) return null;
-  const { day, minutes, offset } = wallClock(now, timeZone);
-  const inside = from < to ? minutes >= from && minutes < to : minutes >= from || minutes < to;
+  const local = localTime(now, timeZone);
+  const inside =
+    from < to ? local.minutes >= from && local.minutes < to : local.minutes >= from || local.minutes < to;
   if (!inside) return null;
   // The end is today, or tomorrow when quiet hours began before midnight.
-  const endDay = from > to && minutes >= from ? day + 86_400_000 : day;
-  const wall = endDay + to * 60_000;
-  // The wall time's instant, with the offset in force then (a DST change may lie in between).
-  let at = wall - offset;
-  at = wall - wallClock(new Date(at), timeZone).offset;
-  return new Date(Math.max(at, now.getTime() + 60_000));
+  const endDate = from > to && local.minutes >= from ? addDays(local.date, 1) : local.date;
+  return new Date(Math.max(zonedInstant(endDate, to, timeZone).getTime(), now.getTime() + 60_000));
 }
 
 /** The local date (YYYY-MM-DD) in a zone: the day a daily limit counts. */
 export function localDay(instant: Date, timeZone: string): string {
-  return new Date(wallClock(instant, timeZone).day).toISOString().slice(0, 10);
-}
-
-/** When the next local day begins in a zone. */
-export function nextLocalMidnight(instant: Date, timeZone: string): Date {
-  const { day, offset } = wallClock(instant, timeZone);
-  const wall = day + 86_400_000;
-  let at = wall - offset;
-  at = wall - wallClock(new Date(at), timeZone).offset;
-  return new Date(Math.max(at, instant.getTime() + 1_000));
+  return localTime(instant, timeZone).date;
 }

@@ -18,7 +18,7 @@ import type { AccountMail } from '../accounts/mail.ts';
 import type { OutboundService } from '../delivery/service.ts';
 import { type EventInput, type EventsService, eventOf } from '../events/service.ts';
 import type { MailStore } from '../imap/service.ts';
-import { addDays, localTime } from './calendar.ts';
+import { addDays, localTime } from '../../core/zoned-time.ts';
 import { OPENINGS, person, pick, REPLIES, render, type Template, WEEKDAY_NAMES } from './content.ts';
 import { warmupRescued } from './events.ts';
 import { newToken, openings, planDay, type PlannedMessage } from './planner.ts';

@@ -4,7 +4,7 @@
 // a partner from the pool (those on another domain than the sender first) and a template.
 import { randomBytes } from 'node:crypto';
 import { newId } from '../../core/ids.ts';
-import { localTime, nextLocalMidnight, zonedInstant } from './calendar.ts';
+import { localTime, nextLocalMidnight, zonedInstant } from '../../core/zoned-time.ts';
 import { pick } from './content.ts';
 import { dailyQuota } from './ramps.ts';
 import type { PlannedDay, PoolMember } from './store.ts';
@@ -57,8 +57,8 @@ export function planDay(
     enrollment.weekdays.includes(local.weekday) &&
     local.hour < enrollment.endHour;
   if (!sendingDay || !hasPartners) return day;
-  const start = Math.max(now.getTime(), zonedInstant(local.date, enrollment.startHour, 0, tz).getTime());
-  const end = zonedInstant(local.date, enrollment.endHour, 0, tz).getTime();
+  const start = Math.max(now.getTime(), zonedInstant(local.date, enrollment.startHour * 60, tz).getTime());
+  const end = zonedInstant(local.date, enrollment.endHour * 60, tz).getTime();
   if (end <= start) return day;
   if (enrollment.countedOn !== local.date) {
     day.warmDays += 1;

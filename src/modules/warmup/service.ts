@@ -12,7 +12,7 @@ import type { OutboundService } from '../delivery/service.ts';
 import { type EventInput, type EventRecord, type EventsService, eventOf } from '../events/service.ts';
 import type { HealthInput } from '../health/inputs/types.ts';
 import type { MailboxesService } from '../mailboxes/service.ts';
-import { addDays, isTimeZone, localTime } from './calendar.ts';
+import { addDays, isTimeZone, localTime } from '../../core/zoned-time.ts';
 import { checkTemplate } from './content.ts';
 import type { WarmupEngine } from './engine.ts';
 import { warmupEnrolled, warmupPaused, warmupRemoved, warmupResumed } from './events.ts';

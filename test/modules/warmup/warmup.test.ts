@@ -7,7 +7,7 @@ import { after, before, describe, test } from 'node:test';
 import { ImapFlow } from 'imapflow';
 import { ManualClock } from '../../../src/core/clock.ts';
 import { DEFAULT_POLICY } from '../../../src/modules/health/policy.ts';
-import { localTime, nextLocalMidnight, zonedInstant } from '../../../src/modules/warmup/calendar.ts';
+import { localTime, nextLocalMidnight, zonedInstant } from '../../../src/core/zoned-time.ts';
 import { render } from '../../../src/modules/warmup/content.ts';
 import { engine, eventsOf, type Org, orgMaker, startTestApp, type TestApp } from '../../support/app.ts';
 import { startDnsServer, type TestDnsServer } from '../../support/dns-server.ts';
@@ -151,13 +151,20 @@ describe(`warmup on ${engine}`, () => {
       weekday: 0,
       hour: 1,
       minute: 0,
+      minutes: 60,
     });
     assert.ok(
       nextLocalMidnight(santiago, 'America/Santiago') > santiago,
       'the next day, not the same instant',
     );
-    assert.equal(zonedInstant('2026-12-07', 8, 0, 'Asia/Kolkata').toISOString(), '2026-12-07T02:30:00.000Z');
-    assert.equal(localTime(zonedInstant('2026-03-29', 2, 30, 'Europe/Berlin'), 'Europe/Berlin').hour, 3);
+    assert.equal(
+      zonedInstant('2026-12-07', 8 * 60, 'Asia/Kolkata').toISOString(),
+      '2026-12-07T02:30:00.000Z',
+    );
+    assert.equal(
+      localTime(zonedInstant('2026-03-29', 2 * 60 + 30, 'Europe/Berlin'), 'Europe/Berlin').hour,
+      3,
+    );
     const people = { first_name: 'A', name: 'A', address: 'a@x.test' };
     assert.throws(() =>
       render('{% for a in (1..100000000) %}{% for b in (1..1000) %}x{% endfor %}{% endfor %}', {
