@@ -520,6 +520,12 @@ export class SmsDispatcher {
       errorCode: reason.options.code ?? null,
       errorMessage: reason.message.slice(0, 1_000),
     };
+    // A submit the gateway may have taken is not sent again (nor elsewhere) unless the gateway dedupes
+    // by our id: nothing is sent twice.
+    if (reason.options.maybeTaken && !IDEMPOTENT_PROVIDERS.includes(provider ?? '')) {
+      this.#result(m, { ...base, errorCode: 'unknown_outcome', outcome: 'failed', status: 'failed' });
+      return;
+    }
     const schedule = this.#o.retryScheduleMs;
     if (reason.options.retryable && !permanent && m.attempts <= schedule.length) {
       const delay = reason.options.retryAfterMs ?? schedule[m.attempts - 1];

@@ -460,7 +460,7 @@ class SmppProvider implements SmsProvider {
     this.#detach(
       new SmsSendError(
         'the SMPP connection was lost before the SMSC answered; the message may or may not have been taken',
-        { retryable: true, code: 'connection_lost' },
+        { retryable: true, code: 'connection_lost', maybeTaken: true },
       ),
     );
     this.#scheduleReconnect(this.#backoffMs);
@@ -531,6 +531,7 @@ class SmppProvider implements SmsProvider {
             new SmsSendError(`the SMSC did not answer the submit within ${timeoutMs} ms`, {
               retryable: true,
               code: 'timeout',
+              maybeTaken: true,
             }),
           ),
         timeoutMs,

@@ -42,7 +42,11 @@ const DEFAULT_TIMEOUT_MS = 30_000;
 const MAX_PARTS = 10;
 
 /** A call Twilio refused (status set) or that got no answer (status null). */
+/** Transport errors that mean the request never left. */
+const NOT_SENT = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH', 'ENETUNREACH']);
+
 class TwilioCallFailed extends Error {
+  maybeTaken = false;
   readonly status: number | null;
   readonly code: number | undefined;
   readonly retryAfter: string | null;
@@ -84,7 +88,13 @@ function requestClient(apiUrl: string, timeoutMs: number, redact: (text: string)
         const error = err as Error & { code?: string };
         const reason =
           error.code === 'ECONNABORTED' ? `no answer within ${timeoutMs / 1000} s` : error.message;
-        throw new TwilioCallFailed(`Twilio could not be reached: ${redact(reason ?? String(err))}`, null);
+        const failed = new TwilioCallFailed(
+          `Twilio could not be reached: ${redact(reason ?? String(err))}`,
+          null,
+        );
+        // Refused or unresolvable: nothing went out. Anything else may have reached Twilio.
+        failed.maybeTaken = !NOT_SENT.has(error.code ?? '');
+        throw failed;
       });
       if (response.statusCode < 400) return response;
       const body = parseBody(response.body);
@@ -126,7 +136,8 @@ function toProviderError(error: unknown): unknown {
 
 function toSendError(error: unknown, now: Date): unknown {
   if (!(error instanceof TwilioCallFailed)) return error;
-  if (error.status === null) return new SmsSendError(error.message, { retryable: true });
+  if (error.status === null)
+    return new SmsSendError(error.message, { retryable: true, maybeTaken: error.maybeTaken });
   const code = error.code !== undefined ? String(error.code) : String(error.status);
   if (error.status === 429 || error.status >= 500)
     return new SmsSendError(`Twilio could not take the message now: ${described(error)}`, {

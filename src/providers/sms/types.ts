@@ -95,6 +95,11 @@ export class SmsSendError extends Error {
     retryAfterMs?: number;
     /** The gateway's own error code (Twilio's 21211, SMPP's command_status). */
     code?: string;
+    /**
+     * The request may have reached the gateway before it failed (a timeout, a connection lost after it
+     * was written): sending it again could send it twice, unless the gateway dedupes by our id.
+     */
+    maybeTaken?: boolean;
   };
 
   constructor(message: string, options: SmsSendError['options']) {

@@ -128,6 +128,23 @@ describe(`sms on ${engine}`, () => {
     await twilio?.close();
   });
 
+  test('SMPP: a submit the link lost before its answer is failed as unknown, never sent again', async () => {
+    smsc.answerSubmits = false;
+    try {
+      const sent = await ok('POST', '/v1/sms/messages', { to: '+14155552699', body: 'Lost in flight' }, 202);
+      await smscSubmitOf('+14155552699', 'Lost in flight');
+      smsc.dropConnections();
+      const failed = await messageWhen(sent.id, (m) => m.status === 'failed');
+      assert.equal(failed.error_code, 'unknown_outcome');
+    } finally {
+      smsc.answerSubmits = true;
+    }
+    // The link is bound again and the SMSC saw the message once.
+    await ok('POST', '/v1/sms/messages', { to: '+14155552698', body: 'After the drop' }, 202);
+    await smscSubmitOf('+14155552698', 'After the drop');
+    assert.equal(smsc.submits.filter((x) => x.text === 'Lost in flight').length, 1);
+  });
+
   test('SMPP: queued, submitted in the measured coding, moved to delivered by its receipt', async () => {
     const sent = await ok(
       'POST',
