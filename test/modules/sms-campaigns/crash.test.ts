@@ -107,14 +107,16 @@ describe(`SMS campaign crash safety on ${engine}`, () => {
       60_000,
     );
     assert.equal(smsc.submits.length, IN_FLIGHT);
+    const bindsBefore = smsc.binds;
     process.kill(-first.child.pid!, 'SIGKILL');
     await exited(first.child, setup.env.MAILROOM_DATA_DIR);
 
     const second = await serve(['start'], processEnv, cleanups);
     // The receipts of what was sent before the kill reach the new process; the rest get theirs at once.
+    // Bound, not only connected: a receipt needs the new process's transceiver.
     await until(
-      async () => smsc!.connections,
-      (n) => n > 0,
+      async () => smsc!.binds,
+      (n) => n > bindsBefore,
       30_000,
     );
     smsc.autoReceipts = true;
