@@ -232,6 +232,27 @@ export function problemOf(
   return body;
 }
 
+/** The 400 answer of one batch item (`messages[index]`) whose body failed its schema. */
+export function batchItemInvalid(
+  index: number,
+  issues: { path: PropertyKey[]; message: string }[],
+): { index: number; status: 400; problem: Omit<Problem, 'request_id'> } {
+  const errors = issues.map((issue) => ({
+    field: ['messages', index, ...issue.path.map(String)].join('.'),
+    message: issue.message,
+  }));
+  return {
+    index,
+    status: 400,
+    problem: problemOf(
+      400,
+      'validation_failed',
+      errors.map((e) => `${e.field}: ${e.message}`).join('; '),
+      errors,
+    ),
+  };
+}
+
 export function sendProblem(
   reply: FastifyReply,
   request: FastifyRequest,

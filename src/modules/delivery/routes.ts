@@ -3,7 +3,7 @@ import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { authOf } from '../../core/auth.ts';
 import { AppError, validationFailed } from '../../core/errors.ts';
-import { problemOf } from '../../core/http.ts';
+import { batchItemInvalid, problemOf } from '../../core/http.ts';
 import { auditEntryOf } from '../audit/hooks.ts';
 import { uuidParam } from '../../core/ids.ts';
 import { pageOf, pageQuery } from '../../core/pagination.ts';
@@ -229,20 +229,7 @@ export function deliveryRoutes(
         const answers = new Map(valid.map((v, i) => [v.index, sent[i]]));
         const out = items.map((item) => {
           if (!item.parsed.success) {
-            const errors = item.parsed.error.issues.map((issue) => ({
-              field: ['messages', item.index, ...issue.path].join('.'),
-              message: issue.message,
-            }));
-            return {
-              index: item.index,
-              status: 400,
-              problem: problemOf(
-                400,
-                'validation_failed',
-                errors.map((e) => `${e.field}: ${e.message}`).join('; '),
-                errors,
-              ),
-            };
+            return batchItemInvalid(item.index, item.parsed.error.issues);
           }
           const answer = answers.get(item.index)!;
           if ('error' in answer) {

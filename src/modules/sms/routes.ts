@@ -3,7 +3,7 @@ import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { authOf } from '../../core/auth.ts';
 import { AppError, validationFailed } from '../../core/errors.ts';
-import { problemOf } from '../../core/http.ts';
+import { batchItemInvalid, problemOf } from '../../core/http.ts';
 import { pageOf, pageQuery, toPage } from '../../core/pagination.ts';
 import type { SmsReports } from './reports.ts';
 import { MAX_BATCH, type SmsSendInput, type SmsService, type SmsSettings } from './service.ts';
@@ -327,20 +327,7 @@ export function smsRoutes(sms: SmsService) {
             };
           }
           if ('parsed' in item && item.parsed && !item.parsed.success) {
-            const errors = item.parsed.error.issues.map((issue) => ({
-              field: ['messages', item.index, ...issue.path].join('.'),
-              message: issue.message,
-            }));
-            return {
-              index: item.index,
-              status: 400,
-              problem: problemOf(
-                400,
-                'validation_failed',
-                errors.map((e) => `${e.field}: ${e.message}`).join('; '),
-                errors,
-              ),
-            };
+            return batchItemInvalid(item.index, item.parsed.error.issues);
           }
           const answer = byIndex.get(item.index)!;
           if ('error' in answer) {
