@@ -196,6 +196,7 @@ export async function createMailroom(config: Config, options: MailroomOptions): 
   const database = await openDatabase({
     url: config.databaseUrl,
     dataDir,
+    sharedBuffers: config.pgliteSharedBuffers,
     poolSize: config.dbPoolSize,
     applicationName: applicationName(roles),
   });

@@ -76,7 +76,11 @@ async function main(argv: string[]): Promise<number> {
     case 'worker':
       return serve(await createMailroom(config, { http: false, workers: true }));
     case 'migrate': {
-      const database = await openDatabase({ url: config.databaseUrl, dataDir: config.dataDir });
+      const database = await openDatabase({
+        url: config.databaseUrl,
+        dataDir: config.dataDir,
+        sharedBuffers: config.pgliteSharedBuffers,
+      });
       try {
         const { applied } = await migrate(database);
         process.stdout.write(applied.length ? `applied: ${applied.join(', ')}\n` : 'up to date\n');

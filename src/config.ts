@@ -90,6 +90,10 @@ const durationList = z.string().transform((v, ctx) => {
 
 const schema = z.object({
   MAILROOM_DATA_DIR: z.string().min(1).default('./data'),
+  MAILROOM_PGLITE_SHARED_BUFFERS: z
+    .string()
+    .regex(/^[1-9][0-9]*(kB|MB|GB)$/, 'must be a size such as 128MB or 1GB')
+    .default('128MB'),
   DATABASE_URL: optionalString.pipe(
     z
       .string()
@@ -533,6 +537,7 @@ function finish(c: z.output<typeof schema>) {
   return {
     dataDir,
     databaseUrl: c.DATABASE_URL,
+    pgliteSharedBuffers: c.MAILROOM_PGLITE_SHARED_BUFFERS,
     redisUrl: c.REDIS_URL,
     http: { host: c.MAILROOM_HTTP_HOST, port: c.MAILROOM_HTTP_PORT },
     hostname: c.MAILROOM_HOSTNAME.toLowerCase(),

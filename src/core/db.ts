@@ -39,6 +39,8 @@ export interface DatabaseOptions {
   url?: string;
   /** Directory for the embedded engine; `null` keeps it in memory (tests). */
   dataDir?: string | null;
+  /** The embedded engine's shared_buffers (e.g. `128MB`). */
+  sharedBuffers?: string;
   poolSize?: number;
   /** How PostgreSQL's pg_stat_activity names this process's sessions. */
   applicationName?: string;
@@ -47,7 +49,7 @@ export interface DatabaseOptions {
 export async function openDatabase(options: DatabaseOptions): Promise<Database> {
   return options.url
     ? openPostgres(options.url, options.poolSize ?? 10, options.applicationName ?? 'mailroom')
-    : openPglite(options.dataDir ?? null);
+    : openPglite(options.dataDir ?? null, options.sharedBuffers ?? '128MB');
 }
 
 // Each engine's driver is loaded only when used: start-up time is mostly module loading.
@@ -100,7 +102,7 @@ async function openPostgres(url: string, poolSize: number, applicationName: stri
   };
 }
 
-async function openPglite(dataDir: string | null): Promise<Database> {
+async function openPglite(dataDir: string | null, sharedBuffers: string): Promise<Database> {
   const { drizzle: drizzlePglite } = loadPgliteDriver();
   let dir: string | undefined;
   let unlock = () => {};
@@ -110,7 +112,7 @@ async function openPglite(dataDir: string | null): Promise<Database> {
     unlock = lockDataDir(dataDir);
   }
   // On a thread of its own: see pglite-thread.ts.
-  const pglite = await EmbeddedClient.open({ dataDir: dir });
+  const pglite = await EmbeddedClient.open({ dataDir: dir, sharedBuffers });
   let chain: Promise<unknown> = Promise.resolve();
   return {
     engine: 'pglite',

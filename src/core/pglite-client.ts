@@ -7,6 +7,8 @@ import { Worker } from 'node:worker_threads';
 export interface ThreadOptions {
   /** The data directory, or undefined for a database in memory. */
   dataDir: string | undefined;
+  /** PostgreSQL's shared_buffers, e.g. `128MB`. */
+  sharedBuffers: string;
 }
 
 export type Request =

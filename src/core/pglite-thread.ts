@@ -90,10 +90,10 @@ const options = workerData as ThreadOptions;
 const port = parentPort;
 if (!port) throw new Error('pglite-thread runs as a worker thread');
 
-// Smaller shared buffers than PGlite's 128 MB default keep an idle embedded install small; the
-// embedded engine serves one process, and PostgreSQL is the answer for anything bigger.
+// Pages beyond shared_buffers are read again through the WASM file system on every use, which is what a
+// list over 100,000 tickets spent its time on at 32 MB (MAILROOM_PGLITE_SHARED_BUFFERS; docs/decisions.md).
 const pglite = await PGlite.create(options.dataDir, {
-  startParams: [...PGlite.defaultStartParams, '-c', 'shared_buffers=32MB'],
+  startParams: [...PGlite.defaultStartParams, '-c', `shared_buffers=${options.sharedBuffers}`],
   // PGlite's own bytea conversion walks every byte in JavaScript (a string per byte).
   parsers: { [PG_TYPE.bytea]: (value: string) => Buffer.from(value.slice(2), 'hex') },
   serializers: SERIALIZERS as Record<number, (value: unknown) => string>,

@@ -300,7 +300,7 @@ export function helpdeskRoutes(helpdesk: HelpdeskService) {
               total_exact: z
                 .boolean()
                 .describe(
-                  'False when a full-text query matched more than 1,000 tickets: `total` is then 1,000',
+                  'False when more tickets matched than are counted (1,000 for a full-text query `q`, 10,000 otherwise): `total` is then that cap',
                 ),
             }),
           },

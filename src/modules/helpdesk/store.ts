@@ -419,9 +419,10 @@ export async function listTickets(
     due_at: t.dueAt,
   }[sort.by];
   const direction = sort.order === 'asc' ? asc : desc;
-  // A full-text query counts its matches up to a cap: a common word can match most tickets, and
-  // counting them all reads every matching row (search engines report "10,000+" for the same reason).
-  const cap = filter.q ? SEARCH_COUNT_CAP + 1 : null;
+  // Matches are counted up to a cap: a common word, or a status most tickets have, can match most of a
+  // large desk, and counting them all reads every match (search engines report "10,000+" for the same
+  // reason; a desk's exact counts by status are the insights' report).
+  const cap = (filter.q ? SEARCH_COUNT_CAP : LIST_COUNT_CAP) + 1;
   const counted = db
     .select({ one: sql`1` })
     .from(t)
@@ -436,14 +437,16 @@ export async function listTickets(
       .offset((page.page - 1) * page.page_size),
     db
       .select({ n: count() })
-      .from((cap ? counted.limit(cap) : counted).as('matches'))
+      .from(counted.limit(cap).as('matches'))
       .then(([r]) => r!.n),
   ]);
-  return cap && total >= cap ? { rows, total: SEARCH_COUNT_CAP, exact: false } : { rows, total, exact: true };
+  return total >= cap ? { rows, total: cap - 1, exact: false } : { rows, total, exact: true };
 }
 
 /** Matches of a full-text query counted exactly up to this many; beyond, the total says "at least". */
 export const SEARCH_COUNT_CAP = 1_000;
+/** The same for a list without a full-text query. */
+export const LIST_COUNT_CAP = 10_000;
 
 // ---- comments and mail threading ----------------------------------------------------------------------
 
