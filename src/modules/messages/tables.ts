@@ -1,4 +1,4 @@
-import { boolean, integer, jsonb, pgTable, text, timestamptz, uuid } from '../../core/orm.ts';
+import { boolean, integer, jsonb, pgTable, real, text, timestamptz, uuid } from '../../core/orm.ts';
 
 export type MessageStatus =
   | 'pending'
@@ -75,6 +75,41 @@ export const messages = pgTable('messages', {
   updatedAt: timestamptz('updated_at').notNull().defaultNow(),
 });
 export type MessageRow = typeof messages.$inferSelect;
+
+/** A finding of the phishing and attachment checks (modules/intelligence/threats). */
+export interface AnalysisFinding {
+  code: string;
+  severity: 'low' | 'medium' | 'high';
+  evidence: string;
+  detail?: Record<string, string | number>;
+}
+
+/**
+ * What mail intelligence found in a message (migrations/0031_intelligence.sql). The intelligence module
+ * writes it through this module's service; lists and search filter on it.
+ */
+export const messageAnalyses = pgTable('message_analyses', {
+  messageId: uuid('message_id').primaryKey(),
+  organizationId: uuid('organization_id').notNull(),
+  spam: boolean('spam').notNull(),
+  spamScore: real('spam_score').notNull(),
+  spamEngine: text('spam_engine').$type<'builtin' | 'rspamd'>().notNull(),
+  spamSymbols: jsonb('spam_symbols').$type<Array<{ name: string; score: number }>>().notNull(),
+  phishing: text('phishing').$type<'clean' | 'suspicious' | 'phishing'>().notNull(),
+  phishingScore: real('phishing_score').notNull(),
+  findings: jsonb('findings').$type<AnalysisFinding[]>().notNull(),
+  malware: text('malware'),
+  language: text('language').notNull(),
+  sentiment: real('sentiment').notNull(),
+  sentimentLabel: text('sentiment_label').$type<'negative' | 'neutral' | 'positive'>().notNull(),
+  category: text('category').notNull(),
+  priority: text('priority').$type<'high' | 'normal' | 'low'>().notNull(),
+  keywords: text('keywords').array().notNull(),
+  entities: jsonb('entities').$type<Record<string, unknown>>().notNull(),
+  summary: text('summary').notNull(),
+  analyzedAt: timestamptz('analyzed_at').notNull().defaultNow(),
+});
+export type MessageAnalysisRow = typeof messageAnalyses.$inferSelect;
 
 export type RouteKind = 'mailbox' | 'alias' | 'rule' | 'catch_all' | 'srs' | 'bounce' | 'feedback' | 'none';
 export type RouteAction =
