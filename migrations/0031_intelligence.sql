@@ -48,21 +48,18 @@ create table intelligence_settings (
   junk_filing boolean not null default true,
   quarantine_malware boolean not null default true,
   llm_daily_tokens integer,                 -- null: the installation's default
+  custom_categories jsonb,                  -- the model trained from category_examples; null: none
   updated_at timestamptz not null default now()
 );
 
--- What users taught the spam filter: per token (a 32-bit hash), how many spam and ham messages held it.
+-- What users taught the spam filter: per token (a 32-bit hash), how many spam and ham messages held it;
+-- token 0 counts the messages themselves.
 create table spam_tokens (
   organization_id uuid not null references organizations(id) on delete cascade,
   token integer not null,
   spam integer not null default 0,
   ham integer not null default 0,
   primary key (organization_id, token)
-);
-create table spam_learning (
-  organization_id uuid primary key references organizations(id) on delete cascade,
-  spam_documents integer not null default 0,
-  ham_documents integer not null default 0
 );
 -- The last verdict a user gave each message, so that a changed mind unlearns the old one first; rows
 -- not yet learned wait for the worker.

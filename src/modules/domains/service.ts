@@ -200,6 +200,11 @@ export class DomainsService {
     return domain;
   }
 
+  /** The names of every domain of these organisations, by organisation (mail intelligence's lookalikes). */
+  namesByOrganization(organizationIds: string[]): Promise<Map<string, string[]>> {
+    return store.domainNamesByOrganization(this.#o.db, organizationIds);
+  }
+
   /** The organisation's domain called `name` (any case, IDN or punycode, trailing dot), or null. */
   async byName(organizationId: string, name: string): Promise<DomainRow | null> {
     let normalised: string;

@@ -218,3 +218,17 @@ export async function selectorsOf(db: Db, domainId: string): Promise<Set<string>
 export async function updateKey(db: Db, id: string, changes: Partial<NewDkimKey>): Promise<void> {
   await db.update(dkimKeys).set(changes).where(eq(dkimKeys.id, id));
 }
+
+export async function domainNamesByOrganization(
+  db: Db,
+  organizationIds: string[],
+): Promise<Map<string, string[]>> {
+  const names = new Map<string, string[]>(organizationIds.map((id) => [id, []]));
+  if (!organizationIds.length) return names;
+  const rows = await db
+    .select({ organizationId: domains.organizationId, name: domains.name })
+    .from(domains)
+    .where(inArray(domains.organizationId, organizationIds));
+  for (const row of rows) names.get(row.organizationId)?.push(row.name);
+  return names;
+}

@@ -103,11 +103,48 @@ function withParents(name: string): string[] {
 /** Expunged UIDs one statement forgets. */
 const PRUNE_BATCH = 10_000;
 
+/**
+ * What a person did to mail through a client or the API that others learn from: a move between folders
+ * (into or out of Junk), or flags changed. Listeners run inside the change's transaction.
+ */
+export type MailChange =
+  | { kind: 'moved'; organizationId: string; from: FolderRow; to: FolderRow; messageIds: string[] }
+  | {
+      kind: 'flagged';
+      organizationId: string;
+      folder: FolderRow;
+      mode: store.FlagChange;
+      flags: string[];
+      messageIds: string[];
+    };
+
+export interface MailChangeListener {
+  /** Flag changes are reported only when they touch one of these flags (compared in lower case). */
+  flags: string[];
+  listener: (tx: Db, change: MailChange) => Promise<void>;
+}
+
 export class MailStore {
   readonly #o: MailStoreOptions;
+  readonly #listeners: MailChangeListener[] = [];
 
   constructor(options: MailStoreOptions) {
     this.#o = options;
+  }
+
+  /** Called in the transaction of each move and each flag change a listener watches (see MailChange). */
+  onChange(listener: MailChangeListener): void {
+    this.#listeners.push(listener);
+  }
+
+  async #announceChange(tx: Db, change: MailChange): Promise<void> {
+    for (const { flags, listener } of this.#listeners) {
+      if (change.kind === 'flagged') {
+        const watched = new Set(flags.map((f) => f.toLowerCase()));
+        if (!change.flags.some((f) => watched.has(f.toLowerCase()))) continue;
+      }
+      if (change.messageIds.length) await listener(tx, change);
+    }
   }
 
   get hub(): FolderHub {
@@ -348,9 +385,15 @@ export class MailStore {
     flags: string[],
     unchangedSince: number | null = null,
   ): Promise<store.StoreOutcome[]> {
-    const outcome = await this.#change(organizationId, folder.mailboxId, (tx) =>
-      store.storeFlags(tx, folder.id, uids, mode, flags, unchangedSince),
-    );
+    const outcome = await this.#change(organizationId, folder.mailboxId, async (tx) => {
+      const outcome = await store.storeFlags(tx, folder.id, uids, mode, flags, unchangedSince);
+      const changed = outcome.filter((o) => o.changed).map((o) => o.uid);
+      if (this.#listeners.length && changed.length) {
+        const messageIds = await store.messageIdsOf(tx, folder.id, changed);
+        await this.#announceChange(tx, { kind: 'flagged', organizationId, folder, mode, flags, messageIds });
+      }
+      return outcome;
+    });
     if (outcome.some((o) => o.changed)) this.#o.hub.announce([folder.id]);
     return outcome;
   }
@@ -402,18 +445,51 @@ export class MailStore {
     return placed;
   }
 
+  /**
+   * Moves the INBOX copies of these messages into their mailbox's Junk folder (special use \\Junk, else
+   * the folder named Junk), as a filter files spam; not reported as a person's move. How many moved.
+   */
+  async fileAsJunk(organizationId: string, messageIds: string[]): Promise<number> {
+    const copies = await store.copiesOfMessages(this.#o.db, organizationId, messageIds);
+    let moved = 0;
+    for (const [inbox, uids] of groupByFolder(copies.filter((c) => c.folder.name === 'INBOX'))) {
+      const folders = await store.folders(this.#o.db, organizationId, inbox.mailboxId);
+      const junk = folders.find((f) => f.specialUse === '\\Junk') ?? folders.find((f) => f.name === 'Junk');
+      if (junk) moved += (await this.move(organizationId, inbox, junk, uids, { reported: false })).length;
+    }
+    return moved;
+  }
+
+  /** Takes every copy of these messages out of every folder (quarantine); how many copies. */
+  async removeEverywhere(organizationId: string, messageIds: string[]): Promise<number> {
+    const copies = await store.copiesOfMessages(this.#o.db, organizationId, messageIds);
+    let removed = 0;
+    for (const [folder, uids] of groupByFolder(copies)) removed += (await this.remove(organizationId, folder, uids)).length;
+    return removed;
+  }
+
   /** Moves to another folder of the mailbox: new UIDs there, expunged here (RFC 6851). */
   async move(
     organizationId: string,
     from: FolderRow,
     to: FolderRow,
     uids: number[],
+    options: { reported?: boolean } = {},
   ): Promise<store.Placed[]> {
     if (!uids.length) return [];
     if (from.id === to.id) throw cannot('A message cannot be moved to the folder it is in');
     const placed = await this.#change(organizationId, from.mailboxId, async (tx) => {
       await this.#stillThere(tx, organizationId, from.mailboxId, to);
-      return store.placeCopies(tx, organizationId, from, to, uids, [], true);
+      const placed = await store.placeCopies(tx, organizationId, from, to, uids, [], true);
+      if (this.#listeners.length && placed.length && options.reported !== false) {
+        const messageIds = await store.messageIdsOf(
+          tx,
+          to.id,
+          placed.map((p) => p.to),
+        );
+        await this.#announceChange(tx, { kind: 'moved', organizationId, from, to, messageIds });
+      }
+      return placed;
     });
     if (placed.length) this.#o.hub.announce([from.id, to.id]);
     return placed;
@@ -510,4 +586,14 @@ export class MailStore {
       return change(tx, mailbox);
     });
   }
+}
+
+function groupByFolder(copies: Array<{ uid: number; folder: FolderRow }>): Map<FolderRow, number[]> {
+  const byId = new Map<string, { folder: FolderRow; uids: number[] }>();
+  for (const copy of copies) {
+    const entry = byId.get(copy.folder.id) ?? { folder: copy.folder, uids: [] };
+    entry.uids.push(copy.uid);
+    byId.set(copy.folder.id, entry);
+  }
+  return new Map([...byId.values()].map((e) => [e.folder, e.uids]));
 }

@@ -5,9 +5,9 @@
 import type { SQL } from 'drizzle-orm';
 import type { Db } from '../../core/db.ts';
 import { uuidArrayLiteral } from '../../core/ids.ts';
-import { and, asc, eq, sql } from '../../core/orm.ts';
+import { and, asc, eq, inArray, sql } from '../../core/orm.ts';
 import { notifyFolders } from '../mailboxes/changes.ts';
-import { type FolderRow, mailboxFolders } from '../mailboxes/tables.ts';
+import { type FolderRow, mailboxFolders, mailboxMessages } from '../mailboxes/tables.ts';
 
 export interface FolderStats {
   messages: number;
@@ -522,6 +522,15 @@ export async function sizeOf(db: Db, folderId: string, uids: number[]): Promise<
   return row?.bytes ?? 0;
 }
 
+/** The messages of the copies with these UIDs in a folder. */
+export async function messageIdsOf(db: Db, folderId: string, uids: number[]): Promise<string[]> {
+  const rows = await rowsOf<{ message_id: string }>(
+    db.execute(sql`select message_id from mailbox_messages
+                    where folder_id = ${folderId} and uid = any(${bigintArray(uids)}::bigint[])`),
+  );
+  return rows.map((r) => r.message_id);
+}
+
 /**
  * Copies (or moves) the copies with these UIDs to another folder of the mailbox, in UID order, taking
  * new UIDs there. A move changes the rows in place (their ids, and delivery's mark, stay) and
@@ -721,4 +730,24 @@ export async function listing(
                     where mm.folder_id = ${folderId} order by mm.uid`),
   );
   return rows.map((r) => ({ uid: Number(r.uid), flags: r.flags, size: r.size, blobId: r.blob_id }));
+}
+
+/** Every copy of these messages, with its folder. */
+export async function copiesOfMessages(
+  db: Db,
+  organizationId: string,
+  messageIds: string[],
+): Promise<Array<{ messageId: string; uid: number; folder: FolderRow }>> {
+  if (!messageIds.length) return [];
+  const rows = await db
+    .select({ messageId: mailboxMessages.messageId, uid: mailboxMessages.uid, folder: mailboxFolders })
+    .from(mailboxMessages)
+    .innerJoin(mailboxFolders, eq(mailboxFolders.id, mailboxMessages.folderId))
+    .where(
+      and(
+        eq(mailboxMessages.organizationId, organizationId),
+        inArray(mailboxMessages.messageId, messageIds),
+      ),
+    );
+  return rows;
 }

@@ -80,6 +80,7 @@ async function startProcessing(ctx: ModuleContext): Promise<void> {
     concurrency: p.concurrency,
     soleWorker: !config.databaseUrl,
     log: log.child({ component: 'processing' }),
+    filed: (tx, messages) => services.inbound.filed(tx, messages),
   });
   services.inbound.onCommitted(() => processor.wake());
   await listener.subscribe(INBOUND_CHANNEL, () => processor.wake());

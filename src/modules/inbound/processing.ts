@@ -29,7 +29,7 @@ import { messageReceived } from './events.ts';
 import type { PreparedMessage, parseTasks } from './parse.ts';
 import { domainOf, parseRecipient } from './address.ts';
 import { type Delivery, type RouteDecision, Router, type RoutingLookups } from './routing.ts';
-import type { FeedbackHooks, FeedbackReading, OutboundHooks } from './service.ts';
+import type { FeedbackHooks, FeedbackReading, FiledListener, OutboundHooks } from './service.ts';
 import type { Srs } from './srs.ts';
 import { threadBatch } from './threading.ts';
 import {
@@ -73,6 +73,8 @@ export interface ProcessorOptions {
   log: Logger;
   /** Longest idle sleep between looks at the queue (another process may have queued mail). */
   pollMs?: number;
+  /** Told, in the commit's transaction, of the messages filed into mailboxes (InboundService.filed). */
+  filed: FiledListener;
 }
 
 /**
@@ -456,7 +458,13 @@ export class InboundProcessor {
         tx,
         items.map((item) => item.message.id),
       );
-      await fileInMailboxes(tx, done.flatMap(filingsOf));
+      const filings = done.flatMap(filingsOf);
+      await fileInMailboxes(tx, filings);
+      const filed = new Map(filings.map((f) => [f.messageId, f.organizationId]));
+      await this.#o.filed(
+        tx,
+        [...filed].map(([id, organizationId]) => ({ id, organizationId })),
+      );
       return forwards.length;
     });
     if (forwarded) this.#o.outbound.notifyQueued();

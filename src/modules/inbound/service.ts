@@ -121,6 +121,13 @@ const DIRECTORY_CACHE_SIZE = 100_000;
 /** Events after which RCPT answers may differ. */
 export const ROUTING_EVENT = /^(domain|mailbox|alias|rule)\./;
 
+/** A message filed from outside (see InboundService.onFiled). */
+export interface FiledMessage {
+  id: string;
+  organizationId: string;
+}
+export type FiledListener = (tx: Db, messages: FiledMessage[]) => Promise<void>;
+
 export class InboundService {
   readonly #o: InboundServiceOptions;
   readonly #commits: CommitQueue;
@@ -156,10 +163,25 @@ export class InboundService {
   }
 
   #committed: () => void = () => {};
+  readonly #filed: FiledListener[] = [];
 
   /** Called after every commit that queued messages for processing (this process's processor wakes). */
   onCommitted(listener: () => void): void {
     this.#committed = listener;
+  }
+
+  /**
+   * Called inside the transaction that files mail from outside into mailboxes: the MX's (messages with
+   * a mailbox copy) and an external account's sync. Mail a client stored itself (APPEND) is not reported.
+   */
+  onFiled(listener: FiledListener): void {
+    this.#filed.push(listener);
+  }
+
+  /** Tells the listeners (see onFiled); processing calls it for the MX's mail. */
+  async filed(tx: Db, messages: FiledMessage[]): Promise<void> {
+    if (!messages.length) return;
+    for (const listener of this.#filed) await listener(tx, messages);
   }
 
   get parser(): ThreadPool<typeof parseTasks> {
@@ -211,6 +233,11 @@ export class InboundService {
         processedFieldsOf(m.id, m.prepared, { status: 'delivered', error: null, threadId: threads[i] }),
       ),
     );
+    if (origin.direction === 'synced')
+      await this.filed(
+        tx,
+        batch.map((m) => ({ id: m.id, organizationId: m.organizationId })),
+      );
   }
 
   async checkRecipient(address: string): Promise<RecipientCheck> {

@@ -2,7 +2,7 @@
 // export (`GET /v1/exports/messages.csv`) both read them from here, so the two select the same messages.
 import { z } from 'zod';
 import { uuidParam } from '../../core/ids.ts';
-import type { MessageFilter } from './store.ts';
+import type { AnalysisFilter, MessageFilter } from './store.ts';
 import { MESSAGE_STATUSES } from './tables.ts';
 
 const DAY_MS = 86_400_000;
@@ -28,6 +28,41 @@ export const endOf = (value: string | undefined) =>
       ? new Date(new Date(`${value}T00:00:00Z`).getTime() + DAY_MS)
       : new Date(value);
 
+/** What mail intelligence found, as filters (messages not analysed yet match none of them). */
+export const analysisFilterQuery = {
+  spam: z.stringbool().optional().describe('Spam (true) or not (false), by the analysis'),
+  phishing: z.enum(['clean', 'suspicious', 'phishing']).optional(),
+  sentiment: z.enum(['negative', 'neutral', 'positive']).optional(),
+  category: z
+    .string()
+    .trim()
+    .min(1)
+    .max(64)
+    .optional()
+    .describe('primary, social, promotions, updates, forums, or a custom category'),
+  language: z
+    .string()
+    .regex(/^[a-z]{2,3}$/, 'must be a language code such as en or deu')
+    .optional(),
+};
+
+export function analysisFilterOf(q: {
+  spam?: boolean;
+  phishing?: AnalysisFilter['phishing'];
+  sentiment?: AnalysisFilter['sentiment'];
+  category?: string;
+  language?: string;
+}): AnalysisFilter | undefined {
+  const filter: AnalysisFilter = {
+    spam: q.spam,
+    phishing: q.phishing,
+    sentiment: q.sentiment,
+    category: q.category,
+    language: q.language,
+  };
+  return Object.values(filter).some((v) => v !== undefined) ? filter : undefined;
+}
+
 /** The filter parameters of the message log, to spread into a route's query schema. */
 export const messageFilterQuery = {
   status: statusSchema.optional(),
@@ -47,6 +82,7 @@ export const messageFilterQuery = {
     .describe('An envelope recipient or a To address is this address (any case)'),
   since: instant.optional().describe('Received at or after (a date means its start, UTC)'),
   until: instant.optional().describe('Received before (a date means its end, UTC)'),
+  ...analysisFilterQuery,
 };
 
 export type MessageFilterQuery = z.infer<z.ZodObject<typeof messageFilterQuery>>;
@@ -62,5 +98,6 @@ export function messageFilterOf(q: MessageFilterQuery): MessageFilter {
     recipient: q.recipient,
     since: startOf(q.since),
     until: endOf(q.until),
+    analysis: analysisFilterOf(q),
   };
 }

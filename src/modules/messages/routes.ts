@@ -6,6 +6,8 @@ import { authOf } from '../../core/auth.ts';
 import { uuidParam } from '../../core/ids.ts';
 import { pageOf, pageQuery } from '../../core/pagination.ts';
 import {
+  analysisFilterOf,
+  analysisFilterQuery,
   directionSchema,
   endOf,
   instant,
@@ -15,7 +17,7 @@ import {
   statusSchema,
 } from './filters.ts';
 import { MANUAL_STATUSES, MAX_RANGE_DAYS, type MessageSummaryRow, type MessagesService } from './service.ts';
-import { MESSAGE_STATUSES, type MessageRouteRow, type MessageRow } from './tables.ts';
+import { MESSAGE_STATUSES, type MessageAnalysisRow, type MessageRouteRow, type MessageRow } from './tables.ts';
 
 const iso = (d: Date | null) => d?.toISOString() ?? null;
 
@@ -71,6 +73,38 @@ const authenticationSchema = z
   .nullable()
   .describe('SPF, DKIM, DMARC and ARC verdicts, and the Authentication-Results value they produced');
 
+const analysisSchema = z.object({
+  spam: z.object({
+    verdict: z.boolean().describe('At or above the organisation’s threshold'),
+    score: z.number().describe('0–1: the built-in model’s probability, or rspamd’s score over its threshold'),
+    engine: z.enum(['builtin', 'rspamd']),
+    symbols: z
+      .array(z.object({ name: z.string(), score: z.number() }))
+      .describe('rspamd’s symbols, or the built-in model’s strongest features'),
+  }),
+  phishing: z.object({
+    verdict: z.enum(['clean', 'suspicious', 'phishing']),
+    score: z.number(),
+    findings: z.array(
+      z.object({
+        code: z.string(),
+        severity: z.enum(['low', 'medium', 'high']),
+        evidence: z.string(),
+        detail: z.record(z.string(), z.union([z.string(), z.number()])).optional(),
+      }),
+    ),
+  }),
+  malware: z.string().nullable().describe('The signature the virus scanner named; null when clean or not scanned'),
+  language: z.string().describe('ISO 639-1 where one exists, else 639-3; `und` when undetermined'),
+  sentiment: z.object({ score: z.number().describe('-1 to 1'), label: z.enum(['negative', 'neutral', 'positive']) }),
+  category: z.string().describe('primary, social, promotions, updates, forums, or a custom category'),
+  priority: z.enum(['high', 'normal', 'low']),
+  keywords: z.array(z.string()),
+  entities: z.record(z.string(), z.unknown()),
+  summary: z.string(),
+  analyzed_at: z.string(),
+});
+
 const detailSchema = summarySchema.extend({
   text: z.string().nullable().describe('The plain-text body (truncated), as indexed for search'),
   headers: z.array(z.object({ name: z.string(), value: z.string() })),
@@ -113,6 +147,9 @@ const detailSchema = summarySchema.extend({
   recipients: z
     .array(recipientSchema)
     .describe('For an outbound message: each recipient’s delivery state, every attempt, and bounce reports'),
+  analysis: analysisSchema
+    .nullable()
+    .describe('What mail intelligence found (docs/intelligence.md); null until the message is analysed'),
 });
 
 const statusCountsSchema = z.object(
@@ -209,14 +246,22 @@ export function messagesRoutes(messages: MessagesService) {
           querystring: z.strictObject({
             ...pageQuery,
             q: z.string().trim().min(1).max(500).describe('What to search for'),
+            ...analysisFilterQuery,
           }),
           response: { 200: pageOf(summarySchema).extend({ total_exact: z.boolean() }) },
         },
         config: { access: read },
       },
       async (request) => {
-        const { q, ...pageRequest } = request.query;
-        return pageView(await messages.search(authOf(request).organizationId, q, pageRequest));
+        const { q, page, page_size, ...analysis } = request.query;
+        return pageView(
+          await messages.search(
+            authOf(request).organizationId,
+            q,
+            { page, page_size },
+            analysisFilterOf(analysis),
+          ),
+        );
       },
     );
 
@@ -298,11 +343,15 @@ export function messagesRoutes(messages: MessagesService) {
         config: { access: read },
       },
       async (request) => {
-        const { message, routes, forwards, recipients } = await messages.detail(
+        const { message, routes, forwards, recipients, analysis } = await messages.detail(
           authOf(request).organizationId,
           request.params.id,
         );
-        return { ...detailView(message, routes, forwards), recipients: recipients.map(recipientView) };
+        return {
+          ...detailView(message, routes, forwards),
+          recipients: recipients.map(recipientView),
+          analysis: analysis && analysisView(analysis),
+        };
       },
     );
 
@@ -465,6 +514,22 @@ export function messagesRoutes(messages: MessagesService) {
         return { since: range.since.toISOString(), until: range.until.toISOString(), ...stats };
       },
     );
+  };
+}
+
+export function analysisView(a: MessageAnalysisRow) {
+  return {
+    spam: { verdict: a.spam, score: a.spamScore, engine: a.spamEngine, symbols: a.spamSymbols },
+    phishing: { verdict: a.phishing, score: a.phishingScore, findings: a.findings },
+    malware: a.malware,
+    language: a.language,
+    sentiment: { score: a.sentiment, label: a.sentimentLabel },
+    category: a.category,
+    priority: a.priority,
+    keywords: a.keywords,
+    entities: a.entities,
+    summary: a.summary,
+    analyzed_at: a.analyzedAt.toISOString(),
   };
 }
 

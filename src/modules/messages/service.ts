@@ -32,7 +32,16 @@ export {
   messageFilterOf,
   messageFilterQuery,
 } from './filters.ts';
-export type { LogCursor, MessageFilter, MessageSummaryRow, ReceivedMessage } from './store.ts';
+export type {
+  AnalysisFilter,
+  AnalysisScope,
+  AnalysisSource,
+  LogCursor,
+  MessageFilter,
+  MessageSummaryRow,
+  NewMessageAnalysis,
+  ReceivedMessage,
+} from './store.ts';
 
 /** What reading one match through the GIN index costs, in rows of the walk. */
 const MATCH_COST = 4;
@@ -150,10 +159,21 @@ export class MessagesService {
     return store.messagesBefore(this.#o.db, organizationId, filter, cursor, limit);
   }
 
-  /** Full-text search (websearch syntax), newest first. */
-  async search(organizationId: string, q: string, page: PageRequest): Promise<SearchPage> {
+  /** Full-text search (websearch syntax), newest first; `analysis` narrows to what intelligence found. */
+  async search(
+    organizationId: string,
+    q: string,
+    page: PageRequest,
+    analysis?: store.AnalysisFilter,
+  ): Promise<SearchPage> {
     if (!/[\p{L}\p{N}]/u.test(q)) throw validationFailed('querystring.q', 'has no word to search for');
     const db = this.#o.db;
+    if (store.analysisWhere(analysis)) {
+      // Narrowed by analysis: the GIN index finds the word's matches, each checked against its analysis.
+      const found = await store.searchAll(db, organizationId, q, page, analysis);
+      const total = found.total ?? 0;
+      return { ...toPage(await store.summariesByIds(db, organizationId, found.ids), total, page), total_exact: true };
+    }
     const offset = offsetOf(page);
     const needed = offset + page.page_size;
     const estimate = await store.searchEstimate(db, organizationId, q);
@@ -191,15 +211,42 @@ export class MessagesService {
     return message;
   }
 
-  /** The message with what routing did with it, the copies it was forwarded as, and its deliveries. */
+  /**
+   * The message with what routing did with it, the copies it was forwarded as, its deliveries, and what
+   * mail intelligence found in it (null until analysed).
+   */
   async detail(organizationId: string, id: string) {
     const message = await this.get(organizationId, id);
-    const [routes, forwards, recipients] = await Promise.all([
+    const [routes, forwards, recipients, analysis] = await Promise.all([
       store.routesOf(this.#o.db, organizationId, id),
       store.forwardsOf(this.#o.db, organizationId, id),
       message.direction === 'outbound' ? this.#o.recipientsOf(organizationId, id) : [],
+      store.analysisOf(this.#o.db, organizationId, id),
     ]);
-    return { message, routes, forwards, recipients };
+    return { message, routes, forwards, recipients, analysis: analysis ?? null };
+  }
+
+  /** Messages with their raw content, for mail intelligence; those whose content is gone are left out. */
+  async analysisSources(ids: string[]): Promise<Array<store.AnalysisSource & { raw: Buffer }>> {
+    const rows = await store.analysisSourcesByIds(this.#o.db, ids);
+    const raw = await this.#o.blobs.getMany(rows.map((r) => ({ organizationId: r.organization_id, id: r.blob_id })));
+    return rows.flatMap((r) => {
+      const bytes = raw.get(r.blob_id);
+      return bytes ? [{ ...r, raw: bytes }] : [];
+    });
+  }
+
+  countInScope(organizationId: string, scope: store.AnalysisScope): Promise<number> {
+    return store.countInScope(this.#o.db, organizationId, scope);
+  }
+
+  idsInScope(organizationId: string, scope: store.AnalysisScope, after: string | null, limit: number) {
+    return store.idsInScope(this.#o.db, organizationId, scope, after, limit);
+  }
+
+  /** Writes the analyses of a batch of messages (mail intelligence), in the caller's transaction. */
+  saveAnalyses(tx: Db, rows: store.NewMessageAnalysis[]): Promise<void> {
+    return store.saveAnalyses(tx, rows);
   }
 
   /** The message as received, byte for byte. */

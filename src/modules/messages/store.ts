@@ -1,6 +1,6 @@
 import type { SQL } from 'drizzle-orm';
 import type { Db } from '../../core/db.ts';
-import { and, asc, count, desc, eq, gte, inArray, lt, sql } from '../../core/orm.ts';
+import { and, asc, count, desc, eq, gt, gte, inArray, lt, sql } from '../../core/orm.ts';
 import { offsetOf, type PageRequest } from '../../core/pagination.ts';
 import { aliases } from '../aliases/tables.ts';
 import { domains } from '../domains/tables.ts';
@@ -8,7 +8,10 @@ import { notifyFolders } from '../mailboxes/changes.ts';
 import { mailboxes, mailboxMessages } from '../mailboxes/tables.ts';
 import {
   type Direction,
+  type MessageAnalysisRow,
+  type MessageAuth,
   type MessageDetails,
+  messageAnalyses,
   type MessageRouteRow,
   type MessageRow,
   type MessageStatus,
@@ -98,6 +101,31 @@ export interface MessageFilter {
   since?: Date;
   /** received_at < until */
   until?: Date;
+  /** What mail intelligence found (messages not analysed yet match none of these). */
+  analysis?: AnalysisFilter;
+}
+
+export interface AnalysisFilter {
+  spam?: boolean;
+  phishing?: 'clean' | 'suspicious' | 'phishing';
+  sentiment?: 'negative' | 'neutral' | 'positive';
+  category?: string;
+  language?: string;
+}
+
+/** The messages whose analysis meets the filter; undefined when it asks nothing. */
+export function analysisWhere(filter: AnalysisFilter | undefined): SQL | undefined {
+  if (!filter) return undefined;
+  const a = messageAnalyses;
+  const conditions = [
+    filter.spam === undefined ? undefined : eq(a.spam, filter.spam),
+    filter.phishing ? eq(a.phishing, filter.phishing) : undefined,
+    filter.sentiment ? eq(a.sentimentLabel, filter.sentiment) : undefined,
+    filter.category ? eq(a.category, filter.category) : undefined,
+    filter.language ? eq(a.language, filter.language) : undefined,
+  ].filter((c) => c !== undefined);
+  if (!conditions.length) return undefined;
+  return sql`exists (select 1 from ${a} where ${a.messageId} = ${messages.id} and ${and(...conditions)})`;
 }
 
 /** Where the message log meets the filter (within the organisation). */
@@ -124,6 +152,7 @@ function filterWhere(organizationId: string, filter: MessageFilter) {
       : undefined,
     filter.since ? gte(messages.receivedAt, filter.since) : undefined,
     filter.until ? lt(messages.receivedAt, filter.until) : undefined,
+    analysisWhere(filter.analysis),
   );
 }
 
@@ -379,12 +408,15 @@ export async function searchAll(
   organizationId: string,
   q: string,
   page: PageRequest,
+  analysis?: AnalysisFilter,
 ): Promise<{ ids: string[]; total: number | null }> {
+  const analysed = analysisWhere(analysis);
   const rows = await rowsOf<{ id: string; total: number }>(
     db,
     sql`select id, (count(*) over ())::int as total from (
           select id, received_at from messages
           where organization_id = ${organizationId} and ${matching(q)}
+            ${analysed ? sql`and ${analysed}` : sql``}
           offset 0
         ) s
         order by received_at desc, id desc
@@ -534,4 +566,109 @@ export function topAliases(
         order by messages desc, a.address
         limit ${limit}`,
   );
+}
+
+// ---- analyses ------------------------------------------------------------------------------------
+// Written by mail intelligence (modules/intelligence) through the service; a re-analysis replaces a row.
+
+export type NewMessageAnalysis = Omit<MessageAnalysisRow, 'analyzedAt'>;
+
+/** Writes (or replaces) the analyses of a batch of messages in one statement. */
+export async function saveAnalyses(tx: Db, rows: NewMessageAnalysis[]): Promise<void> {
+  if (!rows.length) return;
+  const a = messageAnalyses;
+  await tx
+    .insert(a)
+    .values(rows)
+    .onConflictDoUpdate({
+      target: a.messageId,
+      set: {
+        ...Object.fromEntries(
+          (Object.keys(rows[0]!) as (keyof NewMessageAnalysis)[])
+            .filter((k) => k !== 'messageId' && k !== 'organizationId')
+            .map((k) => [k, sql.raw(`excluded.${a[k].name}`)]),
+        ),
+        analyzedAt: sql`now()`,
+      },
+    });
+}
+
+export async function analysisOf(
+  db: Db,
+  organizationId: string,
+  messageId: string,
+): Promise<MessageAnalysisRow | undefined> {
+  const [row] = await db
+    .select()
+    .from(messageAnalyses)
+    .where(and(eq(messageAnalyses.organizationId, organizationId), eq(messageAnalyses.messageId, messageId)));
+  return row;
+}
+
+/** What analysing a message reads besides its content. */
+export interface AnalysisSource {
+  id: string;
+  organization_id: string;
+  direction: Direction;
+  blob_id: string;
+  auth: MessageAuth | null;
+}
+
+export function analysisSourcesByIds(db: Db, ids: string[]): Promise<AnalysisSource[]> {
+  if (!ids.length) return Promise.resolve([]);
+  return rowsOf<AnalysisSource>(
+    db,
+    sql`select id, organization_id, direction, blob_id, auth
+          from messages where id = any(${sql.param(ids)}::uuid[])`,
+  );
+}
+
+/** Which messages a re-analysis covers: a mailbox, one of its folders, an external account, a time range. */
+export interface AnalysisScope {
+  mailboxId?: string;
+  folderId?: string;
+  accountId?: string;
+  since?: Date;
+  until?: Date;
+}
+
+function scopeWhere(organizationId: string, scope: AnalysisScope): SQL | undefined {
+  return and(
+    eq(messages.organizationId, organizationId),
+    sql`${messages.direction} in ('inbound', 'synced')`,
+    scope.accountId ? eq(messages.accountId, scope.accountId) : undefined,
+    scope.since ? gte(messages.receivedAt, scope.since) : undefined,
+    scope.until ? lt(messages.receivedAt, scope.until) : undefined,
+    scope.mailboxId || scope.folderId
+      ? sql`exists (select 1 from ${mailboxMessages} where ${mailboxMessages.messageId} = ${messages.id}
+          and ${mailboxMessages.organizationId} = ${organizationId}
+          ${scope.mailboxId ? sql`and ${mailboxMessages.mailboxId} = ${scope.mailboxId}` : sql``}
+          ${scope.folderId ? sql`and ${mailboxMessages.folderId} = ${scope.folderId}` : sql``})`
+      : undefined,
+  );
+}
+
+export async function countInScope(db: Db, organizationId: string, scope: AnalysisScope): Promise<number> {
+  const [row] = await db
+    .select({ n: count() })
+    .from(messages)
+    .where(scopeWhere(organizationId, scope));
+  return row?.n ?? 0;
+}
+
+/** The next ids in the scope after `after` (in id order: a resumed walk continues where it stopped). */
+export async function idsInScope(
+  db: Db,
+  organizationId: string,
+  scope: AnalysisScope,
+  after: string | null,
+  limit: number,
+): Promise<string[]> {
+  const rows = await db
+    .select({ id: messages.id })
+    .from(messages)
+    .where(and(scopeWhere(organizationId, scope), after ? gt(messages.id, after) : undefined))
+    .orderBy(asc(messages.id))
+    .limit(limit);
+  return rows.map((r) => r.id);
 }

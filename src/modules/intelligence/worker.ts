@@ -1,0 +1,228 @@
+// The analysis worker: drains the queue in batches (any number of workers share it), and first learns
+// what users reported, so that a report counts for the next message. A batch, in steps:
+//   claim     due messages under a lease (they come back if this worker dies)
+//   analyse   per organisation (analyzer.ts); nothing is written yet
+//   act       for mail that came in from outside: malware is quarantined (every copy taken out, the
+//             message marked quarantined), spam at or above the threshold is moved from INBOX to Junk
+//             (each idempotent: a batch redone after a crash finds nothing left to move)
+//   record    one transaction: the analyses, the term statistics, the events, the queue rows removed
+import type { Logger } from 'pino';
+import type { Db } from '../../core/db.ts';
+import type { DomainsService } from '../domains/service.ts';
+import type { EventInput, EventsService } from '../events/service.ts';
+import type { MailStore } from '../imap/service.ts';
+import type { AnalysisSource, MessagesService } from '../messages/service.ts';
+import type { Analysis, Analyzer } from './analyzer.ts';
+import { messageAnalyzed, messageMalwareDetected, messagePhishingDetected } from './events.ts';
+import { analysisInputFromRaw } from './input.ts';
+import { learn } from './spam/classifier.ts';
+import { extractSpamFeatures } from './spam/features.ts';
+import * as store from './store.ts';
+
+export interface WorkerOptions {
+  db: Db;
+  messages: MessagesService;
+  domains: DomainsService;
+  mailstore: MailStore;
+  events: EventsService;
+  analyzer: Analyzer;
+  batchSize: number;
+  /** A claim lasts this long; a batch takes well under it. */
+  leaseMs: number;
+  log: Logger;
+}
+
+/** Attempts before a message that keeps failing is dropped from the queue (and logged). */
+const MAX_ATTEMPTS = 5;
+/** Reports learned per step. */
+const LEARN_BATCH = 500;
+
+export class AnalysisWorker {
+  readonly #o: WorkerOptions;
+
+  constructor(options: WorkerOptions) {
+    this.#o = options;
+  }
+
+  /** Learns pending reports and analyses every due message; how many were analysed. */
+  async drain(): Promise<number> {
+    let analysed = 0;
+    for (;;) {
+      while ((await this.learnReports()) === LEARN_BATCH);
+      const claimed = await store.claim(this.#o.db, this.#o.batchSize, this.#o.leaseMs);
+      if (!claimed.length) return analysed;
+      analysed += await this.#work(claimed);
+    }
+  }
+
+  /** Applies up to LEARN_BATCH reports to their organisations' spam counts; how many it looked at. */
+  async learnReports(): Promise<number> {
+    const reports = await store.unlearned(this.#o.db, LEARN_BATCH);
+    if (!reports.length) return 0;
+    const sources = new Map(
+      (await this.#o.messages.analysisSources(reports.map((r) => r.messageId))).map((s) => [s.id, s]),
+    );
+    const features = new Map<string, string[]>();
+    for (const report of reports) {
+      const source = sources.get(report.messageId);
+      if (!source) continue;
+      try {
+        features.set(report.messageId, extractSpamFeatures(await analysisInputFromRaw(source.raw)));
+      } catch (error) {
+        this.#o.log.warn(
+          { message: report.messageId, err: error },
+          'intelligence: reported message unreadable',
+        );
+      }
+    }
+    await this.#o.db.transaction(async (tx) => {
+      const settled = await store.settleReports(tx, reports);
+      const counts = new Map<string, store.TokenRow>();
+      const add = (organizationId: string, rows: ReturnType<typeof learn>, times: number) => {
+        for (const row of rows) {
+          const key = `${organizationId}:${row.tokenHash}`;
+          const entry = counts.get(key) ?? { organizationId, token: row.tokenHash, spam: 0, ham: 0 };
+          entry.spam += times * row.spam;
+          entry.ham += times * row.ham;
+          counts.set(key, entry);
+        }
+      };
+      for (const report of reports) {
+        const list = features.get(report.messageId);
+        if (!list || !settled.has(report.messageId)) continue;
+        add(report.organizationId, learn(list, report.verdict), 1);
+        // A changed mind: what was learned the other way is taken back.
+        if (report.learned) add(report.organizationId, learn(list, report.learned), -1);
+      }
+      await store.addTokens(
+        tx,
+        [...counts.values()].filter((c) => c.spam || c.ham),
+      );
+    });
+    return reports.length;
+  }
+
+  async #work(claimed: store.Claimed[]): Promise<number> {
+    const { db, log } = this.#o;
+    const given = claimed.filter((c) => c.attempts > MAX_ATTEMPTS);
+    for (const c of given)
+      log.error({ message: c.messageId }, 'intelligence: analysis kept failing; dropped');
+    const live = claimed.filter((c) => c.attempts <= MAX_ATTEMPTS);
+    const byId = new Map(live.map((c) => [c.messageId, c]));
+    const sources = await this.#o.messages.analysisSources(live.map((c) => c.messageId));
+    const byOrg = new Map<string, Array<AnalysisSource & { raw: Buffer }>>();
+    for (const source of sources) {
+      const list = byOrg.get(source.organization_id) ?? [];
+      list.push(source);
+      byOrg.set(source.organization_id, list);
+    }
+    const organizations = [...byOrg.keys()];
+    const [settings, domains] = await Promise.all([
+      store.settingsOf(db, organizations),
+      this.#o.domains.namesByOrganization(organizations),
+    ]);
+    const results: Array<{ organizationId: string; analyses: Analysis[] }> = [];
+    for (const [organizationId, list] of byOrg) {
+      const analyses = await this.#o.analyzer.analyze(list, {
+        settings: settings.get(organizationId),
+        domains: domains.get(organizationId) ?? [],
+        learned: (tokens) =>
+          store
+            .learnedTokens(db, organizationId, tokens)
+            .then((rows) => rows.map((r) => ({ tokenHash: r.token, spam: r.spam, ham: r.ham }))),
+        terms: (terms) => store.termStats(db, organizationId, terms),
+      });
+      results.push({ organizationId, analyses });
+    }
+    const junked = new Set<string>();
+    const quarantined = new Set<string>();
+    for (const { organizationId, analyses } of results) {
+      const orgSettings = settings.get(organizationId);
+      const acting = analyses.filter((a) => byId.get(a.row.messageId)?.act);
+      const infected = acting.filter((a) => a.row.malware).map((a) => a.row.messageId);
+      if (infected.length && (orgSettings?.quarantineMalware ?? true)) {
+        await this.#o.mailstore.removeEverywhere(organizationId, infected);
+        for (const id of infected) {
+          await this.#o.messages.setStatus(organizationId, id, 'quarantined').catch((error) => {
+            log.warn({ message: id, err: error }, 'intelligence: could not mark a message quarantined');
+          });
+          quarantined.add(id);
+        }
+      }
+      const spam = acting
+        .filter((a) => a.row.spam && !quarantined.has(a.row.messageId))
+        .map((a) => a.row.messageId);
+      if (spam.length && (orgSettings?.junkFiling ?? true)) {
+        const copies = await this.#o.mailstore.fileAsJunk(organizationId, spam);
+        if (copies) for (const id of spam) junked.add(id);
+      }
+    }
+    await db.transaction(async (tx) => {
+      const all = results.flatMap((r) => r.analyses);
+      await this.#o.messages.saveAnalyses(
+        tx,
+        all.map((a) => a.row),
+      );
+      for (const { organizationId, analyses } of results) {
+        const counts = new Map<string, number>();
+        for (const a of analyses) for (const term of a.terms) counts.set(term, (counts.get(term) ?? 0) + 1);
+        await store.addTerms(tx, organizationId, analyses.length, counts);
+      }
+      await this.#o.events.emitMany(tx, eventsOf(all, junked, quarantined));
+      await store.dequeue(
+        tx,
+        claimed.map((c) => c.messageId),
+      );
+    });
+    return sources.length;
+  }
+}
+
+function eventsOf(analyses: Analysis[], junked: Set<string>, quarantined: Set<string>): EventInput[] {
+  const events: EventInput[] = [];
+  for (const { row, threats } of analyses) {
+    const organizationId = row.organizationId;
+    events.push({
+      definition: messageAnalyzed,
+      organizationId,
+      data: {
+        message_id: row.messageId,
+        spam: row.spam,
+        spam_score: row.spamScore,
+        phishing: row.phishing,
+        malware: row.malware,
+        language: row.language,
+        sentiment: row.sentimentLabel,
+        category: row.category,
+        priority: row.priority,
+        junked: junked.has(row.messageId),
+      },
+    });
+    if (threats.verdict !== 'clean')
+      events.push({
+        definition: messagePhishingDetected,
+        organizationId,
+        data: {
+          message_id: row.messageId,
+          verdict: threats.verdict,
+          score: threats.score,
+          findings: threats.findings.map((f) => ({
+            code: f.code,
+            severity: f.severity,
+            evidence: f.evidence,
+          })),
+        },
+      });
+    if (row.malware)
+      events.push({
+        definition: messageMalwareDetected,
+        organizationId,
+        data: {
+          message_id: row.messageId,
+          signature: row.malware,
+          quarantined: quarantined.has(row.messageId),
+        },
+      });
+  }
+  return events;
+}
