@@ -25,6 +25,7 @@ import { apiKeysModule } from './modules/api-keys/index.ts';
 import { auditModule } from './modules/audit/index.ts';
 import { backupsModule } from './modules/backups/index.ts';
 import { blocklistsModule } from './modules/blocklists/index.ts';
+import { chatModule } from './modules/chat/index.ts';
 import { deliveryModule } from './modules/delivery/index.ts';
 import { domainsModule } from './modules/domains/index.ts';
 import type { EventBus } from './modules/events/bus.ts';
@@ -42,6 +43,7 @@ import { identityModule } from './modules/identity/index.ts';
 import { imapModule, type ImapServer, type Pop3Server } from './modules/imap/index.ts';
 import { inboundModule } from './modules/inbound/index.ts';
 import { inboxesModule } from './modules/inboxes/index.ts';
+import { intelligenceModule } from './modules/intelligence/index.ts';
 import { ipPoolsModule } from './modules/ip-pools/index.ts';
 import type { MxServer } from './modules/inbound/server.ts';
 import { jobsModule } from './modules/jobs/index.ts';
@@ -96,6 +98,8 @@ const MODULES: MailroomModule[] = [
   helpdeskInsightsModule,
   smsModule,
   smsCampaignsModule,
+  intelligenceModule,
+  chatModule,
   backupsModule,
 ];
 

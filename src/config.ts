@@ -255,6 +255,24 @@ const schema = z.object({
   ),
   MAILROOM_HELPDESK_CHAT_PER_MINUTE: positiveInt.max(100_000).default(20),
   MAILROOM_HELPDESK_CHAT_PER_IP_PER_MINUTE: positiveInt.max(1_000_000).default(300),
+  // Mail intelligence (docs/intelligence.md): outside engines are optional; the built-in analysis always runs.
+  MAILROOM_RSPAMD_URL: optionalString.pipe(
+    z
+      .url({ protocol: /^https?$/, error: 'must be an http(s) URL such as http://127.0.0.1:11333' })
+      .optional(),
+  ),
+  MAILROOM_RSPAMD_PASSWORD: optionalString,
+  MAILROOM_CLAMD: optionalString.pipe(
+    z
+      .string()
+      .regex(
+        /^(unix:)?\/.+$|^.+:\d{1,5}$/,
+        'must be host:port or a unix socket path such as /run/clamav/clamd.ctl',
+      )
+      .optional(),
+  ),
+  MAILROOM_SPAM_THRESHOLD: z.coerce.number({ error: 'must be a number' }).gt(0).lt(1).default(0.7),
+  MAILROOM_INTELLIGENCE_BATCH: positiveInt.max(5_000).default(200),
   // An OpenAI-compatible model for the chatbot (docs/helpdesk-kb.md): unset, answers come from search.
   MAILROOM_LLM_URL: optionalString.pipe(
     z.url({ protocol: /^https?$/, error: 'must be an http(s) URL' }).optional(),
@@ -263,6 +281,10 @@ const schema = z.object({
   MAILROOM_LLM_MODEL: optionalString.pipe(z.string().max(200).optional()),
   MAILROOM_LLM_TIMEOUT: duration.default(20_000),
   MAILROOM_LLM_TEMPERATURE: z.coerce.number({ error: 'must be a number' }).min(0).max(2).default(0.2),
+  // Tokens the model may spend per organisation per UTC day (docs/chat.md); an organisation's own setting wins.
+  MAILROOM_LLM_DAILY_TOKENS: positiveInt.max(1_000_000_000).default(200_000),
+  // Mail chat (docs/chat.md): requests a minute per user or API key.
+  MAILROOM_CHAT_PER_MINUTE: positiveInt.max(100_000).default(30),
   // Health scores and auto-repair (docs/health.md).
   MAILROOM_HEALTH_INTERVAL: duration.default(3_600_000),
   MAILROOM_HEALTH_TRIGGER_DELAY: duration.default(5_000),
@@ -611,6 +633,14 @@ function finish(c: z.output<typeof schema>) {
       chatPerConversationPerMinute: c.MAILROOM_HELPDESK_CHAT_PER_MINUTE,
       chatPerIpPerMinute: c.MAILROOM_HELPDESK_CHAT_PER_IP_PER_MINUTE,
     },
+    intelligence: {
+      rspamd: c.MAILROOM_RSPAMD_URL
+        ? { url: c.MAILROOM_RSPAMD_URL, password: c.MAILROOM_RSPAMD_PASSWORD }
+        : null,
+      clamd: c.MAILROOM_CLAMD ?? null,
+      spamThreshold: c.MAILROOM_SPAM_THRESHOLD,
+      batchSize: c.MAILROOM_INTELLIGENCE_BATCH,
+    },
     /** The chatbot's model; null: answers from search only. The key is a secret: never logged. */
     llm:
       c.MAILROOM_LLM_URL && c.MAILROOM_LLM_MODEL
@@ -620,8 +650,12 @@ function finish(c: z.output<typeof schema>) {
             model: c.MAILROOM_LLM_MODEL,
             timeoutMs: c.MAILROOM_LLM_TIMEOUT,
             temperature: c.MAILROOM_LLM_TEMPERATURE,
+            dailyTokens: c.MAILROOM_LLM_DAILY_TOKENS,
           }
         : null,
+    chat: {
+      perMinute: c.MAILROOM_CHAT_PER_MINUTE,
+    },
     feedback: {
       localPart: c.MAILROOM_FEEDBACK_LOCALPART,
       /** The last field of Feedback-ID: the same for all mail of this installation. */

@@ -464,7 +464,8 @@ export class MailStore {
   async removeEverywhere(organizationId: string, messageIds: string[]): Promise<number> {
     const copies = await store.copiesOfMessages(this.#o.db, organizationId, messageIds);
     let removed = 0;
-    for (const [folder, uids] of groupByFolder(copies)) removed += (await this.remove(organizationId, folder, uids)).length;
+    for (const [folder, uids] of groupByFolder(copies))
+      removed += (await this.remove(organizationId, folder, uids)).length;
     return removed;
   }
 

@@ -744,10 +744,7 @@ export async function copiesOfMessages(
     .from(mailboxMessages)
     .innerJoin(mailboxFolders, eq(mailboxFolders.id, mailboxMessages.folderId))
     .where(
-      and(
-        eq(mailboxMessages.organizationId, organizationId),
-        inArray(mailboxMessages.messageId, messageIds),
-      ),
+      and(eq(mailboxMessages.organizationId, organizationId), inArray(mailboxMessages.messageId, messageIds)),
     );
   return rows;
 }

@@ -101,9 +101,10 @@ export class Analyzer {
           spam: spamScore >= threshold || Boolean(rspamd?.isSpam),
           spamScore: round(spamScore),
           spamEngine: rspamd ? 'rspamd' : 'builtin',
+          // The strongest first; symbols of no weight are kept after them: GTUBE, for one, decides the
+          // action with a score of 0.
           spamSymbols: rspamd
-            ? rspamd.symbols
-                .filter((s) => s.score !== 0)
+            ? [...rspamd.symbols]
                 .sort((a, b) => Math.abs(b.score) - Math.abs(a.score))
                 .slice(0, SYMBOLS_KEPT)
                 .map((s) => ({ name: s.name, score: round(s.score) }))

@@ -5,7 +5,7 @@ import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { authOf } from '../../core/auth.ts';
 import { uuidParam } from '../../core/ids.ts';
-import { jobSchema, jobView } from '../jobs/routes.ts';
+import { jobSchema, jobView, startedBy } from '../jobs/routes.ts';
 import type { IntelligenceService } from './service.ts';
 
 const tags = ['Intelligence'];
@@ -68,7 +68,7 @@ export function intelligenceRoutes(intelligence: IntelligenceService) {
             .partial(),
           response: { 200: settingsSchema },
         },
-        config: { access: admin },
+        config: { access: admin, audit: { action: 'intelligence.settings_update' } },
       },
       (request) => intelligence.updateSettings(org(request), request.body),
     );
@@ -84,7 +84,7 @@ export function intelligenceRoutes(intelligence: IntelligenceService) {
           body: z.strictObject({ verdict: z.enum(['spam', 'not_spam', 'phishing']) }),
           response: { 202: z.object({ message_id: z.uuid(), verdict: z.string() }) },
         },
-        config: { access: report },
+        config: { access: report, audit: { action: 'message.report', targetType: 'message' } },
       },
       async (request, reply) => {
         await intelligence.report(org(request), request.params.id, request.body.verdict, userOf(request));
@@ -103,7 +103,14 @@ export function intelligenceRoutes(intelligence: IntelligenceService) {
           body: z.strictObject({ message_ids: z.array(uuidParam).min(1).max(500) }),
           response: { 200: settingsSchema },
         },
-        config: { access: admin },
+        config: {
+          access: admin,
+          audit: {
+            action: 'intelligence.category_examples_add',
+            targetType: 'category',
+            targetParam: 'category',
+          },
+        },
       },
       (request) => intelligence.addExamples(org(request), request.params.category, request.body.message_ids),
     );
@@ -117,7 +124,10 @@ export function intelligenceRoutes(intelligence: IntelligenceService) {
           params: z.object({ category }),
           response: { 200: settingsSchema },
         },
-        config: { access: admin },
+        config: {
+          access: admin,
+          audit: { action: 'intelligence.category_delete', targetType: 'category', targetParam: 'category' },
+        },
       },
       (request) => intelligence.removeCategory(org(request), request.params.category),
     );
@@ -141,10 +151,11 @@ export function intelligenceRoutes(intelligence: IntelligenceService) {
             .partial(),
           response: { 202: jobSchema },
         },
-        config: { access: admin },
+        config: { access: admin, audit: { action: 'intelligence.reanalyze', targetType: 'job' } },
       },
       async (request, reply) => {
-        const { job } = await intelligence.reanalyze(org(request), request.body, userOf(request));
+        const { job } = await intelligence.reanalyze(org(request), request.body, startedBy(request));
+        request.auditTarget = { id: job.id };
         return reply.code(202).send(jobView(job));
       },
     );

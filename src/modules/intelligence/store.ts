@@ -5,13 +5,10 @@ import { and, eq, inArray, sql } from '../../core/orm.ts';
 import {
   categoryExamples,
   type IntelligenceSettingsRow,
-  intelligenceQueue,
   intelligenceSettings,
   type ReportSource,
   spamReports,
-  spamTokens,
   termCorpus,
-  termDocuments,
   type Verdict,
 } from './tables.ts';
 
@@ -78,7 +75,9 @@ export async function claim(db: Db, limit: number, leaseMs: number): Promise<Cla
 
 export async function dequeue(tx: Db, messageIds: string[]): Promise<void> {
   if (messageIds.length)
-    await tx.delete(intelligenceQueue).where(inArray(intelligenceQueue.messageId, messageIds));
+    await tx.execute(
+      sql`delete from intelligence_queue where message_id = any(${sql.param(messageIds)}::uuid[])`,
+    );
 }
 
 /** When the next queued message is due (null: none), for the worker's sleep. */
@@ -138,10 +137,14 @@ export interface TokenRow {
 /** The learned counts of these tokens (token 0: the message counts), per organisation. */
 export async function learnedTokens(db: Db, organizationId: string, tokens: number[]): Promise<TokenRow[]> {
   if (!tokens.length) return [];
-  return db
-    .select()
-    .from(spamTokens)
-    .where(and(eq(spamTokens.organizationId, organizationId), inArray(spamTokens.token, tokens)));
+  // A batch asks for tens of thousands of tokens: one array parameter, not one parameter per token (which
+  // the ORM builds and the server binds one by one).
+  const rows = await rowsOf<{ token: number; spam: number; ham: number }>(
+    db.execute(sql`
+      select token, spam, ham from spam_tokens
+       where organization_id = ${organizationId} and token = any(${sql.param(tokens)}::int[])`),
+  );
+  return rows.map((r) => ({ organizationId, token: r.token, spam: r.spam, ham: r.ham }));
 }
 
 /**
@@ -195,9 +198,10 @@ export async function reportMany(
   source: ReportSource,
 ): Promise<void> {
   if (!messageIds.length) return;
+  // Distinct: two copies of one message moved together would be two rows for one conflict target.
   await tx.execute(sql`
     insert into spam_reports (message_id, organization_id, verdict, source)
-    select m, ${organizationId}::uuid, ${verdict}, ${source} from unnest(${sql.param(messageIds)}::uuid[]) m
+    select m, ${organizationId}::uuid, ${verdict}, ${source} from unnest(${sql.param([...new Set(messageIds)])}::uuid[]) m
     on conflict (message_id) do update set verdict = excluded.verdict, source = excluded.source, reported_at = now()`);
 }
 
@@ -253,11 +257,13 @@ export async function termStats(
   terms: string[],
 ): Promise<{ documents: number; frequency: Map<string, number> }> {
   const [corpus] = await db.select().from(termCorpus).where(eq(termCorpus.organizationId, organizationId));
+  // Thousands of terms a batch: one array parameter (as learnedTokens).
   const rows = terms.length
-    ? await db
-        .select({ term: termDocuments.term, documents: termDocuments.documents })
-        .from(termDocuments)
-        .where(and(eq(termDocuments.organizationId, organizationId), inArray(termDocuments.term, terms)))
+    ? await rowsOf<{ term: string; documents: number }>(
+        db.execute(sql`
+          select term, documents from term_documents
+           where organization_id = ${organizationId} and term = any(${sql.param(terms)}::text[])`),
+      )
     : [];
   return { documents: corpus?.documents ?? 0, frequency: new Map(rows.map((r) => [r.term, r.documents])) };
 }
@@ -286,7 +292,7 @@ export async function addExamples(tx: Db, organizationId: string, category: stri
   if (!messageIds.length) return;
   await tx
     .insert(categoryExamples)
-    .values(messageIds.map((messageId) => ({ organizationId, messageId, category })))
+    .values([...new Set(messageIds)].map((messageId) => ({ organizationId, messageId, category })))
     .onConflictDoUpdate({
       target: [categoryExamples.organizationId, categoryExamples.messageId],
       set: { category, createdAt: sql`now()` },

@@ -18,6 +18,7 @@ import { analysisInputFromRaw } from './input.ts';
 import { learn } from './spam/classifier.ts';
 import { extractSpamFeatures } from './spam/features.ts';
 import * as store from './store.ts';
+import type { IntelligenceSettingsRow } from './tables.ts';
 
 export interface WorkerOptions {
   db: Db;
@@ -44,14 +45,40 @@ export class AnalysisWorker {
     this.#o = options;
   }
 
-  /** Learns pending reports and analyses every due message; how many were analysed. */
+  /**
+   * Learns pending reports and analyses every due message; how many were analysed. Two batches are in
+   * flight: the next is claimed, read and analysed while the last is acted on and recorded, so that this
+   * thread's analysis overlaps the database's writes (on one core it waited for them, a quarter of the
+   * time on the embedded engine). As with two workers, the next batch's term statistics may not count
+   * the last batch yet; reports are still learned before every claim.
+   */
   async drain(): Promise<number> {
     let analysed = 0;
-    for (;;) {
-      while ((await this.learnReports()) === LEARN_BATCH);
-      const claimed = await store.claim(this.#o.db, this.#o.batchSize, this.#o.leaseMs);
-      if (!claimed.length) return analysed;
-      analysed += await this.#work(claimed);
+    let recording: Promise<number> | null = null;
+    try {
+      for (;;) {
+        while ((await this.learnReports()) === LEARN_BATCH);
+        const claimed = await store.claim(this.#o.db, this.#o.batchSize, this.#o.leaseMs);
+        if (!claimed.length) break;
+        const batch = await this.#analyse(claimed);
+        if (recording) {
+          const last: Promise<number> = recording;
+          recording = null;
+          analysed += await last;
+        }
+        recording = this.#record(batch);
+        // Awaited in turn; until then a failure must not count as unhandled.
+        recording.catch(() => {});
+      }
+      if (recording) {
+        const last: Promise<number> = recording;
+        recording = null;
+        analysed += await last;
+      }
+      return analysed;
+    } finally {
+      // Analysing the next batch failed: the last one is still recorded before the error is given.
+      await recording?.catch(() => {});
     }
   }
 
@@ -102,7 +129,8 @@ export class AnalysisWorker {
     return reports.length;
   }
 
-  async #work(claimed: store.Claimed[]): Promise<number> {
+  /** Reads and analyses a claimed batch; nothing is written yet. */
+  async #analyse(claimed: store.Claimed[]): Promise<Analysed> {
     const { db, log } = this.#o;
     const given = claimed.filter((c) => c.attempts > MAX_ATTEMPTS);
     for (const c of given)
@@ -134,6 +162,12 @@ export class AnalysisWorker {
       });
       results.push({ organizationId, analyses });
     }
+    return { claimed, byId, settings, results, count: sources.length };
+  }
+
+  /** Acts on a batch's analyses (Junk, quarantine) and records them; how many messages it held. */
+  async #record({ claimed, byId, settings, results, count }: Analysed): Promise<number> {
+    const { db, log } = this.#o;
     const junked = new Set<string>();
     const quarantined = new Set<string>();
     for (const { organizationId, analyses } of results) {
@@ -174,8 +208,17 @@ export class AnalysisWorker {
         claimed.map((c) => c.messageId),
       );
     });
-    return sources.length;
+    return count;
   }
+}
+
+/** A claimed batch, analysed, waiting to be acted on and recorded. */
+interface Analysed {
+  claimed: store.Claimed[];
+  byId: Map<string, store.Claimed>;
+  settings: Map<string, IntelligenceSettingsRow>;
+  results: Array<{ organizationId: string; analyses: Analysis[] }>;
+  count: number;
 }
 
 function eventsOf(analyses: Analysis[], junked: Set<string>, quarantined: Set<string>): EventInput[] {

@@ -17,7 +17,12 @@ import {
   statusSchema,
 } from './filters.ts';
 import { MANUAL_STATUSES, MAX_RANGE_DAYS, type MessageSummaryRow, type MessagesService } from './service.ts';
-import { MESSAGE_STATUSES, type MessageAnalysisRow, type MessageRouteRow, type MessageRow } from './tables.ts';
+import {
+  MESSAGE_STATUSES,
+  type MessageAnalysisRow,
+  type MessageRouteRow,
+  type MessageRow,
+} from './tables.ts';
 
 const iso = (d: Date | null) => d?.toISOString() ?? null;
 
@@ -94,9 +99,15 @@ const analysisSchema = z.object({
       }),
     ),
   }),
-  malware: z.string().nullable().describe('The signature the virus scanner named; null when clean or not scanned'),
+  malware: z
+    .string()
+    .nullable()
+    .describe('The signature the virus scanner named; null when clean or not scanned'),
   language: z.string().describe('ISO 639-1 where one exists, else 639-3; `und` when undetermined'),
-  sentiment: z.object({ score: z.number().describe('-1 to 1'), label: z.enum(['negative', 'neutral', 'positive']) }),
+  sentiment: z.object({
+    score: z.number().describe('-1 to 1'),
+    label: z.enum(['negative', 'neutral', 'positive']),
+  }),
   category: z.string().describe('primary, social, promotions, updates, forums, or a custom category'),
   priority: z.enum(['high', 'normal', 'low']),
   keywords: z.array(z.string()),

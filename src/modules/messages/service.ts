@@ -172,7 +172,10 @@ export class MessagesService {
       // Narrowed by analysis: the GIN index finds the word's matches, each checked against its analysis.
       const found = await store.searchAll(db, organizationId, q, page, analysis);
       const total = found.total ?? 0;
-      return { ...toPage(await store.summariesByIds(db, organizationId, found.ids), total, page), total_exact: true };
+      return {
+        ...toPage(await store.summariesByIds(db, organizationId, found.ids), total, page),
+        total_exact: true,
+      };
     }
     const offset = offsetOf(page);
     const needed = offset + page.page_size;
@@ -229,7 +232,9 @@ export class MessagesService {
   /** Messages with their raw content, for mail intelligence; those whose content is gone are left out. */
   async analysisSources(ids: string[]): Promise<Array<store.AnalysisSource & { raw: Buffer }>> {
     const rows = await store.analysisSourcesByIds(this.#o.db, ids);
-    const raw = await this.#o.blobs.getMany(rows.map((r) => ({ organizationId: r.organization_id, id: r.blob_id })));
+    const raw = await this.#o.blobs.getMany(
+      rows.map((r) => ({ organizationId: r.organization_id, id: r.blob_id })),
+    );
     return rows.flatMap((r) => {
       const bytes = raw.get(r.blob_id);
       return bytes ? [{ ...r, raw: bytes }] : [];

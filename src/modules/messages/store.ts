@@ -649,10 +649,7 @@ function scopeWhere(organizationId: string, scope: AnalysisScope): SQL | undefin
 }
 
 export async function countInScope(db: Db, organizationId: string, scope: AnalysisScope): Promise<number> {
-  const [row] = await db
-    .select({ n: count() })
-    .from(messages)
-    .where(scopeWhere(organizationId, scope));
+  const [row] = await db.select({ n: count() }).from(messages).where(scopeWhere(organizationId, scope));
   return row?.n ?? 0;
 }
 

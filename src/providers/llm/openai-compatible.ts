@@ -5,6 +5,12 @@
 // key goes only into the Authorization header: no error message, log line or thrown value carries it.
 import { LlmError, type LlmMessage, type LlmProvider } from './types.ts';
 
+export interface LlmCompletion {
+  content: string;
+  /** `usage.total_tokens` of the response; null when the endpoint reports no usage. */
+  totalTokens: number | null;
+}
+
 export interface OpenAiCompatibleOptions {
   /** The API root, e.g. `https://api.openai.com/v1` (`/chat/completions` is appended). */
   baseUrl: string;
@@ -35,6 +41,11 @@ export class OpenAiCompatibleLlm implements LlmProvider {
   }
 
   async complete(messages: LlmMessage[], options: { temperature?: number } = {}): Promise<string> {
+    return (await this.completion(messages, options)).content;
+  }
+
+  /** The reply with the tokens the endpoint says it spent (`usage.total_tokens`), when it says. */
+  async completion(messages: LlmMessage[], options: { temperature?: number } = {}): Promise<LlmCompletion> {
     const headers: Record<string, string> = {
       'content-type': 'application/json',
       accept: 'application/json',
@@ -71,11 +82,18 @@ export class OpenAiCompatibleLlm implements LlmProvider {
     } catch {
       throw new LlmError('llm_malformed', 'the model endpoint answered with something other than JSON');
     }
-    const content = (parsed as { choices?: { message?: { content?: unknown } }[] })?.choices?.[0]?.message
-      ?.content;
+    const reply = parsed as {
+      choices?: { message?: { content?: unknown } }[];
+      usage?: { total_tokens?: unknown };
+    } | null;
+    const content = reply?.choices?.[0]?.message?.content;
     if (typeof content !== 'string')
       throw new LlmError('llm_malformed', 'the reply has no choices[0].message.content string');
-    return content.slice(0, this.#o.maxReplyChars ?? 8_000);
+    const total = reply?.usage?.total_tokens;
+    return {
+      content: content.slice(0, this.#o.maxReplyChars ?? 8_000),
+      totalTokens: typeof total === 'number' && Number.isFinite(total) && total >= 0 ? total : null,
+    };
   }
 }
 

@@ -71,7 +71,10 @@ function pickSentences(pool: Candidate[], count: number, options: SummaryOptions
   // Each distinct word's weight once: its count here, times how unusual it is in the organisation's mail.
   const weights = new Map<string, number>();
   for (const [word, count] of frequency) {
-    weights.set(word, count * (options.frequencies ? inverseDocumentFrequency(options.frequencies, word) : 1));
+    weights.set(
+      word,
+      count * (options.frequencies ? inverseDocumentFrequency(options.frequencies, word) : 1),
+    );
   }
   const weight = (word: string) => weights.get(word)!;
   const last = pool[pool.length - 1]!.index || 1;
