@@ -30,6 +30,8 @@ function seedNow(): Date {
   return new Date(monday + 2 * DAY + 10 * HOUR);
 }
 const NOW = seedNow();
+/** The seed goes through the MX and waits for filing: on a loaded 2-core host it has taken over two minutes. */
+const SEED_TIMEOUT = { timeout: 300_000 };
 const at = (days: number, hours = 0) => new Date(NOW.getTime() + days * DAY + hours * HOUR);
 /** Last week, Monday to Monday (UTC), relative to NOW. */
 const LAST_WEEK = { after: at(-9, -10), before: at(-2, -10) };
@@ -498,7 +500,7 @@ describe(`mail chat on ${engine}`, () => {
     await stack.query(analysis, [ids.get('c2'), dana.orgId, 0.55, 'positive', 'primary']);
     await stack.query(analysis, [ids.get('n1'), dana.orgId, 0.1, 'neutral', 'promotions']);
     await stack.query('delete from message_analyses where message_id = $1', [ids.get('c1')]);
-  });
+  }, SEED_TIMEOUT);
   after(async () => stack?.close());
 
   test('"what did alice send me about the invoice last week?" cites exactly her invoice mail of last week', async () => {
@@ -954,7 +956,7 @@ describe(`mail chat with a model on ${engine}`, () => {
     const box = await stack.mailbox(lena.token, LENA.address, LENA.name);
     await stack.deliver(lena.token, box, MAIL);
     ids = await stack.idsOf(lena.orgId);
-  });
+  }, SEED_TIMEOUT);
   after(async () => {
     await stack?.close();
     await llm?.close();
