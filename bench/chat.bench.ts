@@ -119,7 +119,7 @@ function vocabulary(): string[] {
 /** Rank k of n drawn with probability ∝ 1/k: floor((n+1)^U) for U uniform in [0, 1). */
 const zipf = (n: number) => `floor(power(${n + 1}, random()))::int`;
 
-export interface Setup {
+interface Setup {
   orgId: string;
   mailboxId: string;
   folders: Record<string, string>;
@@ -211,7 +211,7 @@ async function seedMailbox(
   process.stderr.write('\n');
 }
 
-export async function seed(query: Query, setup: Setup): Promise<string[]> {
+async function seed(query: Query, setup: Setup): Promise<string[]> {
   const words = vocabulary();
   await query('create table chat_bench_people (rank int primary key, name text, address text)');
   await query(
@@ -256,12 +256,12 @@ export async function seed(query: Query, setup: Setup): Promise<string[]> {
   return words;
 }
 
-export interface Request {
+interface Request {
   text: string;
   form: 'person + date' | 'topic' | 'topic + date' | 'folder + unread';
 }
 
-export function requests(words: string[], n: number): Request[] {
+function requests(words: string[], n: number): Request[] {
   const random = prng(7);
   const pick = <T>(list: T[]) => list[Math.floor(random() * list.length)]!;
   // Names of frequent and of occasional correspondents, as the seed made them.

@@ -291,10 +291,6 @@ export class ChatService {
     this.#o = options;
   }
 
-  get llmConfigured(): boolean {
-    return this.#o.llm !== null;
-  }
-
   // ---- a turn -------------------------------------------------------------------------------------
 
   async ask(organizationId: string, asker: Asker, input: ChatInput): Promise<ChatAnswer> {
@@ -628,7 +624,11 @@ export class ChatService {
       if (unread?.rows.length)
         add({ text: 'Show unread emails in my inbox', intent: 'search', reason: 'unread' });
       for (const c of categories.filter((c) => c.category !== 'primary').slice(0, 2))
-        add({ text: `Show ${c.category} emails from this week`, intent: 'search', reason: 'category' });
+        add({
+          text: `Show ${c.category} emails from the last 30 days`,
+          intent: 'search',
+          reason: 'category',
+        });
     }
     add({ text: 'Who emails me the most this month?', intent: 'analytics', reason: 'general' });
     add({ text: 'How many emails did I get last week?', intent: 'analytics', reason: 'general' });

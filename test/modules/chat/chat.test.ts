@@ -699,6 +699,19 @@ describe(`mail chat on ${engine}`, () => {
     assert.ok(!cited(danaAnswer).includes(erinIds.get('e1')));
     assert.ok(!cited(danaAnswer).includes(erinIds.get('g1')));
 
+    // Nor through summaries, tone or figures.
+    const erinSummary = await chat(erin.token, { text: 'summarize the emails from Alice' });
+    assert.deepEqual(cited(erinSummary).sort(), [erinIds.get('e1'), erinIds.get('g1')].sort());
+    const erinTop = await chat(erin.token, { text: 'who emails me the most?' });
+    assert.deepEqual(
+      erinTop.analytics.senders.map((s: any) => [s.address, s.messages]),
+      [[ALICE.address, 2]],
+    );
+    const frankCount = await chat(frank.token, { text: 'How many emails did I get last week?' });
+    assert.equal(frankCount.analytics.count, 1);
+    const frankTone = await chat(frank.token, { text: 'how does Carol feel about the launch?' });
+    assert.deepEqual(frankTone.citations, []);
+
     // Naming someone else's mailbox or account: members and viewers get 404, as for what does not exist.
     await chat(erin.token, { text: question, mailbox_id: danaBox }, 404);
     await chat(gus.token, { text: question, account_id: erinAccount }, 404);
@@ -764,7 +777,7 @@ describe(`mail chat on ${engine}`, () => {
     assert.ok(texts.includes('Reply to Carol White about “Launch feedback”'), JSON.stringify(texts));
     assert.ok(texts.includes(`Show emails from ${ALICE.name}`), JSON.stringify(texts));
     assert.ok(texts.includes('Show unread emails in my inbox'), JSON.stringify(texts));
-    assert.ok(texts.includes('Show promotions emails from this week'), JSON.stringify(texts));
+    assert.ok(texts.includes('Show promotions emails from the last 30 days'), JSON.stringify(texts));
     assert.deepEqual([...new Set(items.map((i) => i.reason))].sort(), [
       'category',
       'frequent_correspondent',
@@ -870,7 +883,7 @@ describe(`mail chat on ${engine}`, () => {
     assert.ok(erinHistory.body.total > 0);
     assert.ok(erinHistory.body.items.every((i: any) => !danaTurnIds(res.body.items).has(i.turn_id)));
     const frankHistory = await t.call('GET', '/v1/chat/history', { token: frank.token });
-    assert.equal(frankHistory.body.total, 1, 'refused requests leave no turn');
+    assert.equal(frankHistory.body.total, 3, 'refused requests leave no turn');
   });
 
   test('bad input answers 4xx', async () => {
