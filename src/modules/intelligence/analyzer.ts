@@ -48,7 +48,41 @@ export interface Analysis {
   threats: ThreatReport;
 }
 
+interface ParsedMessage {
+  source: AnalysisSource & { raw: Buffer };
+  input: AnalysisInput;
+}
+
+/** One organisation's batch, parsed and its counts read (`Analyzer.prepare`), waiting to be scored. */
+export interface PreparedBatch {
+  org: OrganizationContext;
+  parsed: ParsedMessage[];
+  features: string[][];
+  learned: ReturnType<typeof learnedCountsFromRows>;
+  /** Per message, the terms it adds to the statistics. */
+  languages: string[][];
+  frequencies: DocumentFrequencies;
+}
+
 const SYMBOLS_KEPT = 20;
+
+/** Milliseconds of analysis between turns of the event loop. */
+const SLICE_MS = 10;
+
+/**
+ * A pause between messages once SLICE_MS have gone by since the last: the event loop then takes the
+ * database's answers (the worker records the last batch while it analyses this one, and each statement
+ * waits for the answer to the one before) and, in `mailroom start`, the API's requests. Without it the
+ * recording stalled for a whole batch's analysis, about half a second, at every statement.
+ */
+function timeSlice(): () => Promise<void> {
+  let since = performance.now();
+  return async () => {
+    if (performance.now() - since < SLICE_MS) return;
+    await new Promise((resolve) => setImmediate(resolve));
+    since = performance.now();
+  };
+}
 
 export class Analyzer {
   readonly #o: AnalyzerOptions;
@@ -66,20 +100,52 @@ export class Analyzer {
     sources: Array<AnalysisSource & { raw: Buffer }>,
     org: OrganizationContext,
   ): Promise<Analysis[]> {
+    return this.finish(await this.prepare(sources, org));
+  }
+
+  /**
+   * The first half of `analyze`, all its reading: the messages parsed, their spam features and terms,
+   * and the organisation's counts of those. The worker reads the next batch so before it writes the last.
+   */
+  async prepare(
+    sources: Array<AnalysisSource & { raw: Buffer }>,
+    org: OrganizationContext,
+  ): Promise<PreparedBatch> {
     const parsed = await this.#parse(sources);
-    const features = parsed.map(({ input }) => extractSpamFeatures(input));
+    const features: string[][] = [];
+    const languages: string[][] = [];
     const tokens = new Set<number>([0]);
-    for (const list of features) for (const f of list) tokens.add(tokenHash(f));
+    const slice = timeSlice();
+    for (const { input } of parsed) {
+      await slice();
+      const list = extractSpamFeatures(input);
+      for (const f of list) tokens.add(tokenHash(f));
+      features.push(list);
+      languages.push(messageTerms(input));
+    }
     const learned = learnedCountsFromRows(await org.learned([...tokens]));
-    const languages = parsed.map(({ input }) => messageTerms(input));
     const stats = await org.terms([...new Set(languages.flat())]);
     const frequencies: DocumentFrequencies = {
       documents: stats.documents,
       frequency: (term) => stats.frequency.get(term) ?? 0,
     };
+    return { org, parsed, features, learned, languages, frequencies };
+  }
+
+  /** The second half: each message scored, checked and understood (nothing read from the database). */
+  async finish({
+    org,
+    parsed,
+    features,
+    learned,
+    languages,
+    frequencies,
+  }: PreparedBatch): Promise<Analysis[]> {
     const threshold = this.threshold(org.settings);
     const out: Analysis[] = [];
+    const slice = timeSlice();
     for (let i = 0; i < parsed.length; i++) {
+      await slice();
       const { source, input } = parsed[i]!;
       const builtin = scoreSpam(this.#o.model, features[i]!, learned);
       const rspamd = await this.#rspamd(source);
@@ -130,18 +196,24 @@ export class Analyzer {
   }
 
   async #parse(sources: Array<AnalysisSource & { raw: Buffer }>) {
-    const parsed: Array<{ source: AnalysisSource & { raw: Buffer }; input: AnalysisInput }> = [];
-    for (const source of sources) {
-      try {
-        const input = await analysisInputFromRaw(source.raw);
-        // Our MX's own verdict, when the message carries no Authentication-Results of ours.
-        const dmarc = source.auth?.dmarc?.result;
-        if (dmarc && !input.authentication.dmarc) input.authentication.dmarc = dmarc.toLowerCase();
-        parsed.push({ source, input });
-      } catch (error) {
-        this.#o.log.warn({ message: source.id, err: error }, 'intelligence: message could not be parsed');
-      }
-    }
+    // All at once: the parser's streams then share the event loop's turns (a tenth less CPU than one by one).
+    const inputs = await Promise.all(
+      sources.map((source) =>
+        analysisInputFromRaw(source.raw).catch((error) => {
+          this.#o.log.warn({ message: source.id, err: error }, 'intelligence: message could not be parsed');
+          return null;
+        }),
+      ),
+    );
+    const parsed: ParsedMessage[] = [];
+    sources.forEach((source, i) => {
+      const input = inputs[i];
+      if (!input) return;
+      // Our MX's own verdict, when the message carries no Authentication-Results of ours.
+      const dmarc = source.auth?.dmarc?.result;
+      if (dmarc && !input.authentication.dmarc) input.authentication.dmarc = dmarc.toLowerCase();
+      parsed.push({ source, input });
+    });
     return parsed;
   }
 

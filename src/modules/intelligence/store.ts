@@ -280,9 +280,12 @@ export async function addTerms(
     insert into term_corpus (organization_id, documents) values (${organizationId}, ${documents})
     on conflict (organization_id) do update set documents = term_corpus.documents + excluded.documents`);
   if (!counts.size) return;
+  // In the index's order: each row's leaf page is the last one's or the next (a batch's thousands of terms
+  // otherwise land all over the index), and two workers' batches lock shared terms in the same order.
   await tx.execute(sql`
     insert into term_documents (organization_id, term, documents)
     select ${organizationId}::uuid, t, n from unnest(${sql.param([...counts.keys()])}::text[], ${sql.param([...counts.values()])}::int[]) as x(t, n)
+     order by t
     on conflict (organization_id, term) do update set documents = term_documents.documents + excluded.documents`);
 }
 

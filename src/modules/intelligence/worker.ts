@@ -12,7 +12,7 @@ import type { DomainsService } from '../domains/service.ts';
 import type { EventInput, EventsService } from '../events/service.ts';
 import type { MailStore } from '../imap/service.ts';
 import type { AnalysisSource, MessagesService } from '../messages/service.ts';
-import type { Analysis, Analyzer } from './analyzer.ts';
+import type { Analysis, Analyzer, PreparedBatch } from './analyzer.ts';
 import { messageAnalyzed, messageMalwareDetected, messagePhishingDetected } from './events.ts';
 import { analysisInputFromRaw } from './input.ts';
 import { learn } from './spam/classifier.ts';
@@ -46,40 +46,37 @@ export class AnalysisWorker {
   }
 
   /**
-   * Learns pending reports and analyses every due message; how many were analysed. Two batches are in
-   * flight: the next is claimed, read and analysed while the last is acted on and recorded, so that this
-   * thread's analysis overlaps the database's writes (on one core it waited for them, a quarter of the
-   * time on the embedded engine). As with two workers, the next batch's term statistics may not count
-   * the last batch yet; reports are still learned before every claim.
+   * Learns pending reports and analyses every due message; how many were analysed. Batches overlap: a
+   * batch is recorded (its moves to Junk, its analyses and statistics written) while the next one is
+   * scored and understood, after that next one's reads, so that the database writes as this thread
+   * computes (the embedded engine's thread, or PostgreSQL, otherwise waited on in turn). As with two
+   * workers, a batch's term statistics may not count the batch before it; reports are still learned
+   * before every claim.
    */
   async drain(): Promise<number> {
     let analysed = 0;
-    let recording: Promise<number> | null = null;
+    let waiting: Analysed | null = null;
     try {
       for (;;) {
         while ((await this.learnReports()) === LEARN_BATCH);
         const claimed = await store.claim(this.#o.db, this.#o.batchSize, this.#o.leaseMs);
         if (!claimed.length) break;
-        const batch = await this.#analyse(claimed);
-        if (recording) {
-          const last: Promise<number> = recording;
-          recording = null;
-          analysed += await last;
+        const prepared = await this.#prepare(claimed);
+        const recording = waiting ? this.#record(waiting) : null;
+        waiting = null;
+        // Awaited below, also when scoring fails; meanwhile a failure must not count as unhandled.
+        recording?.catch(() => {});
+        try {
+          waiting = await this.#score(prepared);
+        } finally {
+          if (recording) analysed += await recording;
         }
-        recording = this.#record(batch);
-        // Awaited in turn; until then a failure must not count as unhandled.
-        recording.catch(() => {});
       }
-      if (recording) {
-        const last: Promise<number> = recording;
-        recording = null;
-        analysed += await last;
-      }
-      return analysed;
     } finally {
-      // Analysing the next batch failed: the last one is still recorded before the error is given.
-      await recording?.catch(() => {});
+      // The last batch analysed is recorded, also when reading the next one failed.
+      if (waiting) analysed += await this.#record(waiting);
     }
+    return analysed;
   }
 
   /** Applies up to LEARN_BATCH reports to their organisations' spam counts; how many it looked at. */
@@ -129,8 +126,8 @@ export class AnalysisWorker {
     return reports.length;
   }
 
-  /** Reads and analyses a claimed batch; nothing is written yet. */
-  async #analyse(claimed: store.Claimed[]): Promise<Analysed> {
+  /** Reads a claimed batch: its messages parsed, and what their organisations know (Analyzer.prepare). */
+  async #prepare(claimed: store.Claimed[]): Promise<Prepared> {
     const { db, log } = this.#o;
     const given = claimed.filter((c) => c.attempts > MAX_ATTEMPTS);
     for (const c of given)
@@ -149,9 +146,9 @@ export class AnalysisWorker {
       store.settingsOf(db, organizations),
       this.#o.domains.namesByOrganization(organizations),
     ]);
-    const results: Array<{ organizationId: string; analyses: Analysis[] }> = [];
+    const batches: Array<{ organizationId: string; batch: PreparedBatch }> = [];
     for (const [organizationId, list] of byOrg) {
-      const analyses = await this.#o.analyzer.analyze(list, {
+      const batch = await this.#o.analyzer.prepare(list, {
         settings: settings.get(organizationId),
         domains: domains.get(organizationId) ?? [],
         learned: (tokens) =>
@@ -160,9 +157,17 @@ export class AnalysisWorker {
             .then((rows) => rows.map((r) => ({ tokenHash: r.token, spam: r.spam, ham: r.ham }))),
         terms: (terms) => store.termStats(db, organizationId, terms),
       });
-      results.push({ organizationId, analyses });
+      batches.push({ organizationId, batch });
     }
-    return { claimed, byId, settings, results, count: sources.length };
+    return { claimed, byId, settings, batches, count: sources.length };
+  }
+
+  /** Analyses a read batch; nothing is written yet. */
+  async #score({ batches, ...rest }: Prepared): Promise<Analysed> {
+    const results: Analysed['results'] = [];
+    for (const { organizationId, batch } of batches)
+      results.push({ organizationId, analyses: await this.#o.analyzer.finish(batch) });
+    return { ...rest, results };
   }
 
   /** Acts on a batch's analyses (Junk, quarantine) and records them; how many messages it held. */
@@ -212,13 +217,18 @@ export class AnalysisWorker {
   }
 }
 
-/** A claimed batch, analysed, waiting to be acted on and recorded. */
-interface Analysed {
+/** A claimed batch, read, per organisation. */
+interface Prepared {
   claimed: store.Claimed[];
   byId: Map<string, store.Claimed>;
   settings: Map<string, IntelligenceSettingsRow>;
-  results: Array<{ organizationId: string; analyses: Analysis[] }>;
+  batches: Array<{ organizationId: string; batch: PreparedBatch }>;
   count: number;
+}
+
+/** A claimed batch, analysed, waiting to be acted on and recorded. */
+interface Analysed extends Omit<Prepared, 'batches'> {
+  results: Array<{ organizationId: string; analyses: Analysis[] }>;
 }
 
 function eventsOf(analyses: Analysis[], junked: Set<string>, quarantined: Set<string>): EventInput[] {

@@ -104,13 +104,8 @@ export function tokenizeSegments(text: string): string[][] {
       words = [];
     }
     const word = withoutPossessive(scanned.lower);
-    if (scanned.ideographic) {
-      const chars = [...word];
-      if (chars.length === 1) words.push(word);
-      for (let i = 0; i + 1 < chars.length; i++) words.push(chars[i]! + chars[i + 1]!);
-    } else {
-      words.push(word);
-    }
+    if (scanned.ideographic) words.push(...characterPairs(word));
+    else words.push(word);
   }
   if (words.length > 0) segments.push(words);
   cachedTexts.unshift(text);
@@ -120,6 +115,15 @@ export function tokenizeSegments(text: string): string[][] {
     cachedSegments.pop();
   }
   return segments;
+}
+
+/** Han and kana are written without spaces: a run of them is read as its overlapping character pairs. */
+export function characterPairs(run: string): string[] {
+  const chars = [...run];
+  if (chars.length === 1) return [run];
+  const pairs: string[] = [];
+  for (let i = 0; i + 1 < chars.length; i++) pairs.push(chars[i]! + chars[i + 1]!);
+  return pairs;
 }
 
 /** Lower-cased word tokens of a text, in order. */
@@ -187,50 +191,37 @@ function hasLetter(word: string): boolean {
   return false;
 }
 
+/** Longer "words" are identifiers, hashes or encoded data, not language. */
+const MAX_WORD_LENGTH = 40;
+
 export function isContentWord(word: string, stopwords: ReadonlySet<string>): boolean {
-  return word.length >= 2 && !stopwords.has(word) && hasLetter(word);
+  return word.length >= 2 && word.length <= MAX_WORD_LENGTH && !stopwords.has(word) && hasLetter(word);
 }
 
-interface TermCount {
-  count: number;
-  first: number;
-}
-
-/** Content words in runs (a stopword or punctuation ends a run), with each word's position. */
-function contentRuns(text: string, language: string): Array<Array<{ word: string; position: number }>> {
+/**
+ * The content words of a text in order, with null where a stopword or punctuation breaks a phrase: adjacent
+ * non-null entries are the two-word phrases. Kept per text, as keywords and the table both ask for it.
+ */
+function contentSequence(text: string, language: string): Array<string | null> {
   const stopwords = stopwordsFor(language);
-  const runs: Array<Array<{ word: string; position: number }>> = [];
-  let position = 0;
+  const sequence: Array<string | null> = [];
   for (const words of tokenizeSegments(text)) {
-    let run: Array<{ word: string; position: number }> = [];
-    for (const word of words) {
-      position++;
-      if (isContentWord(word, stopwords)) {
-        run.push({ word, position });
-      } else if (run.length > 0) {
-        runs.push(run);
-        run = [];
-      }
-    }
-    if (run.length > 0) runs.push(run);
+    for (const word of words) sequence.push(isContentWord(word, stopwords) ? word : null);
+    sequence.push(null);
   }
-  return runs;
-}
-
-function countInto(counts: Map<string, TermCount>, term: string, position: number): void {
-  const entry = counts.get(term);
-  if (entry) entry.count++;
-  else counts.set(term, { count: 1, first: position });
+  return sequence;
 }
 
 /** The distinct terms (words and two-word phrases) a message adds to the document-frequency table. */
 export function termsForFrequencies(text: string, language: string): string[] {
   const terms = new Set<string>();
-  for (const run of contentRuns(text, language)) {
-    for (let i = 0; i < run.length; i++) {
-      terms.add(run[i]!.word);
-      if (i > 0 && run[i - 1]!.word !== run[i]!.word) terms.add(`${run[i - 1]!.word} ${run[i]!.word}`);
-    }
+  const sequence = contentSequence(text, language);
+  for (let i = 0; i < sequence.length; i++) {
+    const word = sequence[i];
+    if (word === null || word === undefined) continue;
+    terms.add(word);
+    const previous = sequence[i - 1];
+    if (previous && previous !== word) terms.add(`${previous} ${word}`);
   }
   return [...terms];
 }
@@ -247,36 +238,40 @@ export function extractKeywords(
   stats: DocumentFrequencies,
   limit = 10,
 ): Keyword[] {
-  const runs = contentRuns(text, language);
-  const words = new Map<string, TermCount>();
-  for (const run of runs) for (const { word, position } of run) countInto(words, word, position);
+  const sequence = contentSequence(text, language);
+  // Counts in order of first occurrence (a Map keeps insertion order), which breaks ties between scores.
+  const counts = new Map<string, number>();
+  for (const word of sequence) if (word !== null) counts.set(word, (counts.get(word) ?? 0) + 1);
   // A phrase said once is usually a coincidence of adjacent words; said twice it is worth more than its
   // words. Both of its words then occur twice too, which rules out most pairs before a string is built.
-  const bigrams = new Map<string, TermCount>();
-  for (const run of runs) {
-    for (let i = 1; i < run.length; i++) {
-      const [a, b] = [run[i - 1]!, run[i]!];
-      if (a.word !== b.word && words.get(a.word)!.count >= 2 && words.get(b.word)!.count >= 2) {
-        countInto(bigrams, `${a.word} ${b.word}`, a.position);
-      }
-    }
+  const bigrams = new Map<string, number>();
+  for (let i = 1; i < sequence.length; i++) {
+    const [a, b] = [sequence[i - 1], sequence[i]];
+    if (!a || !b || a === b || counts.get(a)! < 2 || counts.get(b)! < 2) continue;
+    const phrase = `${a} ${b}`;
+    bigrams.set(phrase, (bigrams.get(phrase) ?? 0) + 1);
   }
-  const scored: Array<{ term: string; score: number; first: number; bigram: boolean }> = [];
-  const score = (term: string, count: number) =>
-    (1 + Math.log(count)) * inverseDocumentFrequency(stats, term);
-  for (const [term, { count, first }] of words)
-    scored.push({ term, score: score(term, count), first, bigram: false });
-  for (const [term, { count, first }] of bigrams) {
-    if (count >= 2) scored.push({ term, score: score(term, count), first, bigram: true });
-  }
-  scored.sort((a, b) => b.score - a.score || a.first - b.first);
+  const terms: string[] = [];
+  const scores: number[] = [];
+  const add = (term: string, count: number) => {
+    terms.push(term);
+    scores.push((1 + Math.log(count)) * inverseDocumentFrequency(stats, term));
+  };
+  for (const [term, count] of counts) add(term, count);
+  const unigrams = terms.length;
+  for (const [term, count] of bigrams) if (count >= 2) add(term, count);
+  const order = terms.map((_, i) => i);
+  // Bigrams count from where their first word first occurs, close enough for a tie-break.
+  order.sort((a, b) => scores[b]! - scores[a]! || a - b);
   const chosen: Keyword[] = [];
   const coveredWords = new Set<string>();
-  for (const candidate of scored) {
+  for (const i of order) {
     if (chosen.length >= limit) break;
-    if (!candidate.bigram && coveredWords.has(candidate.term)) continue;
-    if (candidate.bigram) for (const word of candidate.term.split(' ')) coveredWords.add(word);
-    chosen.push({ term: candidate.term, score: Math.round(candidate.score * 1000) / 1000 });
+    const term = terms[i]!;
+    const bigram = i >= unigrams;
+    if (!bigram && coveredWords.has(term)) continue;
+    if (bigram) for (const word of term.split(' ')) coveredWords.add(word);
+    chosen.push({ term, score: Math.round(scores[i]! * 1000) / 1000 });
   }
   return chosen;
 }

@@ -4,6 +4,7 @@
 // something; greetings and thanks-only lines never make it in.
 import {
   type DocumentFrequencies,
+  characterPairs,
   inverseDocumentFrequency,
   isContentWord,
   withoutPossessive,
@@ -44,9 +45,11 @@ function candidates(text: string, stopwords: ReadonlySet<string>): Candidate[] {
     const sentenceWords: string[] = [];
     let count = 0;
     for (; w < words.length && words[w]!.start < end; w++) {
-      const word = withoutPossessive(words[w]!.lower);
-      count++;
-      if (isContentWord(word, stopwords)) sentenceWords.push(word);
+      const scanned = words[w]!;
+      const word = withoutPossessive(scanned.lower);
+      const parts = scanned.ideographic ? characterPairs(word) : [word];
+      count += parts.length;
+      for (const part of parts) if (isContentWord(part, stopwords)) sentenceWords.push(part);
     }
     const sentence = text.slice(start, end).replace(GREETING_PREFIX, '');
     if (count < 3 || sentence === '' || GREETING_ONLY.test(sentence) || COURTESY_ONLY.test(sentence)) return;
