@@ -59,17 +59,40 @@ export class ThreadPool<T extends Tasks> {
    * Runs `task` on the least busy thread (inline when the pool has none). `transfer` lists buffers of
    * `input` that move to the thread instead of being copied; the caller must not use them afterwards.
    */
-  async run<K extends keyof T & string>(
+  run<K extends keyof T & string>(
     task: K,
     input: Parameters<T[K]>[0],
     transfer: ArrayBuffer[] = [],
+  ): Promise<Awaited<ReturnType<T[K]>>> {
+    return this.#run(null, task, input, transfer);
+  }
+
+  /**
+   * Runs `task` on thread `slot` modulo the pool's size, started if need be: for tasks that keep state
+   * between calls (a second call must reach the thread that holds the first one's). A thread that died
+   * meanwhile was replaced by one that holds nothing.
+   */
+  runOn<K extends keyof T & string>(
+    slot: number,
+    task: K,
+    input: Parameters<T[K]>[0],
+    transfer: ArrayBuffer[] = [],
+  ): Promise<Awaited<ReturnType<T[K]>>> {
+    return this.#run(slot, task, input, transfer);
+  }
+
+  async #run<K extends keyof T & string>(
+    slot: number | null,
+    task: K,
+    input: Parameters<T[K]>[0],
+    transfer: ArrayBuffer[],
   ): Promise<Awaited<ReturnType<T[K]>>> {
     if (this.#closed) throw new Error('thread pool closed');
     if (this.size === 0) {
       this.#inlineTasks ??= this.#inline();
       return (await (await this.#inlineTasks)[task](input)) as Awaited<ReturnType<T[K]>>;
     }
-    const index = this.#pick();
+    const index = slot === null ? this.#pick() : this.#slot(slot);
     const thread = this.#threads[index];
     const id = this.#nextId++;
     thread.busy++;
@@ -99,6 +122,12 @@ export class ThreadPool<T extends Tasks> {
     for (let i = 1; i < this.#threads.length; i++)
       if (this.#threads[i].busy < this.#threads[best].busy) best = i;
     return best;
+  }
+
+  #slot(slot: number): number {
+    const index = Math.abs(Math.floor(slot)) % this.size;
+    while (this.#threads.length <= index) this.#start();
+    return index;
   }
 
   #start(): number {

@@ -6,26 +6,22 @@
 //   malware      each attachment through clamd, when configured
 //   understand   language, sentiment, keywords (against the organisation's term statistics), entities,
 //                category (custom categories first), priority, summary
-// The worker (worker.ts) stores the results and acts on them.
+// The CPU work runs on the analysis threads (analysis.ts), the batch split between them; this thread
+// reads what the organisation knows and talks to rspamd and clamd. The worker (worker.ts) stores the
+// results and acts on them.
 import type { Logger } from 'pino';
+import type { ThreadPool } from '../../core/threads.ts';
 import type { VirusScanner } from '../../providers/antivirus/types.ts';
 import type { SpamCheck, SpamEngine } from '../../providers/spam/types.ts';
-import type { AnalysisSource, NewMessageAnalysis } from '../messages/service.ts';
-import { type AnalysisInput, analysisInputFromRaw } from './input.ts';
-import {
-  type LearnedRow,
-  learnedCountsFromRows,
-  type SpamModel,
-  scoreSpam,
-  tokenHash,
-} from './spam/classifier.ts';
-import { extractSpamFeatures } from './spam/features.ts';
-import { detectThreats, type ThreatReport } from './threats/index.ts';
+import type { AnalysisSource } from '../messages/service.ts';
+import type { Analysis, analysisTasks, PrepareOutput } from './analysis.ts';
+import type { LearnedRow } from './spam/classifier.ts';
 import type { IntelligenceSettingsRow } from './tables.ts';
-import { type DocumentFrequencies, messageTerms, understand } from './understanding/index.ts';
+
+export type { Analysis } from './analysis.ts';
 
 export interface AnalyzerOptions {
-  model: SpamModel;
+  threads: ThreadPool<typeof analysisTasks>;
   rspamd: SpamEngine | null;
   scanner: VirusScanner | null;
   /** The installation's spam threshold; an organisation's setting wins. */
@@ -41,48 +37,19 @@ export interface OrganizationContext {
   terms: (terms: string[]) => Promise<{ documents: number; frequency: Map<string, number> }>;
 }
 
-export interface Analysis {
-  row: NewMessageAnalysis;
-  /** Terms this message adds to its organisation's statistics. */
-  terms: string[];
-  threats: ThreatReport;
-}
-
-interface ParsedMessage {
-  source: AnalysisSource & { raw: Buffer };
-  input: AnalysisInput;
-}
-
-/** One organisation's batch, parsed and its counts read (`Analyzer.prepare`), waiting to be scored. */
+/** One organisation's batch, parsed on the threads and its counts read (`Analyzer.prepare`), waiting to be scored. */
 export interface PreparedBatch {
+  organizationId: string;
   org: OrganizationContext;
-  parsed: ParsedMessage[];
-  features: string[][];
-  learned: ReturnType<typeof learnedCountsFromRows>;
-  /** Per message, the terms it adds to the statistics. */
-  languages: string[][];
-  frequencies: DocumentFrequencies;
+  /** The batch's parts, part i on thread slot i. */
+  parts: string[];
+  learned: LearnedRow[];
+  stats: { documents: number; frequency: Map<string, number> };
+  rspamd: Map<string, SpamCheck>;
+  malware: Map<string, string>;
 }
 
-const SYMBOLS_KEPT = 20;
-
-/** Milliseconds of analysis between turns of the event loop. */
-const SLICE_MS = 10;
-
-/**
- * A pause between messages once SLICE_MS have gone by since the last: the event loop then takes the
- * database's answers (the worker records the last batch while it analyses this one, and each statement
- * waits for the answer to the one before) and, in `mailroom start`, the API's requests. Without it the
- * recording stalled for a whole batch's analysis, about half a second, at every statement.
- */
-function timeSlice(): () => Promise<void> {
-  let since = performance.now();
-  return async () => {
-    if (performance.now() - since < SLICE_MS) return;
-    await new Promise((resolve) => setImmediate(resolve));
-    since = performance.now();
-  };
-}
+let lastBatch = 0;
 
 export class Analyzer {
   readonly #o: AnalyzerOptions;
@@ -104,151 +71,119 @@ export class Analyzer {
   }
 
   /**
-   * The first half of `analyze`, all its reading: the messages parsed, their spam features and terms,
-   * and the organisation's counts of those. The worker reads the next batch so before it writes the last.
+   * The first half of `analyze`, all its reading: the messages parsed on the threads (a part each), then
+   * the organisation's counts of their spam features and terms read, as rspamd and clamd are asked. The
+   * worker reads the next batch so before it writes the last.
    */
   async prepare(
     sources: Array<AnalysisSource & { raw: Buffer }>,
     org: OrganizationContext,
   ): Promise<PreparedBatch> {
-    const parsed = await this.#parse(sources);
-    const features: string[][] = [];
-    const languages: string[][] = [];
-    const tokens = new Set<number>([0]);
-    const slice = timeSlice();
-    for (const { input } of parsed) {
-      await slice();
-      const list = extractSpamFeatures(input);
-      for (const f of list) tokens.add(tokenHash(f));
-      features.push(list);
-      languages.push(messageTerms(input));
+    const batch = `${process.pid}.${++lastBatch}`;
+    const parts = split(sources, Math.max(1, this.#o.threads.size));
+    const names = parts.map((_, i) => `${batch}.${i}`);
+    const prepared = await Promise.all(
+      parts.map((part, i) => {
+        // Copies of their own, moved to the thread: a Buffer may be a view of a larger one (a whole result
+        // set), which would be copied whole; the originals stay here for rspamd.
+        const messages = part.map((s) => ({
+          id: s.id,
+          raw: new Uint8Array(s.raw),
+          dmarc: s.auth?.dmarc?.result ?? null,
+        }));
+        return this.#o.threads.runOn(
+          i,
+          'prepare',
+          { part: names[i]!, messages, attachments: this.#o.scanner !== null },
+          messages.map((m) => m.raw.buffer as ArrayBuffer),
+        );
+      }),
+    );
+    for (const { failed } of prepared)
+      for (const f of failed)
+        this.#o.log.warn({ message: f.id, err: f.error }, 'intelligence: message could not be parsed');
+    const unparsed = new Set(prepared.flatMap((p) => p.failed.map((f) => f.id)));
+    const tokens = new Set<number>();
+    const terms = new Set<string>();
+    for (const p of prepared) {
+      for (const t of p.tokens) tokens.add(t);
+      for (const t of p.terms) terms.add(t);
     }
-    const learned = learnedCountsFromRows(await org.learned([...tokens]));
-    const stats = await org.terms([...new Set(languages.flat())]);
-    const frequencies: DocumentFrequencies = {
-      documents: stats.documents,
-      frequency: (term) => stats.frequency.get(term) ?? 0,
-    };
-    return { org, parsed, features, learned, languages, frequencies };
+    const [learned, stats, rspamd, malware] = await Promise.all([
+      org.learned([...tokens]),
+      org.terms([...terms]),
+      this.#rspamdAll(sources.filter((s) => !unparsed.has(s.id))),
+      this.#scanAll(prepared),
+    ]);
+    const organizationId = sources[0]?.organization_id ?? '';
+    return { organizationId, org, parts: names, learned, stats, rspamd, malware };
   }
 
-  /** The second half: each message scored, checked and understood (nothing read from the database). */
-  async finish({
-    org,
-    parsed,
-    features,
-    learned,
-    languages,
-    frequencies,
-  }: PreparedBatch): Promise<Analysis[]> {
-    const threshold = this.threshold(org.settings);
-    const out: Analysis[] = [];
-    const slice = timeSlice();
-    for (let i = 0; i < parsed.length; i++) {
-      await slice();
-      const { source, input } = parsed[i]!;
-      const builtin = scoreSpam(this.#o.model, features[i]!, learned);
-      const rspamd = await this.#rspamd(source);
-      const threats = await detectThreats(input, { organizationDomains: org.domains });
-      const malware = await this.#scan(source.id, input);
-      const understood = understand(input, {
-        frequencies,
-        customCategories: org.settings?.customCategories ?? undefined,
-      });
-      const spamScore = rspamd
-        ? Math.max(builtin.probability, rspamdProbability(rspamd))
-        : builtin.probability;
-      out.push({
-        terms: languages[i]!,
-        threats,
-        row: {
-          messageId: source.id,
-          organizationId: source.organization_id,
-          spam: spamScore >= threshold || Boolean(rspamd?.isSpam),
-          spamScore: round(spamScore),
-          spamEngine: rspamd ? 'rspamd' : 'builtin',
-          // The strongest first; symbols of no weight are kept after them: GTUBE, for one, decides the
-          // action with a score of 0.
-          spamSymbols: rspamd
-            ? [...rspamd.symbols]
-                .sort((a, b) => Math.abs(b.score) - Math.abs(a.score))
-                .slice(0, SYMBOLS_KEPT)
-                .map((s) => ({ name: s.name, score: round(s.score) }))
-            : builtin.topFeatures
-                .slice(0, SYMBOLS_KEPT)
-                .map((f) => ({ name: f.feature, score: round(f.weight) })),
-          phishing: threats.verdict,
-          phishingScore: threats.score,
-          findings: threats.findings,
-          malware,
-          language: understood.language.code,
-          sentiment: round(understood.sentiment.score),
-          sentimentLabel: understood.sentiment.label,
-          category: understood.category.category,
-          priority: understood.priority.level,
-          keywords: understood.keywords.map((k) => k.term),
-          entities: understood.entities as unknown as Record<string, unknown>,
-          summary: understood.summary,
-        },
-      });
-    }
-    return out;
-  }
-
-  async #parse(sources: Array<AnalysisSource & { raw: Buffer }>) {
-    // All at once: the parser's streams then share the event loop's turns (a tenth less CPU than one by one).
-    const inputs = await Promise.all(
-      sources.map((source) =>
-        analysisInputFromRaw(source.raw).catch((error) => {
-          this.#o.log.warn({ message: source.id, err: error }, 'intelligence: message could not be parsed');
-          return null;
+  /** The second half: each message scored, checked and understood on the thread that parsed it. */
+  async finish(batch: PreparedBatch): Promise<Analysis[]> {
+    const { org } = batch;
+    const results = await Promise.all(
+      batch.parts.map((part, i) =>
+        this.#o.threads.runOn(i, 'finish', {
+          part,
+          organizationId: batch.organizationId,
+          threshold: this.threshold(org.settings),
+          domains: org.domains,
+          customCategories: org.settings?.customCategories ?? undefined,
+          learned: batch.learned,
+          documents: batch.stats.documents,
+          frequency: batch.stats.frequency,
+          rspamd: batch.rspamd,
+          malware: batch.malware,
         }),
       ),
     );
-    const parsed: ParsedMessage[] = [];
-    sources.forEach((source, i) => {
-      const input = inputs[i];
-      if (!input) return;
-      // Our MX's own verdict, when the message carries no Authentication-Results of ours.
-      const dmarc = source.auth?.dmarc?.result;
-      if (dmarc && !input.authentication.dmarc) input.authentication.dmarc = dmarc.toLowerCase();
-      parsed.push({ source, input });
-    });
-    return parsed;
+    return results.flat();
   }
 
-  async #rspamd(source: AnalysisSource & { raw: Buffer }): Promise<SpamCheck | null> {
-    if (!this.#o.rspamd) return null;
-    try {
-      return await this.#o.rspamd.check(source.raw, { queueId: source.id });
-    } catch (error) {
-      // rspamd down or slow: the built-in verdict stands; the message is not held back.
-      this.#o.log.warn({ message: source.id, err: error }, 'intelligence: rspamd did not answer');
-      return null;
+  async #rspamdAll(sources: Array<AnalysisSource & { raw: Buffer }>): Promise<Map<string, SpamCheck>> {
+    const checks = new Map<string, SpamCheck>();
+    const engine = this.#o.rspamd;
+    if (!engine) return checks;
+    for (const source of sources) {
+      try {
+        checks.set(source.id, await engine.check(source.raw, { queueId: source.id }));
+      } catch (error) {
+        // rspamd down or slow: the built-in verdict stands; the message is not held back.
+        this.#o.log.warn({ message: source.id, err: error }, 'intelligence: rspamd did not answer');
+      }
     }
+    return checks;
   }
 
-  /** The first signature the scanner names in an attachment; null when clean or when not scanned. */
-  async #scan(messageId: string, input: AnalysisInput): Promise<string | null> {
-    if (!this.#o.scanner || !input.attachments.length) return null;
-    for (const attachment of input.attachments) {
-      const result = await this.#o.scanner.scan(attachment.content).catch((error) => {
-        this.#o.log.warn(
-          { message: messageId, err: error },
-          'intelligence: clamd did not scan an attachment',
-        );
-        return null;
-      });
-      if (result?.infected) return result.signature ?? 'unknown';
+  /** Per infected message, the first signature the scanner names in its attachments. */
+  async #scanAll(prepared: PrepareOutput[]): Promise<Map<string, string>> {
+    const found = new Map<string, string>();
+    const scanner = this.#o.scanner;
+    if (!scanner) return found;
+    for (const { attachments } of prepared) {
+      for (const { id, contents } of attachments) {
+        for (const content of contents) {
+          const bytes = Buffer.from(content.buffer, content.byteOffset, content.byteLength);
+          const result = await scanner.scan(bytes).catch((error) => {
+            this.#o.log.warn({ message: id, err: error }, 'intelligence: clamd did not scan an attachment');
+            return null;
+          });
+          if (result?.infected) {
+            found.set(id, result.signature ?? 'unknown');
+            break;
+          }
+        }
+      }
     }
-    return null;
+    return found;
   }
 }
 
-/** rspamd's score against its own spam threshold as 0–1: 0.5 at the threshold, like the built-in one's. */
-function rspamdProbability(check: SpamCheck): number {
-  const required = check.requiredScore > 0 ? check.requiredScore : 15;
-  return 1 / (1 + Math.exp(-(check.score - required) / (required / 4)));
+/** `list` in `n` contiguous parts of nearly equal size (fewer when it is shorter). */
+function split<T>(list: T[], n: number): T[][] {
+  const parts: T[][] = [];
+  const size = Math.ceil(list.length / n);
+  for (let at = 0; at < list.length; at += size) parts.push(list.slice(at, at + size));
+  return parts;
 }
-
-const round = (x: number) => Math.round(x * 1000) / 1000;

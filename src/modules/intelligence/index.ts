@@ -3,12 +3,12 @@
 // configured), language, sentiment, keywords, entities, category, priority, summary — by a worker
 // that drains a queue; what users report teaches the spam filter.
 import type { MailroomModule } from '../../core/module.ts';
+import { ThreadPool, threadsFor } from '../../core/threads.ts';
 import { ClamdScanner } from '../../providers/antivirus/clamd.ts';
 import { RspamdSpamEngine } from '../../providers/spam/rspamd.ts';
 import { Analyzer } from './analyzer.ts';
 import { intelligenceRoutes } from './routes.ts';
 import { ANALYZE_QUEUE, IntelligenceService, JUNK_KEYWORDS, NOT_JUNK_KEYWORDS } from './service.ts';
-import { loadShippedModel } from './spam/classifier.ts';
 import { AnalysisWorker } from './worker.ts';
 
 declare module '../../core/module.ts' {
@@ -23,7 +23,7 @@ const LEASE_MS = 120_000;
 
 export const intelligenceModule: MailroomModule = {
   name: 'intelligence',
-  create: ({ db, jobs, config, log, services }) => {
+  create: ({ db, jobs, config, log, services, onClose }) => {
     const settings = config.intelligence;
     const intelligence = new IntelligenceService({
       db,
@@ -33,8 +33,16 @@ export const intelligenceModule: MailroomModule = {
       spamThreshold: settings.spamThreshold,
       llmDailyTokens: config.llm?.dailyTokens ?? 0,
     });
+    // Every core (up to 4), a batch split between them: the worker's own thread mostly waits for the
+    // database meanwhile. Threads start on first use: a process that analyses nothing starts none.
+    const threads = new ThreadPool(
+      new URL('./analysis-thread.ts', import.meta.url),
+      threadsFor(config.threads, true),
+      async () => (await import('./analysis.ts')).analysisTasks,
+    );
+    onClose(() => threads.close());
     const analyzer = new Analyzer({
-      model: loadShippedModel(),
+      threads,
       rspamd: settings.rspamd
         ? new RspamdSpamEngine({ url: settings.rspamd.url, password: settings.rspamd.password })
         : null,

@@ -3,7 +3,7 @@
 import type { AnalysisInput } from '../input.ts';
 import { type CategoryResult, type CustomCategoryModel, categorize, subjectAndBody } from './category.ts';
 import { type Entities, extractEntities, mergeEntities } from './entities.ts';
-import { type DocumentFrequencies, extractKeywords, type Keyword, termsForFrequencies } from './keywords.ts';
+import { type DocumentFrequencies, extractKeywords, type Keyword, textTerms } from './keywords.ts';
 import { detectLanguage, type LanguageResult } from './language.ts';
 import { estimatePriority, type PriorityResult } from './priority.ts';
 import { analyzeSentiment, type SentimentResult } from './sentiment.ts';
@@ -54,7 +54,15 @@ export function messageTerms(
   input: AnalysisInput,
   language = detectLanguage(bodyOf(input).text).code,
 ): string[] {
-  return termsForFrequencies(subjectAndBody(input), language);
+  return messageTermSets(input, language).counted;
+}
+
+/** The terms this message adds to the table, and those whose frequencies `understand` looks up. */
+export function messageTermSets(
+  input: AnalysisInput,
+  language = detectLanguage(bodyOf(input).text).code,
+): { counted: string[]; asked: string[] } {
+  return textTerms(subjectAndBody(input), language);
 }
 
 export function understand(input: AnalysisInput, context: UnderstandingContext): Understanding {

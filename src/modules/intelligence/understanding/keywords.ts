@@ -214,16 +214,32 @@ function contentSequence(text: string, language: string): Array<string | null> {
 
 /** The distinct terms (words and two-word phrases) a message adds to the document-frequency table. */
 export function termsForFrequencies(text: string, language: string): string[] {
-  const terms = new Set<string>();
+  return textTerms(text, language).counted;
+}
+
+/**
+ * A text's terms for the document-frequency table: `counted`, what it adds (every word and pair of adjacent
+ * words), and `asked`, whose frequencies its keywords and summary look up (its words, and the pairs said
+ * twice: extractKeywords scores no other pair). The rest need not be read.
+ */
+export function textTerms(text: string, language: string): { counted: string[]; asked: string[] } {
+  const words = new Set<string>();
+  const pairs = new Map<string, number>();
   const sequence = contentSequence(text, language);
   for (let i = 0; i < sequence.length; i++) {
     const word = sequence[i];
     if (word === null || word === undefined) continue;
-    terms.add(word);
+    words.add(word);
     const previous = sequence[i - 1];
-    if (previous && previous !== word) terms.add(`${previous} ${word}`);
+    if (previous && previous !== word) {
+      const pair = `${previous} ${word}`;
+      pairs.set(pair, (pairs.get(pair) ?? 0) + 1);
+    }
   }
-  return [...terms];
+  const counted = [...words, ...pairs.keys()];
+  const asked = [...words];
+  for (const [pair, count] of pairs) if (count >= 2) asked.push(pair);
+  return { counted, asked };
 }
 
 /** Inverse document frequency, smoothed so a term the table has never seen scores highest but finitely. */
