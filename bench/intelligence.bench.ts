@@ -15,12 +15,12 @@
 //
 // Reported: messages/s, the p50 and p99 of a batch (MAILROOM_INTELLIGENCE_BATCH, 200: from one batch's
 // read of its messages to the next's), the peak RSS during the drain (the high-water mark is reset just
-// before it; PGlite's database lives in this process too), and where the drain's time went: a V8 CPU
-// profile of this process during the drain (sampling, 1 ms), each sample put in the step of the
-// innermost frame that names one (parse, spam, threats, understanding, junk filing, database client,
-// PGlite engine, garbage collection; idle is waiting for PostgreSQL). BENCH_INTELLIGENCE_PROFILE=0 turns
-// the profile off; BENCH_PROF=intelligence also writes it to /tmp/prof-intelligence/<engine>.cpuprofile.
-// On PostgreSQL the CPU of the database backends serving the drain is given too.
+// before it; PGlite's database and the analysis threads live in this process too), and the CPU of each
+// thread kind and of PostgreSQL's backends. BENCH_INTELLIGENCE_PROFILE=1 adds a V8 CPU profile of the
+// worker's own thread (sampling, 1 ms), each sample put in the step of the innermost frame that names one;
+// it slows the drain by a quarter, so its run's throughput is not the one to report. BENCH_PROF=intelligence
+// also writes it to /tmp/prof-intelligence/<engine>.cpuprofile. The analysis threads' own profiles come
+// from NODE_OPTIONS=--cpu-prof (one file per thread).
 import { fork } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -46,7 +46,7 @@ import {
 import { describeUsage, watchUsage } from './usage.ts';
 
 const MESSAGES = Number(process.env.BENCH_INTELLIGENCE_MESSAGES ?? 10_000);
-const PROFILE = process.env.BENCH_INTELLIGENCE_PROFILE !== '0';
+const PROFILE = process.env.BENCH_INTELLIGENCE_PROFILE === '1';
 const SAVE_PROFILE = (process.env.BENCH_PROF ?? '').split(',').includes('intelligence');
 const PROFILE_DIR = '/tmp/prof-intelligence';
 const TARGET = 500;
@@ -338,6 +338,7 @@ async function analyse(engine: Engine): Promise<Row> {
       used.cpu.delete('bench process (load, sink)'); // the worker is this process
       notes.push(describeUsage('drain', used));
     }
+    for (const [k, v] of [...((globalThis as any).__trace ?? new Map())].sort((a: any, b: any) => b[1].ms - a[1].ms).slice(0, 14)) notes.push(`  ${(v.ms / 1000).toFixed(2)} s ${v.n}x ${k}`);
     process.stderr.write(`${notes.join('\n')}\n`);
     return {
       benchmark: `mail analysis, one worker (${engine})`,

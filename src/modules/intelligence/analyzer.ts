@@ -37,7 +37,15 @@ export interface OrganizationContext {
   terms: (terms: string[]) => Promise<{ documents: number; frequency: Map<string, number> }>;
 }
 
-/** One organisation's batch, parsed on the threads and its counts read (`Analyzer.prepare`), waiting to be scored. */
+/** One organisation's batch, parsed on the threads (`Analyzer.parse`), its counts not read yet. */
+export interface ParsedBatch {
+  sources: Array<AnalysisSource & { raw: Buffer }>;
+  /** The batch's parts, part i on thread slot i. */
+  parts: string[];
+  prepared: PrepareOutput[];
+}
+
+/** One organisation's batch, parsed and its counts read (`Analyzer.read`), waiting to be scored. */
 export interface PreparedBatch {
   organizationId: string;
   org: OrganizationContext;
@@ -67,18 +75,14 @@ export class Analyzer {
     sources: Array<AnalysisSource & { raw: Buffer }>,
     org: OrganizationContext,
   ): Promise<Analysis[]> {
-    return this.finish(await this.prepare(sources, org));
+    return this.finish(await this.read(await this.parse(sources), org));
   }
 
   /**
-   * The first half of `analyze`, all its reading: the messages parsed on the threads (a part each), then
-   * the organisation's counts of their spam features and terms read, as rspamd and clamd are asked. The
-   * worker reads the next batch so before it writes the last.
+   * First, on the threads (a part of the batch each): the messages parsed, their spam features and terms
+   * extracted. The threads keep them for `finish`.
    */
-  async prepare(
-    sources: Array<AnalysisSource & { raw: Buffer }>,
-    org: OrganizationContext,
-  ): Promise<PreparedBatch> {
+  async parse(sources: Array<AnalysisSource & { raw: Buffer }>): Promise<ParsedBatch> {
     const batch = `${process.pid}.${++lastBatch}`;
     const parts = split(sources, Math.max(1, this.#o.threads.size));
     const names = parts.map((_, i) => `${batch}.${i}`);
@@ -102,6 +106,14 @@ export class Analyzer {
     for (const { failed } of prepared)
       for (const f of failed)
         this.#o.log.warn({ message: f.id, err: f.error }, 'intelligence: message could not be parsed');
+    return { sources, parts: names, prepared };
+  }
+
+  /**
+   * Then, here: what the organisation knows of those features and terms read, as rspamd and clamd are
+   * asked. The worker reads the next batch so before it writes the last.
+   */
+  async read({ sources, parts, prepared }: ParsedBatch, org: OrganizationContext): Promise<PreparedBatch> {
     const unparsed = new Set(prepared.flatMap((p) => p.failed.map((f) => f.id)));
     const tokens = new Set<number>();
     const terms = new Set<string>();
@@ -116,7 +128,7 @@ export class Analyzer {
       this.#scanAll(prepared),
     ]);
     const organizationId = sources[0]?.organization_id ?? '';
-    return { organizationId, org, parts: names, learned, stats, rspamd, malware };
+    return { organizationId, org, parts, learned, stats, rspamd, malware };
   }
 
   /** The second half: each message scored, checked and understood on the thread that parsed it. */

@@ -1,23 +1,26 @@
 // The analysis worker: drains the queue in batches (any number of workers share it), and first learns
 // what users reported, so that a report counts for the next message. A batch, in steps:
-//   claim     due messages under a lease (they come back if this worker dies)
-//   analyse   per organisation (analyzer.ts); nothing is written yet
+//   take      due messages claimed under a lease (they come back if this worker dies), and read
+//   analyse   per organisation (analyzer.ts): parsed on the analysis threads, the organisation's counts
+//             read, scored on the threads; nothing is written yet
 //   act       for mail that came in from outside: malware is quarantined (every copy taken out, the
 //             message marked quarantined), spam at or above the threshold is moved from INBOX to Junk
 //             (each idempotent: a batch redone after a crash finds nothing left to move)
-//   record    one transaction: the analyses, the term statistics, the events, the queue rows removed
+//   record    one transaction: the analyses, the events, the queue rows removed; the term statistics
+//             are counted in memory and written every few seconds (term-statistics.ts)
 import type { Logger } from 'pino';
 import type { Db } from '../../core/db.ts';
 import type { DomainsService } from '../domains/service.ts';
 import type { EventInput, EventsService } from '../events/service.ts';
 import type { MailStore } from '../imap/service.ts';
 import type { AnalysisSource, MessagesService } from '../messages/service.ts';
-import type { Analysis, Analyzer, PreparedBatch } from './analyzer.ts';
+import type { Analysis, Analyzer, ParsedBatch, PreparedBatch } from './analyzer.ts';
 import { messageAnalyzed, messageMalwareDetected, messagePhishingDetected } from './events.ts';
 import { analysisInputFromRaw } from './input.ts';
 import { learn } from './spam/classifier.ts';
 import { extractSpamFeatures } from './spam/features.ts';
 import * as store from './store.ts';
+import { TermStatistics } from './term-statistics.ts';
 import type { IntelligenceSettingsRow } from './tables.ts';
 
 export interface WorkerOptions {
@@ -40,41 +43,42 @@ const LEARN_BATCH = 500;
 
 export class AnalysisWorker {
   readonly #o: WorkerOptions;
+  readonly #terms = new TermStatistics();
 
   constructor(options: WorkerOptions) {
     this.#o = options;
   }
 
   /**
-   * Learns pending reports and analyses every due message; how many were analysed. Batches overlap: a
-   * batch is recorded (its moves to Junk, its analyses and statistics written) while the next one is
-   * scored and understood, after that next one's reads, so that the database writes as this thread
-   * computes (the embedded engine's thread, or PostgreSQL, otherwise waited on in turn). As with two
-   * workers, a batch's term statistics may not count the batch before it; reports are still learned
-   * before every claim.
+   * Learns pending reports and analyses every due message; how many were analysed. Two batches overlap, so
+   * that the database works while the analysis threads do: a batch is parsed on the threads while the last
+   * one is recorded (its moves to Junk, analyses and statistics written), then its counts are read, and it
+   * is scored on the threads while the next batch is claimed and read. As with two workers, a batch's term
+   * statistics may not count the batch before it; reports are still learned before every claim.
    */
   async drain(): Promise<number> {
     let analysed = 0;
-    let waiting: Analysed | null = null;
+    let scored: Analysed | null = null;
+    let taking: Promise<Taken | null> | null = this.#take();
     try {
       for (;;) {
-        while ((await this.learnReports()) === LEARN_BATCH);
-        const claimed = await store.claim(this.#o.db, this.#o.batchSize, this.#o.leaseMs);
-        if (!claimed.length) break;
-        const prepared = await this.#prepare(claimed);
-        const recording = waiting ? this.#record(waiting) : null;
-        waiting = null;
-        // Awaited below, also when scoring fails; meanwhile a failure must not count as unhandled.
-        recording?.catch(() => {});
-        try {
-          waiting = await this.#score(prepared);
-        } finally {
-          if (recording) analysed += await recording;
-        }
+        const taken: Taken | null = await taking;
+        taking = null;
+        if (!taken) break;
+        const recording = scored ? this.#record(scored) : null;
+        scored = null;
+        const [parsed, recorded] = await both(this.#parse(taken), recording);
+        analysed += recorded ?? 0;
+        const prepared = await this.#read(parsed);
+        taking = this.#take();
+        scored = await this.#score(prepared);
       }
     } finally {
-      // The last batch analysed is recorded, also when reading the next one failed.
-      if (waiting) analysed += await this.#record(waiting);
+      // A batch claimed and not analysed comes back when its lease runs out.
+      await taking?.catch(() => {});
+      // The last batch analysed is recorded, also when the next one failed; then every count is written.
+      if (scored) analysed += await this.#record(scored);
+      await this.#o.db.transaction((tx) => this.#terms.flush(tx, true));
     }
     return analysed;
   }
@@ -126,9 +130,12 @@ export class AnalysisWorker {
     return reports.length;
   }
 
-  /** Reads a claimed batch: its messages parsed, and what their organisations know (Analyzer.prepare). */
-  async #prepare(claimed: store.Claimed[]): Promise<Prepared> {
+  /** Learns what was reported, then claims due messages and reads them; null when none is due. */
+  async #take(): Promise<Taken | null> {
     const { db, log } = this.#o;
+    while ((await this.learnReports()) === LEARN_BATCH);
+    const claimed = await store.claim(db, this.#o.batchSize, this.#o.leaseMs);
+    if (!claimed.length) return null;
     const given = claimed.filter((c) => c.attempts > MAX_ATTEMPTS);
     for (const c of given)
       log.error({ message: c.messageId }, 'intelligence: analysis kept failing; dropped');
@@ -146,31 +153,48 @@ export class AnalysisWorker {
       store.settingsOf(db, organizations),
       this.#o.domains.namesByOrganization(organizations),
     ]);
-    const batches: Array<{ organizationId: string; batch: PreparedBatch }> = [];
-    for (const [organizationId, list] of byOrg) {
-      const batch = await this.#o.analyzer.prepare(list, {
-        settings: settings.get(organizationId),
+    return { claimed, byId, settings, domains, byOrg, count: sources.length };
+  }
+
+  /** A taken batch parsed on the analysis threads, per organisation. */
+  async #parse({ byOrg, ...rest }: Taken): Promise<Parsed> {
+    const parsed = await Promise.all(
+      [...byOrg].map(async ([organizationId, list]) => ({
+        organizationId,
+        batch: await this.#o.analyzer.parse(list),
+      })),
+    );
+    return { ...rest, parsed };
+  }
+
+  /** What the batch's organisations know of its messages' spam features and terms (Analyzer.read). */
+  async #read({ parsed, domains, ...rest }: Parsed): Promise<Prepared> {
+    const { db } = this.#o;
+    const batches: Prepared['batches'] = [];
+    for (const { organizationId, batch } of parsed) {
+      const prepared = await this.#o.analyzer.read(batch, {
+        settings: rest.settings.get(organizationId),
         domains: domains.get(organizationId) ?? [],
         learned: (tokens) =>
           store
             .learnedTokens(db, organizationId, tokens)
             .then((rows) => rows.map((r) => ({ tokenHash: r.token, spam: r.spam, ham: r.ham }))),
-        terms: (terms) => store.termStats(db, organizationId, terms),
+        terms: (terms) => this.#terms.read(db, organizationId, terms),
       });
-      batches.push({ organizationId, batch });
+      batches.push({ organizationId, batch: prepared });
     }
-    return { claimed, byId, settings, batches, count: sources.length };
+    return { ...rest, batches };
   }
 
-  /** Analyses a read batch; nothing is written yet. */
+  /** Analyses a read batch on the threads; nothing is written yet. */
   async #score({ batches, ...rest }: Prepared): Promise<Analysed> {
-    const results: Analysed['results'] = [];
-    for (const { organizationId, batch } of batches)
-      results.push({
+    const results = await Promise.all(
+      batches.map(async ({ organizationId, batch }) => ({
         organizationId,
         analyses: await this.#o.analyzer.finish(batch),
         documents: batch.stats.documents,
-      });
+      })),
+    );
     return { ...rest, results };
   }
 
@@ -206,29 +230,42 @@ export class AnalysisWorker {
         tx,
         all.map((a) => a.row),
       );
-      for (const { organizationId, analyses, documents } of results) {
-        const counted = analyses.filter((a) => countsTerms(a.row.messageId, documents));
-        const counts = new Map<string, number>();
-        for (const a of counted) for (const term of a.terms) counts.set(term, (counts.get(term) ?? 0) + 1);
-        await store.addTerms(tx, organizationId, counted.length, counts);
-      }
       await this.#o.events.emitMany(tx, eventsOf(all, junked, quarantined));
       await store.dequeue(
         tx,
         claimed.map((c) => c.messageId),
       );
     });
+    // Counted once the batch is recorded: a batch that failed comes back and is counted then.
+    for (const { organizationId, analyses, documents } of results) {
+      const counted = analyses.filter((a) => countsTerms(a.row.messageId, documents));
+      const counts = new Map<string, number>();
+      for (const a of counted) for (const term of a.terms) counts.set(term, (counts.get(term) ?? 0) + 1);
+      this.#terms.add(organizationId, counted.length, counts);
+    }
+    await db.transaction((tx) => this.#terms.flush(tx));
     return count;
   }
 }
 
-/** A claimed batch, read, per organisation. */
-interface Prepared {
+/** A claimed batch: its messages per organisation, and what the worker knows of those. */
+interface Taken {
   claimed: store.Claimed[];
   byId: Map<string, store.Claimed>;
   settings: Map<string, IntelligenceSettingsRow>;
-  batches: Array<{ organizationId: string; batch: PreparedBatch }>;
+  domains: Map<string, string[]>;
+  byOrg: Map<string, Array<AnalysisSource & { raw: Buffer }>>;
   count: number;
+}
+
+/** A claimed batch, parsed on the threads. */
+interface Parsed extends Omit<Taken, 'byOrg'> {
+  parsed: Array<{ organizationId: string; batch: ParsedBatch }>;
+}
+
+/** A claimed batch, its organisations' counts read. */
+interface Prepared extends Omit<Parsed, 'parsed' | 'domains'> {
+  batches: Array<{ organizationId: string; batch: PreparedBatch }>;
 }
 
 /** A claimed batch, analysed, waiting to be acted on and recorded. */
@@ -249,6 +286,14 @@ const TERM_SAMPLE = 4;
  */
 function countsTerms(messageId: string, documents: number): boolean {
   return documents < TERMS_COUNTED_IN_FULL || Number.parseInt(messageId.slice(-4), 16) % TERM_SAMPLE === 0;
+}
+
+/** Both awaited, also when one fails (then the first failure is thrown): neither is left running. */
+async function both<A, B>(a: Promise<A>, b: Promise<B> | null): Promise<[A, B | null]> {
+  const [x, y] = await Promise.allSettled([a, b]);
+  if (x.status === 'rejected') throw x.reason;
+  if (y.status === 'rejected') throw y.reason;
+  return [x.value, y.value];
 }
 
 function eventsOf(analyses: Analysis[], junked: Set<string>, quarantined: Set<string>): EventInput[] {

@@ -15,7 +15,7 @@ export { BUILT_IN_CATEGORIES, categorize, trainCustomCategories } from './catego
 export type { AmountEntity, DateEntity, Entities, EntityOptions } from './entities.ts';
 export { extractEntities } from './entities.ts';
 export type { DocumentFrequencies, Keyword } from './keywords.ts';
-export { extractKeywords, termsForFrequencies } from './keywords.ts';
+export { extractKeywords, termsForFrequencies, textTerms } from './keywords.ts';
 export type { LanguageResult } from './language.ts';
 export { detectLanguage } from './language.ts';
 export type { PriorityLevel, PriorityResult, PrioritySignals } from './priority.ts';
