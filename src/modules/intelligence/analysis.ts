@@ -65,11 +65,12 @@ interface Parsed {
 }
 
 /**
- * Parts prepared and not finished yet. The worker finishes each part it prepares; one it gave up on (its
- * database reads failed) is dropped once more than KEPT_PARTS wait.
+ * Parts prepared and not finished yet, with when. The worker finishes each part it prepares (a batch
+ * holds a part per organisation); one it gave up on (its database reads failed, or it died) is dropped
+ * once it is older than a batch's lease, by when its messages are another worker's.
  */
-const waiting = new Map<string, Parsed[]>();
-const KEPT_PARTS = 8;
+const waiting = new Map<string, { parsed: Parsed[]; at: number }>();
+const ABANDONED_MS = 10 * 60_000;
 
 const SYMBOLS_KEPT = 20;
 
@@ -118,11 +119,9 @@ async function prepare({ part, messages, attachments }: PrepareInput): Promise<P
     for (const t of asked) terms.add(t);
     parsed.push({ id: messages[i]!.id, input, features, terms: counted });
   }
-  waiting.set(part, parsed);
-  for (const key of waiting.keys()) {
-    if (waiting.size <= KEPT_PARTS) break;
-    waiting.delete(key);
-  }
+  const now = Date.now();
+  for (const [key, { at }] of waiting) if (now - at > ABANDONED_MS) waiting.delete(key);
+  waiting.set(part, { parsed, at: now });
   return {
     failed,
     tokens: [...tokens],
@@ -137,7 +136,7 @@ async function prepare({ part, messages, attachments }: PrepareInput): Promise<P
 }
 
 async function finish(o: FinishInput): Promise<Analysis[]> {
-  const parsed = waiting.get(o.part);
+  const parsed = waiting.get(o.part)?.parsed;
   if (!parsed) throw new Error(`analysis: part ${o.part} was not prepared on this thread`);
   waiting.delete(o.part);
   const model = loadShippedModel();

@@ -379,17 +379,37 @@ describe(`backups on ${engine}`, () => {
    */
   function canonical(rows: Rows, order: string[], drop: Record<string, string[]>): Map<string, string[]> {
     const labels = new Map<string, string>();
+    const texts = new Map(
+      order.map((table) => [table, (rows.get(table) ?? []).map((r) => text(r, drop[table]))]),
+    );
+    const signature = (t: string) => t.replace(UUID, (u) => labels.get(u.toLowerCase()) ?? '?');
+    const label = (t: string) => {
+      for (const u of t.match(UUID) ?? []) {
+        const id = u.toLowerCase();
+        if (!labels.has(id)) labels.set(id, `#${labels.size}`);
+      }
+    };
+    const sortedBySignature = (list: string[]) => {
+      const signed = list.map((t) => ({ t, s: signature(t) }));
+      return signed.sort((a, b) => a.s.localeCompare(b.s));
+    };
+    // Ids are labelled first from rows that no other row of their table resembles. Rows alike but for ids
+    // not labelled yet (events written in one statement, in the same millisecond) would otherwise label
+    // them in whatever order the database returned them, which a copy need not share.
+    for (let grew = true; grew; ) {
+      const before = labels.size;
+      for (const table of order) {
+        const signed = sortedBySignature(texts.get(table)!);
+        const alike = new Map<string, number>();
+        for (const { s } of signed) alike.set(s, (alike.get(s) ?? 0) + 1);
+        for (const { t, s } of signed) if (alike.get(s) === 1 && s.includes('?')) label(t);
+      }
+      grew = labels.size > before;
+    }
     const out = new Map<string, string[]>();
     for (const table of order) {
-      const texts = (rows.get(table) ?? []).map((r) => text(r, drop[table]));
-      const signature = (t: string) => t.replace(UUID, (u) => labels.get(u.toLowerCase()) ?? '?');
-      const sorted = [...texts].sort((a, b) => signature(a).localeCompare(signature(b)));
-      for (const t of sorted)
-        for (const u of t.match(UUID) ?? []) {
-          const id = u.toLowerCase();
-          if (!labels.has(id)) labels.set(id, `#${labels.size}`);
-        }
-      out.set(table, sorted.map(signature).sort());
+      for (const { t } of sortedBySignature(texts.get(table)!)) label(t);
+      out.set(table, texts.get(table)!.map(signature).sort());
     }
     return out;
   }
