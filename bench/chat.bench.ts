@@ -23,6 +23,7 @@ import {
   json,
   peakRssMb,
   percentile,
+  prng,
   type Row,
   startServer,
 } from './support.ts';
@@ -36,18 +37,6 @@ const PEOPLE = 2000;
 const TARGET_P95_MS = 200;
 const DAY_MS = 86_400_000;
 const DOMAIN = 'example.com';
-
-/** A small seeded PRNG (mulberry32): the same mail and requests on every run. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const FIRST_NAMES =
   `Alice Bruno Carla Daniel Elena Felix Greta Hugo Irene Jonas Karin Lukas Maria Nils Olga Pavel

@@ -39,6 +39,7 @@ import {
   json,
   peakRssMb,
   percentile,
+  prng,
   type Row,
   rssMb,
   withBenchApp,
@@ -57,18 +58,6 @@ const START_FLAGS = (JSON.parse(readFileSync('package.json', 'utf8')).scripts.st
 const DOMAIN = 'intelligence.bench.example';
 const MAILBOX = `inbox@${DOMAIN}`;
 const SEED_BATCH = 500;
-
-/** A small seeded PRNG (mulberry32). */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** The raw messages: the held-out corpus cycled to `n`, as our MX would have stored them. */
 async function corpusMessages(n: number): Promise<{ raw: Buffer[]; distinct: number }> {
@@ -338,7 +327,10 @@ async function analyse(engine: Engine): Promise<Row> {
       used.cpu.delete('bench process (load, sink)'); // the worker is this process
       notes.push(describeUsage('drain', used));
     }
-    for (const [k, v] of [...((globalThis as any).__trace ?? new Map())].sort((a: any, b: any) => b[1].ms - a[1].ms).slice(0, 14)) notes.push(`  ${(v.ms / 1000).toFixed(2)} s ${v.n}x ${k}`);
+    for (const [k, v] of [...((globalThis as any).__trace ?? new Map())]
+      .sort((a: any, b: any) => b[1].ms - a[1].ms)
+      .slice(0, 14))
+      notes.push(`  ${(v.ms / 1000).toFixed(2)} s ${v.n}x ${k}`);
     process.stderr.write(`${notes.join('\n')}\n`);
     return {
       benchmark: `mail analysis, one worker (${engine})`,

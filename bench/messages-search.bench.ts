@@ -22,6 +22,7 @@ import {
   json,
   peakRssMb,
   percentile,
+  prng,
   type Row,
   startServer,
 } from './support.ts';
@@ -36,18 +37,6 @@ const BATCH = 50_000;
 const VOCABULARY = 4000;
 const SENDERS = 20_000;
 const TARGET_P95_MS = 50;
-
-/** A small seeded PRNG (mulberry32): the same vocabulary and queries on every run. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const COMMON = `the and to of a in for is on that with you it this be are from at as your have we will
 not or by our can an all please if more about invoice order meeting report account update payment
