@@ -9,7 +9,8 @@ const require = createRequire(import.meta.url);
 const core = require('drizzle-orm') as typeof import('drizzle-orm');
 const pgCore = require('drizzle-orm/pg-core') as typeof import('drizzle-orm/pg-core');
 
-export const { and, asc, count, desc, eq, gt, gte, inArray, isNull, like, lt, lte, ne, or, sql } = core;
+export const { and, asc, count, desc, eq, gt, gte, inArray, isNull, like, lt, lte, ne, notInArray, or, sql } =
+  core;
 export const {
   bigint,
   boolean,

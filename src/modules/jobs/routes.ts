@@ -4,7 +4,7 @@ import { z } from 'zod';
 import { authOf } from '../../core/auth.ts';
 import { uuidParam } from '../../core/ids.ts';
 import { pageOf, pageQuery } from '../../core/pagination.ts';
-import type { JobRow, TrackedJobsService } from './service.ts';
+import type { JobRow, JobViewer, TrackedJobsService } from './service.ts';
 
 /** Item errors shown with a job (the job keeps up to 1,000; `error_count` counts them all). */
 const SHOWN_ERRORS = 100;
@@ -53,6 +53,12 @@ export function jobView(row: JobRow) {
   };
 }
 
+/** Platform administrators see the installation's jobs (backups, restores) filed under their organisation. */
+function viewerOf(request: FastifyRequest): JobViewer {
+  const { principal } = authOf(request);
+  return { platform: principal.kind === 'user' && principal.isSuperadmin };
+}
+
 export function jobRoutes(jobs: TrackedJobsService) {
   return async (fastify: FastifyInstance) => {
     const app = fastify.withTypeProvider<ZodTypeProvider>();
@@ -74,7 +80,12 @@ export function jobRoutes(jobs: TrackedJobsService) {
       },
       async (request) => {
         const { page, page_size, kind } = request.query;
-        const found = await jobs.list(authOf(request).organizationId, { kind }, { page, page_size });
+        const found = await jobs.list(
+          authOf(request).organizationId,
+          { kind },
+          { page, page_size },
+          viewerOf(request),
+        );
         return { ...found, items: found.items.map(jobView) };
       },
     );
@@ -90,7 +101,8 @@ export function jobRoutes(jobs: TrackedJobsService) {
         },
         config: { access: read },
       },
-      async (request) => jobView(await jobs.get(authOf(request).organizationId, request.params.id)),
+      async (request) =>
+        jobView(await jobs.get(authOf(request).organizationId, request.params.id, viewerOf(request))),
     );
 
     app.delete(
@@ -107,7 +119,11 @@ export function jobRoutes(jobs: TrackedJobsService) {
         config: { access: write, audit: { action: 'job.cancel', targetType: 'job', targetParam: 'id' } },
       },
       async (request, reply) =>
-        reply.status(202).send(jobView(await jobs.cancel(authOf(request).organizationId, request.params.id))),
+        reply
+          .status(202)
+          .send(
+            jobView(await jobs.cancel(authOf(request).organizationId, request.params.id, viewerOf(request))),
+          ),
     );
   };
 }

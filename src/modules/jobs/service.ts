@@ -60,6 +60,11 @@ class LeaseLost extends Error {
   }
 }
 
+/** Who reads the jobs: a platform administrator sees the installation's jobs filed under the organisation too. */
+export interface JobViewer {
+  platform: boolean;
+}
+
 export interface JobsServiceOptions {
   db: Db;
   jobs: Jobs;
@@ -74,6 +79,7 @@ export interface JobsServiceOptions {
 export class TrackedJobsService {
   readonly #o: JobsServiceOptions;
   readonly #runners = new Map<string, JobRunner<any>>();
+  readonly #platformKinds = new Set<string>();
   readonly #owner = `${hostname()}:${process.pid}:${randomToken(6)}`;
   /** Jobs this process runs now (a wake-up and the sweep may both name one). */
   readonly #running = new Map<string, Promise<void>>();
@@ -84,8 +90,14 @@ export class TrackedJobsService {
     this.#o = options;
   }
 
-  register<Input>(kind: string, runner: JobRunner<Input>): void {
+  /**
+   * `platform`: the kind's jobs are the installation's, not the organisation's they are filed under (a
+   * backup of another organisation, filed under its administrator's): only platform administrators see
+   * or cancel them; to the organisation's other members they do not exist.
+   */
+  register<Input>(kind: string, runner: JobRunner<Input>, options: { platform?: boolean } = {}): void {
     this.#runners.set(kind, runner);
+    if (options.platform) this.#platformKinds.add(kind);
   }
 
   // ---- creating and reading -----------------------------------------------------------------------
@@ -166,19 +178,22 @@ export class TrackedJobsService {
     return earlier;
   }
 
-  async get(organizationId: string, id: string): Promise<JobRow> {
+  /** A job of the organisation; `viewer.platform` when a platform administrator asks (register's `platform`). */
+  async get(organizationId: string, id: string, viewer: JobViewer = { platform: true }): Promise<JobRow> {
     const row = await store.jobById(this.#o.db, organizationId, id);
-    if (!row) throw notFound('Job');
+    if (!row || (!viewer.platform && this.#platformKinds.has(row.kind))) throw notFound('Job');
     return row;
   }
 
-  async list(organizationId: string, filter: { kind?: string }, page: PageRequest) {
-    const { rows, total } = await store.listJobs(this.#o.db, organizationId, filter, page);
+  async list(organizationId: string, filter: { kind?: string }, page: PageRequest, viewer: JobViewer) {
+    const hidden = viewer.platform ? [] : [...this.#platformKinds];
+    const { rows, total } = await store.listJobs(this.#o.db, organizationId, { ...filter, hidden }, page);
     return toPage(rows, total, page);
   }
 
   /** Cancels a queued job at once, or asks a running one to stop at its next step; 409 when finished. */
-  async cancel(organizationId: string, id: string): Promise<JobRow> {
+  async cancel(organizationId: string, id: string, viewer: JobViewer): Promise<JobRow> {
+    await this.get(organizationId, id, viewer);
     const found = await store.requestCancel(this.#o.db, organizationId, id);
     if (!found) throw notFound('Job');
     if (!found.asked) throw conflict(`The job has already ended (${found.row.state})`);

@@ -1,5 +1,5 @@
 import type { Db } from '../../core/db.ts';
-import { and, count, desc, eq, inArray, sql } from '../../core/orm.ts';
+import { and, count, desc, eq, inArray, notInArray, sql } from '../../core/orm.ts';
 import { offsetOf, type PageRequest } from '../../core/pagination.ts';
 import { type ItemError, type JobRow, type JobState, trackedJobs } from './tables.ts';
 
@@ -40,10 +40,16 @@ export async function jobByKey(
   return row ?? null;
 }
 
-export async function listJobs(db: Db, organizationId: string, filter: { kind?: string }, page: PageRequest) {
+export async function listJobs(
+  db: Db,
+  organizationId: string,
+  filter: { kind?: string; hidden?: string[] },
+  page: PageRequest,
+) {
   const where = and(
     eq(trackedJobs.organizationId, organizationId),
     filter.kind ? eq(trackedJobs.kind, filter.kind) : undefined,
+    filter.hidden?.length ? notInArray(trackedJobs.kind, filter.hidden) : undefined,
   );
   const [rows, [{ total }]] = await Promise.all([
     db

@@ -992,5 +992,29 @@ describe(`backups on ${engine}`, () => {
     }
     const upload403 = await upload(s, { token: alice.token }, backupA.archive);
     assert.equal(upload403.status, 404);
+
+    // The jobs are filed under the administrator's organisation, and are the installation's, not its
+    // members': an API key of that organisation does not see them; the administrator does.
+    const platformKey = await s.call('POST', `/v1/organizations/${admin.orgId}/api-keys`, {
+      token: admin.token,
+      body: { name: 'jobs', scopes: ['jobs:read', 'jobs:write'] },
+    });
+    assert.equal(platformKey.status, 201, JSON.stringify(platformKey.body));
+    const asKey = (method: string, url: string) => s.call(method, url, { token: platformKey.body.key });
+    const listed = await asKey('GET', '/v1/jobs?page_size=100');
+    assert.equal(listed.status, 200);
+    assert.deepEqual(
+      listed.body.items.filter((j: { kind: string }) => j.kind.startsWith('backup')),
+      [],
+      'no backup or restore job listed',
+    );
+    assert.equal((await asKey('GET', `/v1/jobs/${backupA.id}`)).status, 404);
+    assert.equal((await asKey('DELETE', `/v1/jobs/${backupA.id}`)).status, 404);
+    const seen = await adminCall(s, admin, 'GET', '/v1/jobs?page_size=100');
+    assert.ok(
+      seen.body.items.some((j: { id: string }) => j.id === backupA.id),
+      'the administrator sees it',
+    );
+    assert.equal((await adminCall(s, admin, 'GET', `/v1/jobs/${backupA.id}`)).status, 200);
   });
 });
