@@ -6,10 +6,19 @@
 // written as a database of our own: a few signatures load in well under a second.
 import { type ChildProcess, spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { accessSync, constants, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
+import {
+  findProgram,
+  freeTcpPorts,
+  logTail,
+  removeDaemonDir,
+  stopDaemon,
+  trackDaemon,
+  trackDaemonDir,
+} from './daemon.ts';
 
 export type TestSignature =
   /** Matches any content that contains these bytes anywhere (an .ndb body signature, any file type). */
@@ -49,14 +58,6 @@ export function clamdSkip(): string | false {
   return CLAMD_MISSING;
 }
 
-/** Live instances' processes and temp dirs, cleaned up if the test process exits without stopping them. */
-const children = new Set<ChildProcess>();
-const dirs = new Set<string>();
-process.once('exit', () => {
-  for (const child of children) killGroup(child);
-  for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
-});
-
 /**
  * Starts a private clamd with these signatures (or the database files in a directory) and resolves
  * once it answers PING. Throws when clamd is not installed.
@@ -69,7 +70,7 @@ export async function startClamd(
   if (!program) throw new Error(CLAMD_MISSING);
   const streamMaxLength = options.streamMaxLength ?? 1024 * 1024;
   const dir = mkdtempSync(path.join(os.tmpdir(), 'mailroom-clamd-'));
-  dirs.add(dir);
+  trackDaemonDir(dir);
   try {
     const socketPath = path.join(dir, 'clamd.sock');
     if (socketPath.length > MAX_SOCKET_PATH) throw new Error(`the socket path is too long: ${socketPath}`);
@@ -86,14 +87,12 @@ export async function startClamd(
       socketPath,
       streamMaxLength,
       async stop() {
-        await stopProcess(child);
-        rmSync(dir, { recursive: true, force: true, maxRetries: 3 });
-        dirs.delete(dir);
+        await stopDaemon(child);
+        removeDaemonDir(dir);
       },
     };
   } catch (err) {
-    rmSync(dir, { recursive: true, force: true });
-    dirs.delete(dir);
+    removeDaemonDir(dir);
     throw err;
   }
 }
@@ -153,7 +152,7 @@ async function launch(
   settings: { databaseDir: string; socketPath: string; streamMaxLength: number },
 ): Promise<{ child: ChildProcess; port: number }> {
   for (let attempt = 1; ; attempt++) {
-    const port = await freePort();
+    const [port] = await freeTcpPorts();
     const conf = path.join(dir, 'clamd.conf');
     writeFileSync(conf, clamdConf(dir, port, settings));
     rmSync(settings.socketPath, { force: true });
@@ -162,7 +161,7 @@ async function launch(
       detached: true,
       stdio: ['ignore', 'pipe', 'pipe'],
     });
-    children.add(child);
+    trackDaemon(child);
     let output = '';
     const collect = (chunk: Buffer) => {
       output += chunk.toString();
@@ -173,8 +172,8 @@ async function launch(
       await answering(child, port);
       return { child, port };
     } catch (err) {
-      await stopProcess(child);
-      const log = logTail(dir);
+      await stopDaemon(child);
+      const log = logTail(path.join(dir, 'clamd.log'));
       if (attempt < 3 && /Address already in use/.test(output + log)) continue;
       throw new Error(`clamd did not start: ${(err as Error).message}\n${output}\n${log}`);
     }
@@ -205,61 +204,4 @@ function ping(port: number): Promise<string | null> {
     socket.once('error', () => resolve(null));
     socket.once('close', () => resolve(reply.replace(/\0$/, '') || null));
   });
-}
-
-/** A port the kernel hands out now. */
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = net.createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as net.AddressInfo;
-      server.close(() => resolve(port));
-    });
-  });
-}
-
-/** A program on PATH or in the sbin directories (Debian puts clamd in /usr/sbin). */
-function findProgram(name: string): string | null {
-  const searched = [
-    ...(process.env.PATH ?? '').split(path.delimiter),
-    '/usr/sbin',
-    '/usr/local/sbin',
-    '/sbin',
-  ];
-  for (const dir of searched.filter(Boolean)) {
-    const file = path.join(dir, name);
-    try {
-      accessSync(file, constants.X_OK);
-      return file;
-    } catch {
-      // not here
-    }
-  }
-  return null;
-}
-
-function logTail(dir: string): string {
-  try {
-    return readFileSync(path.join(dir, 'clamd.log'), 'utf8').split('\n').slice(-20).join('\n');
-  } catch {
-    return '(no log)';
-  }
-}
-
-/** Kills the process group at once: the instance's state is thrown away. */
-async function stopProcess(child: ChildProcess): Promise<void> {
-  children.delete(child);
-  if (child.exitCode !== null || child.signalCode !== null) return;
-  const exited = new Promise((resolve) => child.once('exit', resolve));
-  killGroup(child);
-  await exited;
-}
-
-function killGroup(child: ChildProcess): void {
-  try {
-    process.kill(-child.pid!, 'SIGKILL');
-  } catch {
-    // already gone
-  }
 }

@@ -11,7 +11,6 @@ import {
   constants,
   mkdirSync,
   mkdtempSync,
-  readFileSync,
   renameSync,
   rmSync,
   writeFileSync,
@@ -19,6 +18,7 @@ import {
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
+import { findProgram, freeTcpPorts, killGroup, logTail, stopDaemon } from './daemon.ts';
 import { promisify } from 'node:util';
 import { createTestTls, type TestTls } from './test-tls.ts';
 import { until } from './until.ts';
@@ -153,21 +153,6 @@ function findPrograms(): Programs | null {
   return dovecot && doveadm ? { dovecot, doveadm } : null;
 }
 
-/** A program on PATH or in the sbin directories, which a normal user's PATH often lacks. */
-function findProgram(name: string): string | null {
-  const dirs = [...(process.env.PATH ?? '').split(path.delimiter), '/usr/sbin', '/usr/local/sbin', '/sbin'];
-  for (const dir of dirs.filter(Boolean)) {
-    const file = path.join(dir, name);
-    try {
-      accessSync(file, constants.X_OK);
-      return file;
-    } catch {
-      // not here
-    }
-  }
-  return null;
-}
-
 /** `nobody` when root, else the current user; names from `id` so NSS (LDAP) accounts resolve too. */
 async function findAccount(): Promise<Account> {
   const root = process.getuid?.() === 0;
@@ -221,7 +206,7 @@ async function launch(
   options: DovecotOptions,
 ): Promise<{ child: ChildProcess; ports: { imap: number; imaps: number } }> {
   for (let attempt = 1; ; attempt++) {
-    const [imap, imaps] = await freePorts(2);
+    const [imap, imaps] = await freeTcpPorts(2);
     const conf = path.join(dir, 'dovecot.conf');
     writeFileSync(conf, dovecotConf(dir, who, { imap, imaps }, options));
     own(conf, who);
@@ -239,29 +224,11 @@ async function launch(
       await listening(child, imap);
       return { child, ports: { imap, imaps } };
     } catch {
-      const log = logTail(dir);
+      const log = logTail(path.join(dir, 'dovecot.log'));
       if (attempt < 3 && /Address already in use/.test(stderr + log)) continue;
       throw new Error(`dovecot did not start: ${stderr}\n${log}`);
     }
   }
-}
-
-/** Ports the kernel hands out now; all are held until every one is known, so they differ. */
-async function freePorts(count: number): Promise<number[]> {
-  const servers = await Promise.all(
-    Array.from(
-      { length: count },
-      () =>
-        new Promise<net.Server>((resolve, reject) => {
-          const server = net.createServer();
-          server.once('error', reject);
-          server.listen(0, '127.0.0.1', () => resolve(server));
-        }),
-    ),
-  );
-  const ports = servers.map((s) => (s.address() as net.AddressInfo).port);
-  await Promise.all(servers.map((s) => new Promise((resolve) => s.close(resolve))));
-  return ports;
 }
 
 /** Resolves once the port accepts a connection; rejects if Dovecot exits first. */
@@ -287,14 +254,6 @@ function accepts(port: number): Promise<boolean> {
     });
     socket.once('error', () => resolve(false));
   });
-}
-
-function logTail(dir: string): string {
-  try {
-    return readFileSync(path.join(dir, 'dovecot.log'), 'utf8').split('\n').slice(-20).join('\n');
-  } catch {
-    return '(no log)';
-  }
 }
 
 function dovecotConf(
@@ -491,7 +450,7 @@ function instance(
 
     async stop() {
       running.delete(entry);
-      await stopProcess(child);
+      await stopDaemon(child);
       rmSync(dir, { recursive: true, force: true, maxRetries: 3 });
     },
   };
@@ -537,23 +496,4 @@ function run(program: string, args: string[], who: Account, dir: string, input?:
     });
     child.stdin.end(input);
   });
-}
-
-/**
- * Kills the whole process group at once: the instance's state is thrown away, and Dovecot's graceful
- * shutdown (SIGTERM to the master) takes a second even with no sessions open.
- */
-async function stopProcess(child: ChildProcess): Promise<void> {
-  if (child.exitCode !== null || child.signalCode !== null) return;
-  const exited = new Promise((resolve) => child.once('exit', resolve));
-  killGroup(child);
-  await exited;
-}
-
-function killGroup(child: ChildProcess): void {
-  try {
-    process.kill(-child.pid!, 'SIGKILL');
-  } catch {
-    // already gone
-  }
 }

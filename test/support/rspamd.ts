@@ -10,10 +10,18 @@
 // (a sixth of the list, about 2 s).
 import { type ChildProcess, spawn } from 'node:child_process';
 import dgram from 'node:dgram';
-import { accessSync, constants, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import net from 'node:net';
+import { accessSync, constants, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import {
+  findProgram,
+  freeTcpPorts,
+  logTail,
+  removeDaemonDir,
+  stopDaemon,
+  trackDaemon,
+  trackDaemonDir,
+} from './daemon.ts';
 
 export interface Rspamd {
   /** The scanner worker's root: `${url}/checkv2` takes messages. */
@@ -73,20 +81,12 @@ export function rspamdSkip(): string | false {
   return RSPAMD_MISSING;
 }
 
-/** Live instances' processes and temp dirs, cleaned up if the test process exits without stopping them. */
-const children = new Set<ChildProcess>();
-const dirs = new Set<string>();
-process.once('exit', () => {
-  for (const child of children) killGroup(child);
-  for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
-});
-
 /** Starts a private rspamd and resolves once /checkv2 answers. Throws when rspamd is not installed. */
 export async function startRspamd(): Promise<Rspamd> {
   const program = findProgram('rspamd');
   if (!program) throw new Error(RSPAMD_MISSING);
   const dir = mkdtempSync(path.join(os.tmpdir(), 'mailroom-rspamd-'));
-  dirs.add(dir);
+  trackDaemonDir(dir);
   try {
     for (const sub of ['db', 'run', 'log', 'override.d']) mkdirSync(path.join(dir, sub));
     writeOverrides(dir);
@@ -95,14 +95,12 @@ export async function startRspamd(): Promise<Rspamd> {
       url,
       log: () => readFileSync(path.join(dir, 'log', 'rspamd.log'), 'utf8'),
       async stop() {
-        await stopProcess(child);
-        rmSync(dir, { recursive: true, force: true, maxRetries: 3 });
-        dirs.delete(dir);
+        await stopDaemon(child);
+        removeDaemonDir(dir);
       },
     };
   } catch (err) {
-    rmSync(dir, { recursive: true, force: true });
-    dirs.delete(dir);
+    removeDaemonDir(dir);
     throw err;
   }
 }
@@ -171,7 +169,7 @@ worker "normal" {
  */
 async function launch(program: string, dir: string): Promise<{ child: ChildProcess; url: string }> {
   for (let attempt = 1; ; attempt++) {
-    const port = await freeTcpPort();
+    const [port] = await freeTcpPorts();
     const dnsPort = await freeUdpPort();
     const conf = path.join(dir, 'rspamd.conf');
     writeOptions(dir, dnsPort);
@@ -194,7 +192,7 @@ async function launch(program: string, dir: string): Promise<{ child: ChildProce
       ...Object.entries(vars).flatMap(([name, value]) => ['--var', `${name}=${value}`]),
     ];
     const child = spawn(program, args, { detached: true, stdio: ['ignore', 'ignore', 'pipe'] });
-    children.add(child);
+    trackDaemon(child);
     let stderr = '';
     child.stderr!.on('data', (chunk: Buffer) => {
       stderr += chunk.toString();
@@ -204,8 +202,8 @@ async function launch(program: string, dir: string): Promise<{ child: ChildProce
       await answering(child, url);
       return { child, url };
     } catch (err) {
-      await stopProcess(child);
-      const log = logTail(dir);
+      await stopDaemon(child);
+      const log = logTail(path.join(dir, 'log', 'rspamd.log'), 30);
       if (attempt < 3 && /Address already in use/.test(stderr + log)) continue;
       throw new Error(`rspamd did not start: ${(err as Error).message}\n${stderr}\n${log}`);
     }
@@ -233,18 +231,6 @@ async function answering(child: ChildProcess, url: string): Promise<void> {
   throw new Error(`rspamd exited with ${child.exitCode ?? child.signalCode}`);
 }
 
-/** A TCP port the kernel hands out now. */
-function freeTcpPort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = net.createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as net.AddressInfo;
-      server.close(() => resolve(port));
-    });
-  });
-}
-
 /** A UDP port nothing listens on now, for the resolver that must fail. */
 function freeUdpPort(): Promise<number> {
   return new Promise((resolve, reject) => {
@@ -257,59 +243,11 @@ function freeUdpPort(): Promise<number> {
   });
 }
 
-/** A program on PATH or in the sbin directories, which a normal user's PATH often lacks. */
-function findProgram(name: string): string | null {
-  const searched = [
-    ...(process.env.PATH ?? '').split(path.delimiter),
-    '/usr/sbin',
-    '/usr/local/sbin',
-    '/sbin',
-  ];
-  for (const dir of searched.filter(Boolean)) {
-    const file = path.join(dir, name);
-    try {
-      accessSync(file, constants.X_OK);
-      return file;
-    } catch {
-      // not here
-    }
-  }
-  return null;
-}
-
 function existsReadable(file: string): boolean {
   try {
     accessSync(file, constants.R_OK);
     return true;
   } catch {
     return false;
-  }
-}
-
-function logTail(dir: string): string {
-  try {
-    return readFileSync(path.join(dir, 'log', 'rspamd.log'), 'utf8')
-      .split('\n')
-      .slice(-30)
-      .join('\n');
-  } catch {
-    return '(no log)';
-  }
-}
-
-/** Kills the whole process group at once: the instance's state is thrown away. */
-async function stopProcess(child: ChildProcess): Promise<void> {
-  children.delete(child);
-  if (child.exitCode !== null || child.signalCode !== null) return;
-  const exited = new Promise((resolve) => child.once('exit', resolve));
-  killGroup(child);
-  await exited;
-}
-
-function killGroup(child: ChildProcess): void {
-  try {
-    process.kill(-child.pid!, 'SIGKILL');
-  } catch {
-    // already gone
   }
 }
