@@ -4,9 +4,12 @@ import { cloudflareProvider } from './dns/cloudflare.ts';
 import type { DnsProvider } from './dns/types.ts';
 import { namecheapRegistrar } from './registrar/namecheap.ts';
 import type { Registrar } from './registrar/types.ts';
-import { androidSmsGatewayProvider } from './sms/android-sms-gateway.ts';
-import { smppProvider } from './sms/smpp.ts';
-import { twilioProvider } from './sms/twilio.ts';
+import {
+  IDEMPOTENT_SUBMIT as ANDROID_IDEMPOTENT,
+  androidSmsGatewayProvider,
+} from './sms/android-sms-gateway.ts';
+import { IDEMPOTENT_SUBMIT as SMPP_IDEMPOTENT, smppProvider } from './sms/smpp.ts';
+import { IDEMPOTENT_SUBMIT as TWILIO_IDEMPOTENT, twilioProvider } from './sms/twilio.ts';
 import type { SmsProvider } from './sms/types.ts';
 
 export interface ProviderEndpoints {
@@ -161,6 +164,18 @@ export function registrarFor(
     timeoutMs: endpoints.timeoutMs,
   });
 }
+
+/**
+ * The SMS gateways whose submits are idempotent (each adapter's `capabilities.idempotentSubmit`), by
+ * provider name: what crash recovery needs before any adapter is built.
+ */
+export const IDEMPOTENT_SMS_PROVIDERS: string[] = Object.entries({
+  'android-sms-gateway': ANDROID_IDEMPOTENT,
+  twilio: TWILIO_IDEMPOTENT,
+  smpp: SMPP_IDEMPOTENT,
+})
+  .filter(([, idempotent]) => idempotent)
+  .map(([name]) => name);
 
 /**
  * An SMS gateway client for the credentials; null when the provider is not an SMS gateway.

@@ -18,8 +18,9 @@ import type { Limit, RateLimiter } from '../../core/ratelimit.ts';
 import { AppError } from '../../core/errors.ts';
 import { type SmsProvider, SmsSendError } from '../../providers/sms/types.ts';
 import type { EventInput, EventsService } from '../events/service.ts';
+import { IDEMPOTENT_SMS_PROVIDERS } from '../../providers/index.ts';
 import type { SmsGateways } from './gateways.ts';
-import { IDEMPOTENT_PROVIDERS, type SmsService, type ReportTally } from './service.ts';
+import type { SmsService, ReportTally } from './service.ts';
 import * as store from './store.ts';
 import type { SmsThrottleRow } from './tables.ts';
 import { cancelledEvent, statusEvent } from './views.ts';
@@ -218,7 +219,7 @@ export class SmsDispatcher {
         this.#o.db,
         this.#o.clock.now(),
         [...this.#held.keys()],
-        IDEMPOTENT_PROVIDERS,
+        IDEMPOTENT_SMS_PROVIDERS,
         first && this.#o.soleWorker,
       );
       if (requeued)
@@ -309,7 +310,7 @@ export class SmsDispatcher {
             `${m.parts} parts; the gateway takes at most ${provider.capabilities.maxParts}`,
             { retryable: false, code: 'too_many_parts' },
           );
-          this.#afterFailure(m, reason, provider.name, true);
+          this.#afterFailure(m, reason, provider, true);
         } else lane.queue.push(m);
       }
       void this.#pump(lane);
@@ -501,7 +502,7 @@ export class SmsDispatcher {
               code: 'client_error',
             });
       if (reason.options.retryAfterMs) this.#pause(lane, reason.options.retryAfterMs);
-      this.#afterFailure(m, reason, provider.name, false);
+      this.#afterFailure(m, reason, provider, false);
     }
   }
 
@@ -509,20 +510,20 @@ export class SmsDispatcher {
   #afterFailure(
     m: store.ClaimedSms,
     reason: SmsSendError,
-    provider: string | null,
+    provider: SmsProvider | null,
     permanent: boolean,
   ): void {
     const now = this.#o.clock.now();
     const base = {
       id: m.id,
       attempts: m.attempts,
-      provider,
+      provider: provider?.name ?? null,
       errorCode: reason.options.code ?? null,
       errorMessage: reason.message.slice(0, 1_000),
     };
     // A submit the gateway may have taken is not sent again (nor elsewhere) unless the gateway dedupes
     // by our id: nothing is sent twice.
-    if (reason.options.maybeTaken && !IDEMPOTENT_PROVIDERS.includes(provider ?? '')) {
+    if (reason.options.maybeTaken && !provider?.capabilities.idempotentSubmit) {
       this.#result(m, { ...base, errorCode: 'unknown_outcome', outcome: 'failed', status: 'failed' });
       return;
     }

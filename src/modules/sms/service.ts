@@ -47,8 +47,6 @@ export interface SmsSendInput {
 
 /** The gateways SMS can go through (provider accounts of these providers). */
 export const SMS_PROVIDERS = ['android-sms-gateway', 'twilio', 'smpp'] as const;
-/** Gateways that take our message id as their idempotency key: a resubmit after a crash is safe. */
-export const IDEMPOTENT_PROVIDERS = ['android-sms-gateway'];
 
 export const MAX_BATCH = 1_000;
 const MAX_TAGS = 20;

@@ -44,6 +44,8 @@ const DEFAULT_TIMEOUT_MS = 30_000;
 const DEFAULT_TOLERANCE_SECONDS = 300;
 /** Android splits long texts itself; past this many parts carriers start dropping them. */
 const MAX_PARTS = 10;
+/** The gateway keeps the message id we give it and refuses a second message with the same one. */
+export const IDEMPOTENT_SUBMIT = true;
 
 /** A call the gateway refused (status set) or that got no usable answer (status null). */
 class GatewayCallFailed extends Error {
@@ -236,7 +238,13 @@ export function androidSmsGatewayProvider(
 
   return {
     name: 'android-sms-gateway',
-    capabilities: { receipts: true, inbound: true, maxParts: MAX_PARTS, window: 1 },
+    capabilities: {
+      receipts: true,
+      inbound: true,
+      maxParts: MAX_PARTS,
+      window: 1,
+      idempotentSubmit: IDEMPOTENT_SUBMIT,
+    },
 
     async verify() {
       // Listing webhooks is authenticated and answered by the local server as by the cloud.

@@ -49,6 +49,9 @@ export interface SmppOptions {
   now?: () => Date;
 }
 
+/** submit_sm has no idempotency key: a PDU sent again is another message. */
+export const IDEMPOTENT_SUBMIT = false;
+
 const DEFAULTS = {
   window: 100,
   enquireLinkMs: 30_000,
@@ -266,6 +269,7 @@ class SmppProvider implements SmsProvider {
       inbound: true,
       maxParts: this.#options.maxParts,
       window: this.#options.window,
+      idempotentSubmit: IDEMPOTENT_SUBMIT,
     };
   }
 

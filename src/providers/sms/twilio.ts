@@ -40,6 +40,8 @@ export const TWILIO_API_URL = 'https://api.twilio.com';
 const DEFAULT_TIMEOUT_MS = 30_000;
 /** Twilio refuses bodies over 1,600 characters (error 21617): ten GSM-7 segments. */
 const MAX_PARTS = 10;
+/** Twilio's Messages API takes no idempotency key: a create sent twice is two messages. */
+export const IDEMPOTENT_SUBMIT = false;
 
 /** A call Twilio refused (status set) or that got no answer (status null). */
 /** Transport errors that mean the request never left. */
@@ -183,7 +185,13 @@ export function twilioProvider(credentials: TwilioCredentials, options: TwilioOp
 
   return {
     name: 'twilio',
-    capabilities: { receipts: true, inbound: true, maxParts: MAX_PARTS, window: 1 },
+    capabilities: {
+      receipts: true,
+      inbound: true,
+      maxParts: MAX_PARTS,
+      window: 1,
+      idempotentSubmit: IDEMPOTENT_SUBMIT,
+    },
 
     async verify() {
       let account: { status: string };

@@ -13,6 +13,11 @@ export interface SmsCapabilities {
   maxParts: number;
   /** How many submits may be outstanding at once (the SMPP window; 1 for one-at-a-time HTTP). */
   window: number;
+  /**
+   * The gateway takes our message id as its idempotency key: a submit sent again after a crash or an
+   * unknown outcome is not delivered twice. Where it is false such a message is failed, not resent.
+   */
+  idempotentSubmit: boolean;
 }
 
 export interface OutgoingSms {

@@ -142,6 +142,8 @@ describe('send', () => {
     assert.deepEqual(await p.send(message), { providerId: message.id, status: 'sent' });
     assert.equal(server.messages.size, count);
     assert.equal(server.requests.filter((r) => r.status === 409).length, 1);
+    // Which is why the dispatcher may resend a submit whose outcome it did not learn.
+    assert.equal(p.capabilities.idempotentSubmit, true);
   });
 
   test('a number the gateway refuses is not retryable', async () => {

@@ -196,6 +196,8 @@ describe('window and reconnect', () => {
   test('at most `window` submits are outstanding; a drop fails them as retryable and the link is bound again', async () => {
     const p = provider({ window: 5 });
     assert.equal(p.capabilities.window, 5);
+    // submit_sm has no idempotency key: what may have been taken is never submitted again.
+    assert.equal(p.capabilities.idempotentSubmit, false);
     await p.send(sms('warm up'));
     const bindsBefore = server.binds;
     const startIndex = server.submits.length;

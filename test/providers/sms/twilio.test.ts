@@ -54,7 +54,9 @@ after(async () => {
 
 describe('verify', () => {
   test('fetches the account with the SID and token, at the configured API root', async () => {
-    await twilio().verify();
+    const client = twilio();
+    assert.equal(client.capabilities.idempotentSubmit, false, 'Messages API creates take no idempotency key');
+    await client.verify();
     assert.deepEqual(server.requests.at(-1), {
       method: 'GET',
       path: `/2010-04-01/Accounts/${server.accountSid}.json`,
