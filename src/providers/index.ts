@@ -10,7 +10,7 @@ import {
 } from './sms/android-sms-gateway.ts';
 import { IDEMPOTENT_SUBMIT as SMPP_IDEMPOTENT, smppProvider } from './sms/smpp.ts';
 import { IDEMPOTENT_SUBMIT as TWILIO_IDEMPOTENT, twilioProvider } from './sms/twilio.ts';
-import type { SmsProvider } from './sms/types.ts';
+import type { SmsProvider, SmsProviderName } from './sms/types.ts';
 
 export interface ProviderEndpoints {
   cloudflareApiUrl: string;
@@ -169,11 +169,12 @@ export function registrarFor(
  * The SMS gateways whose submits are idempotent (each adapter's `capabilities.idempotentSubmit`), by
  * provider name: what crash recovery needs before any adapter is built.
  */
-export const IDEMPOTENT_SMS_PROVIDERS: string[] = Object.entries({
+const SUBMIT_IDEMPOTENT: Record<SmsProviderName, boolean> = {
   'android-sms-gateway': ANDROID_IDEMPOTENT,
   twilio: TWILIO_IDEMPOTENT,
   smpp: SMPP_IDEMPOTENT,
-})
+};
+export const IDEMPOTENT_SMS_PROVIDERS: string[] = Object.entries(SUBMIT_IDEMPOTENT)
   .filter(([, idempotent]) => idempotent)
   .map(([name]) => name);
 

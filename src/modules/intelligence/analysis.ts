@@ -7,6 +7,7 @@ import type { SpamCheck } from '../../providers/spam/types.ts';
 import type { NewMessageAnalysis } from '../messages/service.ts';
 import { type AnalysisInput, analysisInputFromRaw } from './input.ts';
 import {
+  DOCUMENT_COUNT_HASH,
   type LearnedRow,
   learnedCountsFromRows,
   loadShippedModel,
@@ -103,7 +104,8 @@ async function prepare({ part, messages, attachments }: PrepareInput): Promise<P
     ),
   );
   const parsed: Parsed[] = [];
-  const tokens = new Set<number>([0]);
+  // The document counts are read with the features' counts.
+  const tokens = new Set<number>([DOCUMENT_COUNT_HASH]);
   const terms = new Set<string>();
   const slice = timeSlice();
   for (let i = 0; i < messages.length; i++) {

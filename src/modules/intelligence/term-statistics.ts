@@ -45,6 +45,7 @@ export class TermStatistics {
     terms: string[],
   ): Promise<{ documents: number; frequency: Map<string, number> }> {
     const now = this.#now();
+    if (this.#size + terms.length > MAX_REMEMBERED) this.#forget();
     let remembered = this.#remembered.get(organizationId);
     if (!remembered) {
       remembered = new Map();
@@ -56,7 +57,6 @@ export class TermStatistics {
       if (!entry || now - entry.readAt > REMEMBER_MS) unknown.push(term);
     }
     const read = await store.termStats(db, organizationId, unknown);
-    if (this.#size + unknown.length > MAX_REMEMBERED) this.#forget();
     for (const term of unknown) {
       if (!remembered.has(term)) this.#size++;
       remembered.set(term, { frequency: read.frequency.get(term) ?? 0, readAt: now });
@@ -78,9 +78,14 @@ export class TermStatistics {
     this.#pending.set(organizationId, pending);
   }
 
-  /** Writes the unwritten counts in `tx` when the oldest is FLUSH_MS old, or always with `force`. */
+  /** Whether `flush` has counts to write: any with `force`, else once the oldest is FLUSH_MS old. */
+  due(force = false): boolean {
+    return this.#pending.size > 0 && (force || this.#now() - this.#pendingSince >= FLUSH_MS);
+  }
+
+  /** Writes the unwritten counts in `tx` when they are `due`. */
   async flush(tx: Db, force = false): Promise<void> {
-    if (!this.#pending.size || (!force && this.#now() - this.#pendingSince < FLUSH_MS)) return;
+    if (!this.due(force)) return;
     const writing = this.#pending;
     this.#pending = new Map();
     try {

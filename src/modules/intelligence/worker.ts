@@ -78,7 +78,7 @@ export class AnalysisWorker {
       await taking?.catch(() => {});
       // The last batch analysed is recorded, also when the next one failed; then every count is written.
       if (scored) analysed += await this.#record(scored);
-      await this.#o.db.transaction((tx) => this.#terms.flush(tx, true));
+      if (this.#terms.due(true)) await this.#o.db.transaction((tx) => this.#terms.flush(tx, true));
     }
     return analysed;
   }
@@ -243,7 +243,8 @@ export class AnalysisWorker {
       for (const a of counted) for (const term of a.terms) counts.set(term, (counts.get(term) ?? 0) + 1);
       this.#terms.add(organizationId, counted.length, counts);
     }
-    await db.transaction((tx) => this.#terms.flush(tx));
+    // In a transaction of its own, only when due: most batches write none.
+    if (this.#terms.due()) await db.transaction((tx) => this.#terms.flush(tx));
     return count;
   }
 }
